@@ -1,0 +1,304 @@
+"""Read and validate site and district layer files into model records.
+
+Accepted site files: GeoJSON (FeatureCollection of Points), CSV with ``lon``/``lat`` columns (UTF-8, optional
+BOM), GeoPackage (first layer, or ``layer=``). Each record is checked — geometry, service area, kind, amenity
+vocabulary, opening hours — and every problem is collected as ``file:line N`` / ``file:feature N`` plus
+field and reason before anything is written, so a bad file changes nothing.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
+from geoservice.errors import ValidationFailed
+from geoservice.geo import DATUMS, to_wgs84
+from geoservice.hours import HoursSyntaxError, validate_hours
+from geoservice.model import AMENITIES, KINDS, Site
+from geoservice.store.base import District, site_id_for
+
+LOGGER = logging.getLogger(__name__)
+
+MAX_TEXT = {"name_zh": 200, "name_en": 200, "address": 300, "operator": 200, "phone": 40, "notes": 2000,
+            "source_id": 120}
+TEXT_FIELDS = ("name_zh", "name_en", "address", "operator", "phone", "notes")
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg"}
+
+
+@dataclasses.dataclass
+class RawRecord:
+    """One record as read from a file, before validation. ``where`` is ``line N`` or ``feature N``."""
+
+    where: str
+    props: dict[str, Any]
+    lon: Any
+    lat: Any
+    geometry_problem: str | None = None
+
+
+def detect_format(path: Path) -> str:
+    """The file format from its extension."""
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValidationFailed([f"{path}: file: unsupported extension {path.suffix!r}; use .geojson, .csv or .gpkg"])
+    return fmt
+
+
+def _read_geojson(path: Path) -> Iterator[RawRecord]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailed([f"{path}: file: not valid UTF-8 JSON ({exc})"]) from exc
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
+            doc.get("features"), list):
+        raise ValidationFailed([f"{path}: file: expected a GeoJSON FeatureCollection"])
+    for n, feature in enumerate(doc["features"], start=1):
+        if not isinstance(feature, dict):
+            yield RawRecord(f"feature {n}", {}, None, None, "is not a GeoJSON Feature object")
+            continue
+        props = dict(feature.get("properties") or {})
+        if feature.get("id") is not None and not props.get("source_id"):
+            props["source_id"] = feature["id"]
+        geom = feature.get("geometry")
+        if not isinstance(geom, dict) or geom.get("type") != "Point":
+            kind = geom.get("type") if isinstance(geom, dict) else "missing"
+            yield RawRecord(f"feature {n}", props, None, None, f"must be a Point, got {kind}")
+            continue
+        coords = geom.get("coordinates")
+        if not isinstance(coords, list) or len(coords) < 2:
+            yield RawRecord(f"feature {n}", props, None, None, "Point needs [lon, lat] coordinates")
+            continue
+        yield RawRecord(f"feature {n}", props, coords[0], coords[1])
+
+
+def _read_csv(path: Path) -> Iterator[RawRecord]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed([f"{path}: file: not valid UTF-8 ({exc})"]) from exc
+    reader = csv.DictReader(text.splitlines())
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    missing = [c for c in ("lon", "lat") if c not in fields]
+    if missing:
+        raise ValidationFailed([f"{path}:1: header: missing column(s) {', '.join(missing)}"])
+    reader.fieldnames = fields
+    for row in reader:
+        extra = row.pop(None, None)  # type: ignore[call-overload]
+        props = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+        props = {k: v for k, v in props.items() if v not in ("", None)}
+        where = f"line {reader.line_num}"
+        if extra:
+            yield RawRecord(where, props, None, None, "row has more columns than the header")
+            continue
+        yield RawRecord(where, props, props.pop("lon", None), props.pop("lat", None))
+
+
+def _read_gpkg(path: Path) -> Iterator[RawRecord]:
+    import pyogrio
+
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:  # pyogrio raises several DataSource errors
+        raise ValidationFailed([f"{path}: file: cannot be read as a GeoPackage ({exc})"]) from exc
+    for n, (_, row) in enumerate(frame.iterrows(), start=1):
+        props = {k: v for k, v in row.items() if k != "geometry" and not _is_missing(v)}
+        geom = row.geometry
+        if geom is None or geom.geom_type != "Point":
+            yield RawRecord(f"feature {n}", props, None, None,
+                            f"must be a Point, got {geom.geom_type if geom is not None else 'missing'}")
+            continue
+        yield RawRecord(f"feature {n}", props, geom.x, geom.y)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return False
+
+
+def read_raw(path: Path) -> list[RawRecord]:
+    """All records of a site file, unvalidated."""
+    if not path.exists():
+        raise ValidationFailed([f"{path}: file: does not exist"])
+    reader = {"geojson": _read_geojson, "csv": _read_csv, "gpkg": _read_gpkg}[detect_format(path)]
+    return list(reader(path))
+
+
+def _amenities(value: Any) -> list[str] | str:
+    """Amenity codes from a list or a ``;``/``,``-separated string; a string return is the problem."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                return "is not a valid JSON list"
+        else:
+            value = [v.strip() for v in text.replace(",", ";").split(";") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return "must be a list of amenity codes"
+    unknown = [v for v in value if v not in AMENITIES]
+    if unknown:
+        return f"unknown amenity {', '.join(map(repr, unknown))}; known: {', '.join(AMENITIES)}"
+    return sorted(set(value))
+
+
+class ServiceArea:
+    """District polygons with a spatial index, for point-in-polygon district lookup."""
+
+    def __init__(self, districts: Sequence[District]):
+        self.districts = list(districts)
+        self.tree = shapely.STRtree([d.geometry for d in self.districts])
+
+    def lookup(self, lon: np.ndarray, lat: np.ndarray) -> list[str | None]:
+        """District adcode per point, or None outside every district."""
+        points = shapely.points(lon, lat)
+        result: list[str | None] = [None] * len(points)
+        if not len(points) or not self.districts:
+            return result
+        pt_idx, poly_idx = self.tree.query(points, predicate="intersects")
+        for p, d in zip(pt_idx, poly_idx):
+            if result[p] is None:
+                result[p] = self.districts[d].adcode
+        return result
+
+
+def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
+                     datum: str = "wgs84") -> list[Site]:
+    """Turn raw records into Sites, or raise ``ValidationFailed`` listing every problem."""
+    if datum not in DATUMS:
+        raise ValidationFailed([f"{filename}: crs: {datum!r} is not one of {', '.join(DATUMS)}"])
+    if kind is not None and kind not in KINDS:
+        raise ValidationFailed([f"{filename}: kind: {kind!r} is not one of {', '.join(KINDS)}"])
+    problems: list[str] = []
+    pending: list[tuple[RawRecord, dict[str, Any], float, float]] = []
+    seen: dict[str, str] = {}
+
+    def bad(rec: RawRecord, field: str, reason: str) -> None:
+        problems.append(f"{filename}:{rec.where}: {field}: {reason}")
+
+    for rec in records:
+        p = rec.props
+        ok = True
+        if rec.geometry_problem:
+            bad(rec, "geometry", rec.geometry_problem)
+            ok = False
+        out: dict[str, Any] = {}
+        source_id = p.get("source_id", p.get("id"))
+        if source_id is None or str(source_id).strip() == "":
+            bad(rec, "source_id", "missing: every record needs its own stable id (column id or source_id)")
+            ok = False
+        else:
+            source_id = str(source_id).strip()
+            if len(source_id) > MAX_TEXT["source_id"]:
+                bad(rec, "source_id", f"longer than {MAX_TEXT['source_id']} characters")
+                ok = False
+            elif source_id in seen:
+                bad(rec, "source_id", f"{source_id!r} repeats {seen[source_id]}")
+                ok = False
+            else:
+                seen[source_id] = rec.where
+        out["source_id"] = source_id
+        rec_kind = p.get("kind") or kind
+        if rec_kind is None:
+            bad(rec, "kind", f"missing; pass --kind or give a kind column ({', '.join(KINDS)})")
+            ok = False
+        elif rec_kind not in KINDS:
+            bad(rec, "kind", f"{rec_kind!r} is not one of {', '.join(KINDS)}")
+            ok = False
+        elif kind is not None and rec_kind != kind:
+            bad(rec, "kind", f"{rec_kind!r} contradicts --kind {kind}")
+            ok = False
+        out["kind"] = rec_kind
+        name = p.get("name_zh") or p.get("name")
+        if not isinstance(name, str) or not name.strip():
+            bad(rec, "name_zh", "missing: a Chinese name is required")
+            ok = False
+        out["name_zh"] = name.strip() if isinstance(name, str) else None
+        for field in TEXT_FIELDS[1:]:
+            value = p.get(field)
+            if value is None:
+                out[field] = None
+            elif not isinstance(value, (str, int)):
+                bad(rec, field, "must be text")
+                ok = False
+            elif len(str(value)) > MAX_TEXT[field]:
+                bad(rec, field, f"longer than {MAX_TEXT[field]} characters")
+                ok = False
+            else:
+                out[field] = str(value).strip() or None
+        hours = p.get("opening_hours")
+        try:
+            out["opening_hours"] = validate_hours(hours if isinstance(hours, str) else "")
+        except HoursSyntaxError as exc:
+            bad(rec, "opening_hours", f"{hours!r} {exc}" if hours else "missing")
+            ok = False
+        amenities = _amenities(p.get("amenities"))
+        if isinstance(amenities, str):
+            bad(rec, "amenities", amenities)
+            ok = False
+        out["amenities"] = amenities
+        out["simulated"] = str(p.get("simulated", "")).lower() in ("true", "1", "yes")
+        lon = lat = math.nan
+        if not rec.geometry_problem:
+            try:
+                lon, lat = float(rec.lon), float(rec.lat)
+            except (TypeError, ValueError):
+                bad(rec, "lon/lat", f"not numbers: {rec.lon!r}, {rec.lat!r}")
+                ok = False
+            else:
+                if not (math.isfinite(lon) and math.isfinite(lat)) or not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                    bad(rec, "lon/lat", f"({rec.lon}, {rec.lat}) is not a valid longitude/latitude")
+                    ok = False
+                else:
+                    lon, lat = to_wgs84(lon, lat, datum)
+        if ok:
+            pending.append((rec, out, lon, lat))
+    if pending:
+        lons = np.array([x[2] for x in pending])
+        lats = np.array([x[3] for x in pending])
+        adcodes = area.lookup(lons, lats)
+        for (rec, out, lon, lat), adcode in zip(pending, adcodes):
+            if adcode is None:
+                bad(rec, "lon/lat", f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area (Beijing's 16 districts)"
+                    + ("" if datum != "wgs84" else "; is the file GCJ-02 or BD-09? pass --crs"))
+            out["district_adcode"] = adcode
+    if problems:
+        raise ValidationFailed(problems)
+    return [
+        Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
+        for _, out, lon, lat in pending
+    ]
+
+
+def read_sites(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> list[Site]:
+    """Read and validate one site file; raises ``ValidationFailed`` with every problem."""
+    return validate_records(read_raw(path), str(path), area, kind, datum)
+
+
+def read_districts(path: Path) -> list[District]:
+    """Read ``layers/districts.geojson`` (WGS-84) into District records."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    out = []
+    for f in doc["features"]:
+        p = f["properties"]
+        out.append(District(str(p["adcode"]), p["name_zh"], p["name_en"], float(p["area_km2"]),
+                            int(p["population_2020"]), shape(f["geometry"])))
+    return out
+
+
+def bundled_site_files(layers_dir: Path) -> list[Path]:
+    """The shipped site layers (simulated demo network)."""
+    return sorted(layers_dir.glob("sites_*.geojson"))

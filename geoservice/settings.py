@@ -1,0 +1,64 @@
+"""One settings object, read from the environment (prefix ``GEOSERVICE_``) or passed in by tests."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def _default_layers_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "layers"
+
+
+@dataclasses.dataclass
+class Settings:
+    """Service configuration.
+
+    ``database_url`` selects PostGIS; when it is empty the embedded store (SQLite file at ``embedded_path``)
+    is used. The walk model turns straight-line distance into minutes on foot:
+    ``walk_minutes = distance_m * detour_factor / walk_speed_m_per_min``.
+    """
+
+    database_url: str = ""
+    embedded_path: Path = Path("instance/geoservice.sqlite")
+    layers_dir: Path = dataclasses.field(default_factory=_default_layers_dir)
+    autoload_layers: bool = True
+    detour_factor: float = 1.3
+    walk_speed_m_per_min: float = 75.0  # 4.5 km/h
+    pool_min_size: int = 1
+    pool_max_size: int = 8
+    pool_timeout_s: float = 5.0
+    statement_timeout_ms: int = 5000
+    window_days_before: int = 1
+    window_days_after: int = 14
+    max_upload_bytes: int = 5 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read ``DATABASE_URL`` and ``GEOSERVICE_*`` variables; keyword overrides win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("DATABASE_URL"):
+            values["database_url"] = env["DATABASE_URL"]
+        for field in dataclasses.fields(cls):
+            key = "GEOSERVICE_" + field.name.upper()
+            if key in env:
+                raw = env[key]
+                default = field.default if field.default is not dataclasses.MISSING else None
+                if isinstance(default, bool):
+                    values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+                elif isinstance(default, int):
+                    values[field.name] = int(raw)
+                elif isinstance(default, float):
+                    values[field.name] = float(raw)
+                elif field.name.endswith(("_path", "_dir")):
+                    values[field.name] = Path(raw)
+                else:
+                    values[field.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    def walk_minutes(self, distance_m: float) -> float:
+        """Minutes on foot for a straight-line distance under the walk model."""
+        return distance_m * self.detour_factor / self.walk_speed_m_per_min

@@ -1,0 +1,482 @@
+"""The embedded default store: a SQLite file (WAL) plus an in-memory spatial index.
+
+No server is needed. Every write is one SQLite transaction and bumps a generation counter; any process or
+thread that sees a new generation rebuilds its in-memory index (a KD-tree over unit-sphere vectors, and the
+materialised open intervals as numpy arrays), so several workers over one file stay consistent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+
+from geoservice.calendar import Calendar, CalendarDay
+from geoservice.errors import StoreUnavailable
+from geoservice.geo import geodesic_distance_m
+from geoservice.hours import TZ
+from geoservice.model import KINDS, Closure, Site
+from geoservice.store import sql as sqlfiles
+from geoservice.store.base import (
+    RERANK_MARGIN, District, NearestQuery, SiteFilter, Store, UpsertResult, amenity_mask, same_content, utc_now,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+EARTH_RADIUS_M = 6371008.8
+# Below this many eligible sites a vectorised scan beats growing KD-tree queries.
+BRUTE_FORCE_MAX = 20000
+
+SITE_COLUMNS = (
+    "id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours, amenities, "
+    "operator, phone, notes, simulated, updated_at, verified_at, version"
+)
+SELECT_SITES = f"SELECT {SITE_COLUMNS} FROM sites"
+SELECT_GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
+BUMP_GENERATION = (
+    "INSERT INTO meta (key, value) VALUES ('generation', '1') "
+    "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+)
+SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+GET_META = "SELECT value FROM meta WHERE key = ?"
+INSERT_SITE = (
+    "INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours,"
+    " amenities, amenity_mask, operator, phone, notes, simulated, updated_at, verified_at, version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_SITE = (
+    "UPDATE sites SET kind = ?, name_zh = ?, name_en = ?, address = ?, district_adcode = ?, lon = ?, lat = ?,"
+    " opening_hours = ?, amenities = ?, amenity_mask = ?, operator = ?, phone = ?, notes = ?, simulated = ?,"
+    " updated_at = ?, version = version + 1 WHERE id = ?"
+)
+DELETE_INTERVALS_FOR = "DELETE FROM site_open_intervals WHERE site_id = ?"
+INSERT_INTERVAL = "INSERT INTO site_open_intervals (site_id, start_s, end_s) VALUES (?, ?, ?)"
+
+
+def _unit_vectors(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    lam, phi = np.radians(lon), np.radians(lat)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
+def _chord(distance_m: float) -> float:
+    return 2.0 * np.sin(min(distance_m / EARTH_RADIUS_M, np.pi) / 2.0)
+
+
+def _ts(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+def _row_to_site(row: sqlite3.Row | tuple) -> Site:
+    (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
+     simulated, updated_at, verified_at, version) = row
+    return Site(
+        id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
+        district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=json.loads(amenities),
+        operator=operator, phone=phone, notes=notes, simulated=bool(simulated),
+        updated_at=dt.datetime.fromisoformat(updated_at) if updated_at else None,
+        verified_at=dt.datetime.fromisoformat(verified_at) if verified_at else None, version=version,
+    )
+
+
+class _Index:
+    """Immutable snapshot of all sites and intervals for one generation."""
+
+    def __init__(self, generation: str | None, sites: list[Site], intervals: np.ndarray,
+                 window: tuple[dt.datetime, dt.datetime] | None):
+        self.generation = generation
+        self.sites = sites
+        self.pos = {s.id: i for i, s in enumerate(sites)}
+        n = len(sites)
+        self.lon = np.fromiter((s.lon for s in sites), float, n)
+        self.lat = np.fromiter((s.lat for s in sites), float, n)
+        self.kind = np.fromiter((KINDS.index(s.kind) for s in sites), np.int8, n)
+        self.mask = np.fromiter((amenity_mask(s.amenities) for s in sites), np.int64, n)
+        self.xyz = _unit_vectors(self.lon, self.lat) if n else np.zeros((0, 3))
+        self.tree = cKDTree(self.xyz) if n else None
+        self.window = window
+        if len(intervals):
+            self.iv_site = np.array([self.pos.get(s, -1) for s in intervals[:, 0]], dtype=np.int64)
+            self.iv_start = intervals[:, 1].astype(float)
+            self.iv_end = intervals[:, 2].astype(float)
+        else:
+            self.iv_site = np.zeros(0, np.int64)
+            self.iv_start = self.iv_end = np.zeros(0)
+
+    def base_mask(self, kinds: Sequence[str], amenities_mask: int) -> np.ndarray:
+        ok = np.ones(len(self.sites), bool)
+        if kinds:
+            ok &= np.isin(self.kind, [KINDS.index(k) for k in kinds])
+        if amenities_mask:
+            ok &= (self.mask & amenities_mask) == amenities_mask
+        return ok
+
+    def open_until(self, t: float) -> np.ndarray:
+        """Per site: end of the materialised interval containing ``t`` (epoch s), or -inf when closed."""
+        out = np.full(len(self.sites), -np.inf)
+        hit = (self.iv_start <= t) & (self.iv_end > t)
+        out[self.iv_site[hit]] = self.iv_end[hit]
+        return out
+
+
+class EmbeddedStore(Store):
+    """SQLite-backed store for single-machine use and development."""
+
+    backend = "embedded"
+
+    def __init__(self, path: Path | str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._index: _Index | None = None
+        self._index_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+
+    # ---- connections -----------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"embedded store at {self.path} cannot be opened") from exc
+            self._local.conn = conn
+        return conn
+
+    def _write(self) -> "_Txn":
+        return _Txn(self._conn(), self._write_lock)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def migrate(self) -> list[str]:
+        conn = self._conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, script in sqlfiles.migrations("embedded"):
+            if version in done:
+                continue
+            with self._write() as cur:
+                body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+                for statement in body.split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, _ts(utc_now())))
+                cur.execute(BUMP_GENERATION)
+            applied.append(name)
+        return applied
+
+    def health(self) -> dict[str, Any]:
+        try:
+            n = self._conn().execute("SELECT count(*) FROM sites").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("embedded store is not readable") from exc
+        return {"backend": self.backend, "sites": n}
+
+    # ---- index -----------------------------------------------------------------------------------
+    def _generation(self) -> str | None:
+        row = self._conn().execute(SELECT_GENERATION).fetchone()
+        return row[0] if row else None
+
+    def _snapshot(self) -> _Index:
+        generation = self._generation()
+        index = self._index
+        if index is not None and index.generation == generation:
+            return index
+        with self._index_lock:
+            if self._index is not None and self._index.generation == generation:
+                return self._index
+            conn = self._conn()
+            conn.execute("BEGIN")
+            try:
+                generation = self._generation()
+                sites = [_row_to_site(r) for r in conn.execute(SELECT_SITES + " ORDER BY id")]
+                rows = conn.execute("SELECT site_id, start_s, end_s FROM site_open_intervals").fetchall()
+                window = self.window()
+            finally:
+                conn.execute("COMMIT")
+            intervals = np.array(rows, dtype=object) if rows else np.zeros((0, 3), dtype=object)
+            self._index = _Index(generation, sites, intervals, window)
+            LOGGER.info("embedded index rebuilt: %d sites, %d intervals", len(sites), len(rows))
+            return self._index
+
+    # ---- districts -------------------------------------------------------------------------------
+    def replace_districts(self, districts: Sequence[District]) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM districts WHERE adcode NOT IN (SELECT DISTINCT district_adcode FROM sites"
+                        " WHERE district_adcode IS NOT NULL)")
+            for d in districts:
+                cur.execute(
+                    "INSERT INTO districts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (adcode) DO UPDATE SET"
+                    " name_zh = excluded.name_zh, name_en = excluded.name_en, area_km2 = excluded.area_km2,"
+                    " population_2020 = excluded.population_2020, geom_wkb = excluded.geom_wkb",
+                    (d.adcode, d.name_zh, d.name_en, d.area_km2, d.population_2020, shapely.to_wkb(d.geometry)),
+                )
+            cur.execute(BUMP_GENERATION)
+
+    def districts(self) -> list[District]:
+        rows = self._conn().execute("SELECT * FROM districts ORDER BY adcode").fetchall()
+        return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(r[5])) for r in rows]
+
+    # ---- sites -----------------------------------------------------------------------------------
+    def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
+        result = UpsertResult()
+        conn = self._conn()
+        existing: dict[str, Site] = {}
+        source_ids = [s.source_id for s in sites]
+        for i in range(0, len(source_ids), 500):
+            chunk = source_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"{SELECT_SITES} WHERE source_id IN ({marks})", chunk):
+                site = _row_to_site(row)
+                existing[site.source_id or ""] = site
+        changed: list[Site] = []
+        now = utc_now()
+        for site in sites:
+            old = existing.get(site.source_id or "")
+            if old is None:
+                result.inserted.append(site.id)
+                changed.append(site)
+            elif same_content(old, site):
+                result.unchanged.append(old.id)
+            else:
+                site.id = old.id
+                result.updated.append(old.id)
+                changed.append(site)
+        window = self.window() or self.default_window()
+        closures = self.closures_for([s.id for s in changed])
+        intervals = self.materialise(changed, closures, window)
+        with self._write() as cur:
+            for site in changed:
+                values = (site.kind, site.name_zh, site.name_en, site.address, site.district_adcode, site.lon,
+                          site.lat, site.opening_hours, json.dumps(sorted(site.amenities)),
+                          amenity_mask(site.amenities), site.operator, site.phone, site.notes, int(site.simulated),
+                          _ts(now))
+                if site.id in result.updated:
+                    cur.execute(UPDATE_SITE, values + (site.id,))
+                    cur.execute(DELETE_INTERVALS_FOR, (site.id,))
+                else:
+                    cur.execute(INSERT_SITE, (site.id, site.source_id) + values + (_ts(site.verified_at), 1))
+            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in intervals])
+            if self.window() is None:
+                self._set_window(cur, window)
+            if changed:
+                cur.execute(BUMP_GENERATION)
+        return result
+
+    def get_site(self, site_id: str) -> Site | None:
+        row = self._conn().execute(SELECT_SITES + " WHERE id = ?", (site_id,)).fetchone()
+        return _row_to_site(row) if row else None
+
+    def list_sites(self, flt: SiteFilter) -> tuple[list[Site], int]:
+        index = self._snapshot()
+        ok = index.base_mask(flt.kinds, 0)
+        if flt.bbox:
+            x0, y0, x1, y1 = flt.bbox
+            ok &= (index.lon >= x0) & (index.lon <= x1) & (index.lat >= y0) & (index.lat <= y1)
+        if flt.district:
+            ok &= np.array([s.district_adcode == flt.district for s in index.sites], bool)
+        if flt.open_at is not None:
+            ok &= self._open_mask(index, flt.open_at, ok)
+        matched = np.flatnonzero(ok)
+        page = matched[flt.offset:flt.offset + flt.limit]
+        return [index.sites[i] for i in page], int(len(matched))
+
+    def _open_mask(self, index: _Index, at: dt.datetime, candidates: np.ndarray) -> np.ndarray:
+        if index.window and index.window[0] <= at < index.window[1]:
+            return index.open_until(at.timestamp()) > -np.inf
+        engine = self.engine
+        ids = [index.sites[i].id for i in np.flatnonzero(candidates)]
+        closures = self.closures_for(ids)
+        out = np.zeros(len(index.sites), bool)
+        for i in np.flatnonzero(candidates):
+            site = index.sites[i]
+            out[i] = engine.is_open(site.opening_hours, at, closures.get(site.id, ()))
+        return out
+
+    def count_sites(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        rows = self._conn().execute("SELECT district_adcode, kind, count(*) FROM sites GROUP BY 1, 2")
+        for adcode, kind, n in rows:
+            out.setdefault(adcode or "", {})[kind] = n
+        return out
+
+    # ---- closures and calendar -------------------------------------------------------------------
+    def add_closure(self, closure: Closure) -> Closure:
+        site = self.get_site(closure.site_id)
+        if site is None:
+            raise KeyError(closure.site_id)
+        closures = self.closures_for([site.id]).get(site.id, []) + [closure]
+        window = self.window() or self.default_window()
+        intervals = self.materialise([site], {site.id: closures}, window)
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO closures (site_id, start_date, end_date, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                (closure.site_id, closure.start.isoformat(), closure.end.isoformat(), closure.reason,
+                 _ts(utc_now())),
+            )
+            new_id = cur.lastrowid
+            cur.execute(DELETE_INTERVALS_FOR, (site.id,))
+            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in intervals])
+            cur.execute(BUMP_GENERATION)
+        return Closure(closure.site_id, closure.start, closure.end, closure.reason, new_id)
+
+    def closures_for(self, site_ids: Sequence[str]) -> dict[str, list[Closure]]:
+        out: dict[str, list[Closure]] = {}
+        conn = self._conn()
+        ids = list(site_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for cid, sid, a, b, reason in conn.execute(
+                f"SELECT id, site_id, start_date, end_date, reason FROM closures WHERE site_id IN ({marks})", chunk
+            ):
+                out.setdefault(sid, []).append(
+                    Closure(sid, dt.date.fromisoformat(a), dt.date.fromisoformat(b), reason, cid))
+        return out
+
+    def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM calendar_days WHERE day >= ? AND day < ?", (f"{year}-01-01", f"{year + 1}-01-01"))
+            cur.executemany("INSERT INTO calendar_days VALUES (?, ?, ?, ?)",
+                            [(d.day.isoformat(), d.type, d.name_en, d.name_zh) for d in days])
+            cur.execute("INSERT INTO calendar_years VALUES (?, ?, ?) ON CONFLICT (year) DO UPDATE SET"
+                        " source = excluded.source, loaded_at = excluded.loaded_at", (year, source, _ts(utc_now())))
+            cur.execute(BUMP_GENERATION)
+        self._invalidate_engine()
+
+    def calendar(self) -> Calendar:
+        conn = self._conn()
+        years = [r[0] for r in conn.execute("SELECT year FROM calendar_years")]
+        days = [CalendarDay(dt.date.fromisoformat(d), t, en, zh)
+                for d, t, en, zh in conn.execute("SELECT day, type, name_en, name_zh FROM calendar_days")]
+        return Calendar.from_days(years, days)
+
+    # ---- intervals -------------------------------------------------------------------------------
+    def window(self) -> tuple[dt.datetime, dt.datetime] | None:
+        conn = self._conn()
+        a = conn.execute(GET_META, ("window_start",)).fetchone()
+        b = conn.execute(GET_META, ("window_end",)).fetchone()
+        if not a or not b:
+            return None
+        return dt.datetime.fromisoformat(a[0]).astimezone(TZ), dt.datetime.fromisoformat(b[0]).astimezone(TZ)
+
+    @staticmethod
+    def _set_window(cur: sqlite3.Cursor, window: tuple[dt.datetime, dt.datetime]) -> None:
+        cur.execute(SET_META, ("window_start", window[0].isoformat()))
+        cur.execute(SET_META, ("window_end", window[1].isoformat()))
+
+    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
+        self._invalidate_engine()
+        window = window or self.default_window()
+        sites = [_row_to_site(r) for r in self._conn().execute(SELECT_SITES)]
+        closures = self.closures_for([s.id for s in sites])
+        rows = self.materialise(sites, closures, window)
+        with self._write() as cur:
+            cur.execute("DELETE FROM site_open_intervals")
+            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in rows])
+            self._set_window(cur, window)
+            cur.execute(BUMP_GENERATION)
+        return len(rows)
+
+    # ---- nearest ---------------------------------------------------------------------------------
+    def _rank(self, index: _Index, q: NearestQuery, eligible: np.ndarray, want: int,
+              accept: Callable[[int, float], bool] | None = None) -> list[tuple[Site, float]]:
+        """The ``want`` nearest eligible sites by exact ellipsoidal distance; ``accept(i, d)`` filters further.
+
+        Candidates come in chord order (unit sphere); the answer is final once the ``want``-th accepted
+        distance is below the sphere distance of the farthest chord examined, less the worst
+        sphere-vs-ellipsoid disagreement (under 0.6 %), so no unexamined site can be nearer.
+        """
+        point = _unit_vectors(np.array([q.lon]), np.array([q.lat]))[0]
+        radius = q.radius_m()
+        chord_cap = _chord(radius * 1.01) if radius is not None else np.inf
+        eligible_idx = np.flatnonzero(eligible)
+        if len(eligible_idx) == 0 or want <= 0:
+            return []
+        m = want + RERANK_MARGIN
+        while True:
+            if len(eligible_idx) <= BRUTE_FORCE_MAX or index.tree is None:
+                chords = np.linalg.norm(index.xyz[eligible_idx] - point, axis=1)
+                take = min(m, len(chords))
+                part = np.argpartition(chords, take - 1)[:take] if take < len(chords) else np.arange(len(chords))
+                cand, cand_chords = eligible_idx[part], chords[part]
+                exhausted = take >= len(chords)
+                examined = float(cand_chords.max())
+            else:
+                k = min(len(index.sites), m * max(2, 2 * len(index.sites) // len(eligible_idx)))
+                chords, idx = index.tree.query(point, k=k)
+                chords, idx = np.atleast_1d(chords), np.atleast_1d(idx)
+                keep = eligible[idx]
+                cand, cand_chords = idx[keep], chords[keep]
+                exhausted = k >= len(index.sites)
+                examined = float(chords.max())
+            beyond_radius = examined > chord_cap
+            cand = cand[cand_chords <= chord_cap]
+            dists = np.atleast_1d(geodesic_distance_m(q.lon, q.lat, index.lon[cand], index.lat[cand])) \
+                if len(cand) else np.zeros(0)
+            out: list[tuple[Site, float]] = []
+            for j in np.argsort(dists, kind="stable"):
+                i, d = int(cand[j]), float(dists[j])
+                if radius is not None and d > radius:
+                    continue
+                if accept is not None and not accept(i, d):
+                    continue
+                out.append((index.sites[i], d))
+            bound = 2 * EARTH_RADIUS_M * np.arcsin(min(examined / 2, 1.0)) * 0.994
+            if exhausted or beyond_radius or (len(out) >= want and out[want - 1][1] <= bound):
+                return out[:want]
+            m *= 4
+
+    def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
+        index = self._snapshot()
+        if index.window is None or not (index.window[0] <= q.at and q.latest_instant() < index.window[1]):
+            return self._nearest_by_engine(q)
+        t = q.at.timestamp()
+        until = index.open_until(t)
+        eligible = index.base_mask(q.kinds, amenity_mask(q.amenities)) & (until > t)
+        if q.arrive_within_s is None:
+            return self._rank(index, q, eligible, q.limit)
+        return self._rank(index, q, eligible, q.limit, lambda i, d: until[i] > t + q.walk_seconds(d))
+
+    def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
+        index = self._snapshot()
+        eligible = index.base_mask(q.kinds, amenity_mask(q.amenities))
+        return self._rank(index, q, eligible, offset + count)[offset:]
+
+
+class _Txn:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK``) on one connection, serialised within the process."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock):
+        self.conn = conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Cursor:
+        self.lock.acquire()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        return self.conn.cursor()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()

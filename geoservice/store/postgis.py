@@ -1,0 +1,301 @@
+"""The production store: PostgreSQL + PostGIS through psycopg 3 and a connection pool.
+
+Spatial work stays in the database: KNN ``<->`` on a GiST-indexed ``geography(Point, 4326)`` with the
+open-interval check inside the index scan, ``ST_DWithin`` on geography for radii, ``ST_Distance`` (ellipsoid)
+on the handful of rows returned. All SQL is in ``sql/postgis/*.sql`` with bound parameters.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import psycopg
+import shapely
+from psycopg.types.range import Range
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from geoservice.calendar import Calendar, CalendarDay
+from geoservice.errors import StoreUnavailable
+from geoservice.hours import TZ
+from geoservice.model import Closure, Site
+from geoservice.store import sql as sqlfiles
+from geoservice.store.base import (
+    RERANK_MARGIN, District, NearestQuery, SiteFilter, Store, UpsertResult, amenity_mask, same_content,
+)
+
+LOGGER = logging.getLogger(__name__)
+MIGRATION_LOCK_KEY = 0x6E05E7
+
+
+def _q(name: str) -> str:
+    queries = sqlfiles.queries("postgis")
+    return queries[name].replace("{site_columns}", queries["site_columns"])
+
+
+def _row_to_site(row: Sequence[Any]) -> Site:
+    (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
+     simulated, updated_at, verified_at, version) = row[:18]
+    return Site(
+        id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
+        district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=list(amenities), operator=operator,
+        phone=phone, notes=notes, simulated=simulated, updated_at=updated_at, verified_at=verified_at,
+        version=version,
+    )
+
+
+def _site_params(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id, "source_id": site.source_id, "kind": site.kind, "name_zh": site.name_zh,
+        "name_en": site.name_en, "address": site.address, "district_adcode": site.district_adcode,
+        "lon": site.lon, "lat": site.lat, "opening_hours": site.opening_hours,
+        "amenities": sorted(site.amenities), "amenity_mask": amenity_mask(site.amenities),
+        "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": site.simulated,
+        "verified_at": site.verified_at,
+    }
+
+
+class PostgisStore(Store):
+    """Store over a PostGIS database named by a libpq URL."""
+
+    backend = "postgis"
+
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0,
+                 statement_timeout_ms: int = 5000, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.url = url
+        self.timeout = timeout
+
+        def configure(conn: psycopg.Connection) -> None:
+            conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            conn.execute("SET TIME ZONE 'Asia/Shanghai'")
+            conn.commit()
+
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
+                                   configure=configure, reconnect_timeout=30, check=ConnectionPool.check_connection)
+        self.pool.open(wait=False)
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction; connection failures become ``StoreUnavailable``."""
+        try:
+            with self.pool.connection(timeout=self.timeout) as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            LOGGER.warning("PostGIS unavailable: %s", exc)
+            raise StoreUnavailable("the database is not reachable; try again shortly") from exc
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                         " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz DEFAULT now())")
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, name, script in sqlfiles.migrations("postgis"):
+                if version in done:
+                    continue
+                conn.execute(script)  # type: ignore[arg-type]  # trusted file shipped with the package
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+                applied.append(name)
+        return applied
+
+    def health(self) -> dict[str, Any]:
+        with self._conn() as conn:
+            n = conn.execute("SELECT count(*) FROM sites").fetchone()
+            postgis = conn.execute("SELECT postgis_lib_version()").fetchone()
+        return {"backend": self.backend, "sites": n[0] if n else 0, "postgis": postgis[0] if postgis else None}
+
+    # ---- districts -------------------------------------------------------------------------------
+    def replace_districts(self, districts: Sequence[District]) -> None:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(_q("upsert_district"), [
+                {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en, "area_km2": d.area_km2,
+                 "population_2020": d.population_2020, "wkb": shapely.to_wkb(d.geometry)} for d in districts])
+
+    def districts(self) -> list[District]:
+        with self._conn() as conn:
+            rows = conn.execute(_q("districts")).fetchall()
+        return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(bytes(r[5]))) for r in rows]
+
+    # ---- sites -----------------------------------------------------------------------------------
+    def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
+        result = UpsertResult()
+        with self._conn() as conn:
+            existing = {s.source_id: s for s in (
+                _row_to_site(r) for r in conn.execute(_q("sites_by_source"),
+                                                      {"source_ids": [s.source_id for s in sites]}))}
+        changed: list[Site] = []
+        for site in sites:
+            old = existing.get(site.source_id)
+            if old is None:
+                result.inserted.append(site.id)
+                changed.append(site)
+            elif same_content(old, site):
+                result.unchanged.append(old.id)
+            else:
+                site.id = old.id
+                result.updated.append(old.id)
+                changed.append(site)
+        window = self.window() or self.default_window()
+        closures = self.closures_for([s.id for s in changed])
+        intervals = self.materialise(changed, closures, window)
+        inserted = set(result.inserted)
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.executemany(_q("insert_site"), [_site_params(s) for s in changed if s.id in inserted])
+            cur.executemany(_q("update_site"), [_site_params(s) for s in changed if s.id not in inserted])
+            cur.execute(_q("delete_intervals_for"), {"ids": result.updated})
+            self._copy_intervals(cur, intervals)
+            if self.window() is None:
+                self._set_window(cur, window)
+        return result
+
+    @staticmethod
+    def _copy_intervals(cur: psycopg.Cursor, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        with cur.copy("COPY site_open_intervals (site_id, during) FROM STDIN") as copy:
+            for sid, a, b in rows:
+                copy.write_row((sid, Range(a, b, "[)")))
+
+    @staticmethod
+    def _set_window(cur: psycopg.Cursor, window: tuple[dt.datetime, dt.datetime]) -> None:
+        cur.execute(_q("set_meta"), {"key": "window_start", "value": window[0].isoformat()})
+        cur.execute(_q("set_meta"), {"key": "window_end", "value": window[1].isoformat()})
+
+    def get_site(self, site_id: str) -> Site | None:
+        with self._conn() as conn:
+            row = conn.execute(_q("get_site"), {"id": site_id}).fetchone()
+        return _row_to_site(row) if row else None
+
+    def list_sites(self, flt: SiteFilter) -> tuple[list[Site], int]:
+        params: dict[str, Any] = {
+            "kinds": list(flt.kinds) or None, "district": flt.district,
+            "bbox": list(flt.bbox) if flt.bbox else None, "offset": flt.offset, "limit": flt.limit,
+        }
+        current = self.window()
+        in_window = flt.open_at is None or (current is not None and current[0] <= flt.open_at < current[1])
+        if in_window:
+            params["open_at"] = flt.open_at
+            with self._conn() as conn:
+                rows = conn.execute(_q("list_sites"), params).fetchall()
+            if not rows and flt.offset:
+                params.update(offset=0, limit=1)
+                with self._conn() as conn:
+                    probe = conn.execute(_q("list_sites"), params).fetchall()
+                return [], int(probe[0][-1]) if probe else 0
+            return [_row_to_site(r) for r in rows], int(rows[0][-1]) if rows else 0
+        # Outside the window: evaluate the engine over the filtered ids, then fetch the page.
+        with self._conn() as conn:
+            id_hours = conn.execute(_q("list_site_ids_hours"), params).fetchall()
+        closures = self.closures_for([r[0] for r in id_hours])
+        engine = self.engine
+        assert flt.open_at is not None
+        open_ids = [sid for sid, hours in id_hours if engine.is_open(hours, flt.open_at, closures.get(sid, ()))]
+        page_ids = open_ids[flt.offset:flt.offset + flt.limit]
+        page = [s for s in (self.get_site(i) for i in page_ids) if s is not None]
+        return page, len(open_ids)
+
+    def count_sites(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self._conn() as conn:
+            for adcode, kind, n in conn.execute(_q("count_sites")):
+                out.setdefault(adcode or "", {})[kind] = n
+        return out
+
+    # ---- closures and calendar -------------------------------------------------------------------
+    def add_closure(self, closure: Closure) -> Closure:
+        site = self.get_site(closure.site_id)
+        if site is None:
+            raise KeyError(closure.site_id)
+        closures = self.closures_for([site.id]).get(site.id, []) + [closure]
+        window = self.window() or self.default_window()
+        intervals = self.materialise([site], {site.id: closures}, window)
+        with self._conn() as conn, conn.cursor() as cur:
+            row = cur.execute(_q("insert_closure"), {"site_id": site.id, "start": closure.start,
+                                                     "end": closure.end, "reason": closure.reason}).fetchone()
+            cur.execute(_q("delete_intervals_for"), {"ids": [site.id]})
+            self._copy_intervals(cur, intervals)
+        return Closure(closure.site_id, closure.start, closure.end, closure.reason, row[0] if row else None)
+
+    def closures_for(self, site_ids: Sequence[str]) -> dict[str, list[Closure]]:
+        if not site_ids:
+            return {}
+        out: dict[str, list[Closure]] = {}
+        with self._conn() as conn:
+            for cid, sid, a, b, reason in conn.execute(_q("closures_for"), {"ids": list(site_ids)}):
+                out.setdefault(sid, []).append(Closure(sid, a, b, reason, cid))
+        return out
+
+    def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM calendar_days WHERE day >= %s AND day < %s",
+                        (dt.date(year, 1, 1), dt.date(year + 1, 1, 1)))
+            cur.executemany("INSERT INTO calendar_days (day, type, name_en, name_zh) VALUES (%s, %s, %s, %s)",
+                            [(d.day, d.type, d.name_en, d.name_zh) for d in days])
+            cur.execute("INSERT INTO calendar_years (year, source) VALUES (%s, %s) ON CONFLICT (year)"
+                        " DO UPDATE SET source = EXCLUDED.source, loaded_at = now()", (year, source))
+        self._invalidate_engine()
+
+    def calendar(self) -> Calendar:
+        with self._conn() as conn:
+            years = [r[0] for r in conn.execute(_q("calendar_years"))]
+            days = [CalendarDay(*r) for r in conn.execute(_q("calendar_days"))]
+        return Calendar.from_days(years, days)
+
+    # ---- intervals -------------------------------------------------------------------------------
+    def window(self) -> tuple[dt.datetime, dt.datetime] | None:
+        with self._conn() as conn:
+            values = dict(conn.execute(_q("get_window")).fetchall())
+        if "window_start" not in values or "window_end" not in values:
+            return None
+        return (dt.datetime.fromisoformat(values["window_start"]).astimezone(TZ),
+                dt.datetime.fromisoformat(values["window_end"]).astimezone(TZ))
+
+    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
+        self._invalidate_engine()
+        window = window or self.default_window()
+        with self._conn() as conn:
+            sites = [_row_to_site(r) for r in conn.execute(_q("all_sites"))]
+        closures = self.closures_for([s.id for s in sites])
+        rows = self.materialise(sites, closures, window)
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM site_open_intervals")
+            self._copy_intervals(cur, rows)
+            self._set_window(cur, window)
+        with self._conn() as conn:
+            conn.execute("ANALYZE site_open_intervals")
+        return len(rows)
+
+    # ---- nearest ---------------------------------------------------------------------------------
+    def _params(self, q: NearestQuery) -> dict[str, Any]:
+        return {"lon": q.lon, "lat": q.lat, "kinds": list(q.kinds) or None, "mask": amenity_mask(q.amenities),
+                "radius": q.radius_m()}
+
+    def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
+        params = self._params(q) | {
+            "at": q.at, "walk": q.arrive_within_s is not None, "detour": q.detour_factor,
+            "speed": q.walk_speed_m_per_s,
+        }
+        cand = q.limit + RERANK_MARGIN
+        while True:
+            params["cand"] = cand
+            with self._conn() as conn:
+                rows = conn.execute(_q("nearest_open"), params).fetchall()
+            pairs = [(_row_to_site(r), float(r[18])) for r in rows]
+            if len(rows) < cand:
+                return pairs[:q.limit]
+            # Sphere (KNN) vs ellipsoid may disagree by < 0.6 %: stop once the k-th exact distance is safely
+            # below the farthest KNN distance examined, so no unexamined site can be nearer.
+            farthest = max(float(r[19]) for r in rows)
+            if len(pairs) >= q.limit and pairs[q.limit - 1][1] <= farthest * 0.994:
+                return pairs[:q.limit]
+            cand *= 4
+
+    def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
+        params = self._params(q) | {"offset": offset, "count": count}
+        with self._conn() as conn:
+            rows = conn.execute(_q("candidates"), params).fetchall()
+        return [(_row_to_site(r), float(r[18])) for r in rows]

@@ -1,0 +1,184 @@
+"""Shared fixtures: both stores (embedded SQLite and a real throwaway PostGIS), the bundled layers, the app.
+
+PostGIS tests are never skipped: if no server can be started they fail with the reason. Set
+GEOSERVICE_TEST_DATABASE_URL to use an existing server (its database must allow CREATE DATABASE).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.settings import Settings
+from geoservice.store.base import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ROOT / "layers"
+_db_counter = itertools.count()
+_postgis_passed = {"n": 0}
+
+
+# ---- PostGIS server ------------------------------------------------------------------------------
+class _ExternalServer:
+    """An existing server named by GEOSERVICE_TEST_DATABASE_URL."""
+
+    def __init__(self, url: str):
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        self.base = url
+        self._make = lambda db: make_conninfo(url, dbname=db)
+        self._dict = conninfo_to_dict(url)
+        self._psycopg = psycopg
+
+    def url(self, dbname: str = "postgres") -> str:
+        return self._make(dbname)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        from psycopg import sql
+
+        with self._psycopg.connect(self.base, autocommit=True) as conn:
+            stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if template:
+                stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+            conn.execute(stmt)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        from psycopg import sql
+
+        with self._psycopg.connect(self.base, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A running PostgreSQL + PostGIS server for the whole session."""
+    url = os.environ.get("GEOSERVICE_TEST_DATABASE_URL")
+    if url:
+        server: object = _ExternalServer(url)
+    else:
+        from geoservice.devtools.pgcluster import ClusterError, ThrowawayCluster
+
+        try:
+            server = ThrowawayCluster().start()
+        except ClusterError as exc:
+            pytest.fail(f"cannot start a throwaway PostgreSQL cluster: {exc}", pytrace=False)
+    yield server
+    server.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: object) -> str:
+    """A template database with the schema, districts and bundled calendar, copied for each test."""
+    from geoservice.store.postgis import PostgisStore
+
+    name = f"gs_template_{os.getpid()}"
+    pg_server.drop_database(name)  # type: ignore[attr-defined]
+    url = pg_server.create_database(name)  # type: ignore[attr-defined]
+    store = PostgisStore(url, max_size=2)
+    store.migrate()
+    load_districts(store, LAYERS)
+    load_bundled_calendar(store)
+    store.close()
+    return name
+
+
+def _new_postgis_store(pg_server: object, pg_template: str) -> tuple[Store, str]:
+    from geoservice.store.postgis import PostgisStore
+
+    name = f"gs_{os.getpid()}_{next(_db_counter)}"
+    url = pg_server.create_database(name, template=pg_template)  # type: ignore[attr-defined]
+    return PostgisStore(url, max_size=4), name
+
+
+def _new_embedded_store(path: Path) -> Store:
+    from geoservice.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(path)
+    store.migrate()
+    load_districts(store, LAYERS)
+    load_bundled_calendar(store)
+    return store
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store (districts and calendar loaded) of each backend."""
+    if request.param == "embedded":
+        s = _new_embedded_store(tmp_path / "store.sqlite")
+        yield s
+        s.close()
+    else:
+        pg_server = request.getfixturevalue("pg_server")
+        template = request.getfixturevalue("pg_template")
+        s, name = _new_postgis_store(pg_server, template)
+        yield s
+        s.close()
+        pg_server.drop_database(name)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def demo_embedded(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The embedded store with the full bundled demo network (shared, read-only by convention)."""
+    from geoservice.bootstrap import ensure_ready
+
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    settings = Settings(embedded_path=path, layers_dir=LAYERS)
+    from geoservice.store import open_store
+
+    s = open_store(settings)
+    ensure_ready(s, settings)
+    return s
+
+
+@pytest.fixture(scope="session")
+def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Store]:
+    """PostGIS with the full bundled demo network (shared, read-only by convention)."""
+    from geoservice.bootstrap import ensure_ready
+
+    s, name = _new_postgis_store(pg_server, pg_template)
+    ensure_ready(s, Settings(database_url="set", layers_dir=LAYERS))
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
+def demo_store(request: pytest.FixtureRequest) -> Store:
+    """Each backend with the demo network."""
+    return request.getfixturevalue("demo_embedded" if request.param == "embedded" else "demo_postgis")
+
+
+@pytest.fixture(scope="session")
+def app(demo_embedded: Store):  # type: ignore[no-untyped-def]
+    """The Flask app over the demo embedded store."""
+    from geoservice import create_app
+
+    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS)
+    application = create_app(settings, store=demo_embedded, prepare=False)
+    application.config["TESTING"] = True
+    return application
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """Flask test client."""
+    return app.test_client()
+
+
+# ---- reporting -----------------------------------------------------------------------------------
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "postgis" in report.keywords:
+        _postgis_passed["n"] += 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    terminalreporter.write_line(
+        f"PostGIS: {_postgis_passed['n']} test(s) passed against a real PostgreSQL + PostGIS server")

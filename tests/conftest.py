@@ -150,7 +150,7 @@ def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Store]:
     s.close()
 
 
-@pytest.fixture(params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
+@pytest.fixture(scope="module", params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
 def demo_store(request: pytest.FixtureRequest) -> Store:
     """Each backend with the demo network."""
     return request.getfixturevalue("demo_embedded" if request.param == "embedded" else "demo_postgis")

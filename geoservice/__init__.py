@@ -1,0 +1,47 @@
+"""geoservice: nearest-open rest sites for outdoor workers in Beijing, and the planners' coverage tools."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, send_from_directory
+
+from geoservice.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None, store: Any = None, prepare: bool = True) -> Flask:
+    """The app factory. ``store`` lets tests share one store; ``prepare`` loads bundled data when missing."""
+    from geoservice.api.errors import register_error_handlers
+    from geoservice.api.openapi import bp as openapi_bp
+    from geoservice.api.public import bp as public_bp
+    from geoservice.bootstrap import ensure_ready
+    from geoservice.store import open_store
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    owns_store = store is None
+    store = store or open_store(settings)
+    if prepare:
+        ensure_ready(store, settings)
+    app.extensions["geoservice.settings"] = settings
+    app.extensions["geoservice.store"] = store
+    register_error_handlers(app)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(openapi_bp)
+
+    @app.get("/")
+    def index() -> Any:
+        """The couriers' page."""
+        return send_from_directory(STATIC_DIR, "index.html")
+
+    if owns_store:
+        import atexit
+
+        atexit.register(store.close)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP API: routes parse and serialise; stores and analysis do the work."""

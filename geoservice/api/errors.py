@@ -1,0 +1,50 @@
+"""RFC 9457 problem+json for every error the API returns; never a stack trace."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from geoservice.errors import GeoserviceError, StoreUnavailable
+
+LOGGER = logging.getLogger(__name__)
+PROBLEM_TYPE = "https://geoservice.example/problems/"
+
+
+def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None, slug: str | None = None) -> Response:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + (slug or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path if request else None,
+    }
+    if errors:
+        body["errors"] = errors
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One handler per exception family."""
+
+    @app.errorhandler(GeoserviceError)
+    def _service_error(exc: GeoserviceError) -> Response:
+        headers = {"Retry-After": "5"} if isinstance(exc, StoreUnavailable) else None
+        return problem(exc.status, exc.title, exc.detail, exc.problems, headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        return problem(status, exc.name, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        LOGGER.exception("unhandled error on %s", request.path)
+        return problem(500, "Internal error", "An unexpected error occurred; it has been logged.")

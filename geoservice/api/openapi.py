@@ -1,0 +1,141 @@
+"""The OpenAPI 3.1 document for the public API, served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, json
+
+from geoservice.model import AMENITIES, KINDS
+
+bp = Blueprint("openapi", __name__)
+
+PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {
+    "schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _param(name: str, schema: dict[str, Any], description: str, required: bool = False,
+           where: str = "query", explode: bool | None = None) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema,
+                         "description": description}
+    if explode is not None:
+        p["explode"] = explode
+    return p
+
+
+def document(detour: float, speed: float) -> dict[str, Any]:
+    """Build the document; the walk model's numbers are the running configuration."""
+    crs = _param("crs", {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"},
+                 "Datum of input and output coordinates: WGS-84 (GPS, OSM), GCJ-02 (Amap, Tencent), BD-09 (Baidu).")
+    kind = _param("kind", {"type": "array", "items": {"type": "string", "enum": list(KINDS)}},
+                  "Site kind; repeat or comma-separate for several. Default: all kinds.", explode=True)
+    site_props = {
+        "id": {"type": "string"}, "source_id": {"type": ["string", "null"]},
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "kind_label": {"type": "object", "properties": {"zh": {"type": "string"}, "en": {"type": "string"}}},
+        "name_zh": {"type": "string"}, "name_en": {"type": ["string", "null"]},
+        "address": {"type": ["string", "null"]}, "district": {"type": ["object", "null"]},
+        "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
+        "amenities": {"type": "array", "items": {"type": "string", "enum": list(AMENITIES)}},
+        "amenity_labels": {"type": "array", "items": {"type": "object"}},
+        "operator": {"type": ["string", "null"]}, "phone": {"type": ["string", "null"]},
+        "notes": {"type": ["string", "null"]}, "simulated": {"type": "boolean"},
+        "updated_at": {"type": ["string", "null"]}, "verified_at": {"type": ["string", "null"]},
+        "version": {"type": "integer"},
+        "distance_m": {"type": "number", "description": "WGS-84 ellipsoidal geodesic distance in metres"},
+        "walk_minutes": {"type": "integer",
+                         "description": f"ceil(distance_m × {detour} detour factor / {speed} m per minute)"},
+        "is_open": {"type": "boolean"},
+        "open_until": {"type": ["string", "null"], "format": "date-time",
+                       "description": "When it closes; null if open beyond the next 8 days (e.g. 24/7)"},
+        "next_open": {"type": ["string", "null"], "format": "date-time",
+                      "description": "When a closed site opens next; null if not within 8 days"},
+        "open_all_week": {"type": "boolean"}, "state_at": {"type": ["string", "null"]},
+    }
+    feature = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+        "type": {"const": "Feature"}, "id": {"type": "string"},
+        "geometry": {"type": "object", "properties": {"type": {"const": "Point"}, "coordinates": {
+            "type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}},
+        "properties": {"type": "object", "properties": site_props}}}
+    collection = {"type": "object", "required": ["type", "features"], "properties": {
+        "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+        "numberReturned": {"type": "integer"}, "numberMatched": {"type": "integer"},
+        "links": {"type": "array"}, "query": {"type": "object"}, "walk_model": {"type": "object"},
+        "warnings": {"type": "array", "items": {"type": "object"}}}}
+    geo = {"application/geo+json": {"schema": {"$ref": "#/components/schemas/SiteCollection"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "geoservice — rest sites for outdoor workers (Beijing)", "version": "1.0.0",
+                 "description": "Nearest open warm stations (暖心驿站), mother-and-baby rooms (母婴关爱室) and "
+                                "workers' homes (职工之家). Times are Asia/Shanghai; a time without an offset is read "
+                                "as Beijing local time. Opening hours follow OSM syntax with China's official holiday "
+                                "calendar (public holidays and make-up working days). Walking time is straight-line "
+                                f"distance × {detour} / {speed} m per minute (no road network).",
+                 "license": {"name": "MIT"}},
+        "paths": {
+            "/api/v1/sites/nearest": {"get": {
+                "summary": "Nearest sites open at a time",
+                "parameters": [
+                    _param("lat", {"type": "number", "minimum": -90, "maximum": 90}, "Latitude", True),
+                    _param("lon", {"type": "number", "minimum": -180, "maximum": 180}, "Longitude", True),
+                    kind,
+                    _param("amenity", {"type": "array", "items": {"type": "string", "enum": list(AMENITIES)}},
+                           "Required amenities (all must be present); repeat or comma-separate.", explode=True),
+                    _param("at", {"type": "string"}, "ISO 8601 time; default now (Asia/Shanghai)."),
+                    _param("arrive_within", {"type": "number", "minimum": 1, "maximum": 180},
+                           "Minutes on foot the walker accepts; keeps only sites reachable in that time AND still "
+                           "open when the walker arrives."),
+                    _param("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}, "Results"),
+                    _param("max_distance_m", {"type": "number", "minimum": 1, "maximum": 200000},
+                           "Straight-line radius in metres"),
+                    _param("include_closed", {"type": "boolean", "default": False},
+                           "Also return sites closed at `at` (each says is_open / next_open)."),
+                    crs,
+                ],
+                "responses": {"200": {"description": "Sites ordered by distance", "content": geo},
+                              "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/sites": {"get": {
+                "summary": "List sites, paginated",
+                "parameters": [
+                    _param("bbox", {"type": "string"}, "lon_min,lat_min,lon_max,lat_max"), kind,
+                    _param("district", {"type": "string"}, "District adcode, e.g. 110101"),
+                    _param("open_at", {"type": "string"}, "Only sites open at this ISO 8601 time"),
+                    _param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size"),
+                    _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Page start"), crs],
+                "responses": {"200": {"description": "A page of sites with next/prev links", "content": geo},
+                              "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/sites/{id}": {"get": {
+                "summary": "One site with its state now and its closures",
+                "parameters": [_param("id", {"type": "string"}, "Site id", True, "path"), crs,
+                               _param("at", {"type": "string"}, "ISO 8601 time for the state; default now")],
+                "responses": {"200": {"description": "The site", "content": {"application/geo+json": {
+                    "schema": {"$ref": "#/components/schemas/Site"}}}}, "404": PROBLEM, "400": PROBLEM,
+                    "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/districts": {"get": {
+                "summary": "Beijing's 16 districts with 2020 census population and site counts",
+                "parameters": [_param("geometry", {"type": "boolean", "default": False}, "Include polygons"), crs],
+                "responses": {"200": {"description": "Districts", "content": {"application/geo+json": {
+                    "schema": {"type": "object"}}}}, "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/vocabulary": {"get": {"summary": "Kinds and amenities with zh/en labels", "responses": {
+                "200": {"description": "Labels", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/healthz": {"get": {"summary": "Store health", "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "503": PROBLEM}}},
+        },
+        "components": {"schemas": {
+            "Site": feature,
+            "SiteCollection": collection,
+            "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "instance": {"type": ["string", "null"]},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {
+                    "field": {"type": "string"}, "reason": {"type": "string"}}}}}},
+        }},
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document."""
+    cfg = current_app.extensions["geoservice.settings"]
+    return Response(json.dumps(document(cfg.detour_factor, cfg.walk_speed_m_per_min), ensure_ascii=False),
+                    mimetype="application/vnd.oai.openapi+json;version=3.1")

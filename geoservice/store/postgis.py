@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -22,11 +23,12 @@ from geoservice.hours import TZ
 from geoservice.model import Closure, Site
 from geoservice.store import sql as sqlfiles
 from geoservice.store.base import (
-    RERANK_MARGIN, District, NearestQuery, SiteFilter, Store, UpsertResult, amenity_mask, same_content,
+    RERANK_MARGIN, District, NearestHit, NearestQuery, SiteFilter, Store, UpsertResult, same_content,
 )
 
 LOGGER = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x6E05E7
+ANALYZE_AFTER = 500  # changed sites in one upsert
 
 
 def _q(name: str) -> str:
@@ -50,7 +52,7 @@ def _site_params(site: Site) -> dict[str, Any]:
         "id": site.id, "source_id": site.source_id, "kind": site.kind, "name_zh": site.name_zh,
         "name_en": site.name_en, "address": site.address, "district_adcode": site.district_adcode,
         "lon": site.lon, "lat": site.lat, "opening_hours": site.opening_hours,
-        "amenities": sorted(site.amenities), "amenity_mask": amenity_mask(site.amenities),
+        "amenities": sorted(site.amenities),
         "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": site.simulated,
         "verified_at": site.verified_at,
     }
@@ -75,13 +77,30 @@ class PostgisStore(Store):
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
                                    configure=configure, reconnect_timeout=30, check=ConnectionPool.check_connection)
         self.pool.open(wait=False)
+        self._local = threading.local()
 
     @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection in a transaction; connection failures become ``StoreUnavailable``."""
+    def _conn(self, bulk: bool = False) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction; connection failures become ``StoreUnavailable``.
+
+        ``bulk`` lifts the per-request statement timeout for admin writes (loads, refreshes).
+        """
+        current = getattr(self._local, "conn", None)
+        if current is not None and not bulk:
+            yield current  # nested use within one request shares its connection and transaction
+            return
         try:
             with self.pool.connection(timeout=self.timeout) as conn:
-                yield conn
+                if bulk:
+                    conn.execute("SET LOCAL statement_timeout = 0")
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = current
+        except psycopg.errors.QueryCanceled as exc:
+            LOGGER.warning("PostGIS statement timed out: %s", exc)
+            raise StoreUnavailable("the database took too long to answer; try again shortly") from exc
         except (PoolTimeout, psycopg.OperationalError) as exc:
             LOGGER.warning("PostGIS unavailable: %s", exc)
             raise StoreUnavailable("the database is not reachable; try again shortly") from exc
@@ -91,7 +110,7 @@ class PostgisStore(Store):
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
-        with self._conn() as conn:
+        with self._conn(bulk=True) as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
             conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
                          " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz DEFAULT now())")
@@ -145,14 +164,22 @@ class PostgisStore(Store):
         closures = self.closures_for([s.id for s in changed])
         intervals = self.materialise(changed, closures, window)
         inserted = set(result.inserted)
-        with self._conn() as conn, conn.cursor() as cur:
+        with self._conn(bulk=True) as conn, conn.cursor() as cur:
             cur.executemany(_q("insert_site"), [_site_params(s) for s in changed if s.id in inserted])
             cur.executemany(_q("update_site"), [_site_params(s) for s in changed if s.id not in inserted])
             cur.execute(_q("delete_intervals_for"), {"ids": result.updated})
             self._copy_intervals(cur, intervals)
             if self.window() is None:
                 self._set_window(cur, window)
+        if len(changed) >= ANALYZE_AFTER:
+            self._analyze()
         return result
+
+    def _analyze(self) -> None:
+        """Fresh planner statistics after bulk writes: without them the KNN + interval plan goes bad."""
+        with self._conn(bulk=True) as conn:
+            conn.execute("ANALYZE sites")
+            conn.execute("ANALYZE site_open_intervals")
 
     @staticmethod
     def _copy_intervals(cur: psycopg.Cursor, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
@@ -230,7 +257,7 @@ class PostgisStore(Store):
         return out
 
     def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
-        with self._conn() as conn, conn.cursor() as cur:
+        with self._conn(bulk=True) as conn, conn.cursor() as cur:
             cur.execute("DELETE FROM calendar_days WHERE day >= %s AND day < %s",
                         (dt.date(year, 1, 1), dt.date(year + 1, 1, 1)))
             cur.executemany("INSERT INTO calendar_days (day, type, name_en, name_zh) VALUES (%s, %s, %s, %s)",
@@ -261,17 +288,21 @@ class PostgisStore(Store):
             sites = [_row_to_site(r) for r in conn.execute(_q("all_sites"))]
         closures = self.closures_for([s.id for s in sites])
         rows = self.materialise(sites, closures, window)
-        with self._conn() as conn, conn.cursor() as cur:
+        with self._conn(bulk=True) as conn, conn.cursor() as cur:
             cur.execute("DELETE FROM site_open_intervals")
             self._copy_intervals(cur, rows)
             self._set_window(cur, window)
-        with self._conn() as conn:
-            conn.execute("ANALYZE site_open_intervals")
+        self._analyze()
         return len(rows)
 
     # ---- nearest ---------------------------------------------------------------------------------
+    def nearest(self, q: NearestQuery) -> list[NearestHit]:
+        """As the base class, on one pooled connection for the whole request."""
+        with self._conn():
+            return super().nearest(q)
+
     def _params(self, q: NearestQuery) -> dict[str, Any]:
-        return {"lon": q.lon, "lat": q.lat, "kinds": list(q.kinds) or None, "mask": amenity_mask(q.amenities),
+        return {"lon": q.lon, "lat": q.lat, "kinds": list(q.kinds) or None, "amenities": sorted(q.amenities),
                 "radius": q.radius_m()}
 
     def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:

@@ -13,7 +13,9 @@ WITH knn AS (
     SELECT s.id, s.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
     FROM sites s
     WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
-      AND (s.amenity_mask & %(mask)s) = %(mask)s
+      -- Array containment, not a bit mask: the planner estimates it from element statistics, and a bad
+      -- estimate here makes it abandon the KNN index scan for a full sort.
+      AND s.amenities @> %(amenities)s::text[]
       AND (%(radius)s::float8 IS NULL
            OR ST_DWithin(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(radius)s::float8))
       AND EXISTS (
@@ -38,7 +40,7 @@ ORDER BY distance_m, s.id
 SELECT {site_columns}, ST_Distance(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
-  AND (s.amenity_mask & %(mask)s) = %(mask)s
+  AND s.amenities @> %(amenities)s::text[]
   AND (%(radius)s::float8 IS NULL
        OR ST_DWithin(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(radius)s::float8))
 ORDER BY distance_m, s.id
@@ -79,15 +81,15 @@ SELECT {site_columns} FROM sites s
 
 -- name: insert_site
 INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, geog, opening_hours, amenities,
-                   amenity_mask, operator, phone, notes, simulated, updated_at, verified_at, version)
+                   operator, phone, notes, simulated, updated_at, verified_at, version)
 VALUES (%(id)s, %(source_id)s, %(kind)s, %(name_zh)s, %(name_en)s, %(address)s, %(district_adcode)s,
         ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(opening_hours)s, %(amenities)s,
-        %(amenity_mask)s, %(operator)s, %(phone)s, %(notes)s, %(simulated)s, now(), %(verified_at)s, 1)
+        %(operator)s, %(phone)s, %(notes)s, %(simulated)s, now(), %(verified_at)s, 1)
 
 -- name: update_site
 UPDATE sites SET kind = %(kind)s, name_zh = %(name_zh)s, name_en = %(name_en)s, address = %(address)s,
     district_adcode = %(district_adcode)s, geog = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
-    opening_hours = %(opening_hours)s, amenities = %(amenities)s, amenity_mask = %(amenity_mask)s,
+    opening_hours = %(opening_hours)s, amenities = %(amenities)s,
     operator = %(operator)s, phone = %(phone)s, notes = %(notes)s, simulated = %(simulated)s, updated_at = now(),
     version = version + 1
 WHERE id = %(id)s

@@ -189,5 +189,6 @@ def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_page_is_served_at_root(client) -> None:  # type: ignore[no-untyped-def]
-    resp = client.get("/")
-    assert resp.status_code == 200 and b"<html" in resp.data.lower()
+    with client.get("/") as resp:
+        assert resp.status_code == 200 and b"<html" in resp.data.lower()
+        assert resp.mimetype == "text/html"

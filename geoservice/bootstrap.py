@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from geoservice.calendar import bundled_calendar_files, parse_calendar_csv
 from geoservice.layers import ServiceArea, bundled_site_files, read_districts, read_sites

@@ -20,9 +20,10 @@ import dataclasses
 import datetime as dt
 import io
 import logging
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 LOGGER = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class Calendar:
         return [y for y in range(start.year, end.year + 1) if y not in self.years]
 
     @classmethod
-    def from_days(cls, years: Iterable[int], days: Iterable[CalendarDay]) -> "Calendar":
+    def from_days(cls, years: Iterable[int], days: Iterable[CalendarDay]) -> Calendar:
         """Build from stored rows."""
         return cls(set(years), {d.day: d for d in days})
 

@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 import logging
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import opening_hours as ohlib
@@ -44,6 +44,8 @@ _POSITION = re.compile(r"-->\s*(\d+):(\d+)")
 _EXPECTED = re.compile(r"=\s*(.+)$", re.MULTILINE)
 
 Interval = tuple[dt.datetime, dt.datetime]
+# The library raises its own ParserError (missing from its type stub) for bad syntax.
+_PARSE_ERRORS: tuple[type[Exception], ...] = (SyntaxError, ValueError, getattr(ohlib, "ParserError", SyntaxError))
 
 
 class HoursSyntaxError(ValueError):
@@ -66,7 +68,7 @@ def validate_hours(value: str) -> str:
         raise HoursSyntaxError(text[:40], None, "at most 1000 characters")
     try:
         _parse(text)
-    except (SyntaxError, ValueError, ohlib.ParserError) as exc:  # ParserError subclasses SyntaxError
+    except _PARSE_ERRORS as exc:
         message = str(exc)
         pos = _POSITION.search(message)
         exp = _EXPECTED.search(message)

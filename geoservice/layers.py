@@ -12,8 +12,9 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -272,8 +273,9 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
         adcodes = area.lookup(lons, lats)
         for (rec, out, lon, lat), adcode in zip(pending, adcodes):
             if adcode is None:
-                bad(rec, "lon/lat", f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area (Beijing's 16 districts)"
-                    + ("" if datum != "wgs84" else "; is the file GCJ-02 or BD-09? pass --crs"))
+                hint = "; is the file GCJ-02 or BD-09? pass --crs" if datum == "wgs84" else ""
+                bad(rec, "lon/lat", f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area "
+                                    f"(Beijing's 16 districts){hint}")
             out["district_adcode"] = adcode
     if problems:
         raise ValidationFailed(problems)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class SiteKind(str, Enum):
+class SiteKind(StrEnum):
     """The three kinds of rest facility the unions run."""
 
     WARM_STATION = "warm_station"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 def _default_layers_dir() -> Path:
@@ -35,7 +36,7 @@ class Settings:
     max_upload_bytes: int = 5 * 1024 * 1024
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``DATABASE_URL`` and ``GEOSERVICE_*`` variables; keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

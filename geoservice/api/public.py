@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, json, request, url_for
 
+from geoservice.api import params as P
 from geoservice.errors import NotFound
 from geoservice.geo import from_wgs84, to_wgs84
 from geoservice.hours import OpenState
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, Site
 from geoservice.settings import Settings
 from geoservice.store.base import District, NearestHit, NearestQuery, SiteFilter, Store
-
-from geoservice.api import params as P
 
 bp = Blueprint("public", __name__)
 

@@ -59,7 +59,7 @@ class ThrowawayCluster:
             raise ClusterError(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
 
-    def start(self) -> "ThrowawayCluster":
+    def start(self) -> ThrowawayCluster:
         """initdb + pg_ctl start; raises ClusterError with the server log on failure."""
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")

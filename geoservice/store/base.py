@@ -13,7 +13,8 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
@@ -306,7 +307,7 @@ class Store(abc.ABC):
 
 def utc_now() -> dt.datetime:
     """Aware current time (UTC) for ``updated_at`` stamps."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_local(t: dt.datetime) -> dt.datetime:

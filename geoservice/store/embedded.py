@@ -11,8 +11,9 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -25,7 +26,15 @@ from geoservice.hours import TZ
 from geoservice.model import KINDS, Closure, Site
 from geoservice.store import sql as sqlfiles
 from geoservice.store.base import (
-    RERANK_MARGIN, District, NearestQuery, SiteFilter, Store, UpsertResult, amenity_mask, same_content, utc_now,
+    RERANK_MARGIN,
+    District,
+    NearestQuery,
+    SiteFilter,
+    Store,
+    UpsertResult,
+    amenity_mask,
+    same_content,
+    utc_now,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -153,7 +162,7 @@ class EmbeddedStore(Store):
             self._local.conn = conn
         return conn
 
-    def _write(self) -> "_Txn":
+    def _write(self) -> _Txn:
         return _Txn(self._conn(), self._write_lock)
 
     def close(self) -> None:

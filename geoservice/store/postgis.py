@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import psycopg
 import shapely
@@ -23,7 +24,14 @@ from geoservice.hours import TZ
 from geoservice.model import Closure, Site
 from geoservice.store import sql as sqlfiles
 from geoservice.store.base import (
-    RERANK_MARGIN, District, NearestHit, NearestQuery, SiteFilter, Store, UpsertResult, same_content,
+    RERANK_MARGIN,
+    District,
+    NearestHit,
+    NearestQuery,
+    SiteFilter,
+    Store,
+    UpsertResult,
+    same_content,
 )
 
 LOGGER = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ materialised intervals. Times fall both inside the materialised window (fast pat
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest

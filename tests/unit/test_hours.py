@@ -82,7 +82,7 @@ def test_open_24_7_has_no_closing_time(engine: HoursEngine) -> None:
 
 
 def test_times_in_other_zones_are_converted_to_beijing(engine: HoursEngine) -> None:
-    utc = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.timezone.utc)  # 09:30 in Beijing
+    utc = dt.datetime(2026, 11, 24, 1, 30, tzinfo=dt.UTC)  # 09:30 in Beijing
     assert engine.is_open("Tu-Su 09:00-20:00", utc)
 
 

@@ -42,7 +42,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
-        return problem(status, exc.name, exc.description or exc.name)
+        # Keep protocol headers such as Allow (405) and Retry-After; the body is ours.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return problem(status, exc.name, exc.description or exc.name, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

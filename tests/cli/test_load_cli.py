@@ -1,6 +1,7 @@
 """`geoservice load` and `geoservice calendar load`: all-or-nothing, every problem named, idempotent."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -136,3 +137,17 @@ def test_calendar_load_cli(store: Store, tmp_path: Path) -> None:
     assert 2027 in store.calendar().years
     listing = run(store, "calendar", "list")
     assert "2027" in listing.output and "2026" in listing.output
+
+
+def test_csv_keeps_line_breaks_in_quoted_fields_and_verified_at(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_text('id,name_zh,lon,lat,opening_hours,notes,verified_at\n'
+                    'n1,甲,116.40,39.91,24/7,"line one\nline two",2026-11-01T09:30:00+08:00\n'
+                    'n2,乙,116.41,39.91,24/7,,not-a-time\n', encoding="utf-8")
+    bad = run(store, "load", str(path), "--kind", "warm_station")
+    assert bad.exit_code == 1 and f"{path}:line 4: verified_at:" in bad.output  # line 4: the record spans 2
+    path.write_text(path.read_text(encoding="utf-8").replace("not-a-time", ""), encoding="utf-8")
+    assert run(store, "load", str(path), "--kind", "warm_station").exit_code == 0
+    sites = {s.source_id: s for s in store.list_sites(SiteFilter(limit=10))[0]}
+    assert sites["n1"].notes == "line one\nline two"
+    assert sites["n1"].verified_at == dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC)

@@ -15,7 +15,12 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 def create_app(settings: Settings | None = None, store: Any = None, prepare: bool = True) -> Flask:
     """The app factory. ``store`` lets tests share one store; ``prepare`` loads bundled data when missing."""
+    from geoservice.api import metrics
+    from geoservice.api import operators as operators_api
+    from geoservice.api.coverage import bp as coverage_bp
     from geoservice.api.errors import register_error_handlers
+    from geoservice.api.exports import bp as exports_bp
+    from geoservice.api.ogc import bp as ogc_bp
     from geoservice.api.openapi import bp as openapi_bp
     from geoservice.api.public import bp as public_bp
     from geoservice.bootstrap import ensure_ready
@@ -32,8 +37,13 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
     app.extensions["geoservice.settings"] = settings
     app.extensions["geoservice.store"] = store
     register_error_handlers(app)
+    metrics.init_app(app)
     app.register_blueprint(public_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(exports_bp)
+    app.register_blueprint(ogc_bp)
+    app.register_blueprint(coverage_bp)  # planners: /api/v1/coverage*, /maps/coverage
+    operators_api.init_app(app, STATIC_DIR)  # operators' API, couriers' reports, and the page at /operator
 
     @app.get("/")
     def index() -> Any:

@@ -45,22 +45,38 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads (waitress).")
-def serve(host: str, port: int, threads: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Processes. 1 = waitress in one process; more = gunicorn (production; e.g. 2 × cores).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
+@click.option("--timeout", default=30, show_default=True, type=int, help="gunicorn: restart a worker stuck this long (s).")
+@click.option("--access-log/--no-access-log", default=False, help="One JSON line per request on stderr.")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool) -> None:
     """Prepare the store (bundled layers on first run) and serve the API and the page."""
-    import waitress
-
     from geoservice import create_app
     from geoservice.bootstrap import ensure_ready
 
+    if access_log:
+        access = logging.getLogger("geoservice.access")
+        access.setLevel(logging.INFO)
+        access.addHandler(logging.StreamHandler())
+        access.propagate = False
     settings = _settings()
     store = _store(settings)
     try:
         ensure_ready(store, settings, progress=lambda m: click.echo(f"  {m}"))
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
+    click.echo(f"geoservice ({store.backend} store, {workers} worker(s)) on http://{host}:{port}/"
+               "  — API: /api/v1/openapi.json")
+    if workers > 1:
+        from geoservice.serving import serve_gunicorn
+
+        store.close()
+        serve_gunicorn(settings, host, port, workers, threads, timeout)
+        return
+    import waitress
+
     app = create_app(settings, store=store, prepare=False)
-    click.echo(f"geoservice ({store.backend} store) on http://{host}:{port}/  — API: /api/v1/openapi.json")
     waitress.serve(app, host=host, port=port, threads=threads, ident="geoservice")
 
 
@@ -122,6 +138,55 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool) -> None:
     click.echo(f"{file}: {len(result.inserted)} inserted, {len(result.updated)} updated, "
                f"{len(result.unchanged)} unchanged")
     store.close()
+
+
+@main.command()
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="File to write (.geojson, .csv or .gpkg).")
+@click.option("--kind", "kinds", multiple=True,
+              help=f"Site kind(s): repeat or comma-separate ({', '.join(KINDS)}); default all.")
+@click.option("--format", "fmt", type=click.Choice(("geojson", "csv", "gpkg")), default=None,
+              help="Output format; default from the file extension.")
+@click.option("--crs", "datum", type=click.Choice(DATUMS), default="wgs84", show_default=True,
+              help="Datum of the written coordinates (converted from the stored WGS-84).")
+@click.option("--district", default=None, help="Only this district (adcode, e.g. 110101).")
+@click.option("--bom", is_flag=True, help="CSV: start with a UTF-8 byte-order mark (for Excel).")
+def export(output: Path, kinds: tuple[str, ...], fmt: str | None, datum: str, district: str | None,
+           bom: bool) -> None:
+    """Export sites to GeoJSON, CSV or GeoPackage in WGS-84, GCJ-02 or BD-09.
+
+    The file loads back with `geoservice load FILE --crs SAME` (same source ids, same sites).
+    """
+    from tqdm import tqdm
+
+    from geoservice.exports import EXTENSIONS, ExportQuery, count_sites, export_sites
+
+    wanted = tuple(dict.fromkeys(k.strip() for raw in kinds for k in raw.split(",") if k.strip()))
+    bad = [k for k in wanted if k not in KINDS]
+    if bad:
+        _fail([f"--kind: {bad[0]!r} is not one of {', '.join(KINDS)}"])
+    if fmt is None:
+        fmt = {v: k for k, v in EXTENSIONS.items()}.get(output.suffix.lower(), "")
+        if not fmt:
+            _fail([f"{output}: cannot tell the format from {output.suffix!r}; use --format geojson|csv|gpkg"])
+    if bom and fmt != "csv":
+        _fail(["--bom applies to CSV only"])
+    if not output.parent.exists():
+        _fail([f"{output}: directory {output.parent} does not exist"])
+    store = _store()
+    store.migrate()
+    if district is not None and district not in {d.adcode for d in store.districts()}:
+        _fail([f"--district: unknown adcode {district!r}"])
+    query = ExportQuery(kinds=wanted, district=district)
+    total = count_sites(store, query)
+    # The bar shows on a terminal only (disable=None), so scripts and logs stay clean.
+    with tqdm(total=total, unit="site", desc="export", disable=None, file=sys.stderr) as bar:
+        result = export_sites(store, query, fmt, datum, output, bom=bom, progress=bar.update)
+    store.close()
+    labels = {"wgs84": "WGS-84", "gcj02": "GCJ-02", "bd09": "BD-09"}
+    click.echo(f"{output}: {result.count} site(s) ({', '.join(wanted) or 'all kinds'}) as {fmt.upper()}, "
+               f"coordinates in {labels[datum]} ({datum}); load back with: "
+               f"geoservice load {output}{' --kind ' + wanted[0] if len(wanted) == 1 else ''} --crs {datum}")
 
 
 @main.group()
@@ -225,6 +290,193 @@ def layers_generate_demo(districts: Path, out_dir: Path, seed: int | None) -> No
     counts = generate_demo_sites(districts, out_dir) if seed is None else generate_demo_sites(districts, out_dir, seed)
     for k, n in counts.items():
         click.echo(f"{k}: {n}")
+
+
+@main.group()
+def operators() -> None:
+    """Station operators' accounts, sites and tokens; bulk updates of hours and closures.
+
+    Roles: 'operator' (edits only the sites assigned to it) and 'admin' (union staff: every site).
+    Tokens are shown once when issued; only their SHA-256 is stored.
+    """
+
+
+def _operators_store():  # type: ignore[no-untyped-def]
+    store = _store()
+    try:
+        store.migrate()
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    return store
+
+
+@operators.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Union staff: every site, and the network-wide change log.")
+def operators_create(name: str, admin: bool) -> None:
+    """Create an operator account NAME (letters, digits, _.@-)."""
+    store = _operators_store()
+    try:
+        op = store.create_operator(name, "admin" if admin else "operator")
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"created {op.role} {op.name}; next: geoservice operators token issue {op.name}")
+    store.close()
+
+
+@operators.command("assign")
+@click.argument("name")
+@click.argument("site_ids", nargs=-1, required=True)
+def operators_assign(name: str, site_ids: tuple[str, ...]) -> None:
+    """Give operator NAME these sites (all or none)."""
+    store = _operators_store()
+    try:
+        n = store.assign_sites(name, site_ids)
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}; nothing was assigned"])
+    click.echo(f"{name}: {n} site(s) newly assigned ({len(set(site_ids)) - n} already were)")
+    store.close()
+
+
+@operators.command("unassign")
+@click.argument("name")
+@click.argument("site_ids", nargs=-1, required=True)
+def operators_unassign(name: str, site_ids: tuple[str, ...]) -> None:
+    """Take these sites away from operator NAME."""
+    store = _operators_store()
+    try:
+        n = store.unassign_sites(name, site_ids)
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"{name}: {n} site(s) unassigned")
+    store.close()
+
+
+@operators.command("list")
+def operators_list() -> None:
+    """Every account: role, number of sites, active tokens."""
+    store = _operators_store()
+    rows = store.list_operators()
+    if not rows:
+        click.echo("no operators; create one with: geoservice operators create NAME")
+    for op in rows:
+        sites = "all sites" if op.is_admin else f"{op.site_count} site(s)"
+        click.echo(f"{op.name}\t{op.role}\t{sites}\t{op.active_tokens} active token(s)")
+    store.close()
+
+
+@operators.group("token")
+def operators_token() -> None:
+    """Issue, list and revoke bearer tokens."""
+
+
+@operators_token.command("issue")
+@click.argument("name")
+@click.option("--label", default="", help="A note to tell tokens apart (e.g. 'front desk tablet').")
+def operators_token_issue(name: str, label: str) -> None:
+    """Issue a token for NAME and print it ONCE on stdout (only its hash is stored)."""
+    from geoservice.auth import new_token, token_hash
+
+    store = _operators_store()
+    token = new_token()
+    try:
+        info = store.add_token(name, token_hash(token), label[:100])
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"token {info.id} for {name}: shown once, store it now; revoke with "
+               f"`geoservice operators token revoke {name} {info.id}`", err=True)
+    click.echo(token)
+    store.close()
+
+
+@operators_token.command("list")
+@click.argument("name")
+def operators_token_list(name: str) -> None:
+    """NAME's tokens (ids, labels, dates; never the tokens themselves)."""
+    store = _operators_store()
+    try:
+        tokens = store.list_tokens(name)
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    for t in tokens:
+        state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+        click.echo(f"{t.id}\t{t.created_at:%Y-%m-%d %H:%M}\t{state}\t{t.label}")
+    store.close()
+
+
+@operators_token.command("revoke")
+@click.argument("name")
+@click.argument("token_ids", nargs=-1, type=int)
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every active token of NAME.")
+def operators_token_revoke(name: str, token_ids: tuple[int, ...], revoke_all: bool) -> None:
+    """Revoke tokens of NAME by id (see `token list`), or --all. Takes effect on the next request."""
+    if bool(token_ids) == revoke_all:
+        _fail(["give token ids or --all (not both)"])
+    store = _operators_store()
+    try:
+        n = store.revoke_tokens(name, None if revoke_all else list(token_ids))
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"{name}: {n} token(s) revoked")
+    store.close()
+
+
+@operators.command("bulk")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
+def operators_bulk(name: str, file: Path, dry_run: bool) -> None:
+    """Apply a CSV (site_id,opening_hours,closed_from,closed_to,reason) as operator NAME: all lines or none.
+
+    Every bad line is reported as `FILE: line N: field: reason` on stderr and nothing is written.
+    """
+    from geoservice.hours import now_local
+    from geoservice.store.bulk import BulkInvalid, describe, parse_bulk_csv
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail([f"{file}: file: cannot be read as UTF-8 text ({exc})"])
+    store = _operators_store()
+    op = store.get_operator(name)
+    if op is None:
+        _fail([f"error: no operator named {name!r}"])
+    try:
+        plan = parse_bulk_csv(text, store, op, now_local().date())
+    except BulkInvalid as exc:
+        _fail([f"{file}: {p}" for p in exc.problems] + [f"{file}: {len(exc.problems)} problem(s); nothing was changed"])
+    try:
+        results = store.apply_edits(plan.edits, actor=name, action="bulk", dry_run=dry_run)
+    except GeoserviceError as exc:
+        _fail([f"{file}: error: {exc.detail}; nothing was changed"])
+    for item in describe(results, plan):
+        click.echo(f"{item['site_id']} {item['name_zh']} (line {', '.join(map(str, item['lines']))}):")
+        if not item["changes"]:
+            click.echo("  no change")
+        for field, change in item["changes"].items():
+            if field == "closures":
+                before = {(c["from"], c["to"], c["reason"]) for c in change["before"]}
+                after = {(c["from"], c["to"], c["reason"]) for c in change["after"]}
+                for a, b, reason in sorted(after - before):
+                    click.echo(f"  closures: + {a} .. {b}" + (f" ({reason})" if reason else ""))
+                for a, b, reason in sorted(before - after):
+                    click.echo(f"  closures: - {a} .. {b}" + (f" ({reason})" if reason else ""))
+            else:
+                click.echo(f"  {field}: {change['before']!r} -> {change['after']!r}")
+    changed = sum(1 for r in results if r.changes)
+    click.echo(f"{file}: {changed} site(s) {'would change (dry run, nothing written)' if dry_run else 'changed'}")
+    store.close()
+
+
+def _register_planner_commands() -> None:
+    """The planners' groups live in geoservice.analysis.commands: `geoservice coverage …`, `geoservice map …`."""
+    from geoservice.analysis.commands import coverage_group, map_group
+
+    main.add_command(coverage_group)
+    main.add_command(map_group)
+
+
+_register_planner_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

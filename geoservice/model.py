@@ -70,6 +70,8 @@ class Site:
     updated_at: dt.datetime | None = None
     verified_at: dt.datetime | None = None
     version: int = 1
+    # ``open`` or ``temporarily_closed`` (set by the site's operator; closed until set back, whatever the hours).
+    status: str = "open"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (datetimes left as objects)."""
@@ -85,3 +87,14 @@ class Closure:
     end: dt.date
     reason: str = ""
     id: int | None = None
+
+
+# ---- operators' side -----------------------------------------------------------------------------------
+# ``temporarily_closed`` acts as an open-ended closure: no open intervals are materialised and the hours
+# engine is given a closure covering every date, so the site is closed for every query until set back to open.
+SITE_STATUSES: tuple[str, ...] = ("open", "temporarily_closed")
+# What an operator may change on a site with PATCH (JSON merge).
+EDITABLE_FIELDS: tuple[str, ...] = ("opening_hours", "amenities", "phone", "notes", "status", "name_zh", "name_en")
+# What a courier may report about a site.
+REPORT_TYPES: tuple[str, ...] = ("closed_on_arrival", "amenity_missing")
+ROLES: tuple[str, ...] = ("operator", "admin")

@@ -5,10 +5,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json
 
+from geoservice.api.operators_openapi import add_operator_paths
 from geoservice.model import AMENITIES, KINDS
 
 bp = Blueprint("openapi", __name__)
 
+# ISO 8601 local or offset time, or "now" (the server also checks it is a real calendar date).
+TIME_PATTERN = (r"^(now|20\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d"
+                r"(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)$")
 PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {
     "schema": {"$ref": "#/components/schemas/Problem"}}}}
 
@@ -24,6 +28,7 @@ def _param(name: str, schema: dict[str, Any], description: str, required: bool =
 
 def document(detour: float, speed: float) -> dict[str, Any]:
     """Build the document; the walk model's numbers are the running configuration."""
+    from geoservice.api.coverage import openapi_paths as _coverage_paths
     crs = _param("crs", {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"},
                  "Datum of input and output coordinates: WGS-84 (GPS, OSM), GCJ-02 (Amap, Tencent), BD-09 (Baidu).")
     kind = _param("kind", {"type": "array", "items": {"type": "string", "enum": list(KINDS)}},
@@ -62,7 +67,7 @@ def document(detour: float, speed: float) -> dict[str, Any]:
         "links": {"type": "array"}, "query": {"type": "object"}, "walk_model": {"type": "object"},
         "warnings": {"type": "array", "items": {"type": "object"}}}}
     geo = {"application/geo+json": {"schema": {"$ref": "#/components/schemas/SiteCollection"}}}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "geoservice — rest sites for outdoor workers (Beijing)", "version": "1.0.0",
                  "description": "Nearest open warm stations (暖心驿站), mother-and-baby rooms (母婴关爱室) and "
@@ -80,7 +85,8 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                     kind,
                     _param("amenity", {"type": "array", "items": {"type": "string", "enum": list(AMENITIES)}},
                            "Required amenities (all must be present); repeat or comma-separate.", explode=True),
-                    _param("at", {"type": "string"}, "ISO 8601 time; default now (Asia/Shanghai)."),
+                    _param("at", {"type": "string", "pattern": TIME_PATTERN},
+                           "ISO 8601 time, years 2000–2100; without an offset it is Beijing time. Default now."),
                     _param("arrive_within", {"type": "number", "minimum": 1, "maximum": 180},
                            "Minutes on foot the walker accepts; keeps only sites reachable in that time AND still "
                            "open when the walker arrives."),
@@ -98,7 +104,8 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                 "parameters": [
                     _param("bbox", {"type": "string"}, "lon_min,lat_min,lon_max,lat_max"), kind,
                     _param("district", {"type": "string"}, "District adcode, e.g. 110101"),
-                    _param("open_at", {"type": "string"}, "Only sites open at this ISO 8601 time"),
+                    _param("open_at", {"type": "string", "pattern": TIME_PATTERN},
+                           "Only sites open at this ISO 8601 time"),
                     _param("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "Page size"),
                     _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Page start"), crs],
                 "responses": {"200": {"description": "A page of sites with next/prev links", "content": geo},
@@ -106,10 +113,38 @@ def document(detour: float, speed: float) -> dict[str, Any]:
             "/api/v1/sites/{id}": {"get": {
                 "summary": "One site with its state now and its closures",
                 "parameters": [_param("id", {"type": "string"}, "Site id", True, "path"), crs,
-                               _param("at", {"type": "string"}, "ISO 8601 time for the state; default now")],
+                               _param("at", {"type": "string", "pattern": TIME_PATTERN},
+                                      "ISO 8601 time for the state; default now")],
                 "responses": {"200": {"description": "The site", "content": {"application/geo+json": {
                     "schema": {"$ref": "#/components/schemas/Site"}}}}, "404": PROBLEM, "400": PROBLEM,
                     "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/sites.geojson": {"get": {
+                "summary": "Download all matching sites as one GeoJSON FeatureCollection (streamed, no paging)",
+                "description": "Same filters as /api/v1/sites. Coordinates are in `crs`; the top-level `datum` "
+                               "member, the X-Coordinate-Datum header and the suggested file name say which. "
+                               "Loads back with `geoservice load FILE --crs <crs>`.",
+                "parameters": [
+                    _param("bbox", {"type": "string"}, "lon_min,lat_min,lon_max,lat_max (in `crs`)"), kind,
+                    _param("district", {"type": "string"}, "District adcode, e.g. 110101"),
+                    _param("open_at", {"type": "string"}, "Only sites open at this ISO 8601 time"), crs],
+                "responses": {"200": {"description": "Attachment sites-<kinds>-<crs>.geojson", "content": {
+                    "application/geo+json": {"schema": {"type": "object"}}}},
+                    "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
+            "/api/v1/sites.csv": {"get": {
+                "summary": "Download all matching sites as CSV (UTF-8, streamed, no paging)",
+                "description": "Columns: id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, "
+                               "opening_hours, amenities (;-separated), operator, phone, notes, simulated, "
+                               "updated_at, verified_at, crs (the datum of lon/lat). Same filters as /api/v1/sites. "
+                               "Loads back with `geoservice load FILE --crs <crs>`.",
+                "parameters": [
+                    _param("bbox", {"type": "string"}, "lon_min,lat_min,lon_max,lat_max (in `crs`)"), kind,
+                    _param("district", {"type": "string"}, "District adcode, e.g. 110101"),
+                    _param("open_at", {"type": "string"}, "Only sites open at this ISO 8601 time"), crs,
+                    _param("bom", {"type": "boolean", "default": False},
+                           "Start with a UTF-8 byte-order mark so Excel shows the Chinese text correctly")],
+                "responses": {"200": {"description": "Attachment sites-<kinds>-<crs>.csv", "content": {
+                    "text/csv": {"schema": {"type": "string"}}}},
+                    "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
             "/api/v1/districts": {"get": {
                 "summary": "Beijing's 16 districts with 2020 census population and site counts",
                 "parameters": [_param("geometry", {"type": "boolean", "default": False}, "Include polygons"), crs],
@@ -120,6 +155,7 @@ def document(detour: float, speed: float) -> dict[str, Any]:
             "/healthz": {"get": {"summary": "Store health", "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
                 "503": PROBLEM}}},
+            **_coverage_paths(kind, crs, PROBLEM, TIME_PATTERN),  # planners: geoservice/api/coverage.py
         },
         "components": {"schemas": {
             "Site": feature,
@@ -131,6 +167,7 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                     "field": {"type": "string"}, "reason": {"type": "string"}}}}}},
         }},
     }
+    return add_operator_paths(doc)  # operators' API, couriers' reports, hours preview
 
 
 @bp.get("/api/v1/openapi.json")

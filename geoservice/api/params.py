@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 
 from flask import Request
 
-from geoservice.errors import InvalidInput, Unprocessable
+from geoservice.errors import InvalidInput, NotFound, Unprocessable
 from geoservice.geo import DATUMS
 from geoservice.hours import TZ, now_local
 
@@ -25,6 +26,16 @@ def check_known(req: Request, allowed: Sequence[str]) -> None:
     for key, value in req.args.items(multi=True):
         if value.strip() == "":
             raise _bad(key, "is empty; omit the parameter to use its default")
+
+
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def site_id(raw: str) -> str:
+    """A site id from the URL, checked before any store sees it: anything that cannot be an id is a 404."""
+    if not _SITE_ID.match(raw):
+        raise NotFound(f"no site with id {raw[:64]!r}")
+    return raw
 
 
 def get_float(req: Request, name: str, required: bool = False, lo: float | None = None,

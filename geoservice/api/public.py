@@ -52,8 +52,8 @@ def _district_names() -> dict[str, District]:
 
 
 def site_feature(site: Site, datum: str, state: OpenState | None = None, distance_m: float | None = None,
-                 at: dt.datetime | None = None) -> dict[str, Any]:
-    """One site as a GeoJSON Feature with bilingual labels."""
+                 at: dt.datetime | None = None, unresolved_reports: int | None = None) -> dict[str, Any]:
+    """One site as a GeoJSON Feature with bilingual labels (and its open couriers' reports when given)."""
     lon, lat = from_wgs84(site.lon, site.lat, datum)
     district = _district_names().get(site.district_adcode or "")
     props: dict[str, Any] = {
@@ -76,7 +76,10 @@ def site_feature(site: Site, datum: str, state: OpenState | None = None, distanc
         "updated_at": _iso(site.updated_at),
         "verified_at": _iso(site.verified_at),
         "version": site.version,
+        "status": site.status,
     }
+    if unresolved_reports is not None:
+        props["unresolved_reports"] = unresolved_reports
     if distance_m is not None:
         props["distance_m"] = round(distance_m, 1)
         props["walk_minutes"] = math.ceil(settings().walk_minutes(distance_m))
@@ -126,7 +129,8 @@ def nearest() -> Response:
         walk_speed_m_per_s=cfg.walk_speed_m_per_min / 60.0,
     )
     hits: list[NearestHit] = store().nearest(q)
-    features = [site_feature(h.site, datum, h.state, h.distance_m, at) for h in hits]
+    reports = store().unresolved_report_counts([h.site.id for h in hits])
+    features = [site_feature(h.site, datum, h.state, h.distance_m, at, reports.get(h.site.id, 0)) for h in hits]
     return geojson({
         "type": "FeatureCollection",
         "features": features,
@@ -148,17 +152,21 @@ def get_site(site_id: str) -> Response:
     datum = P.get_datum(request)
     at = P.get_time(request, "at")
     assert at is not None
-    if len(site_id) > 64:
-        raise NotFound(f"no site with id {site_id[:64]!r}")
-    site = store().get_site(site_id)
+    site = store().get_site(P.site_id(site_id))
     if site is None:
         raise NotFound(f"no site with id {site_id!r}")
+    # closures_for includes the open-ended closure standing for status temporarily_closed (id None): it
+    # counts for the state, but the list shows the operator's own closures only (status says the rest).
     closures = store().closures_for([site.id]).get(site.id, [])
     state = store().engine.state(site.opening_hours, at, closures)
-    feature = site_feature(site, datum, state, at=at)
+    reports = store().unresolved_report_counts([site.id]).get(site.id, 0)
+    feature = site_feature(site, datum, state, at=at, unresolved_reports=reports)
     feature["properties"]["closures"] = [
-        {"id": c.id, "start": c.start.isoformat(), "end": c.end.isoformat(), "reason": c.reason} for c in closures]
-    return geojson(feature)
+        {"id": c.id, "start": c.start.isoformat(), "end": c.end.isoformat(), "reason": c.reason}
+        for c in closures if c.id is not None]
+    resp = geojson(feature)
+    resp.headers["ETag"] = f'"{site.version}"'  # the stored version: send it back in If-Match to edit the site
+    return resp
 
 
 @bp.get("/api/v1/sites")
@@ -179,7 +187,8 @@ def list_sites() -> Response:
     limit = P.get_int(request, "limit", 100, 1, MAX_PAGE)
     offset = P.get_int(request, "offset", 0, 0, 10_000_000)
     sites, total = store().list_sites(SiteFilter(bbox, kinds, district, open_at, limit, offset))
-    features = [site_feature(s, datum) for s in sites]
+    reports = store().unresolved_report_counts([s.id for s in sites])
+    features = [site_feature(s, datum, unresolved_reports=reports.get(s.id, 0)) for s in sites]
     base = {k: v for k, v in request.args.items(multi=True) if k not in ("offset",)}
     links = [{"rel": "self", "type": "application/geo+json", "href": request.url}]
     if offset + len(sites) < total:

@@ -11,16 +11,19 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 
 from geoservice.calendar import Calendar, CalendarDay
+from geoservice.errors import GeoserviceError, NotFound, Unprocessable
 from geoservice.hours import TZ, HoursEngine, OpenState, local_day_window, now_local
-from geoservice.model import AMENITIES, Closure, Site
+from geoservice.model import AMENITIES, EDITABLE_FIELDS, ROLES, Closure, Site
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,6 +123,188 @@ class UpsertResult:
     unchanged: list[str] = dataclasses.field(default_factory=list)
 
 
+# ---- operators' side: accounts, edits, audit, reports ---------------------------------------------------
+OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+# ``temporarily_closed`` is applied to the hours engine as a closure covering every date it can be asked about.
+OPEN_ENDED = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+STATUS_CLOSURE_REASON = "temporarily closed"
+
+
+class VersionConflict(GeoserviceError):
+    """The site changed since the version the client read (412); ``current`` is the stored version."""
+
+    status = 412
+    title = "Precondition failed"
+
+    def __init__(self, site_id: str, expected: int, current: int):
+        super().__init__(f"site {site_id} is at version {current}, not {expected}: it was changed meanwhile; "
+                         "reload it and apply your change again",
+                         [{"field": "If-Match", "reason": f"stale version {expected}; current is {current}"}])
+        self.current = current
+
+
+@dataclasses.dataclass(frozen=True)
+class Operator:
+    """A station operator (``role='operator'``: only assigned sites) or union staff (``'admin'``: all sites)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: dt.datetime | None = None
+    site_count: int = 0
+    active_tokens: int = 0
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins see and edit every site and manage operators."""
+        return self.role == "admin"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    """A token's bookkeeping; the token itself is never stored (only its SHA-256)."""
+
+    id: int
+    operator: str
+    label: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteChange:
+    """One audit entry: ``changes`` is ``{field: {"before": x, "after": y}}`` (JSON values)."""
+
+    id: int
+    site_id: str
+    actor: str
+    at: dt.datetime
+    action: str
+    changes: dict[str, dict[str, Any]]
+    version: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A courier's report about a site. Nothing about the reporter is kept."""
+
+    site_id: str
+    type: str
+    observed_at: dt.datetime
+    amenity: str | None = None
+    note: str | None = None
+    lang: str | None = None
+    id: int | None = None
+    received_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+
+
+@dataclasses.dataclass
+class SiteEdit:
+    """One site's pending change: field values, closures to add and to remove, a verification stamp.
+
+    ``expected_version`` (from the client's ``If-Match``) makes the write conditional: it happens only if the
+    site is still at that version when it is locked for writing.
+    """
+
+    site_id: str
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    add_closures: list[Closure] = dataclasses.field(default_factory=list)
+    remove_closures: list[int] = dataclasses.field(default_factory=list)
+    verify_at: dt.datetime | None = None
+    expected_version: int | None = None
+
+
+@dataclasses.dataclass
+class EditResult:
+    """What an edit did (or, in a dry run, would do) to one site."""
+
+    before: Site
+    after: Site
+    changes: dict[str, dict[str, Any]]
+    closures: list[Closure]
+    added: list[Closure] = dataclasses.field(default_factory=list)
+    change: SiteChange | None = None
+
+
+def status_closure(site_id: str) -> Closure:
+    """The open-ended closure (``id`` None) that stands for ``status = temporarily_closed``.
+
+    ``Store.closures_for`` includes it for such sites, so every caller that evaluates hours with a site's
+    closures (the nearest query's engine fallback, listings outside the window, coverage analysis) treats the
+    site as closed without knowing about the status.
+    """
+    return Closure(site_id, OPEN_ENDED[0], OPEN_ENDED[1], STATUS_CLOSURE_REASON)
+
+
+def effective_closures(site: Site, closures: Sequence[Closure]) -> list[Closure]:
+    """The closures the hours engine must apply: the site's own, plus the open-ended one while it is
+    ``temporarily_closed`` (added once)."""
+    out = list(closures)
+    if site.status == "temporarily_closed" and not any(c.id is None and c.start == OPEN_ENDED[0] for c in out):
+        out.append(status_closure(site.id))
+    return out
+
+
+def closure_json(c: Closure) -> dict[str, Any]:
+    """A closure as the API and the audit trail show it (``from``/``to`` inclusive local dates)."""
+    return {"id": c.id, "from": c.start.isoformat(), "to": c.end.isoformat(), "reason": c.reason}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def field_value(site: Site, name: str) -> Any:
+    """A site field in its canonical comparable form (amenities sorted)."""
+    value = getattr(site, name)
+    if name == "amenities":
+        return sorted(value or [])
+    return value
+
+
+class SiteWriter(abc.ABC):
+    """The write primitives one backend offers inside a single transaction (see ``Store._site_writer``)."""
+
+    @abc.abstractmethod
+    def lock_site(self, site_id: str) -> Site | None:
+        """Read a site and lock it against other writers until the transaction ends."""
+
+    @abc.abstractmethod
+    def closures(self, site_id: str) -> list[Closure]:
+        """The site's closures as seen inside the transaction."""
+
+    @abc.abstractmethod
+    def save_site(self, site: Site, expected_version: int) -> Site:
+        """Write the editable fields and ``verified_at`` if the stored version is ``expected_version``; bump
+        the version and ``updated_at``. Raises :class:`VersionConflict` when no row matched."""
+
+    @abc.abstractmethod
+    def insert_closure(self, closure: Closure) -> Closure:
+        """Insert a closure; returns it with its id."""
+
+    @abc.abstractmethod
+    def delete_closure(self, site_id: str, closure_id: int) -> None:
+        """Delete one closure of the site."""
+
+    @abc.abstractmethod
+    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        """Replace the site's materialised open intervals."""
+
+    @abc.abstractmethod
+    def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
+                      version: int | None) -> SiteChange:
+        """Append one audit entry (never updated or deleted afterwards)."""
+
+
 CONTENT_FIELDS = (
     "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat", "opening_hours",
     "amenities", "operator", "phone", "notes", "simulated",
@@ -139,6 +324,22 @@ def same_content(a: Site, b: Site) -> bool:
         elif (x or None) != (y or None):
             return False
     return True
+
+
+def content_changes(old: Site, new: Site) -> dict[str, dict[str, Any]]:
+    """``{field: {before, after}}`` over the content fields, for auditing a reload (coordinates at ~1 cm)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in CONTENT_FIELDS:
+        if name == "source_id":
+            continue
+        a, b = field_value(old, name), field_value(new, name)
+        if name in ("lon", "lat"):
+            if abs(float(a) - float(b)) <= 1e-7:
+                continue
+        elif (a or None) == (b or None):
+            continue
+        out[name] = {"before": _jsonable(a), "after": _jsonable(b)}
+    return out
 
 
 class Store(abc.ABC):
@@ -193,13 +394,20 @@ class Store(abc.ABC):
         """Counts per district adcode and kind: ``{adcode: {kind: n}}``."""
 
     # ---- closures and calendar -------------------------------------------------------------------
-    @abc.abstractmethod
     def add_closure(self, closure: Closure) -> Closure:
-        """Record a closure and refresh that site's intervals in the same transaction."""
+        """Record a closure and refresh that site's intervals in the same transaction (audited as ``system``).
+
+        Raises ``KeyError`` for an unknown site.
+        """
+        if self.get_site(closure.site_id) is None:
+            raise KeyError(closure.site_id)
+        result = self.add_site_closure(closure, actor="system")
+        return result.added[0]
 
     @abc.abstractmethod
     def closures_for(self, site_ids: Sequence[str]) -> dict[str, list[Closure]]:
-        """Closures per site id (only ids that have some)."""
+        """Closures per site id (only ids that have some), including :func:`status_closure` for a site whose
+        status is ``temporarily_closed``."""
 
     @abc.abstractmethod
     def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
@@ -227,6 +435,182 @@ class Store(abc.ABC):
     def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
         """Sites by ascending exact distance passing kind/amenity/radius filters only (no hours)."""
 
+    # ---- operators and tokens --------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_operator(self, name: str, role: str = "operator") -> Operator:
+        """Create an account; ``Conflict`` when the name is taken."""
+
+    @abc.abstractmethod
+    def get_operator(self, name: str) -> Operator | None:
+        """One account by name."""
+
+    @abc.abstractmethod
+    def list_operators(self) -> list[Operator]:
+        """Every account with its site and active-token counts, by name."""
+
+    @abc.abstractmethod
+    def assign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        """Give an operator these sites (all or none: ``NotFound`` names unknown ids); returns how many were new."""
+
+    @abc.abstractmethod
+    def unassign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        """Take sites away from an operator; returns how many were removed."""
+
+    @abc.abstractmethod
+    def owned_site_ids(self, operator: Operator, site_ids: Sequence[str]) -> set[str]:
+        """Which of ``site_ids`` exist and are the operator's (an admin's: every existing site)."""
+
+    @abc.abstractmethod
+    def list_operator_sites(self, operator: Operator, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
+        """A page of the operator's sites by id (an admin's: every site), and their total."""
+
+    @abc.abstractmethod
+    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
+        """Record a new token's hash for an operator."""
+
+    @abc.abstractmethod
+    def list_tokens(self, name: str) -> list[TokenInfo]:
+        """An operator's tokens (active and revoked), newest first."""
+
+    @abc.abstractmethod
+    def revoke_tokens(self, name: str, token_ids: Sequence[int] | None = None) -> int:
+        """Revoke some (or, with None, all) of an operator's active tokens; returns how many."""
+
+    @abc.abstractmethod
+    def operator_for_token(self, token_sha256: str) -> Operator | None:
+        """The account of an active (not revoked) token, by the token's hash."""
+
+    # ---- audit -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def site_history(self, site_id: str, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        """A site's changes, newest first, and their total."""
+
+    @abc.abstractmethod
+    def recent_changes(self, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        """Changes across the network, newest first, and their total."""
+
+    # ---- couriers' reports -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_report(self, report: Report) -> Report:
+        """Store a report; returns it with id and received time."""
+
+    @abc.abstractmethod
+    def get_report(self, report_id: int) -> Report | None:
+        """One report by id."""
+
+    @abc.abstractmethod
+    def list_reports(self, operator: Operator, include_resolved: bool = False, limit: int = 50,
+                     offset: int = 0) -> tuple[list[Report], int]:
+        """Reports on the operator's sites (an admin's: all), newest first, and their total."""
+
+    @abc.abstractmethod
+    def resolve_report(self, report_id: int, actor: str, note: str | None = None) -> Report:
+        """Mark a report resolved (``NotFound`` if unknown, ``Conflict`` if already resolved)."""
+
+    @abc.abstractmethod
+    def unresolved_report_counts(self, site_ids: Sequence[str]) -> dict[str, int]:
+        """Open reports per site id (only ids that have some)."""
+
+    # ---- site edits (shared logic over the backend's SiteWriter) --------------------------------
+    @abc.abstractmethod
+    def _site_writer(self) -> AbstractContextManager[SiteWriter]:
+        """One write transaction; commits on success, rolls back on any exception."""
+
+    def apply_edits(self, edits: Sequence[SiteEdit], actor: str, action: str = "update",
+                    dry_run: bool = False) -> list[EditResult]:
+        """Apply edits to several sites in ONE transaction: all or nothing.
+
+        Each site is locked, its version checked against ``expected_version`` (412 on a mismatch), changed,
+        its open intervals re-materialised and the change appended to the audit trail, all before the commit,
+        so the public nearest query sees the change as soon as this returns. A ``dry_run`` computes the same
+        results and writes nothing. An edit that changes nothing writes nothing (no new version, no audit).
+        """
+        ids = [e.site_id for e in edits]
+        if len(set(ids)) != len(ids):
+            raise ValueError("one edit per site")
+        window = self.window() or self.default_window()
+        ordered = sorted(edits, key=lambda e: e.site_id)  # a fixed lock order: concurrent bulks cannot deadlock
+        with self._site_writer() as writer:
+            results = {e.site_id: self._apply_edit(writer, e, actor, action, window, dry_run) for e in ordered}
+        return [results[i] for i in ids]
+
+    def _apply_edit(self, w: SiteWriter, e: SiteEdit, actor: str, action: str,
+                    window: tuple[dt.datetime, dt.datetime], dry_run: bool) -> EditResult:
+        site = w.lock_site(e.site_id)
+        if site is None:
+            raise NotFound(f"no site with id {e.site_id!r}")
+        if e.expected_version is not None and site.version != e.expected_version:
+            raise VersionConflict(site.id, e.expected_version, site.version)
+        closures = w.closures(site.id)
+        changes: dict[str, dict[str, Any]] = {}
+        updates: dict[str, Any] = {}
+        for name, value in e.fields.items():
+            if name not in EDITABLE_FIELDS:
+                raise ValueError(f"{name} is not an editable field")
+            if name == "amenities":
+                value = sorted(dict.fromkeys(value or []))
+            if field_value(site, name) != value:
+                changes[name] = {"before": _jsonable(field_value(site, name)), "after": _jsonable(value)}
+                updates[name] = value
+        if e.verify_at is not None:
+            changes["verified_at"] = {"before": _jsonable(site.verified_at), "after": _jsonable(e.verify_at)}
+            updates["verified_at"] = e.verify_at
+        by_id = {c.id: c for c in closures}
+        for cid in e.remove_closures:
+            if cid not in by_id:
+                raise NotFound(f"site {site.id} has no closure {cid}")
+        after = dataclasses.replace(site, **updates)
+        if not changes and not e.add_closures and not e.remove_closures:
+            return EditResult(site, site, {}, closures)
+        kept = [c for c in closures if c.id not in set(e.remove_closures)]
+        if dry_run:
+            added = list(e.add_closures)
+            final = kept + added
+        else:
+            after = w.save_site(after, site.version)
+            added = [w.insert_closure(dataclasses.replace(c, site_id=site.id)) for c in e.add_closures]
+            for cid in e.remove_closures:
+                w.delete_closure(site.id, cid)
+            final = kept + added
+            w.replace_intervals(site.id, self.materialise([after], {site.id: final}, window))
+        if e.add_closures or e.remove_closures:
+            changes["closures"] = {"before": [closure_json(c) for c in closures],
+                                   "after": [closure_json(c) for c in final]}
+        change = None if dry_run else w.append_change(site.id, actor, action, changes, after.version)
+        return EditResult(site, after, changes, final, added, change)
+
+    def update_site(self, site_id: str, fields: dict[str, Any], actor: str,
+                    expected_version: int | None = None) -> EditResult:
+        """Change editable fields (already validated) of one site; see :meth:`apply_edits`."""
+        return self.apply_edits([SiteEdit(site_id, fields=dict(fields), expected_version=expected_version)],
+                                actor, "update")[0]
+
+    def add_site_closure(self, closure: Closure, actor: str, expected_version: int | None = None) -> EditResult:
+        """Add a closure to a site (dates already validated); the new closure is ``result.added[0]``."""
+        return self.apply_edits([SiteEdit(closure.site_id, add_closures=[closure],
+                                          expected_version=expected_version)], actor, "add_closure")[0]
+
+    def delete_site_closure(self, site_id: str, closure_id: int, actor: str,
+                            expected_version: int | None = None) -> EditResult:
+        """Remove one closure of a site."""
+        return self.apply_edits([SiteEdit(site_id, remove_closures=[closure_id],
+                                          expected_version=expected_version)], actor, "delete_closure")[0]
+
+    def verify_site(self, site_id: str, actor: str, expected_version: int | None = None,
+                    at: dt.datetime | None = None) -> EditResult:
+        """Stamp ``verified_at`` (the operator confirms the record is current)."""
+        return self.apply_edits([SiteEdit(site_id, verify_at=at or utc_now(), expected_version=expected_version)],
+                                actor, "verify")[0]
+
+    @staticmethod
+    def check_operator_name(name: str, role: str = "operator") -> None:
+        """Names are 1–64 of letters, digits and ``_.@-`` (so they are safe in logs and the audit trail)."""
+        if not OPERATOR_NAME.match(name or ""):
+            raise Unprocessable(f"operator name {name[:70]!r} must be 1-64 letters, digits or _.@- "
+                                "(starting with a letter or digit)")
+        if role not in ROLES:
+            raise Unprocessable(f"role must be one of {', '.join(ROLES)}")
+
     # ---- shared behaviour ------------------------------------------------------------------------
     @property
     def engine(self) -> HoursEngine:
@@ -252,6 +636,8 @@ class Store(abc.ABC):
         engine = self.engine
         rows: list[tuple[str, dt.datetime, dt.datetime]] = []
         for site in sites:
+            if site.status == "temporarily_closed":
+                continue  # an open-ended closure: no open interval at all
             for a, b in engine.intervals(site.opening_hours, window[0], window[1], closures.get(site.id, ())):
                 rows.append((site.id, a, b))
         return rows
@@ -283,7 +669,13 @@ class Store(abc.ABC):
             pairs = self._nearest_by_engine(q)
         closures = self.closures_for([s.id for s, _ in pairs])
         engine = self.engine
-        return [NearestHit(s, d, engine.state(s.opening_hours, q.at, closures.get(s.id, ()))) for s, d in pairs]
+        return [NearestHit(s, d, engine.state(s.opening_hours, q.at, effective_closures(s, closures.get(s.id, ()))))
+                for s, d in pairs]
+
+    def site_state(self, site: Site, at: dt.datetime) -> OpenState:
+        """Open state of one site at ``at``, its closures and its status applied."""
+        closures = self.closures_for([site.id]).get(site.id, [])
+        return self.engine.state(site.opening_hours, at, effective_closures(site, closures))
 
     def _nearest_by_engine(self, q: NearestQuery) -> list[tuple[Site, float]]:
         """Outside the materialised window: walk candidates by distance and ask the engine directly."""
@@ -296,7 +688,7 @@ class Store(abc.ABC):
                 break
             closures = self.closures_for([s.id for s, _ in batch])
             for site, dist in batch:
-                state = engine.state(site.opening_hours, q.at, closures.get(site.id, ()))
+                state = engine.state(site.opening_hours, q.at, effective_closures(site, closures.get(site.id, ())))
                 if self._open_for_walker(state, q, dist):
                     found.append((site, dist))
                     if len(found) == q.limit:

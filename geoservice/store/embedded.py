@@ -6,12 +6,14 @@ materialised open intervals as numpy arrays), so several workers over one file s
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoservice.calendar import Calendar, CalendarDay
-from geoservice.errors import StoreUnavailable
+from geoservice.errors import Conflict, NotFound, StoreUnavailable
 from geoservice.geo import geodesic_distance_m
 from geoservice.hours import TZ
 from geoservice.model import KINDS, Closure, Site
@@ -29,11 +31,20 @@ from geoservice.store.base import (
     RERANK_MARGIN,
     District,
     NearestQuery,
+    Operator,
+    Report,
+    SiteChange,
     SiteFilter,
+    SiteWriter,
     Store,
+    TokenInfo,
     UpsertResult,
+    VersionConflict,
     amenity_mask,
+    content_changes,
+    effective_closures,
     same_content,
+    status_closure,
     utc_now,
 )
 
@@ -45,7 +56,7 @@ BRUTE_FORCE_MAX = 20000
 
 SITE_COLUMNS = (
     "id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours, amenities, "
-    "operator, phone, notes, simulated, updated_at, verified_at, version"
+    "operator, phone, notes, simulated, updated_at, verified_at, version, status"
 )
 SELECT_SITES = f"SELECT {SITE_COLUMNS} FROM sites"
 SELECT_GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
@@ -64,6 +75,22 @@ UPDATE_SITE = (
     "UPDATE sites SET kind = ?, name_zh = ?, name_en = ?, address = ?, district_adcode = ?, lon = ?, lat = ?,"
     " opening_hours = ?, amenities = ?, amenity_mask = ?, operator = ?, phone = ?, notes = ?, simulated = ?,"
     " updated_at = ?, version = version + 1 WHERE id = ?"
+)
+# Operators' edits: only the editable fields, and only if the version is still the one read (no lost update).
+SAVE_EDIT = (
+    "UPDATE sites SET opening_hours = ?, amenities = ?, amenity_mask = ?, phone = ?, notes = ?, status = ?,"
+    " name_zh = ?, name_en = ?, verified_at = ?, updated_at = ?, version = version + 1"
+    " WHERE id = ? AND version = ?"
+)
+INSERT_CHANGE = "INSERT INTO site_changes (site_id, actor, at, action, changes, version) VALUES (?, ?, ?, ?, ?, ?)"
+CHANGE_COLUMNS = "id, site_id, actor, at, action, changes, version"
+REPORT_COLUMNS = ("id, site_id, type, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by,"
+                  " resolution_note")
+OPERATOR_SELECT = (
+    "SELECT o.id, o.name, o.role, o.created_at,"
+    " (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),"
+    " (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL)"
+    " FROM operators o"
 )
 DELETE_INTERVALS_FOR = "DELETE FROM site_open_intervals WHERE site_id = ?"
 INSERT_INTERVAL = "INSERT INTO site_open_intervals (site_id, start_s, end_s) VALUES (?, ?, ?)"
@@ -84,14 +111,52 @@ def _ts(t: dt.datetime | None) -> str | None:
 
 def _row_to_site(row: sqlite3.Row | tuple) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version) = row
+     simulated, updated_at, verified_at, version, status) = row
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=json.loads(amenities),
         operator=operator, phone=phone, notes=notes, simulated=bool(simulated),
         updated_at=dt.datetime.fromisoformat(updated_at) if updated_at else None,
         verified_at=dt.datetime.fromisoformat(verified_at) if verified_at else None, version=version,
+        status=status,
     )
+
+
+def _dt(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def _row_to_change(row: Sequence[Any]) -> SiteChange:
+    cid, site_id, actor, at, action, changes, version = row
+    return SiteChange(cid, site_id, actor, dt.datetime.fromisoformat(at), action, json.loads(changes), version)
+
+
+def _row_to_report(row: Sequence[Any]) -> Report:
+    (rid, site_id, rtype, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by,
+     resolution_note) = row
+    return Report(site_id=site_id, type=rtype, observed_at=dt.datetime.fromisoformat(observed_at), amenity=amenity,
+                  note=note, lang=lang, id=rid, received_at=_dt(received_at), resolved_at=_dt(resolved_at),
+                  resolved_by=resolved_by, resolution_note=resolution_note)
+
+
+def _row_to_operator(row: Sequence[Any]) -> Operator:
+    oid, name, role, created_at, sites, tokens = row
+    return Operator(oid, name, role, _dt(created_at), sites, tokens)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``CREATE TRIGGER … BEGIN …; END;`` stays whole)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
 
 
 class _Index:
@@ -180,10 +245,8 @@ class EmbeddedStore(Store):
             if version in done:
                 continue
             with self._write() as cur:
-                body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
-                for statement in body.split(";"):
-                    if statement.strip():
-                        cur.execute(statement)
+                for statement in _statements(script):
+                    cur.execute(statement)
                 cur.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, _ts(utc_now())))
                 cur.execute(BUMP_GENERATION)
             applied.append(name)
@@ -264,6 +327,7 @@ class EmbeddedStore(Store):
                 result.unchanged.append(old.id)
             else:
                 site.id = old.id
+                site.status = old.status  # operators' state is not the source file's to reset
                 result.updated.append(old.id)
                 changed.append(site)
         window = self.window() or self.default_window()
@@ -278,6 +342,10 @@ class EmbeddedStore(Store):
                 if site.id in result.updated:
                     cur.execute(UPDATE_SITE, values + (site.id,))
                     cur.execute(DELETE_INTERVALS_FOR, (site.id,))
+                    old = existing[site.source_id or ""]
+                    cur.execute(INSERT_CHANGE, (site.id, "load", _ts(now), "load",
+                                                json.dumps(content_changes(old, site), ensure_ascii=False),
+                                                old.version + 1))
                 else:
                     cur.execute(INSERT_SITE, (site.id, site.source_id) + values + (_ts(site.verified_at), 1))
             cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in intervals])
@@ -314,7 +382,7 @@ class EmbeddedStore(Store):
         out = np.zeros(len(index.sites), bool)
         for i in np.flatnonzero(candidates):
             site = index.sites[i]
-            out[i] = engine.is_open(site.opening_hours, at, closures.get(site.id, ()))
+            out[i] = engine.is_open(site.opening_hours, at, effective_closures(site, closures.get(site.id, ())))
         return out
 
     def count_sites(self) -> dict[str, dict[str, int]]:
@@ -325,25 +393,6 @@ class EmbeddedStore(Store):
         return out
 
     # ---- closures and calendar -------------------------------------------------------------------
-    def add_closure(self, closure: Closure) -> Closure:
-        site = self.get_site(closure.site_id)
-        if site is None:
-            raise KeyError(closure.site_id)
-        closures = self.closures_for([site.id]).get(site.id, []) + [closure]
-        window = self.window() or self.default_window()
-        intervals = self.materialise([site], {site.id: closures}, window)
-        with self._write() as cur:
-            cur.execute(
-                "INSERT INTO closures (site_id, start_date, end_date, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-                (closure.site_id, closure.start.isoformat(), closure.end.isoformat(), closure.reason,
-                 _ts(utc_now())),
-            )
-            new_id = cur.lastrowid
-            cur.execute(DELETE_INTERVALS_FOR, (site.id,))
-            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in intervals])
-            cur.execute(BUMP_GENERATION)
-        return Closure(closure.site_id, closure.start, closure.end, closure.reason, new_id)
-
     def closures_for(self, site_ids: Sequence[str]) -> dict[str, list[Closure]]:
         out: dict[str, list[Closure]] = {}
         conn = self._conn()
@@ -356,6 +405,9 @@ class EmbeddedStore(Store):
             ):
                 out.setdefault(sid, []).append(
                     Closure(sid, dt.date.fromisoformat(a), dt.date.fromisoformat(b), reason, cid))
+            for (sid,) in conn.execute(f"SELECT id FROM sites WHERE status = 'temporarily_closed' AND id IN ({marks})",
+                                       chunk):
+                out.setdefault(sid, []).append(status_closure(sid))
         return out
 
     def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
@@ -468,6 +520,206 @@ class EmbeddedStore(Store):
         return self._rank(index, q, eligible, offset + count)[offset:]
 
 
+    # ---- operators and tokens --------------------------------------------------------------------
+    def create_operator(self, name: str, role: str = "operator") -> Operator:
+        self.check_operator_name(name, role)
+        try:
+            with self._write() as cur:
+                cur.execute("INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)",
+                            (name, role, _ts(utc_now())))
+        except sqlite3.IntegrityError:
+            raise Conflict(f"an operator named {name!r} already exists") from None
+        operator = self.get_operator(name)
+        assert operator is not None
+        return operator
+
+    def get_operator(self, name: str) -> Operator | None:
+        row = self._conn().execute(OPERATOR_SELECT + " WHERE o.name = ?", (name,)).fetchone()
+        return _row_to_operator(row) if row else None
+
+    def list_operators(self) -> list[Operator]:
+        return [_row_to_operator(r) for r in self._conn().execute(OPERATOR_SELECT + " ORDER BY o.name")]
+
+    def _operator_id(self, name: str) -> int:
+        row = self._conn().execute("SELECT id FROM operators WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"no operator named {name!r}")
+        return int(row[0])
+
+    def assign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        oid = self._operator_id(name)
+        ids = list(dict.fromkeys(site_ids))
+        with self._write() as cur:
+            marks = ",".join("?" * len(ids))
+            known = {r[0] for r in cur.execute(f"SELECT id FROM sites WHERE id IN ({marks})", ids)} if ids else set()
+            unknown = [i for i in ids if i not in known]
+            if unknown:
+                raise NotFound(f"no site with id {', '.join(unknown)}")
+            before = cur.execute("SELECT count(*) FROM operator_sites WHERE operator_id = ?", (oid,)).fetchone()[0]
+            cur.executemany("INSERT OR IGNORE INTO operator_sites (operator_id, site_id, assigned_at) VALUES (?, ?, ?)",
+                            [(oid, i, _ts(utc_now())) for i in ids])
+            after = cur.execute("SELECT count(*) FROM operator_sites WHERE operator_id = ?", (oid,)).fetchone()[0]
+        return int(after - before)
+
+    def unassign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        oid = self._operator_id(name)
+        n = 0
+        with self._write() as cur:
+            for site_id in dict.fromkeys(site_ids):
+                cur.execute("DELETE FROM operator_sites WHERE operator_id = ? AND site_id = ?", (oid, site_id))
+                n += cur.rowcount
+        return n
+
+    def owned_site_ids(self, operator: Operator, site_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(site_ids))
+        out: set[str] = set()
+        conn = self._conn()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            if operator.is_admin:
+                rows = conn.execute(f"SELECT id FROM sites WHERE id IN ({marks})", chunk)
+            else:
+                rows = conn.execute("SELECT site_id FROM operator_sites WHERE operator_id = ?"
+                                    f" AND site_id IN ({marks})", [operator.id, *chunk])
+            out.update(r[0] for r in rows)
+        return out
+
+    def list_operator_sites(self, operator: Operator, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
+        conn = self._conn()
+        if operator.is_admin:
+            total = conn.execute("SELECT count(*) FROM sites").fetchone()[0]
+            rows = conn.execute(SELECT_SITES + " ORDER BY id LIMIT ? OFFSET ?", (limit, offset))
+        else:
+            where = " WHERE id IN (SELECT site_id FROM operator_sites WHERE operator_id = ?)"
+            total = conn.execute("SELECT count(*) FROM operator_sites WHERE operator_id = ?",
+                                 (operator.id,)).fetchone()[0]
+            rows = conn.execute(SELECT_SITES + where + " ORDER BY id LIMIT ? OFFSET ?", (operator.id, limit, offset))
+        return [_row_to_site(r) for r in rows], int(total)
+
+    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
+        oid = self._operator_id(name)
+        now = utc_now()
+        with self._write() as cur:
+            cur.execute("INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at)"
+                        " VALUES (?, ?, ?, ?)", (oid, token_sha256, label, _ts(now)))
+            tid = cur.lastrowid
+        assert tid is not None
+        return TokenInfo(tid, name, label, now)
+
+    def list_tokens(self, name: str) -> list[TokenInfo]:
+        oid = self._operator_id(name)
+        rows = self._conn().execute("SELECT id, label, created_at, revoked_at FROM operator_tokens"
+                                    " WHERE operator_id = ? ORDER BY id DESC", (oid,))
+        return [TokenInfo(r[0], name, r[1], dt.datetime.fromisoformat(r[2]), _dt(r[3])) for r in rows]
+
+    def revoke_tokens(self, name: str, token_ids: Sequence[int] | None = None) -> int:
+        oid = self._operator_id(name)
+        now = _ts(utc_now())
+        with self._write() as cur:
+            if token_ids is None:
+                cur.execute("UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL",
+                            (now, oid))
+                return int(cur.rowcount)
+            n = 0
+            for tid in dict.fromkeys(token_ids):
+                cur.execute("UPDATE operator_tokens SET revoked_at = ? WHERE id = ? AND operator_id = ?"
+                            " AND revoked_at IS NULL", (now, int(tid), oid))
+                n += cur.rowcount
+            return n
+
+    def operator_for_token(self, token_sha256: str) -> Operator | None:
+        row = self._conn().execute(
+            OPERATOR_SELECT + " WHERE o.id = (SELECT operator_id FROM operator_tokens"
+            " WHERE token_sha256 = ? AND revoked_at IS NULL)", (token_sha256,)).fetchone()
+        return _row_to_operator(row) if row else None
+
+    # ---- audit -----------------------------------------------------------------------------------
+    def site_history(self, site_id: str, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        conn = self._conn()
+        total = conn.execute("SELECT count(*) FROM site_changes WHERE site_id = ?", (site_id,)).fetchone()[0]
+        rows = conn.execute(f"SELECT {CHANGE_COLUMNS} FROM site_changes WHERE site_id = ? ORDER BY id DESC"
+                            " LIMIT ? OFFSET ?", (site_id, limit, offset))
+        return [_row_to_change(r) for r in rows], int(total)
+
+    def recent_changes(self, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        conn = self._conn()
+        total = conn.execute("SELECT count(*) FROM site_changes").fetchone()[0]
+        rows = conn.execute(f"SELECT {CHANGE_COLUMNS} FROM site_changes ORDER BY id DESC LIMIT ? OFFSET ?",
+                            (limit, offset))
+        return [_row_to_change(r) for r in rows], int(total)
+
+    # ---- couriers' reports -----------------------------------------------------------------------
+    def add_report(self, report: Report) -> Report:
+        now = utc_now()
+        with self._write() as cur:
+            cur.execute("INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at, received_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (report.site_id, report.type, report.amenity, report.note, report.lang,
+                         _ts(report.observed_at), _ts(now)))
+            rid = cur.lastrowid
+        assert rid is not None
+        got = self.get_report(rid)
+        assert got is not None
+        return got
+
+    def get_report(self, report_id: int) -> Report | None:
+        row = self._conn().execute(f"SELECT {REPORT_COLUMNS} FROM site_reports WHERE id = ?",
+                                   (int(report_id),)).fetchone()
+        return _row_to_report(row) if row else None
+
+    def list_reports(self, operator: Operator, include_resolved: bool = False, limit: int = 50,
+                     offset: int = 0) -> tuple[list[Report], int]:
+        where, args = [], []
+        if not operator.is_admin:
+            where.append("site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = ?)")
+            args.append(operator.id)
+        if not include_resolved:
+            where.append("resolved_at IS NULL")
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        conn = self._conn()
+        total = conn.execute("SELECT count(*) FROM site_reports" + clause, args).fetchone()[0]
+        rows = conn.execute(f"SELECT {REPORT_COLUMNS} FROM site_reports{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+                            [*args, limit, offset])
+        return [_row_to_report(r) for r in rows], int(total)
+
+    def resolve_report(self, report_id: int, actor: str, note: str | None = None) -> Report:
+        with self._write() as cur:
+            row = cur.execute("SELECT resolved_at FROM site_reports WHERE id = ?", (int(report_id),)).fetchone()
+            if row is None:
+                raise NotFound(f"no report {report_id}")
+            if row[0] is not None:
+                raise Conflict(f"report {report_id} is already resolved")
+            cur.execute("UPDATE site_reports SET resolved_at = ?, resolved_by = ?, resolution_note = ? WHERE id = ?",
+                        (_ts(utc_now()), actor, note, int(report_id)))
+        got = self.get_report(report_id)
+        assert got is not None
+        return got
+
+    def unresolved_report_counts(self, site_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        ids = list(dict.fromkeys(site_ids))
+        conn = self._conn()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for sid, n in conn.execute(f"SELECT site_id, count(*) FROM site_reports WHERE resolved_at IS NULL"
+                                       f" AND site_id IN ({marks}) GROUP BY site_id", chunk):
+                out[sid] = int(n)
+        return out
+
+    # ---- site edits ------------------------------------------------------------------------------
+    @contextmanager
+    def _site_writer(self) -> Iterator[SiteWriter]:
+        """``BEGIN IMMEDIATE`` holds SQLite's write lock from the first read, so the version check and the
+        write cannot interleave with another writer (thread or process); the generation bump makes every
+        reader rebuild its index from the committed state."""
+        with self._write() as cur:
+            writer = _SqliteWriter(cur)
+            yield writer
+            if writer.wrote:
+                cur.execute(BUMP_GENERATION)
+
 class _Txn:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK``) on one connection, serialised within the process."""
 
@@ -489,3 +741,58 @@ class _Txn:
             self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.lock.release()
+
+
+class _SqliteWriter(SiteWriter):
+    """Write primitives on a cursor inside an open ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, cur: sqlite3.Cursor):
+        self.cur = cur
+        self.wrote = False
+
+    def lock_site(self, site_id: str) -> Site | None:
+        row = self.cur.execute(SELECT_SITES + " WHERE id = ?", (site_id,)).fetchone()
+        return _row_to_site(row) if row else None
+
+    def closures(self, site_id: str) -> list[Closure]:
+        rows = self.cur.execute("SELECT id, start_date, end_date, reason FROM closures WHERE site_id = ?"
+                                " ORDER BY start_date, id", (site_id,)).fetchall()
+        return [Closure(site_id, dt.date.fromisoformat(a), dt.date.fromisoformat(b), reason, cid)
+                for cid, a, b, reason in rows]
+
+    def save_site(self, site: Site, expected_version: int) -> Site:
+        now = utc_now()
+        self.cur.execute(SAVE_EDIT, (site.opening_hours, json.dumps(sorted(site.amenities)),
+                                     amenity_mask(site.amenities), site.phone, site.notes, site.status, site.name_zh,
+                                     site.name_en, _ts(site.verified_at), _ts(now), site.id, expected_version))
+        if self.cur.rowcount != 1:
+            row = self.cur.execute("SELECT version FROM sites WHERE id = ?", (site.id,)).fetchone()
+            raise VersionConflict(site.id, expected_version, row[0] if row else -1)
+        self.wrote = True
+        return dataclasses.replace(site, version=expected_version + 1, updated_at=now)
+
+    def insert_closure(self, closure: Closure) -> Closure:
+        self.cur.execute("INSERT INTO closures (site_id, start_date, end_date, reason, created_at)"
+                         " VALUES (?, ?, ?, ?, ?)", (closure.site_id, closure.start.isoformat(),
+                                                     closure.end.isoformat(), closure.reason, _ts(utc_now())))
+        self.wrote = True
+        return dataclasses.replace(closure, id=self.cur.lastrowid)
+
+    def delete_closure(self, site_id: str, closure_id: int) -> None:
+        self.cur.execute("DELETE FROM closures WHERE site_id = ? AND id = ?", (site_id, int(closure_id)))
+        self.wrote = True
+
+    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        self.cur.execute(DELETE_INTERVALS_FOR, (site_id,))
+        self.cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in rows])
+        self.wrote = True
+
+    def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
+                      version: int | None) -> SiteChange:
+        at = utc_now()
+        self.cur.execute(INSERT_CHANGE, (site_id, actor, _ts(at), action, json.dumps(changes, ensure_ascii=False),
+                                         version))
+        self.wrote = True
+        cid = self.cur.lastrowid
+        assert cid is not None
+        return SiteChange(cid, site_id, actor, at, action, changes, version)

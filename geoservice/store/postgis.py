@@ -6,6 +6,7 @@ on the handful of rows returned. All SQL is in ``sql/postgis/*.sql`` with bound 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -15,11 +16,12 @@ from typing import Any
 
 import psycopg
 import shapely
+from psycopg.types.json import Jsonb
 from psycopg.types.range import Range
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from geoservice.calendar import Calendar, CalendarDay
-from geoservice.errors import StoreUnavailable
+from geoservice.errors import Conflict, NotFound, StoreUnavailable
 from geoservice.hours import TZ
 from geoservice.model import Closure, Site
 from geoservice.store import sql as sqlfiles
@@ -28,10 +30,18 @@ from geoservice.store.base import (
     District,
     NearestHit,
     NearestQuery,
+    Operator,
+    Report,
+    SiteChange,
     SiteFilter,
+    SiteWriter,
     Store,
+    TokenInfo,
     UpsertResult,
+    VersionConflict,
+    content_changes,
     same_content,
+    status_closure,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -39,20 +49,46 @@ MIGRATION_LOCK_KEY = 0x6E05E7
 ANALYZE_AFTER = 500  # changed sites in one upsert
 
 
+# Shared fragments a named statement can include as ``{name}``.
+FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select")
+N_SITE_COLUMNS = 19  # columns of {site_columns}; a query's extra columns follow them
+
+
 def _q(name: str) -> str:
     queries = sqlfiles.queries("postgis")
-    return queries[name].replace("{site_columns}", queries["site_columns"])
+    text = queries[name]
+    for fragment in FRAGMENTS:
+        text = text.replace("{" + fragment + "}", queries[fragment])
+    return text
 
 
 def _row_to_site(row: Sequence[Any]) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version) = row[:18]
+     simulated, updated_at, verified_at, version, status) = row[:N_SITE_COLUMNS]
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=list(amenities), operator=operator,
         phone=phone, notes=notes, simulated=simulated, updated_at=updated_at, verified_at=verified_at,
-        version=version,
+        version=version, status=status,
     )
+
+
+def _row_to_change(row: Sequence[Any]) -> SiteChange:
+    cid, site_id, actor, at, action, changes, version = row[:7]
+    return SiteChange(cid, site_id, actor, at, action, changes, version)
+
+
+def _row_to_report(row: Sequence[Any]) -> Report:
+    (rid, site_id, rtype, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by,
+     resolution_note) = row[:11]
+    return Report(site_id=site_id, type=rtype, observed_at=observed_at, amenity=amenity, note=note, lang=lang,
+                  id=rid, received_at=received_at, resolved_at=resolved_at, resolved_by=resolved_by,
+                  resolution_note=resolution_note)
+
+
+def _row_to_operator(row: Sequence[Any]) -> Operator:
+    oid, name, role, created_at, sites, tokens = row[:6]
+    return Operator(oid, name, role, created_at, sites, tokens)
 
 
 def _site_params(site: Site) -> dict[str, Any]:
@@ -166,6 +202,7 @@ class PostgisStore(Store):
                 result.unchanged.append(old.id)
             else:
                 site.id = old.id
+                site.status = old.status  # operators' state is not the source file's to reset
                 result.updated.append(old.id)
                 changed.append(site)
         window = self.window() or self.default_window()
@@ -175,6 +212,10 @@ class PostgisStore(Store):
         with self._conn(bulk=True) as conn, conn.cursor() as cur:
             cur.executemany(_q("insert_site"), [_site_params(s) for s in changed if s.id in inserted])
             cur.executemany(_q("update_site"), [_site_params(s) for s in changed if s.id not in inserted])
+            cur.executemany(_q("insert_change"), [
+                {"site_id": s.id, "actor": "load", "action": "load", "version": existing[s.source_id].version + 1,
+                 "changes": Jsonb(content_changes(existing[s.source_id], s))}
+                for s in changed if s.id not in inserted])
             cur.execute(_q("delete_intervals_for"), {"ids": result.updated})
             self._copy_intervals(cur, intervals)
             if self.window() is None:
@@ -228,7 +269,8 @@ class PostgisStore(Store):
         closures = self.closures_for([r[0] for r in id_hours])
         engine = self.engine
         assert flt.open_at is not None
-        open_ids = [sid for sid, hours in id_hours if engine.is_open(hours, flt.open_at, closures.get(sid, ()))]
+        open_ids = [sid for sid, hours, status in id_hours
+                    if status != "temporarily_closed" and engine.is_open(hours, flt.open_at, closures.get(sid, ()))]
         page_ids = open_ids[flt.offset:flt.offset + flt.limit]
         page = [s for s in (self.get_site(i) for i in page_ids) if s is not None]
         return page, len(open_ids)
@@ -241,20 +283,6 @@ class PostgisStore(Store):
         return out
 
     # ---- closures and calendar -------------------------------------------------------------------
-    def add_closure(self, closure: Closure) -> Closure:
-        site = self.get_site(closure.site_id)
-        if site is None:
-            raise KeyError(closure.site_id)
-        closures = self.closures_for([site.id]).get(site.id, []) + [closure]
-        window = self.window() or self.default_window()
-        intervals = self.materialise([site], {site.id: closures}, window)
-        with self._conn() as conn, conn.cursor() as cur:
-            row = cur.execute(_q("insert_closure"), {"site_id": site.id, "start": closure.start,
-                                                     "end": closure.end, "reason": closure.reason}).fetchone()
-            cur.execute(_q("delete_intervals_for"), {"ids": [site.id]})
-            self._copy_intervals(cur, intervals)
-        return Closure(closure.site_id, closure.start, closure.end, closure.reason, row[0] if row else None)
-
     def closures_for(self, site_ids: Sequence[str]) -> dict[str, list[Closure]]:
         if not site_ids:
             return {}
@@ -262,6 +290,8 @@ class PostgisStore(Store):
         with self._conn() as conn:
             for cid, sid, a, b, reason in conn.execute(_q("closures_for"), {"ids": list(site_ids)}):
                 out.setdefault(sid, []).append(Closure(sid, a, b, reason, cid))
+            for (sid,) in conn.execute(_q("temporarily_closed_ids"), {"ids": list(site_ids)}):
+                out.setdefault(sid, []).append(status_closure(sid))
         return out
 
     def load_calendar_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
@@ -318,17 +348,22 @@ class PostgisStore(Store):
             "at": q.at, "walk": q.arrive_within_s is not None, "detour": q.detour_factor,
             "speed": q.walk_speed_m_per_s,
         }
+        if len(q.kinds) == 1:
+            # A single kind goes in as a scalar so it is a GiST index condition (`= ANY` cannot be one).
+            params.update(kind=q.kinds[0], kinds=None)
+        else:
+            params["kind"] = None
         cand = q.limit + RERANK_MARGIN
         while True:
             params["cand"] = cand
             with self._conn() as conn:
                 rows = conn.execute(_q("nearest_open"), params).fetchall()
-            pairs = [(_row_to_site(r), float(r[18])) for r in rows]
+            pairs = [(_row_to_site(r), float(r[N_SITE_COLUMNS])) for r in rows]
             if len(rows) < cand:
                 return pairs[:q.limit]
             # Sphere (KNN) vs ellipsoid may disagree by < 0.6 %: stop once the k-th exact distance is safely
             # below the farthest KNN distance examined, so no unexamined site can be nearer.
-            farthest = max(float(r[19]) for r in rows)
+            farthest = max(float(r[N_SITE_COLUMNS + 1]) for r in rows)
             if len(pairs) >= q.limit and pairs[q.limit - 1][1] <= farthest * 0.994:
                 return pairs[:q.limit]
             cand *= 4
@@ -337,4 +372,202 @@ class PostgisStore(Store):
         params = self._params(q) | {"offset": offset, "count": count}
         with self._conn() as conn:
             rows = conn.execute(_q("candidates"), params).fetchall()
-        return [(_row_to_site(r), float(r[18])) for r in rows]
+        return [(_row_to_site(r), float(r[N_SITE_COLUMNS])) for r in rows]
+
+    # ---- operators and tokens --------------------------------------------------------------------
+    def create_operator(self, name: str, role: str = "operator") -> Operator:
+        self.check_operator_name(name, role)
+        with self._conn() as conn:
+            row = conn.execute(_q("insert_operator"), {"name": name, "role": role}).fetchone()
+        if row is None:
+            raise Conflict(f"an operator named {name!r} already exists")
+        operator = self.get_operator(name)
+        assert operator is not None
+        return operator
+
+    def get_operator(self, name: str) -> Operator | None:
+        with self._conn() as conn:
+            row = conn.execute(_q("operator_by_name"), {"name": name}).fetchone()
+        return _row_to_operator(row) if row else None
+
+    def list_operators(self) -> list[Operator]:
+        with self._conn() as conn:
+            return [_row_to_operator(r) for r in conn.execute(_q("all_operators"))]
+
+    def _operator_id(self, name: str) -> int:
+        operator = self.get_operator(name)
+        if operator is None:
+            raise NotFound(f"no operator named {name!r}")
+        return operator.id
+
+    def assign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        oid = self._operator_id(name)
+        ids = list(dict.fromkeys(site_ids))
+        with self._conn() as conn, conn.cursor() as cur:
+            known = {r[0] for r in cur.execute(_q("existing_site_ids"), {"ids": ids})}
+            unknown = [i for i in ids if i not in known]
+            if unknown:
+                raise NotFound(f"no site with id {', '.join(unknown)}")
+            cur.execute(_q("assign_sites"), {"operator_id": oid, "ids": ids})
+            return cur.rowcount
+
+    def unassign_sites(self, name: str, site_ids: Sequence[str]) -> int:
+        oid = self._operator_id(name)
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute(_q("unassign_sites"), {"operator_id": oid, "ids": list(dict.fromkeys(site_ids))})
+            return cur.rowcount
+
+    def owned_site_ids(self, operator: Operator, site_ids: Sequence[str]) -> set[str]:
+        ids = list(dict.fromkeys(site_ids))
+        with self._conn() as conn:
+            if operator.is_admin:
+                return {r[0] for r in conn.execute(_q("existing_site_ids"), {"ids": ids})}
+            return {r[0] for r in conn.execute(_q("owned_site_ids"), {"operator_id": operator.id, "ids": ids})}
+
+    def list_operator_sites(self, operator: Operator, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
+        params = {"all": operator.is_admin, "operator_id": operator.id, "limit": limit, "offset": offset}
+        with self._conn() as conn:
+            rows = conn.execute(_q("operator_sites"), params).fetchall()
+            if rows:
+                return [_row_to_site(r) for r in rows], int(rows[0][-1])
+            total = conn.execute(_q("operator_sites_count"), params).fetchone()
+        return [], int(total[0]) if total else 0
+
+    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
+        oid = self._operator_id(name)
+        with self._conn() as conn:
+            row = conn.execute(_q("insert_token"), {"operator_id": oid, "hash": token_sha256,
+                                                    "label": label}).fetchone()
+        assert row is not None
+        return TokenInfo(row[0], name, label, row[1])
+
+    def list_tokens(self, name: str) -> list[TokenInfo]:
+        oid = self._operator_id(name)
+        with self._conn() as conn:
+            return [TokenInfo(r[0], name, r[1], r[2], r[3])
+                    for r in conn.execute(_q("list_tokens"), {"operator_id": oid})]
+
+    def revoke_tokens(self, name: str, token_ids: Sequence[int] | None = None) -> int:
+        oid = self._operator_id(name)
+        ids = None if token_ids is None else [int(i) for i in token_ids]
+        with self._conn() as conn, conn.cursor() as cur:
+            cur.execute(_q("revoke_tokens"), {"operator_id": oid, "ids": ids})
+            return cur.rowcount
+
+    def operator_for_token(self, token_sha256: str) -> Operator | None:
+        with self._conn() as conn:
+            row = conn.execute(_q("operator_by_token"), {"hash": token_sha256}).fetchone()
+        return _row_to_operator(row) if row else None
+
+    # ---- audit -----------------------------------------------------------------------------------
+    def site_history(self, site_id: str, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        params = {"site_id": site_id, "limit": limit, "offset": offset}
+        with self._conn() as conn:
+            rows = conn.execute(_q("site_history"), params).fetchall()
+            if rows:
+                return [_row_to_change(r) for r in rows], int(rows[0][-1])
+            total = conn.execute(_q("site_history_count"), params).fetchone()
+        return [], int(total[0]) if total else 0
+
+    def recent_changes(self, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        with self._conn() as conn:
+            rows = conn.execute(_q("recent_changes"), {"limit": limit, "offset": offset}).fetchall()
+            if rows:
+                return [_row_to_change(r) for r in rows], int(rows[0][-1])
+            total = conn.execute(_q("changes_count")).fetchone()
+        return [], int(total[0]) if total else 0
+
+    # ---- couriers' reports -----------------------------------------------------------------------
+    def add_report(self, report: Report) -> Report:
+        with self._conn() as conn:
+            row = conn.execute(_q("insert_report"), {
+                "site_id": report.site_id, "type": report.type, "amenity": report.amenity, "note": report.note,
+                "lang": report.lang, "observed_at": report.observed_at}).fetchone()
+        assert row is not None
+        return _row_to_report(row)
+
+    def get_report(self, report_id: int) -> Report | None:
+        with self._conn() as conn:
+            row = conn.execute(_q("get_report"), {"id": int(report_id)}).fetchone()
+        return _row_to_report(row) if row else None
+
+    def list_reports(self, operator: Operator, include_resolved: bool = False, limit: int = 50,
+                     offset: int = 0) -> tuple[list[Report], int]:
+        params = {"all": operator.is_admin, "operator_id": operator.id, "include_resolved": include_resolved,
+                  "limit": limit, "offset": offset}
+        with self._conn() as conn:
+            rows = conn.execute(_q("list_reports"), params).fetchall()
+            if rows:
+                return [_row_to_report(r) for r in rows], int(rows[0][-1])
+            total = conn.execute(_q("count_reports"), params).fetchone()
+        return [], int(total[0]) if total else 0
+
+    def resolve_report(self, report_id: int, actor: str, note: str | None = None) -> Report:
+        with self._conn() as conn:
+            row = conn.execute(_q("resolve_report"), {"id": int(report_id), "actor": actor, "note": note}).fetchone()
+        if row is None:
+            if self.get_report(report_id) is None:
+                raise NotFound(f"no report {report_id}")
+            raise Conflict(f"report {report_id} is already resolved")
+        return _row_to_report(row)
+
+    def unresolved_report_counts(self, site_ids: Sequence[str]) -> dict[str, int]:
+        if not site_ids:
+            return {}
+        with self._conn() as conn:
+            return {sid: int(n) for sid, n in conn.execute(_q("unresolved_report_counts"),
+                                                           {"ids": list(dict.fromkeys(site_ids))})}
+
+    # ---- site edits ------------------------------------------------------------------------------
+    @contextmanager
+    def _site_writer(self) -> Iterator[SiteWriter]:
+        """One transaction on one pooled connection; rows are locked with ``SELECT … FOR UPDATE`` and written
+        with ``UPDATE … WHERE id = … AND version = …``. Reads made meanwhile through ``_conn`` (calendar,
+        window) share the transaction."""
+        with self._conn() as conn, conn.cursor() as cur:
+            yield _PgWriter(cur)
+
+
+class _PgWriter(SiteWriter):
+    """Write primitives on a cursor inside one PostgreSQL transaction."""
+
+    def __init__(self, cur: psycopg.Cursor):
+        self.cur = cur
+
+    def lock_site(self, site_id: str) -> Site | None:
+        row = self.cur.execute(_q("lock_site"), {"id": site_id}).fetchone()
+        return _row_to_site(row) if row else None
+
+    def closures(self, site_id: str) -> list[Closure]:
+        return [Closure(sid, a, b, reason, cid)
+                for cid, sid, a, b, reason in self.cur.execute(_q("closures_of"), {"id": site_id}).fetchall()]
+
+    def save_site(self, site: Site, expected_version: int) -> Site:
+        row = self.cur.execute(_q("save_edit"), {
+            "id": site.id, "expected": expected_version, "opening_hours": site.opening_hours,
+            "amenities": sorted(site.amenities), "phone": site.phone, "notes": site.notes, "status": site.status,
+            "name_zh": site.name_zh, "name_en": site.name_en, "verified_at": site.verified_at}).fetchone()
+        if row is None:
+            current = self.cur.execute(_q("site_version"), {"id": site.id}).fetchone()
+            raise VersionConflict(site.id, expected_version, current[0] if current else -1)
+        return dataclasses.replace(site, version=row[0], updated_at=row[1])
+
+    def insert_closure(self, closure: Closure) -> Closure:
+        row = self.cur.execute(_q("insert_closure"), {"site_id": closure.site_id, "start": closure.start,
+                                                      "end": closure.end, "reason": closure.reason}).fetchone()
+        assert row is not None
+        return dataclasses.replace(closure, id=row[0])
+
+    def delete_closure(self, site_id: str, closure_id: int) -> None:
+        self.cur.execute(_q("delete_closure"), {"site_id": site_id, "id": int(closure_id)})
+
+    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        self.cur.execute(_q("delete_intervals_for"), {"ids": [site_id]})
+        PostgisStore._copy_intervals(self.cur, rows)
+
+    def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
+                      version: int | None) -> SiteChange:
+        row = self.cur.execute(_q("insert_change"), {"site_id": site_id, "actor": actor, "action": action,
+                                                     "changes": Jsonb(changes), "version": version}).fetchone()
+        assert row is not None
+        return SiteChange(row[0], site_id, actor, row[1], action, changes, version)

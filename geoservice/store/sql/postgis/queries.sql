@@ -4,30 +4,30 @@
 -- name: site_columns
 s.id, s.source_id, s.kind, s.name_zh, s.name_en, s.address, s.district_adcode,
 ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat, s.opening_hours, s.amenities, s.operator,
-s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version
+s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
 
 -- name: nearest_open
--- KNN scan with the filters evaluated per candidate inside the index scan, then exact (ellipsoidal) distances
--- on the few candidates. %(cand)s > limit leaves room to re-rank sphere-vs-ellipsoid near-ties.
+-- KNN over the open intervals themselves (migration 003): "open at t" and a single kind are index conditions
+-- inside the GiST traversal, so rare combinations at night cost no more than common ones. Merged intervals of a
+-- site never overlap, so each site appears at most once. Exact (ellipsoidal) distances on the few candidates;
+-- %(cand)s > limit leaves room to re-rank sphere-vs-ellipsoid near-ties.
 WITH knn AS (
-    SELECT s.id, s.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
-    FROM sites s
-    WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
-      -- Array containment, not a bit mask: the planner estimates it from element statistics, and a bad
-      -- estimate here makes it abandon the KNN index scan for a full sort.
-      AND s.amenities @> %(amenities)s::text[]
+    SELECT i.site_id AS id, i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
+    FROM site_open_intervals i
+    WHERE i.during @> %(at)s::timestamptz
+      AND (%(kind)s::text IS NULL OR i.kind = %(kind)s::text)
+      AND (%(kinds)s::text[] IS NULL OR i.kind = ANY (%(kinds)s::text[]))
+      -- Array containment, not a bit mask: the planner estimates it from element statistics.
+      AND i.amenities @> %(amenities)s::text[]
       AND (%(radius)s::float8 IS NULL
-           OR ST_DWithin(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(radius)s::float8))
-      AND EXISTS (
-          SELECT 1 FROM site_open_intervals i
-          WHERE i.site_id = s.id
-            AND i.during @> tstzrange(
+           OR ST_DWithin(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(radius)s::float8))
+      AND (NOT %(walk)s OR i.during @> tstzrange(
                 %(at)s::timestamptz,
-                %(at)s::timestamptz + make_interval(secs => CASE WHEN %(walk)s THEN
-                    ST_Distance(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
-                    * %(detour)s::float8 / %(speed)s::float8 ELSE 0 END),
+                %(at)s::timestamptz + make_interval(secs =>
+                    ST_Distance(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
+                    * %(detour)s::float8 / %(speed)s::float8),
                 '[]'))
-    ORDER BY s.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
+    ORDER BY i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
     LIMIT %(cand)s
 )
 SELECT {site_columns}, ST_Distance(s.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m,
@@ -61,7 +61,7 @@ ORDER BY s.id
 OFFSET %(offset)s LIMIT %(limit)s
 
 -- name: list_site_ids_hours
-SELECT s.id, s.opening_hours
+SELECT s.id, s.opening_hours, s.status
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
@@ -115,6 +115,9 @@ RETURNING id
 SELECT id, site_id, start_date, end_date, reason FROM closures WHERE site_id = ANY (%(ids)s::text[])
 ORDER BY start_date
 
+-- name: temporarily_closed_ids
+SELECT id FROM sites WHERE status = 'temporarily_closed' AND id = ANY (%(ids)s::text[])
+
 -- name: delete_intervals_for
 DELETE FROM site_open_intervals WHERE site_id = ANY (%(ids)s::text[])
 
@@ -129,3 +132,131 @@ INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO U
 
 -- name: get_window
 SELECT key, value FROM meta WHERE key IN ('window_start', 'window_end')
+
+-- ---- operators' side -------------------------------------------------------------------------------------
+
+-- name: lock_site
+-- Row lock for an operator's edit: concurrent writers to one site queue here, then see the new version.
+SELECT {site_columns} FROM sites s WHERE s.id = %(id)s FOR UPDATE
+
+-- name: closures_of
+SELECT id, site_id, start_date, end_date, reason FROM closures WHERE site_id = %(id)s ORDER BY start_date, id
+
+-- name: save_edit
+-- The version check and the write are one statement: no row means someone else wrote first (412).
+UPDATE sites SET opening_hours = %(opening_hours)s, amenities = %(amenities)s, phone = %(phone)s,
+    notes = %(notes)s, status = %(status)s, name_zh = %(name_zh)s, name_en = %(name_en)s,
+    verified_at = %(verified_at)s, updated_at = now(), version = version + 1
+WHERE id = %(id)s AND version = %(expected)s
+RETURNING version, updated_at
+
+-- name: site_version
+SELECT version FROM sites WHERE id = %(id)s
+
+-- name: delete_closure
+DELETE FROM closures WHERE site_id = %(site_id)s AND id = %(id)s
+
+-- name: insert_change
+INSERT INTO site_changes (site_id, actor, action, changes, version)
+VALUES (%(site_id)s, %(actor)s, %(action)s, %(changes)s, %(version)s)
+RETURNING id, at
+
+-- name: change_columns
+id, site_id, actor, at, action, changes, version
+
+-- name: site_history
+SELECT {change_columns}, count(*) OVER () FROM site_changes WHERE site_id = %(site_id)s
+ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
+
+-- name: site_history_count
+SELECT count(*) FROM site_changes WHERE site_id = %(site_id)s
+
+-- name: recent_changes
+SELECT {change_columns}, count(*) OVER () FROM site_changes ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
+
+-- name: changes_count
+SELECT count(*) FROM site_changes
+
+-- name: operator_select
+SELECT o.id, o.name, o.role, o.created_at,
+       (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),
+       (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL)
+FROM operators o
+
+-- name: insert_operator
+INSERT INTO operators (name, role) VALUES (%(name)s, %(role)s) ON CONFLICT (name) DO NOTHING RETURNING id
+
+-- name: operator_by_name
+{operator_select} WHERE o.name = %(name)s
+
+-- name: all_operators
+{operator_select} ORDER BY o.name
+
+-- name: operator_by_token
+-- Looked up by the token's SHA-256: the token itself is never stored or compared.
+{operator_select} WHERE o.id = (SELECT operator_id FROM operator_tokens
+                                WHERE token_sha256 = %(hash)s AND revoked_at IS NULL)
+
+-- name: existing_site_ids
+SELECT id FROM sites WHERE id = ANY (%(ids)s::text[])
+
+-- name: assign_sites
+INSERT INTO operator_sites (operator_id, site_id) SELECT %(operator_id)s, unnest(%(ids)s::text[])
+ON CONFLICT DO NOTHING
+
+-- name: unassign_sites
+DELETE FROM operator_sites WHERE operator_id = %(operator_id)s AND site_id = ANY (%(ids)s::text[])
+
+-- name: owned_site_ids
+SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s AND site_id = ANY (%(ids)s::text[])
+
+-- name: operator_sites
+SELECT {site_columns}, count(*) OVER () AS total FROM sites s
+WHERE %(all)s OR s.id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s)
+ORDER BY s.id OFFSET %(offset)s LIMIT %(limit)s
+
+-- name: operator_sites_count
+SELECT count(*) FROM sites s
+WHERE %(all)s OR s.id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s)
+
+-- name: insert_token
+INSERT INTO operator_tokens (operator_id, token_sha256, label) VALUES (%(operator_id)s, %(hash)s, %(label)s)
+RETURNING id, created_at
+
+-- name: list_tokens
+SELECT id, label, created_at, revoked_at FROM operator_tokens WHERE operator_id = %(operator_id)s ORDER BY id DESC
+
+-- name: revoke_tokens
+UPDATE operator_tokens SET revoked_at = now()
+WHERE operator_id = %(operator_id)s AND revoked_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY (%(ids)s::bigint[]))
+
+-- name: report_columns
+id, site_id, type, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by, resolution_note
+
+-- name: insert_report
+INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at)
+VALUES (%(site_id)s, %(type)s, %(amenity)s, %(note)s, %(lang)s, %(observed_at)s)
+RETURNING {report_columns}
+
+-- name: get_report
+SELECT {report_columns} FROM site_reports WHERE id = %(id)s
+
+-- name: list_reports
+SELECT {report_columns}, count(*) OVER () FROM site_reports
+WHERE (%(all)s OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s))
+  AND (%(include_resolved)s OR resolved_at IS NULL)
+ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
+
+-- name: count_reports
+SELECT count(*) FROM site_reports
+WHERE (%(all)s OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s))
+  AND (%(include_resolved)s OR resolved_at IS NULL)
+
+-- name: resolve_report
+UPDATE site_reports SET resolved_at = now(), resolved_by = %(actor)s, resolution_note = %(note)s
+WHERE id = %(id)s AND resolved_at IS NULL
+RETURNING {report_columns}
+
+-- name: unresolved_report_counts
+SELECT site_id, count(*) FROM site_reports
+WHERE resolved_at IS NULL AND site_id = ANY (%(ids)s::text[]) GROUP BY site_id

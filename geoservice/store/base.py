@@ -342,6 +342,28 @@ def content_changes(old: Site, new: Site) -> dict[str, dict[str, Any]]:
     return out
 
 
+def classify_upsert(sites: Sequence[Site], existing: dict[str, Site]) -> tuple[UpsertResult, list[Site]]:
+    """Split a load into inserted / updated / unchanged by source id; returns the result and the sites to write.
+
+    An updated site keeps its public id and its operator-set ``status`` (not the source file's to reset).
+    """
+    result = UpsertResult()
+    changed: list[Site] = []
+    for site in sites:
+        old = existing.get(site.source_id or "")
+        if old is None:
+            result.inserted.append(site.id)
+            changed.append(site)
+        elif same_content(old, site):
+            result.unchanged.append(old.id)
+        else:
+            site.id = old.id
+            site.status = old.status
+            result.updated.append(old.id)
+            changed.append(site)
+    return result, changed
+
+
 class Store(abc.ABC):
     """Persistence and spatial queries for sites, districts, closures and the holiday calendar."""
 

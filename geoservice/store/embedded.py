@@ -41,9 +41,9 @@ from geoservice.store.base import (
     UpsertResult,
     VersionConflict,
     amenity_mask,
+    classify_upsert,
     content_changes,
     effective_closures,
-    same_content,
     status_closure,
     utc_now,
 )
@@ -306,7 +306,6 @@ class EmbeddedStore(Store):
 
     # ---- sites -----------------------------------------------------------------------------------
     def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
-        result = UpsertResult()
         conn = self._conn()
         existing: dict[str, Site] = {}
         source_ids = [s.source_id for s in sites]
@@ -316,20 +315,8 @@ class EmbeddedStore(Store):
             for row in conn.execute(f"{SELECT_SITES} WHERE source_id IN ({marks})", chunk):
                 site = _row_to_site(row)
                 existing[site.source_id or ""] = site
-        changed: list[Site] = []
+        result, changed = classify_upsert(sites, existing)
         now = utc_now()
-        for site in sites:
-            old = existing.get(site.source_id or "")
-            if old is None:
-                result.inserted.append(site.id)
-                changed.append(site)
-            elif same_content(old, site):
-                result.unchanged.append(old.id)
-            else:
-                site.id = old.id
-                site.status = old.status  # operators' state is not the source file's to reset
-                result.updated.append(old.id)
-                changed.append(site)
         window = self.window() or self.default_window()
         closures = self.closures_for([s.id for s in changed])
         intervals = self.materialise(changed, closures, window)

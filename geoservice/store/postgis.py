@@ -39,8 +39,8 @@ from geoservice.store.base import (
     TokenInfo,
     UpsertResult,
     VersionConflict,
+    classify_upsert,
     content_changes,
-    same_content,
     status_closure,
 )
 
@@ -187,24 +187,11 @@ class PostgisStore(Store):
 
     # ---- sites -----------------------------------------------------------------------------------
     def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
-        result = UpsertResult()
         with self._conn() as conn:
-            existing = {s.source_id: s for s in (
+            existing = {s.source_id or "": s for s in (
                 _row_to_site(r) for r in conn.execute(_q("sites_by_source"),
                                                       {"source_ids": [s.source_id for s in sites]}))}
-        changed: list[Site] = []
-        for site in sites:
-            old = existing.get(site.source_id)
-            if old is None:
-                result.inserted.append(site.id)
-                changed.append(site)
-            elif same_content(old, site):
-                result.unchanged.append(old.id)
-            else:
-                site.id = old.id
-                site.status = old.status  # operators' state is not the source file's to reset
-                result.updated.append(old.id)
-                changed.append(site)
+        result, changed = classify_upsert(sites, existing)
         window = self.window() or self.default_window()
         closures = self.closures_for([s.id for s in changed])
         intervals = self.materialise(changed, closures, window)
@@ -213,8 +200,8 @@ class PostgisStore(Store):
             cur.executemany(_q("insert_site"), [_site_params(s) for s in changed if s.id in inserted])
             cur.executemany(_q("update_site"), [_site_params(s) for s in changed if s.id not in inserted])
             cur.executemany(_q("insert_change"), [
-                {"site_id": s.id, "actor": "load", "action": "load", "version": existing[s.source_id].version + 1,
-                 "changes": Jsonb(content_changes(existing[s.source_id], s))}
+                {"site_id": s.id, "actor": "load", "action": "load", "version": existing[s.source_id or ""].version + 1,
+                 "changes": Jsonb(content_changes(existing[s.source_id or ""], s))}
                 for s in changed if s.id not in inserted])
             cur.execute(_q("delete_intervals_for"), {"ids": result.updated})
             self._copy_intervals(cur, intervals)

@@ -14,9 +14,7 @@ from flask import Blueprint, Response, request
 
 from geoservice import exports as X
 from geoservice.api import params as P
-from geoservice.api.public import _district_names, store
-from geoservice.geo import to_wgs84
-from geoservice.model import KINDS
+from geoservice.api.public import site_filters, store
 
 bp = Blueprint("exports", __name__)
 
@@ -25,17 +23,7 @@ EXPORT_PARAMS = ("kind", "district", "bbox", "open_at", "crs")
 
 def _query() -> tuple[X.ExportQuery, str]:
     """Parse the shared filters (exactly as ``/api/v1/sites`` reads them)."""
-    datum = P.get_datum(request)
-    bbox = P.get_bbox(request)
-    if bbox and datum != "wgs84":
-        x0, y0 = to_wgs84(bbox[0], bbox[1], datum)
-        x1, y1 = to_wgs84(bbox[2], bbox[3], datum)
-        bbox = (float(x0), float(y0), float(x1), float(y1))
-    kinds = P.get_choices(request, "kind", KINDS)
-    district = request.args.get("district") or None
-    if district is not None and district not in _district_names():
-        raise P._bad("district", f"unknown district adcode {district[:20]!r}; see /api/v1/districts", 422)
-    open_at = P.get_time(request, "open_at", default_now=False)
+    datum, bbox, kinds, district, open_at = site_filters()
     return X.ExportQuery(kinds=kinds, district=district, bbox=bbox, open_at=open_at), datum
 
 

@@ -44,7 +44,7 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat(timespec="seconds") if t else None
 
 
-def _district_names() -> dict[str, District]:
+def district_names() -> dict[str, District]:
     cache = current_app.extensions.setdefault("geoservice.districts", {})
     if not cache:
         cache.update({d.adcode: d for d in store().districts()})
@@ -55,7 +55,7 @@ def site_feature(site: Site, datum: str, state: OpenState | None = None, distanc
                  at: dt.datetime | None = None, unresolved_reports: int | None = None) -> dict[str, Any]:
     """One site as a GeoJSON Feature with bilingual labels (and its open couriers' reports when given)."""
     lon, lat = from_wgs84(site.lon, site.lat, datum)
-    district = _district_names().get(site.district_adcode or "")
+    district = district_names().get(site.district_adcode or "")
     props: dict[str, Any] = {
         "id": site.id,
         "source_id": site.source_id,
@@ -169,10 +169,9 @@ def get_site(site_id: str) -> Response:
     return resp
 
 
-@bp.get("/api/v1/sites")
-def list_sites() -> Response:
-    """Sites by bbox/kind/district, optionally open at a time, paginated with links."""
-    P.check_known(request, LIST_PARAMS)
+def site_filters() -> tuple[str, tuple[float, float, float, float] | None, tuple[str, ...], str | None,
+                          dt.datetime | None]:
+    """The listing filters shared by /api/v1/sites and the downloads: datum, WGS-84 bbox, kinds, district, open_at."""
     datum = P.get_datum(request)
     bbox = P.get_bbox(request)
     if bbox and datum != "wgs84":
@@ -181,9 +180,16 @@ def list_sites() -> Response:
         bbox = (float(x0), float(y0), float(x1), float(y1))
     kinds = P.get_choices(request, "kind", KINDS)
     district = request.args.get("district") or None
-    if district is not None and district not in _district_names():
+    if district is not None and district not in district_names():
         raise P._bad("district", f"unknown district adcode {district[:20]!r}; see /api/v1/districts", 422)
-    open_at = P.get_time(request, "open_at", default_now=False)
+    return datum, bbox, kinds, district, P.get_time(request, "open_at", default_now=False)
+
+
+@bp.get("/api/v1/sites")
+def list_sites() -> Response:
+    """Sites by bbox/kind/district, optionally open at a time, paginated with links."""
+    P.check_known(request, LIST_PARAMS)
+    datum, bbox, kinds, district, open_at = site_filters()
     limit = P.get_int(request, "limit", 100, 1, MAX_PAGE)
     offset = P.get_int(request, "offset", 0, 0, 10_000_000)
     sites, total = store().list_sites(SiteFilter(bbox, kinds, district, open_at, limit, offset))

@@ -146,19 +146,6 @@ def _check_params(allowed: Sequence[str], formats: Sequence[str] = ("json",)) ->
         raise _bad("f", f"{f[:20]!r} is not supported; use {' or '.join(formats)} (HTML is not offered)")
 
 
-def _int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, f"{raw[:40]!r} is not an integer") from None
-    if not lo <= value <= hi:
-        raise _bad(name, f"{value} is outside {lo}..{hi}")
-    return value
-
-
 def _bbox() -> tuple[float, float, float, float] | None:
     """``bbox`` in CRS84: 4 numbers, or 6 with heights (ignored: the data are 2D)."""
     raw = request.args.get("bbox")
@@ -434,8 +421,9 @@ def items(cid: str) -> Response:
     """Features of a collection: bbox, property filters, paging (and the site extensions)."""
     coll = _collection(cid)
     _check_params(coll.item_params, ("json", "geojson"))
-    limit = _int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int("offset", 0, 0, MAX_OFFSET)
+    # OGC API - Features answers every invalid parameter with 400
+    limit = P.get_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, out_of_range_status=400)
+    offset = P.get_int(request, "offset", 0, 0, MAX_OFFSET, out_of_range_status=400)
     bbox = _bbox()
     _check_datetime()
     filters = _property_filters(coll)

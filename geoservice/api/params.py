@@ -57,8 +57,8 @@ def get_float(req: Request, name: str, required: bool = False, lo: float | None 
     return value
 
 
-def get_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
-    """An integer within ``[lo, hi]``."""
+def get_int(req: Request, name: str, default: int, lo: int, hi: int, out_of_range_status: int = 422) -> int:
+    """An integer within ``[lo, hi]``; out of range is 422 unless a standard asks otherwise (OGC: 400)."""
     raw = req.args.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -67,7 +67,7 @@ def get_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
     except ValueError:
         raise _bad(name, f"{raw[:40]!r} is not an integer") from None
     if not lo <= value <= hi:
-        raise _bad(name, f"{value} is outside {lo}..{hi}", 422)
+        raise _bad(name, f"{value} is outside {lo}..{hi}", out_of_range_status)
     return value
 
 

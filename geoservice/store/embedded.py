@@ -3,6 +3,10 @@
 No server is needed. Every write is one SQLite transaction and bumps a generation counter; any process or
 thread that sees a new generation rebuilds its in-memory index (a KD-tree over unit-sphere vectors, and the
 materialised open intervals as numpy arrays), so several workers over one file stay consistent.
+
+The open-at-``t`` state of every site only changes at an interval's start or end, so each snapshot caches it
+per *segment* between consecutive boundaries (and the kind/amenity/open filter masks per segment): queries
+at any instant inside a cached segment reuse the arrays a query at that segment's first instant would compute.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +58,11 @@ LOGGER = logging.getLogger(__name__)
 EARTH_RADIUS_M = 6371008.8
 # Below this many eligible sites a vectorised scan beats growing KD-tree queries.
 BRUTE_FORCE_MAX = 20000
+# Per snapshot: open-state arrays kept for this many segments between interval boundaries (8 bytes a site
+# each), and filter masks for this many (segment, kinds, amenities) combinations (1 byte a site each, plus the
+# eligible positions when few enough for the vectorised scan).
+OPEN_SEGMENTS_CACHED = 8
+FILTERS_CACHED = 32
 
 SITE_COLUMNS = (
     "id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours, amenities, "
@@ -159,6 +169,20 @@ def _statements(script: str) -> Iterator[str]:
         yield buf
 
 
+class _Eligible:
+    """A read-only eligibility mask with its count, and its positions when the vectorised scan will use them."""
+
+    __slots__ = ("mask", "count", "idx")
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = mask
+        self.count = int(np.count_nonzero(mask))
+        self.idx: np.ndarray | None = None
+        if self.count <= BRUTE_FORCE_MAX:
+            self.idx = np.flatnonzero(mask)
+            self.idx.flags.writeable = False
+
+
 class _Index:
     """Immutable snapshot of all sites and intervals for one generation."""
 
@@ -182,6 +206,59 @@ class _Index:
         else:
             self.iv_site = np.zeros(0, np.int64)
             self.iv_start = self.iv_end = np.zeros(0)
+        # Every instant at which some interval starts or ends, sorted: the hit set of ``open_until`` (hence its
+        # result) is the same for all ``t`` between two consecutive boundaries.
+        self.boundaries = np.unique(np.concatenate((self.iv_start, self.iv_end)))
+        self._cache_lock = threading.Lock()
+        self._until: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._eligible: OrderedDict[tuple[int, frozenset[str], int], _Eligible] = OrderedDict()
+
+    def segment(self, t: float) -> int:
+        """Number of boundaries ``<= t``: ``t`` lies in ``[boundaries[j-1], boundaries[j])`` (open-ended at the
+        ends), where ``open_until`` is constant."""
+        return int(np.searchsorted(self.boundaries, t, side="right"))
+
+    def until_at(self, t: float) -> np.ndarray:
+        """``open_until(t)``, computed once per segment and shared (read-only)."""
+        return self._until_in(self.segment(t), t)
+
+    def _until_in(self, seg: int, t: float) -> np.ndarray:
+        with self._cache_lock:
+            until = self._until.get(seg)
+            if until is None:
+                until = self.open_until(t)
+                until.flags.writeable = False
+                self._until[seg] = until
+                while len(self._until) > OPEN_SEGMENTS_CACHED:
+                    self._until.popitem(last=False)
+            else:
+                self._until.move_to_end(seg)
+            return until
+
+    def open_eligible(self, t: float, kinds: Sequence[str], amenities_mask: int) -> tuple[np.ndarray, _Eligible]:
+        """``open_until(t)`` and the sites passing the kind and amenity filters that are open at ``t``.
+
+        Keyed by segment and the filter as a set (``base_mask`` ignores order and repeats), so the arrays are
+        exactly those an uncached ``base_mask(...) & (open_until(t) > t)`` gives: ``open_until(t)`` is
+        constant within the segment, and there ``open_until(t) > t`` holds exactly where it is not ``-inf``
+        (the containing interval ends after ``t``), i.e. it is the same mask for every ``t`` of the segment.
+        """
+        seg = self.segment(t)
+        until = self._until_in(seg, t)
+        key = (seg, frozenset(kinds), amenities_mask)
+        with self._cache_lock:
+            hit = self._eligible.get(key)
+            if hit is not None:
+                self._eligible.move_to_end(key)
+                return until, hit
+        mask = self.base_mask(kinds, amenities_mask) & (until > t)
+        mask.flags.writeable = False
+        sel = _Eligible(mask)
+        with self._cache_lock:
+            self._eligible[key] = sel
+            while len(self._eligible) > FILTERS_CACHED:
+                self._eligible.popitem(last=False)
+        return until, sel
 
     def base_mask(self, kinds: Sequence[str], amenities_mask: int) -> np.ndarray:
         ok = np.ones(len(self.sites), bool)
@@ -362,7 +439,7 @@ class EmbeddedStore(Store):
 
     def _open_mask(self, index: _Index, at: dt.datetime, candidates: np.ndarray) -> np.ndarray:
         if index.window and index.window[0] <= at < index.window[1]:
-            return index.open_until(at.timestamp()) > -np.inf
+            return index.until_at(at.timestamp()) > -np.inf
         engine = self.engine
         ids = [index.sites[i].id for i in np.flatnonzero(candidates)]
         closures = self.closures_for(ids)
@@ -442,23 +519,27 @@ class EmbeddedStore(Store):
         return len(rows)
 
     # ---- nearest ---------------------------------------------------------------------------------
-    def _rank(self, index: _Index, q: NearestQuery, eligible: np.ndarray, want: int,
+    def _rank(self, index: _Index, q: NearestQuery, eligible: np.ndarray | _Eligible, want: int,
               accept: Callable[[int, float], bool] | None = None) -> list[tuple[Site, float]]:
         """The ``want`` nearest eligible sites by exact ellipsoidal distance; ``accept(i, d)`` filters further.
 
         Candidates come in chord order (unit sphere); the answer is final once the ``want``-th accepted
         distance is below the sphere distance of the farthest chord examined, less the worst
         sphere-vs-ellipsoid disagreement (under 0.6 %), so no unexamined site can be nearer.
+        ``eligible`` is a boolean mask, or a cached :class:`_Eligible` (same mask, count and positions
+        precomputed; the search is the same).
         """
+        sel = eligible if isinstance(eligible, _Eligible) else _Eligible(eligible)
+        eligible, n_eligible = sel.mask, sel.count
         point = _unit_vectors(np.array([q.lon]), np.array([q.lat]))[0]
         radius = q.radius_m()
         chord_cap = _chord(radius * 1.01) if radius is not None else np.inf
-        eligible_idx = np.flatnonzero(eligible)
-        if len(eligible_idx) == 0 or want <= 0:
+        if n_eligible == 0 or want <= 0:
             return []
         m = want + RERANK_MARGIN
         while True:
-            if len(eligible_idx) <= BRUTE_FORCE_MAX or index.tree is None:
+            if n_eligible <= BRUTE_FORCE_MAX or index.tree is None:
+                eligible_idx = sel.idx if sel.idx is not None else np.flatnonzero(eligible)
                 chords = np.linalg.norm(index.xyz[eligible_idx] - point, axis=1)
                 take = min(m, len(chords))
                 part = np.argpartition(chords, take - 1)[:take] if take < len(chords) else np.arange(len(chords))
@@ -466,7 +547,7 @@ class EmbeddedStore(Store):
                 exhausted = take >= len(chords)
                 examined = float(cand_chords.max())
             else:
-                k = min(len(index.sites), m * max(2, 2 * len(index.sites) // len(eligible_idx)))
+                k = min(len(index.sites), m * max(2, 2 * len(index.sites) // n_eligible))
                 chords, idx = index.tree.query(point, k=k)
                 chords, idx = np.atleast_1d(chords), np.atleast_1d(idx)
                 keep = eligible[idx]
@@ -485,6 +566,8 @@ class EmbeddedStore(Store):
                 if accept is not None and not accept(i, d):
                     continue
                 out.append((index.sites[i], d))
+                if len(out) == want:
+                    break  # nothing below reads past out[want - 1]
             bound = 2 * EARTH_RADIUS_M * np.arcsin(min(examined / 2, 1.0)) * 0.994
             if exhausted or beyond_radius or (len(out) >= want and out[want - 1][1] <= bound):
                 return out[:want]
@@ -495,8 +578,7 @@ class EmbeddedStore(Store):
         if index.window is None or not (index.window[0] <= q.at and q.latest_instant() < index.window[1]):
             return self._nearest_by_engine(q)
         t = q.at.timestamp()
-        until = index.open_until(t)
-        eligible = index.base_mask(q.kinds, amenity_mask(q.amenities)) & (until > t)
+        until, eligible = index.open_eligible(t, q.kinds, amenity_mask(q.amenities))
         if q.arrive_within_s is None:
             return self._rank(index, q, eligible, q.limit)
         return self._rank(index, q, eligible, q.limit, lambda i, d: until[i] > t + q.walk_seconds(d))

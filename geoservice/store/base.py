@@ -7,6 +7,7 @@ engine fallback for times outside the materialised window.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -385,6 +386,11 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def session(self) -> AbstractContextManager[object]:
+        """Scope in which consecutive reads share one connection (a request's several lookups); a no-op for
+        stores without connections."""
+        return contextlib.nullcontext()
+
     @abc.abstractmethod
     def health(self) -> dict[str, Any]:
         """Check the store answers; raises ``StoreUnavailable`` when it does not."""
@@ -670,8 +676,7 @@ class Store(abc.ABC):
         return current is None or current[0] != self.default_window()[0]
 
     def _in_window(self, q: NearestQuery) -> bool:
-        current = self.window()
-        return current is not None and current[0] <= q.at and q.latest_instant() < current[1]
+        return window_covers(self.window(), q)
 
     def _open_for_walker(self, state: OpenState, q: NearestQuery, distance_m: float) -> bool:
         if not state.is_open:
@@ -717,6 +722,11 @@ class Store(abc.ABC):
                         break
             offset += len(batch)
         return found
+
+
+def window_covers(window: tuple[dt.datetime, dt.datetime] | None, q: NearestQuery) -> bool:
+    """True when the materialised ``window`` answers ``q``: from ``q.at`` to the slowest arrival it allows."""
+    return window is not None and window[0] <= q.at and q.latest_instant() < window[1]
 
 
 def utc_now() -> dt.datetime:

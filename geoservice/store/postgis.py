@@ -10,8 +10,9 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -26,7 +27,6 @@ from geoservice.hours import TZ
 from geoservice.model import Closure, Site
 from geoservice.store import sql as sqlfiles
 from geoservice.store.base import (
-    RERANK_MARGIN,
     District,
     NearestHit,
     NearestQuery,
@@ -41,25 +41,68 @@ from geoservice.store.base import (
     VersionConflict,
     classify_upsert,
     content_changes,
+    effective_closures,
     status_closure,
+    window_covers,
 )
 
 LOGGER = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x6E05E7
 ANALYZE_AFTER = 500  # changed sites in one upsert
+IDLE_CHECK_S = 2.0  # pooled connections idle longer than this are pinged before use
 
 
 # Shared fragments a named statement can include as ``{name}``.
-FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select")
+FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select", "closures_column")
 N_SITE_COLUMNS = 19  # columns of {site_columns}; a query's extra columns follow them
+# KNN candidates examined beyond k: enough that the exact re-ranking almost never has to ask again (measured:
+# bench/bench_scale.py counts the repeats), few enough that the index scan stops early.
+NEAREST_MARGIN = 5
 
 
-def _q(name: str) -> str:
+def _q(name: str, **choices: str) -> str:
+    """Named statement ``name`` with its shared fragments, and ``{placeholder}`` → fragment ``choices[...]``."""
     queries = sqlfiles.queries("postgis")
     text = queries[name]
     for fragment in FRAGMENTS:
         text = text.replace("{" + fragment + "}", queries[fragment])
+    for placeholder, fragment in choices.items():
+        text = text.replace("{" + placeholder + "}", queries[fragment])
     return text
+
+
+def nearest_open_statement(q: NearestQuery) -> str:
+    """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions."""
+    return _q("nearest_open", kind_condition="kind_is" if len(q.kinds) == 1 else "kind_any_of",
+              radius_condition="within_radius" if q.radius_m() is not None else "anywhere")
+
+
+def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
+                     ) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[Any]]:
+    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip, the
+    statement on its cached generic plan."""
+    with conn.pipeline():
+        window = conn.execute(_q("get_window"))
+        conn.execute(_q("generic_plans_on"))
+        cur = conn.execute(statement, params)
+        conn.execute(_q("generic_plans_off"))
+    return _window(window.fetchall()), cur.fetchall()
+
+
+def _window(rows: Sequence[Sequence[Any]]) -> tuple[dt.datetime, dt.datetime] | None:
+    values = dict(rows)  # type: ignore[arg-type]
+    if "window_start" not in values or "window_end" not in values:
+        return None
+    return (dt.datetime.fromisoformat(values["window_start"]).astimezone(TZ),
+            dt.datetime.fromisoformat(values["window_end"]).astimezone(TZ))
+
+
+def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
+    """Bound parameters of :func:`nearest_open_statement` for ``q``, examining ``cand`` KNN candidates."""
+    return {"lon": q.lon, "lat": q.lat, "at": q.at, "amenities": sorted(q.amenities), "radius": q.radius_m(),
+            "kind": q.kinds[0] if len(q.kinds) == 1 else None, "kinds": list(q.kinds) or None,
+            "walk": q.arrive_within_s is not None, "detour": q.detour_factor, "speed": q.walk_speed_m_per_s,
+            "cand": cand, "limit": q.limit}
 
 
 def _row_to_site(row: Sequence[Any]) -> Site:
@@ -71,6 +114,12 @@ def _row_to_site(row: Sequence[Any]) -> Site:
         phone=phone, notes=notes, simulated=simulated, updated_at=updated_at, verified_at=verified_at,
         version=version, status=status,
     )
+
+
+def _closures(site_id: str, items: Sequence[Sequence[Any]]) -> list[Closure]:
+    """Closures from the ``closures_column`` fragment's JSON."""
+    return [Closure(site_id, dt.date.fromisoformat(a), dt.date.fromisoformat(b), reason, cid)
+            for cid, a, b, reason in items]
 
 
 def _row_to_change(row: Sequence[Any]) -> SiteChange:
@@ -118,8 +167,20 @@ class PostgisStore(Store):
             conn.execute("SET TIME ZONE 'Asia/Shanghai'")
             conn.commit()
 
+        returned: dict[int, float] = {}  # id(connection) -> when it last went back to the pool
+
+        def reset(conn: psycopg.Connection) -> None:
+            returned[id(conn)] = time.monotonic()
+
+        def check(conn: psycopg.Connection) -> None:
+            # A connection that was idle may have been cut (server restart, network): ping it before a request
+            # gets it. One in steady use was just proven alive; pinging it too would add a round trip to every
+            # request. If it broke meanwhile the request fails with 503 and the pool drops it.
+            if time.monotonic() - returned.get(id(conn), 0.0) > IDLE_CHECK_S:
+                ConnectionPool.check_connection(conn)
+
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-                                   configure=configure, reconnect_timeout=30, check=ConnectionPool.check_connection)
+                                   configure=configure, reset=reset, check=check, reconnect_timeout=30)
         self.pool.open(wait=False)
         self._local = threading.local()
 
@@ -148,6 +209,9 @@ class PostgisStore(Store):
         except (PoolTimeout, psycopg.OperationalError) as exc:
             LOGGER.warning("PostGIS unavailable: %s", exc)
             raise StoreUnavailable("the database is not reachable; try again shortly") from exc
+
+    def session(self) -> AbstractContextManager[object]:
+        return self._conn()
 
     def close(self) -> None:
         self.pool.close()
@@ -300,11 +364,7 @@ class PostgisStore(Store):
     # ---- intervals -------------------------------------------------------------------------------
     def window(self) -> tuple[dt.datetime, dt.datetime] | None:
         with self._conn() as conn:
-            values = dict(conn.execute(_q("get_window")).fetchall())
-        if "window_start" not in values or "window_end" not in values:
-            return None
-        return (dt.datetime.fromisoformat(values["window_start"]).astimezone(TZ),
-                dt.datetime.fromisoformat(values["window_end"]).astimezone(TZ))
+            return _window(conn.execute(_q("get_window")).fetchall())
 
     def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
         self._invalidate_engine()
@@ -322,38 +382,44 @@ class PostgisStore(Store):
 
     # ---- nearest ---------------------------------------------------------------------------------
     def nearest(self, q: NearestQuery) -> list[NearestHit]:
-        """As the base class, on one pooled connection for the whole request."""
+        """As the base class, on one pooled connection; the common case (open at a time inside the window) is
+        one round trip: window, candidates and their closures together."""
         with self._conn():
-            return super().nearest(q)
+            found = self._nearest_open_in_window(q) if q.open_only else None
+            if found is None:
+                return super().nearest(q)
+            engine = self.engine
+            return [NearestHit(site, d, engine.state(site.opening_hours, q.at, effective_closures(site, closures)))
+                    for site, d, closures in found]
 
     def _params(self, q: NearestQuery) -> dict[str, Any]:
         return {"lon": q.lon, "lat": q.lat, "kinds": list(q.kinds) or None, "amenities": sorted(q.amenities),
                 "radius": q.radius_m()}
 
-    def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
-        params = self._params(q) | {
-            "at": q.at, "walk": q.arrive_within_s is not None, "detour": q.detour_factor,
-            "speed": q.walk_speed_m_per_s,
-        }
-        if len(q.kinds) == 1:
-            # A single kind goes in as a scalar so it is a GiST index condition (`= ANY` cannot be one).
-            params.update(kind=q.kinds[0], kinds=None)
-        else:
-            params["kind"] = None
-        cand = q.limit + RERANK_MARGIN
+    def _nearest_open_in_window(self, q: NearestQuery) -> list[tuple[Site, float, list[Closure]]] | None:
+        """Nearest open sites with their closures from the materialised intervals; None if ``q`` falls outside
+        the window (the caller then asks the engine)."""
+        statement = nearest_open_statement(q)
+        cand = q.limit + NEAREST_MARGIN
         while True:
-            params["cand"] = cand
             with self._conn() as conn:
-                rows = conn.execute(_q("nearest_open"), params).fetchall()
-            pairs = [(_row_to_site(r), float(r[N_SITE_COLUMNS])) for r in rows]
-            if len(rows) < cand:
-                return pairs[:q.limit]
+                window, rows = run_nearest_open(conn, statement, nearest_open_params(q, cand))
+            if not window_covers(window, q):
+                return None
+            found = [(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]))
+                     for r in rows]
+            if not rows or rows[0][N_SITE_COLUMNS + 2] < cand:
+                return found  # fewer candidates than asked for: every eligible site was examined
             # Sphere (KNN) vs ellipsoid may disagree by < 0.6 %: stop once the k-th exact distance is safely
             # below the farthest KNN distance examined, so no unexamined site can be nearer.
-            farthest = max(float(r[N_SITE_COLUMNS + 1]) for r in rows)
-            if len(pairs) >= q.limit and pairs[q.limit - 1][1] <= farthest * 0.994:
-                return pairs[:q.limit]
+            farthest = float(rows[0][N_SITE_COLUMNS + 1])
+            if len(found) >= q.limit and found[q.limit - 1][1] <= farthest * 0.994:
+                return found
             cand *= 4
+
+    def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
+        found = self._nearest_open_in_window(q)
+        return [] if found is None else [(site, d) for site, d, _ in found]
 
     def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
         params = self._params(q) | {"offset": offset, "count": count}

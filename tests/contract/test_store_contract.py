@@ -149,6 +149,17 @@ def test_closure_takes_effect_immediately(loaded: Store) -> None:
     assert (c.start, c.end, c.reason) == (dt.date(2026, 10, 9), dt.date(2026, 10, 10), "repairs")
 
 
+def test_an_upcoming_closure_shortens_open_until_in_nearest_results(loaded: Store) -> None:
+    # "a" is 24/7: open with no end in sight, until a closure from tomorrow makes tonight's midnight its end.
+    at = t("2026-10-09T22:00")
+    [hit] = [h for h in loaded.nearest(query(at=at)) if h.site.source_id == "a"]
+    assert hit.state.is_open and hit.state.open_until is None
+    loaded.add_closure(Closure(site_id_for("a"), dt.date(2026, 10, 10), dt.date(2026, 10, 11), "repairs"))
+    for q in (query(at=at), query(at=at, kinds=("warm_station",)), query(at=at, max_distance_m=1000)):
+        [hit] = [h for h in loaded.nearest(q) if h.site.source_id == "a"]
+        assert hit.state.is_open and hit.state.open_until == t("2026-10-10T00:00")
+
+
 def test_materialised_window_and_engine_fallback_agree(loaded: Store) -> None:
     times = [t("2026-10-01T10:00"), t("2026-10-09T09:55"), t("2026-10-12T07:00"), t("2026-09-20T18:00")]
     inside = [names(loaded.nearest(query(at=x, arrive_within_s=40 * 60))) for x in times]

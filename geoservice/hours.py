@@ -38,6 +38,7 @@ WEEKDAY_TOKENS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 DAY = dt.timedelta(days=1)
 # How far ahead `next_open` / `open_until` look before answering "none within this horizon".
 LOOKAHEAD = dt.timedelta(days=8)
+DAYS_CACHE_SIZE = 20_000  # entries of HoursEngine's whole-day cache (a few hundred bytes each)
 
 _PH_TOKEN = re.compile(r'"[^"]*"|\bPH\b')
 _POSITION = re.compile(r"-->\s*(\d+):(\d+)")
@@ -148,6 +149,9 @@ class HoursEngine:
 
     def __init__(self, calendar: Calendar):
         self.calendar = calendar
+        # Whole-day evaluations before closures, by (expression, first day, last day): many sites share their
+        # hours, and a request asks about the same few days for each of them.
+        self._days_cache: dict[tuple[str, dt.datetime, dt.datetime], tuple[Interval, ...]] = {}
 
     def _substitute_workday(self, day: dt.date) -> dt.date:
         """The nearest regular working weekday to a make-up working day (ties: the earlier one)."""
@@ -184,17 +188,29 @@ class HoursEngine:
         # Evaluate whole days so that special days can be replaced cleanly, then clip.
         day_lo = dt.datetime.combine(lo.date(), dt.time())
         day_hi = dt.datetime.combine(hi.date(), dt.time()) + DAY
-        result = _open_intervals(_parse(expression), day_lo, day_hi)
-        for special in self.calendar.special_days_between(day_lo.date(), day_hi.date()):
-            d0 = dt.datetime.combine(special.day, dt.time())
-            result = _subtract(result, d0, d0 + DAY)
-            result.extend(self._day_intervals(expression, special.day, special.type))
+        result = list(self._whole_days(expression, day_lo, day_hi))
         for closure in closures:
             c0 = dt.datetime.combine(closure.start, dt.time())
             c1 = dt.datetime.combine(closure.end, dt.time()) + DAY
             result = _subtract(result, c0, c1)
         clipped = [(max(a, lo), min(b, hi)) for a, b in _merge(result)]
         return [(a.replace(tzinfo=TZ), b.replace(tzinfo=TZ)) for a, b in clipped if b > a]
+
+    def _whole_days(self, expression: str, day_lo: dt.datetime, day_hi: dt.datetime) -> tuple[Interval, ...]:
+        """Open intervals of the days ``[day_lo, day_hi)`` with holidays and make-up days applied, unmerged."""
+        key = (expression, day_lo, day_hi)
+        cached = self._days_cache.get(key)
+        if cached is not None:
+            return cached
+        result = _open_intervals(_parse(expression), day_lo, day_hi)
+        for special in self.calendar.special_days_between(day_lo.date(), day_hi.date()):
+            d0 = dt.datetime.combine(special.day, dt.time())
+            result = _subtract(result, d0, d0 + DAY)
+            result.extend(self._day_intervals(expression, special.day, special.type))
+        if len(self._days_cache) >= DAYS_CACHE_SIZE:
+            self._days_cache.clear()  # crude but bounded; refills with what is asked now
+        self._days_cache[key] = tuple(result)
+        return self._days_cache[key]
 
     def state(self, expression: str, at: dt.datetime, closures: Sequence[Closure] = ()) -> OpenState:
         """Open or closed at ``at``; ``open_until`` or ``next_open`` within :data:`LOOKAHEAD`."""

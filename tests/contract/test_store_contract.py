@@ -195,6 +195,23 @@ def test_list_sites_filters_and_pages(loaded: Store) -> None:
     assert n_dist == sum(1 for s in make_sites(loaded, BASIC) if s.district_adcode == "110101")
 
 
+def test_bbox_is_exact_in_longitude_and_latitude(store: Store) -> None:
+    # Sites 20 m outside each edge of a 2 km box, and 20 m inside: a courier's map view shows exactly these.
+    # (On PostGIS, `geog && box` alone compares geocentric boxes and lets the outside ones through.)
+    w, s_, e, n = 116.38, 39.90, 116.40, 39.92
+    dx, dy = 20 / 85_300.0, 20 / 111_000.0
+    mid_x, mid_y = (w + e) / 2, (s_ + n) / 2
+    points = {"out_n": (mid_x, n + dy), "out_s": (mid_x, s_ - dy), "out_e": (e + dx, mid_y), "out_w": (w - dx, mid_y),
+              "in_n": (mid_x, n - dy), "in_s": (mid_x, s_ + dy), "in_e": (e - dx, mid_y), "in_w": (w + dx, mid_y),
+              "corner": (e, n)}
+    area = ServiceArea(store.districts())
+    store.upsert_sites([Site(id=site_id_for(k), source_id=k, kind="warm_station", name_zh=k, lon=x, lat=y,
+                             opening_hours="24/7", amenities=[], district_adcode=area.lookup([x], [y])[0])
+                        for k, (x, y) in points.items()])
+    found, n_found = store.list_sites(SiteFilter(bbox=(w, s_, e, n)))
+    assert {f.source_id for f in found} == {"in_n", "in_s", "in_e", "in_w", "corner"} and n_found == 5
+
+
 def test_districts_and_counts(loaded: Store) -> None:
     districts = loaded.districts()
     assert [d.adcode for d in districts][:2] == ["110101", "110102"] and len(districts) == 16

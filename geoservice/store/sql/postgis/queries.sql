@@ -108,10 +108,10 @@ SELECT {site_columns}, count(*) OVER () AS total
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
-  -- Transform the bbox, not the column, so the geography index is used.
-  AND (%(bbox)s::float8[] IS NULL OR s.geog && ST_MakeEnvelope(
+  -- Planar lon/lat containment (exact for points, edges inclusive), served by the index of migration 004.
+  AND (%(bbox)s::float8[] IS NULL OR s.geog::geometry && ST_MakeEnvelope(
         (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      )::geography)
+      ))
   AND (%(open_at)s::timestamptz IS NULL OR EXISTS (
         SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz))
 ORDER BY s.id
@@ -122,9 +122,9 @@ SELECT s.id, s.opening_hours, s.status
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
-  AND (%(bbox)s::float8[] IS NULL OR s.geog && ST_MakeEnvelope(
+  AND (%(bbox)s::float8[] IS NULL OR s.geog::geometry && ST_MakeEnvelope(
         (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      )::geography)
+      ))
 ORDER BY s.id
 
 -- name: get_site

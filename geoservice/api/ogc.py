@@ -223,7 +223,7 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def _districts() -> list[District]:
-    return _store().districts()
+    return _store().cached_districts()
 
 
 def _extents() -> dict[str, list[float]]:

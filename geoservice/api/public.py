@@ -45,10 +45,7 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def district_names() -> dict[str, District]:
-    cache = current_app.extensions.setdefault("geoservice.districts", {})
-    if not cache:
-        cache.update({d.adcode: d for d in store().districts()})
-    return cache
+    return {d.adcode: d for d in store().cached_districts()}
 
 
 def site_feature(site: Site, datum: str, state: OpenState | None = None, distance_m: float | None = None,
@@ -218,7 +215,7 @@ def districts() -> Response:
     datum = P.get_datum(request)
     counts = store().count_sites()
     features = []
-    for d in store().districts():
+    for d in store().cached_districts():
         point = d.geometry.representative_point()
         cx, cy = from_wgs84(point.x, point.y, datum)
         geometry = None

@@ -376,6 +376,7 @@ class Store(abc.ABC):
         self._engine: HoursEngine | None = None
         self._engine_loaded_at = 0.0
         self._engine_lock = threading.Lock()
+        self._districts: tuple[float, list[District]] | None = None  # (read at, districts) for cached_districts
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -648,6 +649,18 @@ class Store(abc.ABC):
                 self._engine = HoursEngine(self.calendar())
                 self._engine_loaded_at = time.monotonic()
             return self._engine
+
+    def cached_districts(self) -> list[District]:
+        """``districts()``, re-read at most once a minute (and at once after this process replaces them):
+        responses name each site's district, and the boundaries are ~800 KB to read and parse."""
+        cached = self._districts
+        if cached is None or time.monotonic() - cached[0] > 60:
+            cached = (time.monotonic(), self.districts())
+            self._districts = cached
+        return cached[1]
+
+    def _invalidate_districts(self) -> None:
+        self._districts = None
 
     def _invalidate_engine(self) -> None:
         with self._engine_lock:

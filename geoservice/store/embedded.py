@@ -365,6 +365,7 @@ class EmbeddedStore(Store):
 
     # ---- districts -------------------------------------------------------------------------------
     def replace_districts(self, districts: Sequence[District]) -> None:
+        self._invalidate_districts()
         with self._write() as cur:
             cur.execute("DELETE FROM districts WHERE adcode NOT IN (SELECT DISTINCT district_adcode FROM sites"
                         " WHERE district_adcode IS NOT NULL)")

@@ -239,6 +239,7 @@ class PostgisStore(Store):
 
     # ---- districts -------------------------------------------------------------------------------
     def replace_districts(self, districts: Sequence[District]) -> None:
+        self._invalidate_districts()
         with self._conn() as conn, conn.cursor() as cur:
             cur.executemany(_q("upsert_district"), [
                 {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en, "area_km2": d.area_km2,
@@ -302,7 +303,7 @@ class PostgisStore(Store):
             "kinds": list(flt.kinds) or None, "district": flt.district,
             "bbox": list(flt.bbox) if flt.bbox else None, "offset": flt.offset, "limit": flt.limit,
         }
-        current = self.window()
+        current = self.window() if flt.open_at is not None else None
         in_window = flt.open_at is None or (current is not None and current[0] <= flt.open_at < current[1])
         if in_window:
             params["open_at"] = flt.open_at

@@ -1,10 +1,13 @@
 """Run every benchmark and assemble bench/results.md (machine, versions, date in each part).
 
-    .venv/bin/python bench/run.py            # ~15 minutes on 2 cores; needs Debian wrk for the HTTP load part
+    .venv/bin/python bench/run.py            # ~20 minutes on 2 cores; needs Debian wrk for the HTTP load parts
 
 Parts: bench_nearest.py (demo size, both stores, in-store and HTTP), bench_scale.py (demo vs 200k national
 sites: PostGIS in-database with sequential-scan and unfiltered-KNN baselines, embedded, gunicorn under wrk),
-bench_coverage.py (planners' coverage run, week profile, map size). Tests never assert timings.
+bench_pygeoapi.py (our /ogc items vs pygeoapi's over the same PostGIS table, under wrk; installs pygeoapi
+into its own virtualenv on the first run), bench_coverage.py (planners' coverage run, week profile, map size).
+bench_embedded.py (embedded store before/after its segment cache) is a separate comparison, not run here.
+Tests never assert timings.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ BENCH = Path(__file__).resolve().parent
 PARTS = [
     (["bench_nearest.py", "-o", str(BENCH / "results_nearest.md")], "results_nearest.md"),
     (["bench_scale.py"], "results_scale.md"),
+    (["bench_pygeoapi.py"], "results_pygeoapi.md"),
     (["bench_coverage.py"], "results_coverage.md"),
 ]
 

@@ -125,10 +125,8 @@ def nearest() -> Response:
         open_only=not include_closed, detour_factor=cfg.detour_factor,
         walk_speed_m_per_s=cfg.walk_speed_m_per_min / 60.0,
     )
-    with store().session():
-        hits: list[NearestHit] = store().nearest(q)
-        reports = store().unresolved_report_counts([h.site.id for h in hits])
-    features = [site_feature(h.site, datum, h.state, h.distance_m, at, reports.get(h.site.id, 0)) for h in hits]
+    hits: list[NearestHit] = store().nearest(q)
+    features = [site_feature(h.site, datum, h.state, h.distance_m, at, h.unresolved_reports) for h in hits]
     return geojson({
         "type": "FeatureCollection",
         "features": features,

@@ -96,11 +96,13 @@ class NearestQuery:
 
 @dataclasses.dataclass(frozen=True)
 class NearestHit:
-    """One result: the site, its ellipsoidal geodesic distance in metres, and its state at the query time."""
+    """One result: the site, its ellipsoidal geodesic distance in metres, its state at the query time, and how
+    many couriers' problem reports about it are unresolved."""
 
     site: Site
     distance_m: float
     state: OpenState
+    unresolved_reports: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -707,9 +709,11 @@ class Store(abc.ABC):
             pairs = self._nearest_materialised(q)
         else:
             pairs = self._nearest_by_engine(q)
-        closures = self.closures_for([s.id for s, _ in pairs])
+        ids = [s.id for s, _ in pairs]
+        closures, reports = self.closures_for(ids), self.unresolved_report_counts(ids)
         engine = self.engine
-        return [NearestHit(s, d, engine.state(s.opening_hours, q.at, effective_closures(s, closures.get(s.id, ()))))
+        return [NearestHit(s, d, engine.state(s.opening_hours, q.at, effective_closures(s, closures.get(s.id, ()))),
+                           reports.get(s.id, 0))
                 for s, d in pairs]
 
     def site_state(self, site: Site, at: dt.datetime) -> OpenState:

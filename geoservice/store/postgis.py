@@ -53,7 +53,8 @@ IDLE_CHECK_S = 2.0  # pooled connections idle longer than this are pinged before
 
 
 # Shared fragments a named statement can include as ``{name}``.
-FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select", "closures_column")
+FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select", "closures_column",
+             "unresolved_column")
 N_SITE_COLUMNS = 19  # columns of {site_columns}; a query's extra columns follow them
 # KNN candidates examined beyond k: enough that the exact re-ranking almost never has to ask again (measured:
 # bench/bench_scale.py counts the repeats), few enough that the index scan stops early.
@@ -390,16 +391,17 @@ class PostgisStore(Store):
             if found is None:
                 return super().nearest(q)
             engine = self.engine
-            return [NearestHit(site, d, engine.state(site.opening_hours, q.at, effective_closures(site, closures)))
-                    for site, d, closures in found]
+            return [NearestHit(site, d, engine.state(site.opening_hours, q.at, effective_closures(site, closures)),
+                               reports)
+                    for site, d, closures, reports in found]
 
     def _params(self, q: NearestQuery) -> dict[str, Any]:
         return {"lon": q.lon, "lat": q.lat, "kinds": list(q.kinds) or None, "amenities": sorted(q.amenities),
                 "radius": q.radius_m()}
 
-    def _nearest_open_in_window(self, q: NearestQuery) -> list[tuple[Site, float, list[Closure]]] | None:
-        """Nearest open sites with their closures from the materialised intervals; None if ``q`` falls outside
-        the window (the caller then asks the engine)."""
+    def _nearest_open_in_window(self, q: NearestQuery) -> list[tuple[Site, float, list[Closure], int]] | None:
+        """Nearest open sites with their closures and unresolved report counts from the materialised intervals;
+        None if ``q`` falls outside the window (the caller then asks the engine)."""
         statement = nearest_open_statement(q)
         cand = q.limit + NEAREST_MARGIN
         while True:
@@ -407,8 +409,8 @@ class PostgisStore(Store):
                 window, rows = run_nearest_open(conn, statement, nearest_open_params(q, cand))
             if not window_covers(window, q):
                 return None
-            found = [(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]))
-                     for r in rows]
+            found = [(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]),
+                      int(r[N_SITE_COLUMNS + 4])) for r in rows]
             if not rows or rows[0][N_SITE_COLUMNS + 2] < cand:
                 return found  # fewer candidates than asked for: every eligible site was examined
             # Sphere (KNN) vs ellipsoid may disagree by < 0.6 %: stop once the k-th exact distance is safely
@@ -420,7 +422,7 @@ class PostgisStore(Store):
 
     def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
         found = self._nearest_open_in_window(q)
-        return [] if found is None else [(site, d) for site, d, _ in found]
+        return [] if found is None else [(site, d) for site, d, _, _ in found]
 
     def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
         params = self._params(q) | {"offset": offset, "count": count}

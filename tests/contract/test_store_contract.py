@@ -11,7 +11,7 @@ from geoservice.geo import geodesic_distance_m
 from geoservice.hours import TZ
 from geoservice.layers import ServiceArea
 from geoservice.model import Closure, Site
-from geoservice.store.base import NearestQuery, SiteFilter, Store, site_id_for
+from geoservice.store.base import NearestQuery, Operator, Report, SiteFilter, Store, site_id_for
 
 TIANANMEN = (116.3975, 39.9087)
 # A fixed window around the 2026 National Day holidays, including the make-up Sunday 20 Sep.
@@ -158,6 +158,22 @@ def test_an_upcoming_closure_shortens_open_until_in_nearest_results(loaded: Stor
     for q in (query(at=at), query(at=at, kinds=("warm_station",)), query(at=at, max_distance_m=1000)):
         [hit] = [h for h in loaded.nearest(q) if h.site.source_id == "a"]
         assert hit.state.is_open and hit.state.open_until == t("2026-10-10T00:00")
+
+
+def test_nearest_results_carry_unresolved_report_counts(loaded: Store) -> None:
+    at = t("2026-10-09T10:00")
+    a, b = site_id_for("a"), site_id_for("b")
+    for _ in range(2):
+        loaded.add_report(Report(a, "closed_on_arrival", at))
+    loaded.add_report(Report(b, "closed_on_arrival", at))
+    # open-only inside the window (the store's fast path), outside it (engine), and with closed sites too
+    for q in (query(at=at), query(at=t("2027-03-01T10:00")), query(at=at, open_only=False)):
+        counts = {h.site.source_id: h.unresolved_reports for h in loaded.nearest(q)}
+        assert counts["a"] == 2 and counts.get("b", 1) == 1 and counts["d"] == 0
+    newest = loaded.list_reports(Operator(0, "staff", "admin"))[0][0]
+    assert newest.id is not None
+    loaded.resolve_report(newest.id, "staff")
+    assert sum(h.unresolved_reports for h in loaded.nearest(query(at=at))) == 2
 
 
 def test_materialised_window_and_engine_fallback_agree(loaded: Store) -> None:

@@ -41,7 +41,7 @@ WITH knn AS (
     ORDER BY distance_m, knn.id
     LIMIT %(limit)s
 )
-SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}
+SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
 FROM ranked r JOIN sites s ON s.id = r.id
 ORDER BY r.distance_m, s.id
 
@@ -59,6 +59,10 @@ SELECT set_config('plan_cache_mode', 'auto', true)
 (SELECT coalesce(json_agg(json_build_array(c.id, c.start_date, c.end_date, c.reason) ORDER BY c.start_date, c.id),
                  '[]'::json)
  FROM closures c WHERE c.site_id = s.id) AS closures
+
+-- name: unresolved_column
+-- Couriers' problem reports about the site not yet resolved (the API shows the count on each result).
+(SELECT count(*) FROM site_reports rp WHERE rp.site_id = s.id AND rp.resolved_at IS NULL) AS unresolved_reports
 
 -- name: kind_is
 i.kind = %(kind)s::text
@@ -88,7 +92,7 @@ WITH knn AS (
     ORDER BY distance_m, knn.id
     LIMIT %(limit)s
 )
-SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}
+SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
 FROM ranked r JOIN sites s ON s.id = r.id
 ORDER BY r.distance_m, s.id
 

@@ -34,6 +34,7 @@ class Settings:
     window_days_before: int = 1
     window_days_after: int = 14
     max_upload_bytes: int = 5 * 1024 * 1024
+    public_rate_per_minute: int = 1200  # public reads per client address and worker process; 0 = no limit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -161,7 +161,8 @@ def app(demo_embedded: Store):  # type: ignore[no-untyped-def]
     """The Flask app over the demo embedded store."""
     from geoservice import create_app
 
-    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS)
+    # The whole session's requests come from one address: the public rate limit has its own test.
+    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0)
     application = create_app(settings, store=demo_embedded, prepare=False)
     application.config["TESTING"] = True
     return application

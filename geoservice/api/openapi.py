@@ -6,6 +6,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, json
 
 from geoservice.api.operators_openapi import add_operator_paths
+from geoservice.api.ratelimit import PUBLIC_PREFIXES
 from geoservice.model import AMENITIES, KINDS
 
 bp = Blueprint("openapi", __name__)
@@ -167,7 +168,13 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                     "field": {"type": "string"}, "reason": {"type": "string"}}}}}},
         }},
     }
-    return add_operator_paths(doc)  # operators' API, couriers' reports, hours preview
+    doc = add_operator_paths(doc)  # operators' API, couriers' reports, hours preview
+    limited = {**PROBLEM, "description": "Rate limit for this client address reached (per worker process)",
+               "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}
+    for path, ops in doc["paths"].items():
+        if path.startswith(PUBLIC_PREFIXES) and "get" in ops:
+            ops["get"]["responses"].setdefault("429", limited)
+    return doc
 
 
 @bp.get("/api/v1/openapi.json")

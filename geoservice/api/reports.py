@@ -13,16 +13,13 @@ buckets (the limit is per process), which is acceptable for abuse damping, not f
 from __future__ import annotations
 
 import datetime as dt
-import math
-import threading
-import time
-from collections.abc import Callable, Sequence
 
 from flask import Blueprint, Response, current_app, json, request
 
 from geoservice.api import params as P
 from geoservice.api.operators import UnsupportedMediaType
-from geoservice.errors import GeoserviceError, InvalidInput, NotFound, Unprocessable
+from geoservice.api.ratelimit import RateLimiter, TooManyRequests
+from geoservice.errors import InvalidInput, NotFound, Unprocessable
 from geoservice.hours import TZ, now_local
 from geoservice.model import AMENITIES, REPORT_TYPES
 from geoservice.store.base import Report, Store
@@ -34,58 +31,6 @@ MAX_NOTE = 500
 FIELDS = ("type", "amenity", "note", "observed_at", "lang")
 MAX_AGE = dt.timedelta(days=7)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
-
-
-class TooManyRequests(GeoserviceError):
-    """Rate limit reached (429); ``Retry-After`` says when the next report will be taken."""
-
-    status = 429
-    title = "Too many requests"
-
-    def __init__(self, retry_after: float):
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__(f"too many reports from this address; try again in {seconds} s")
-        self.headers = {"Retry-After": str(seconds)}
-
-
-class RateLimiter:
-    """Token buckets per key. Each ``(capacity, period_s)`` bucket holds up to ``capacity`` tokens and refills
-    ``capacity`` tokens per ``period_s``; a hit takes one token from every bucket, or none if any is empty."""
-
-    def __init__(self, limits: Sequence[tuple[int, float]] = DEFAULT_LIMITS,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
-        self.limits = tuple((int(c), float(p)) for c, p in limits)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[list[float], float]] = {}
-        self._lock = threading.Lock()
-
-    def _refilled(self, key: str, now: float) -> list[float]:
-        entry = self._buckets.get(key)
-        if entry is None:
-            return [float(c) for c, _ in self.limits]
-        tokens, last = entry
-        return [min(float(c), t + (now - last) * c / p) for t, (c, p) in zip(tokens, self.limits)]
-
-    def hit(self, key: str) -> float | None:
-        """Take a token for ``key``: None when allowed, else the seconds until it would be."""
-        with self._lock:
-            now = self.clock()
-            tokens = self._refilled(key, now)
-            short = [(1.0 - t) * p / c for t, (c, p) in zip(tokens, self.limits) if t < 1.0]
-            if short:
-                self._buckets[key] = (tokens, now)
-                return max(short)
-            self._buckets[key] = ([t - 1.0 for t in tokens], now)
-            if len(self._buckets) > self.max_keys:
-                self._prune(now)
-            return None
-
-    def _prune(self, now: float) -> None:
-        full = [k for k in self._buckets
-                if all(t >= c for t, (c, _) in zip(self._refilled(k, now), self.limits))]
-        for k in full:
-            del self._buckets[k]
 
 
 def limiter() -> RateLimiter:
@@ -163,7 +108,7 @@ def post_report(site_id: str) -> Response:
         raise NotFound(f"no site with id {site_id[:64]!r}")
     wait = limiter().hit(request.remote_addr or "unknown")
     if wait is not None:
-        raise TooManyRequests(wait)
+        raise TooManyRequests(wait, "reports")
     saved = store.add_report(report)
     return Response(json.dumps({
         "id": saved.id, "site_id": saved.site_id, "type": saved.type, "amenity": saved.amenity, "note": saved.note,

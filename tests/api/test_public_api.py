@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 
 from geoservice.geo import from_wgs84, geodesic_distance_m
 from geoservice.hours import TZ, HoursEngine
+from geoservice.settings import Settings
 
 DONGCHENG = {"lat": 39.9289, "lon": 116.4160}  # near Nanluoguxiang
 
@@ -192,3 +194,20 @@ def test_page_is_served_at_root(client) -> None:  # type: ignore[no-untyped-def]
     with client.get("/") as resp:
         assert resp.status_code == 200 and b"<html" in resp.data.lower()
         assert resp.mimetype == "text/html"
+
+
+def test_public_reads_are_rate_limited_per_client_address(demo_embedded) -> None:  # type: ignore[no-untyped-def]
+    from geoservice import create_app
+
+    app = create_app(Settings(embedded_path=Path("unused"), public_rate_per_minute=3), store=demo_embedded,
+                     prepare=False)
+    c = app.test_client()
+    url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"
+    assert [c.get(url).status_code for _ in range(3)] == [200, 200, 200]
+    limited = c.get("/ogc/collections/warm_stations/items?limit=1")
+    assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 20  # a token comes back every 20 s at 3 a minute
+    assert "try again" in limited.get_json()["detail"]
+    # another address has its own allowance; the service's own endpoints are never limited
+    assert c.get(url, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+    assert c.get("/healthz").status_code == 200 and c.get("/metrics").status_code == 200

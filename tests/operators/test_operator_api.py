@@ -368,10 +368,10 @@ def test_reports_are_rate_limited_per_client(embedded_world: World) -> None:
 
 
 def test_rate_limiter_buckets_refill_by_minute_and_by_day() -> None:
-    from geoservice.api.reports import RateLimiter
+    from geoservice.api.reports import DEFAULT_LIMITS, RateLimiter
 
     now = [0.0]
-    limiter = RateLimiter(clock=lambda: now[0])
+    limiter = RateLimiter(DEFAULT_LIMITS, clock=lambda: now[0])
     assert [limiter.hit("ip") for _ in range(5)] == [None] * 5
     wait = limiter.hit("ip")
     assert wait is not None and wait == pytest.approx(12.0)

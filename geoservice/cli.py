@@ -48,7 +48,8 @@ def main(verbose: bool) -> None:
 @click.option("--workers", default=1, show_default=True, type=int,
               help="Processes. 1 = waitress in one process; more = gunicorn (production; e.g. 2 × cores).")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
-@click.option("--timeout", default=30, show_default=True, type=int, help="gunicorn: restart a worker stuck this long (s).")
+@click.option("--timeout", default=30, show_default=True, type=int,
+              help="gunicorn: restart a worker stuck this long (s).")
 @click.option("--access-log/--no-access-log", default=False, help="One JSON line per request on stderr.")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool) -> None:
     """Prepare the store (bundled layers on first run) and serve the API and the page."""
@@ -132,7 +133,8 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool) -> None:
         _fail(exc.problems + [f"{file}: {len(exc.problems)} problem(s); nothing was loaded"])
     if dry_run:
         existing = {s.id for s in sites if store.get_site(s.id) is not None}
-        click.echo(f"{file}: valid; {len(sites) - len(existing)} new, {len(existing)} existing (dry run, nothing written)")
+        click.echo(f"{file}: valid; {len(sites) - len(existing)} new, {len(existing)} existing "
+                   "(dry run, nothing written)")
         return
     result = store.upsert_sites(sites)
     click.echo(f"{file}: {len(result.inserted)} inserted, {len(result.updated)} updated, "

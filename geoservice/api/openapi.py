@@ -63,7 +63,8 @@ def document(detour: float, speed: float) -> dict[str, Any]:
             "type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}},
         "properties": {"type": "object", "properties": site_props}}}
     collection = {"type": "object", "required": ["type", "features"], "properties": {
-        "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
         "numberReturned": {"type": "integer"}, "numberMatched": {"type": "integer"},
         "links": {"type": "array"}, "query": {"type": "object"}, "walk_model": {"type": "object"},
         "warnings": {"type": "array", "items": {"type": "object"}}}}

@@ -327,7 +327,8 @@ def test_navigation_links_carry_converted_coordinates(new_page: Any, live_server
         assert 1e-4 < math.hypot(g_lon - lon, g_lat - lat) < 1e-2
 
     # datum.js itself, across China and outside its box (identity there), against geoservice.geo.
-    points = [(lon, lat) for lon in (73.5, 100.0, 116.3975, 116.4595, 121.47, 135.0) for lat in (18.2, 31.2, 39.9087, 53.0)]
+    points = [(lon, lat) for lon in (73.5, 100.0, 116.3975, 116.4595, 121.47, 135.0)
+              for lat in (18.2, 31.2, 39.9087, 53.0)]
     points += [(139.69, 35.68), (-0.1276, 51.5072), (2.35, 48.86), (72.0, 40.0), (116.4, 56.0)]
     got = page.evaluate("pts => pts.map(p => [Datum.wgs84ToGcj02(p[0], p[1]), Datum.wgs84ToBd09(p[0], p[1])])", points)
     for (lon, lat), (gcj, bd) in zip(points, got):

@@ -1,7 +1,6 @@
 """Faults: the database goes away while requests flow; the embedded store is killed mid-write."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys

@@ -50,13 +50,13 @@ class ThrowawayCluster:
         self.as_root = os.geteuid() == 0
         self.started = False
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
         cmd = [str(a) for a in args]
         if self.as_root:
             cmd = ["runuser", "-u", "postgres", "--"] + cmd
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
-            raise ClusterError(f"{' '.join(args[:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+            raise ClusterError(f"{' '.join(cmd[-len(args):][:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
 
     def start(self) -> ThrowawayCluster:

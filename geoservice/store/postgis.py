@@ -91,7 +91,7 @@ def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str,
 
 
 def _window(rows: Sequence[Sequence[Any]]) -> tuple[dt.datetime, dt.datetime] | None:
-    values = dict(rows)  # type: ignore[arg-type]
+    values: dict[str, str] = {str(k): str(v) for k, v in rows}
     if "window_start" not in values or "window_end" not in values:
         return None
     return (dt.datetime.fromisoformat(values["window_start"]).astimezone(TZ),

@@ -80,13 +80,10 @@ def nearest_open_statement(q: NearestQuery) -> str:
 
 def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
                      ) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[Any]]:
-    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip, the
-    statement on its cached generic plan."""
+    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip."""
     with conn.pipeline():
         window = conn.execute(_q("get_window"))
-        conn.execute(_q("generic_plans_on"))
         cur = conn.execute(statement, params)
-        conn.execute(_q("generic_plans_off"))
     return _window(window.fetchall()), cur.fetchall()
 
 

@@ -13,9 +13,9 @@ s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
 -- (ellipsoidal) re-ranking of the `cand` sphere-ordered candidates happens before the join, and only the
 -- `limit` answers are joined to `sites` and sent, with their closures. `farthest_knn_m` and `n_candidates`
 -- let the caller prove no unexamined site can be nearer (sphere and ellipsoid differ by under 0.6 per cent).
--- The kind and radius conditions are fragments below, chosen per query so that every condition is
--- unconditional SQL: the plan PostgreSQL caches for the prepared statement then keeps them as index conditions
--- (an "x IS NULL OR ..." guard would turn them into filters in that plan).
+-- The kind and radius conditions are fragments below, chosen per query so that each is plain SQL the planner
+-- can make an index condition. (A generic plan, forced to save ~0.2 ms of planning, was fast on the national
+-- database and 40x slower on the demo one: the plan is left to PostgreSQL, which plans with the real values.)
 WITH knn AS (
     SELECT i.site_id AS id, i.geog,
            i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
@@ -44,15 +44,6 @@ WITH knn AS (
 SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
 FROM ranked r JOIN sites s ON s.id = r.id
 ORDER BY r.distance_m, s.id
-
--- name: generic_plans_on
--- For nearest_open only (sent in one pipeline with it): its cached generic plan keeps every condition in the
--- index and saves ~0.2 ms of planning per request, but PostgreSQL's estimate for an unknown `at` is far too
--- pessimistic, so left to itself it would re-plan every time. Local to the transaction, and switched back after.
-SELECT set_config('plan_cache_mode', 'force_generic_plan', true)
-
--- name: generic_plans_off
-SELECT set_config('plan_cache_mode', 'auto', true)
 
 -- name: closures_column
 -- A site's closures as [[id, from, to, reason], ...]: the open state needs them, and one statement saves a trip.

@@ -30,6 +30,11 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    if settings.proxy_hops > 0:  # client addresses (rate limits, logs) and URLs as the proxy received them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     owns_store = store is None
     store = store or open_store(settings)

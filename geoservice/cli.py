@@ -46,7 +46,8 @@ def main(verbose: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int,
-              help="Processes. 1 = waitress in one process; more = gunicorn (production; e.g. 2 × cores).")
+              help="Processes. 1 = waitress in one process; more = gunicorn (production; ~1.5 × cores with "
+                   "--threads 1, see docs/scaling.md).")
 @click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
 @click.option("--timeout", default=30, show_default=True, type=int,
               help="gunicorn: restart a worker stuck this long (s).")

@@ -38,7 +38,9 @@ WEEKDAY_TOKENS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 DAY = dt.timedelta(days=1)
 # How far ahead `next_open` / `open_until` look before answering "none within this horizon".
 LOOKAHEAD = dt.timedelta(days=8)
-DAYS_CACHE_SIZE = 20_000  # entries of HoursEngine's whole-day cache (a few hundred bytes each)
+# Entries of HoursEngine's whole-day cache (~1-3 KB each: 10-20 intervals of two datetimes), so at most ~12 MB
+# per process whatever expressions arrive (the public hours preview takes any).
+DAYS_CACHE_SIZE = 4096
 
 _PH_TOKEN = re.compile(r'"[^"]*"|\bPH\b')
 _POSITION = re.compile(r"-->\s*(\d+):(\d+)")
@@ -207,10 +209,11 @@ class HoursEngine:
             d0 = dt.datetime.combine(special.day, dt.time())
             result = _subtract(result, d0, d0 + DAY)
             result.extend(self._day_intervals(expression, special.day, special.type))
+        value = tuple(result)
         if len(self._days_cache) >= DAYS_CACHE_SIZE:
             self._days_cache.clear()  # crude but bounded; refills with what is asked now
-        self._days_cache[key] = tuple(result)
-        return self._days_cache[key]
+        self._days_cache[key] = value
+        return value
 
     def state(self, expression: str, at: dt.datetime, closures: Sequence[Closure] = ()) -> OpenState:
         """Open or closed at ``at``; ``open_until`` or ``next_open`` within :data:`LOOKAHEAD`."""

@@ -35,6 +35,7 @@ class Settings:
     window_days_after: int = 14
     max_upload_bytes: int = 5 * 1024 * 1024
     public_rate_per_minute: int = 1200  # public reads per client address and worker process; 0 = no limit
+    proxy_hops: int = 0  # reverse proxies in front: trust that many X-Forwarded-For/-Proto/-Host entries
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -36,7 +36,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(GeoserviceError)
     def _service_error(exc: GeoserviceError) -> Response:
-        headers = {"Retry-After": "5"} if isinstance(exc, StoreUnavailable) else None
+        headers = {"Retry-After": "5"} if isinstance(exc, StoreUnavailable) else getattr(exc, "headers", None)
         return problem(exc.status, exc.title, exc.detail, exc.problems, headers)
 
     @app.errorhandler(HTTPException)

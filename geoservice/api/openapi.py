@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, json
 
 from geoservice.api.operators_openapi import add_operator_paths
-from geoservice.api.ratelimit import PUBLIC_PREFIXES
+from geoservice.api.ratelimit import is_public_read
 from geoservice.model import AMENITIES, KINDS
 
 bp = Blueprint("openapi", __name__)
@@ -173,7 +173,7 @@ def document(detour: float, speed: float) -> dict[str, Any]:
     limited = {**PROBLEM, "description": "Rate limit for this client address reached (per worker process)",
                "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}
     for path, ops in doc["paths"].items():
-        if path.startswith(PUBLIC_PREFIXES) and "get" in ops:
+        if "get" in ops and is_public_read("GET", path):
             ops["get"]["responses"].setdefault("429", limited)
     return doc
 

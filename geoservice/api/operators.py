@@ -526,7 +526,7 @@ class SiteIdConverter(BaseConverter):
 
 def init_app(app: Flask, static_dir: Any) -> None:
     """Register the operators' and reports' routes, their error headers, and the page at ``/operator``."""
-    from geoservice.api.reports import TooManyRequests
+    from geoservice.api.ratelimit import TooManyRequests
     from geoservice.api.reports import bp as reports_bp
 
     app.url_map.converters["site_id"] = SiteIdConverter

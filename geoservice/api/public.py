@@ -45,7 +45,7 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def district_names() -> dict[str, District]:
-    return {d.adcode: d for d in store().cached_districts()}
+    return store().cached_district_index()
 
 
 def site_feature(site: Site, datum: str, state: OpenState | None = None, distance_m: float | None = None,

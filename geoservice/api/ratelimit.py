@@ -1,9 +1,10 @@
-"""Per-client rate limits: token buckets in the process, and the public read limit applied to every request.
+"""Per-client rate limits: token buckets in the process, and the limit on public reads (GET/HEAD).
 
-Keys are the client address (``request.remote_addr``; behind a reverse proxy wrap the app in Werkzeug's
-``ProxyFix`` so it is the client's). Each worker process keeps its own buckets, so with N workers the effective
-limit is up to N times the configured one: enough to damp abuse, not to account for use. A shared limiter
-(a PostgreSQL table or the proxy's own limit) is the step after that.
+Keys are the client address (``request.remote_addr``). Behind a reverse proxy set ``GEOSERVICE_PROXY_HOPS`` to
+the number of proxies in front, so the app reads the client's address from ``X-Forwarded-For`` (Werkzeug's
+``ProxyFix``); otherwise every client shares the proxy's allowance. Each worker process keeps its own buckets,
+so with N workers the effective limit is up to N times the configured one: enough to damp abuse, not to
+account for use. A shared limiter (a PostgreSQL table or the proxy's own limit) is the step after that.
 """
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ from flask import Flask, current_app, request
 
 from geoservice.errors import GeoserviceError
 
-# Paths a public client reads; the operators' API has accounts, /metrics and /healthz are for the operator of
-# the service, and static files are cheap.
+# Paths a public client reads; the operators' API has accounts (so a site's /history is not public), /metrics
+# and /healthz are for the operator of the service, and static files are cheap.
 PUBLIC_PREFIXES = ("/api/v1/sites", "/api/v1/coverage", "/api/v1/districts", "/api/v1/hours", "/ogc", "/maps")
+NOT_PUBLIC_SUFFIXES = ("/history",)
+PRUNE_EVERY_S = 60.0
+
+
+def is_public_read(method: str, path: str) -> bool:
+    """True for the reads the public limit counts."""
+    return (method in ("GET", "HEAD") and path.startswith(PUBLIC_PREFIXES)
+            and not path.endswith(NOT_PUBLIC_SUFFIXES))
 
 
 class TooManyRequests(GeoserviceError):
@@ -44,6 +53,7 @@ class RateLimiter:
         self.max_keys = max_keys
         self._buckets: dict[str, tuple[list[float], float]] = {}
         self._lock = threading.Lock()
+        self._pruned_at = float("-inf")
 
     def _refilled(self, key: str, now: float) -> list[float]:
         entry = self._buckets.get(key)
@@ -62,11 +72,12 @@ class RateLimiter:
                 self._buckets[key] = (tokens, now)
                 return max(short)
             self._buckets[key] = ([t - 1.0 for t in tokens], now)
-            if len(self._buckets) > self.max_keys:
-                self._prune(now)
+            if len(self._buckets) > self.max_keys and now - self._pruned_at > PRUNE_EVERY_S:
+                self._prune(now)  # at most once a minute: it scans every key under the lock
             return None
 
     def _prune(self, now: float) -> None:
+        self._pruned_at = now
         full = [k for k in self._buckets
                 if all(t >= c for t, (c, _) in zip(self._refilled(k, now), self.limits))]
         for k in full:
@@ -87,7 +98,7 @@ def init_public_limit(app: Flask, per_minute: int) -> None:
 
     @app.before_request
     def _public_limit() -> None:
-        if request.method in ("GET", "HEAD") and request.path.startswith(PUBLIC_PREFIXES):
-            wait = current_app.extensions["geoservice.public_limiter"].hit(request.remote_addr or "")
+        if is_public_read(request.method, request.path):
+            wait = current_app.extensions["geoservice.public_limiter"].hit(request.remote_addr or "unknown")
             if wait is not None:
                 raise TooManyRequests(wait)

@@ -6,9 +6,9 @@ at most 500 characters). Nothing about the reporter is stored. The operators of 
 
 Rate limit: in-process token buckets per client IP (``request.remote_addr``), by default 5 a minute and 30 a
 day; past it, 429 with ``Retry-After``. Only reports that would be accepted are counted (a malformed body or
-an unknown site is refused before the limiter). Behind a reverse proxy, wrap the app in Werkzeug's
-``ProxyFix`` so ``remote_addr`` is the client's address; with several worker processes each has its own
-buckets (the limit is per process), which is acceptable for abuse damping, not for accounting.
+an unknown site is refused before the limiter). Behind a reverse proxy set ``GEOSERVICE_PROXY_HOPS`` so
+``remote_addr`` is the client's address; with several worker processes each has its own buckets (the limit
+is per process), which is acceptable for abuse damping, not for accounting.
 """
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ engine fallback for times outside the materialised window.
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -378,7 +377,8 @@ class Store(abc.ABC):
         self._engine: HoursEngine | None = None
         self._engine_loaded_at = 0.0
         self._engine_lock = threading.Lock()
-        self._districts: tuple[float, list[District]] | None = None  # (read at, districts) for cached_districts
+        # (read at, districts, by adcode) for cached_districts / cached_district_index
+        self._districts: tuple[float, list[District], dict[str, District]] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -388,11 +388,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""
-
-    def session(self) -> AbstractContextManager[object]:
-        """Scope in which consecutive reads share one connection (a request's several lookups); a no-op for
-        stores without connections."""
-        return contextlib.nullcontext()
 
     @abc.abstractmethod
     def health(self) -> dict[str, Any]:
@@ -655,11 +650,19 @@ class Store(abc.ABC):
     def cached_districts(self) -> list[District]:
         """``districts()``, re-read at most once a minute (and at once after this process replaces them):
         responses name each site's district, and the boundaries are ~800 KB to read and parse."""
+        return self._cached_districts()[1]
+
+    def cached_district_index(self) -> dict[str, District]:
+        """:meth:`cached_districts` by adcode (shared and read-only: do not modify)."""
+        return self._cached_districts()[2]
+
+    def _cached_districts(self) -> tuple[float, list[District], dict[str, District]]:
         cached = self._districts
         if cached is None or time.monotonic() - cached[0] > 60:
-            cached = (time.monotonic(), self.districts())
+            districts = self.districts()
+            cached = (time.monotonic(), districts, {d.adcode: d for d in districts})
             self._districts = cached
-        return cached[1]
+        return cached
 
     def _invalidate_districts(self) -> None:
         self._districts = None

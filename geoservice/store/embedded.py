@@ -51,6 +51,7 @@ from geoservice.store.base import (
     effective_closures,
     status_closure,
     utc_now,
+    window_covers,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -377,6 +378,7 @@ class EmbeddedStore(Store):
                     (d.adcode, d.name_zh, d.name_en, d.area_km2, d.population_2020, shapely.to_wkb(d.geometry)),
                 )
             cur.execute(BUMP_GENERATION)
+        self._invalidate_districts()  # again once committed: a reader meanwhile may have cached the old ones
 
     def districts(self) -> list[District]:
         rows = self._conn().execute("SELECT * FROM districts ORDER BY adcode").fetchall()
@@ -576,7 +578,7 @@ class EmbeddedStore(Store):
 
     def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
         index = self._snapshot()
-        if index.window is None or not (index.window[0] <= q.at and q.latest_instant() < index.window[1]):
+        if not window_covers(index.window, q):
             return self._nearest_by_engine(q)
         t = q.at.timestamp()
         until, eligible = index.open_eligible(t, q.kinds, amenity_mask(q.amenities))

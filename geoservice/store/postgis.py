@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -85,6 +85,16 @@ def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str,
         window = conn.execute(_q("get_window"))
         cur = conn.execute(statement, params)
     return _window(window.fetchall()), cur.fetchall()
+
+
+def nearest_rows_proven(rows: Sequence[Sequence[Any]], limit: int, cand: int) -> bool:
+    """True when :func:`nearest_open_statement` rows for ``cand`` candidates are the final answer: fewer
+    candidates came back than asked for (every eligible site was examined), or the ``limit``-th exact distance
+    is safely below the farthest KNN (sphere) distance examined — sphere and ellipsoid disagree by < 0.6 %, so
+    no unexamined site can be nearer."""
+    if not rows or rows[0][N_SITE_COLUMNS + 2] < cand:
+        return True
+    return len(rows) >= limit and float(rows[limit - 1][N_SITE_COLUMNS]) <= float(rows[0][N_SITE_COLUMNS + 1]) * 0.994
 
 
 def _window(rows: Sequence[Sequence[Any]]) -> tuple[dt.datetime, dt.datetime] | None:
@@ -208,9 +218,6 @@ class PostgisStore(Store):
             LOGGER.warning("PostGIS unavailable: %s", exc)
             raise StoreUnavailable("the database is not reachable; try again shortly") from exc
 
-    def session(self) -> AbstractContextManager[object]:
-        return self._conn()
-
     def close(self) -> None:
         self.pool.close()
 
@@ -242,6 +249,7 @@ class PostgisStore(Store):
             cur.executemany(_q("upsert_district"), [
                 {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en, "area_km2": d.area_km2,
                  "population_2020": d.population_2020, "wkb": shapely.to_wkb(d.geometry)} for d in districts])
+        self._invalidate_districts()  # again once committed: a reader meanwhile may have cached the old ones
 
     def districts(self) -> list[District]:
         with self._conn() as conn:
@@ -406,20 +414,16 @@ class PostgisStore(Store):
                 window, rows = run_nearest_open(conn, statement, nearest_open_params(q, cand))
             if not window_covers(window, q):
                 return None
-            found = [(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]),
-                      int(r[N_SITE_COLUMNS + 4])) for r in rows]
-            if not rows or rows[0][N_SITE_COLUMNS + 2] < cand:
-                return found  # fewer candidates than asked for: every eligible site was examined
-            # Sphere (KNN) vs ellipsoid may disagree by < 0.6 %: stop once the k-th exact distance is safely
-            # below the farthest KNN distance examined, so no unexamined site can be nearer.
-            farthest = float(rows[0][N_SITE_COLUMNS + 1])
-            if len(found) >= q.limit and found[q.limit - 1][1] <= farthest * 0.994:
-                return found
+            if nearest_rows_proven(rows, q.limit, cand):
+                return [(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]),
+                         int(r[N_SITE_COLUMNS + 4])) for r in rows]
             cand *= 4
 
     def _nearest_materialised(self, q: NearestQuery) -> list[tuple[Site, float]]:
         found = self._nearest_open_in_window(q)
-        return [] if found is None else [(site, d) for site, d, _, _ in found]
+        if found is None:  # the window moved since the caller looked (a refresh in between)
+            return self._nearest_by_engine(q)
+        return [(site, d) for site, d, _, _ in found]
 
     def _candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
         params = self._params(q) | {"offset": offset, "count": count}

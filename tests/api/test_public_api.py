@@ -208,6 +208,21 @@ def test_public_reads_are_rate_limited_per_client_address(demo_embedded) -> None
     assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
     assert 1 <= int(limited.headers["Retry-After"]) <= 20  # a token comes back every 20 s at 3 a minute
     assert "try again" in limited.get_json()["detail"]
-    # another address has its own allowance; the service's own endpoints are never limited
+    # another address has its own allowance; the service's own endpoints and operators' reads are not limited,
+    # and couriers' reports have their own limit (404 here: the site is unknown, not 429)
     assert c.get(url, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
     assert c.get("/healthz").status_code == 200 and c.get("/metrics").status_code == 200
+    assert c.get("/api/v1/sites/x/history").status_code == 401
+    assert c.post("/api/v1/sites/x/reports", json={"type": "closed_on_arrival"}).status_code == 404
+
+
+def test_behind_a_proxy_the_limit_counts_each_forwarded_client(demo_embedded) -> None:  # type: ignore[no-untyped-def]
+    from geoservice import create_app
+
+    app = create_app(Settings(embedded_path=Path("unused"), public_rate_per_minute=2, proxy_hops=1),
+                     store=demo_embedded, prepare=False)
+    c = app.test_client()
+    url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"
+    one, two = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}
+    assert [c.get(url, headers=one).status_code for _ in range(3)] == [200, 200, 429]
+    assert c.get(url, headers=two).status_code == 200  # same proxy address, another client

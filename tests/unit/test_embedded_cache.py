@@ -80,7 +80,8 @@ def test_cached_arrays_equal_the_uncached_computation(store: EmbeddedStore) -> N
 
 
 def _uncached_nearest(store: EmbeddedStore, q: NearestQuery) -> list[tuple[str, float]]:
-    """The committed (pre-cache) ``_nearest_materialised``: masks recomputed from every interval."""
+    """``_nearest_materialised`` as it was before the cache: masks recomputed from every interval for each
+    query (``_rank`` itself is shared, so this checks the cached masks, not ``_rank``'s early stop)."""
     index = store._snapshot()
     t = q.at.timestamp()
     until = index.open_until(t)
@@ -119,7 +120,9 @@ def test_writes_from_another_store_object_invalidate_the_cache(store: EmbeddedSt
     at = dt.datetime(2026, 9, 30, 10, 0, tzinfo=TZ)
     q = NearestQuery(lon=116.40, lat=39.91, at=at, limit=3)
     first = store.nearest(q)[0].site
-    assert store.nearest(dataclasses.replace(q, at=at + dt.timedelta(minutes=1)))[0].site.id == first.id  # cached
+    cached = store._snapshot().until_at(at.timestamp())
+    assert store.nearest(dataclasses.replace(q, at=at + dt.timedelta(minutes=1)))[0].site.id == first.id
+    assert store._snapshot().until_at(at.timestamp()) is cached  # same segment: the same cached array
     other = EmbeddedStore(store.path)  # as another worker process would
     try:
         other.update_site(first.id, {"opening_hours": "Mo-Su 18:00-19:00"}, actor="test")

@@ -15,7 +15,7 @@ s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
 -- let the caller prove no unexamined site can be nearer (sphere and ellipsoid differ by under 0.6 per cent).
 -- The kind and radius conditions are fragments below, chosen per query so that each is plain SQL the planner
 -- can make an index condition. (A generic plan, forced to save ~0.2 ms of planning, was fast on the national
--- database and 40x slower on the demo one: the plan is left to PostgreSQL, which plans with the real values.)
+-- database and 10x slower on the demo one: the plan is left to PostgreSQL, which plans with the real values.)
 WITH knn AS (
     SELECT i.site_id AS id, i.geog,
            i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
@@ -68,8 +68,8 @@ ST_DWithin(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, 
 TRUE
 
 -- name: nearest_any
--- The like-for-like baseline for bench/: the same shape and answer columns as nearest_open, with no filter at
--- all (plain KNN over every site).
+-- The like-for-like baseline for bench/bench_scale.py (kept next to nearest_open so the two cannot drift): the
+-- same shape and answer columns, with no filter at all (plain KNN over every site).
 WITH knn AS (
     SELECT s.id, s.geog, s.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
     FROM sites s
@@ -103,10 +103,11 @@ SELECT {site_columns}, count(*) OVER () AS total
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
-  -- Planar lon/lat containment (exact for points, edges inclusive), served by the index of migration 004.
-  AND (%(bbox)s::float8[] IS NULL OR s.geog::geometry && ST_MakeEnvelope(
+  -- Planar lon/lat containment, edges inclusive: the index of migration 004 finds candidates with && (boxes
+  -- rounded outward to float4), ST_Intersects then tests the exact coordinates.
+  AND (%(bbox)s::float8[] IS NULL OR ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
         (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      ))
+      )))
   AND (%(open_at)s::timestamptz IS NULL OR EXISTS (
         SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz))
 ORDER BY s.id
@@ -117,9 +118,9 @@ SELECT s.id, s.opening_hours, s.status
 FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
-  AND (%(bbox)s::float8[] IS NULL OR s.geog::geometry && ST_MakeEnvelope(
+  AND (%(bbox)s::float8[] IS NULL OR ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
         (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      ))
+      )))
 ORDER BY s.id
 
 -- name: get_site

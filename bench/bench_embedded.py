@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_nearest import percentiles  # noqa: E402
-from bench.bench_scale import query_points  # noqa: E402
+from bench.bench_scale import nearest_queries, query_points  # noqa: E402
 from geoservice.bootstrap import load_bundled_calendar  # noqa: E402
 from geoservice.hours import TZ, now_local  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
@@ -84,11 +84,6 @@ def make_store(impl: str, path: Path) -> Store:
     from geoservice.store.embedded import EmbeddedStore
 
     return EmbeddedStore(path)
-
-
-def queries(pts: list[tuple[float, float]], at: dt.datetime) -> list[NearestQuery]:
-    return [NearestQuery(lon=lon, lat=lat, at=at, kinds=("warm_station",), amenities=("toilet",), limit=5)
-            for lon, lat in pts]
 
 
 def run(store: Store, qs: list[NearestQuery]) -> tuple[dict[str, float], list]:
@@ -148,7 +143,7 @@ def main() -> None:
         answers[impl] = {}
         for hour in (10, 3):
             at = dt.datetime.combine(day, dt.time(hour), tzinfo=TZ)
-            stats, got = run(store, queries(pts, at))
+            stats, got = run(store, nearest_queries(pts, at))
             answers[impl][hour] = got
             print(f"| {impl} | {hour:02d}:00 warm_station + toilet, k=5 | {stats['p50']:.3f} | {stats['p95']:.3f} |"
                   f" {stats['p99']:.3f} | {stats['mean']:.3f} | {stats['first']:.1f} |", flush=True)

@@ -319,7 +319,7 @@
     li.appendChild(ul);
     if (p.address) li.appendChild(el("p", { "class": "addr", lang: dataLang(p.address), "data-from": "api", text: p.address }));
     if (typeof p.unresolved_reports === "number" && p.unresolved_reports > 0) {
-      li.appendChild(el("p", { "class": "reports" }, [icon("i-warn"), el("span", { text: tr("reportsOpen", { n: p.unresolved_reports }) })]));
+      li.appendChild(el("p", { "class": "reports" }, [icon("i-warn"), el("span", { text: tr(p.unresolved_reports === 1 ? "reportsOpenOne" : "reportsOpen", { n: p.unresolved_reports }) })]));
     }
     var acts = el("div", { "class": "actions" });
     if (p.phone) {

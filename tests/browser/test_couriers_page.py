@@ -432,6 +432,7 @@ def test_times_are_beijing_time_and_warnings_and_problems_are_shown(new_page: An
         for f in fs:
             f["properties"]["state_at"] = "2026-11-23T15:33+08:00"  # a Monday
         fs[0]["properties"]["unresolved_reports"] = 2
+        fs[1]["properties"]["unresolved_reports"] = 1
         fs[1]["properties"].update(is_open=False, open_until=None, next_open="2026-11-24T09:00+08:00",
                                    open_all_week=False)
         fs[2]["properties"].update(is_open=True, open_until=None, next_open=None, open_all_week=True)
@@ -453,7 +454,8 @@ def test_times_are_beijing_time_and_warnings_and_problems_are_shown(new_page: An
     assert states.nth(5).inner_text() == "Open until 16:00 · closes in 27 min"
     assert "soon" in states.nth(5).get_attribute("class") and "closed" in states.nth(1).get_attribute("class")
     assert page.locator("#list .card").nth(0).locator(".reports").inner_text() == "2 problem reports not yet resolved"
-    assert page.locator("#list .card").nth(1).locator(".reports").count() == 0
+    assert page.locator("#list .card").nth(1).locator(".reports").inner_text() == "1 problem report not yet resolved"
+    assert page.locator("#list .card").nth(2).locator(".reports").count() == 0
     assert "No official holiday schedule is loaded for 2027." in page.locator("#warnings").inner_text()
     assert "simulated" in page.locator("#warnings .demo").inner_text()
 

@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
     from geoservice.api.coverage import bp as coverage_bp
     from geoservice.api.errors import register_error_handlers
     from geoservice.api.exports import bp as exports_bp
+    from geoservice.api.jsonprovider import FastJSONProvider
     from geoservice.api.ogc import bp as ogc_bp
     from geoservice.api.openapi import bp as openapi_bp
     from geoservice.api.public import bp as public_bp
@@ -29,13 +30,13 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     if settings.proxy_hops > 0:  # client addresses (rate limits, logs) and URLs as the proxy received them
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     owns_store = store is None
     store = store or open_store(settings)
     if prepare:

@@ -280,6 +280,8 @@ def to_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]: ...
 def to_wgs84(lon: ArrayIn, lat: ArrayIn, datum: str) -> tuple[np.ndarray, np.ndarray]: ...
 def to_wgs84(lon: CoordLike, lat: CoordLike, datum: str) -> tuple[Coord, Coord]:
     """Convert coordinates in ``datum`` (one of ``DATUMS``) to WGS-84."""
+    if datum == "wgs84" and isinstance(lon, float | int) and isinstance(lat, float | int):
+        return float(lon), float(lat)  # the common case, per request: skip the array machinery
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
     return _result(*_convert_arrays(lon_a, lat_a, datum, "wgs84"), scalar)
 
@@ -290,6 +292,8 @@ def from_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]: ...
 def from_wgs84(lon: ArrayIn, lat: ArrayIn, datum: str) -> tuple[np.ndarray, np.ndarray]: ...
 def from_wgs84(lon: CoordLike, lat: CoordLike, datum: str) -> tuple[Coord, Coord]:
     """Convert WGS-84 coordinates to ``datum`` (one of ``DATUMS``)."""
+    if datum == "wgs84" and isinstance(lon, float | int) and isinstance(lat, float | int):
+        return float(lon), float(lat)  # every site of every response: skip the array machinery
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
     return _result(*_convert_arrays(lon_a, lat_a, "wgs84", datum), scalar)
 

@@ -193,10 +193,12 @@ class PostgisStore(Store):
         self._local = threading.local()
 
     @contextmanager
-    def _conn(self, bulk: bool = False) -> Iterator[psycopg.Connection]:
+    def _conn(self, bulk: bool = False, read_only: bool = False) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction; connection failures become ``StoreUnavailable``.
 
-        ``bulk`` lifts the per-request statement timeout for admin writes (loads, refreshes).
+        ``bulk`` lifts the per-request statement timeout for admin writes (loads, refreshes). ``read_only``
+        runs each statement in its own implicit transaction (autocommit) instead: for reads that need no
+        snapshot across statements it saves the COMMIT round trip (measured: bench/results.md, "Profiling").
         """
         current = getattr(self._local, "conn", None)
         if current is not None and not bulk:
@@ -204,6 +206,7 @@ class PostgisStore(Store):
             return
         try:
             with self.pool.connection(timeout=self.timeout) as conn:
+                conn.autocommit = read_only  # connections come back from the pool idle, so this is free
                 if bulk:
                     conn.execute("SET LOCAL statement_timeout = 0")
                 self._local.conn = conn
@@ -391,7 +394,7 @@ class PostgisStore(Store):
     def nearest(self, q: NearestQuery) -> list[NearestHit]:
         """As the base class, on one pooled connection; the common case (open at a time inside the window) is
         one round trip: window, candidates and their closures together."""
-        with self._conn():
+        with self._conn(read_only=True):
             found = self._nearest_open_in_window(q) if q.open_only else None
             if found is None:
                 return super().nearest(q)

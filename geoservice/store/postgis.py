@@ -75,15 +75,22 @@ def _q(name: str, **choices: str) -> str:
 def nearest_open_statement(q: NearestQuery) -> str:
     """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions."""
     return _q("nearest_open", kind_condition="kind_is" if len(q.kinds) == 1 else "kind_any_of",
-              radius_condition="within_radius" if q.radius_m() is not None else "anywhere")
+              radius_condition="within_radius" if q.radius_m() is not None else "anywhere",
+              arrival_condition="open_on_arrival" if q.arrive_within_s is not None else "anywhere")
 
 
 def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
                      ) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[Any]]:
-    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip."""
+    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip.
+
+    The statement is prepared and runs on its generic plan (``generic_plan``): planning it afresh for every
+    courier's coordinates cost more than running it. ``SET LOCAL`` keeps that to this transaction: in
+    autocommit mode, the pipeline's implicit one, which ends with the trip (no BEGIN/COMMIT to send).
+    """
     with conn.pipeline():
+        conn.execute(_q("generic_plan"))
         window = conn.execute(_q("get_window"))
-        cur = conn.execute(statement, params)
+        cur = conn.execute(statement, params, prepare=True)
     return _window(window.fetchall()), cur.fetchall()
 
 
@@ -109,7 +116,7 @@ def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
     """Bound parameters of :func:`nearest_open_statement` for ``q``, examining ``cand`` KNN candidates."""
     return {"lon": q.lon, "lat": q.lat, "at": q.at, "amenities": sorted(q.amenities), "radius": q.radius_m(),
             "kind": q.kinds[0] if len(q.kinds) == 1 else None, "kinds": list(q.kinds) or None,
-            "walk": q.arrive_within_s is not None, "detour": q.detour_factor, "speed": q.walk_speed_m_per_s,
+            "detour": q.detour_factor, "speed": q.walk_speed_m_per_s,
             "cand": cand, "limit": q.limit}
 
 

@@ -13,9 +13,10 @@ s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
 -- (ellipsoidal) re-ranking of the `cand` sphere-ordered candidates happens before the join, and only the
 -- `limit` answers are joined to `sites` and sent, with their closures. `farthest_knn_m` and `n_candidates`
 -- let the caller prove no unexamined site can be nearer (sphere and ellipsoid differ by under 0.6 per cent).
--- The kind and radius conditions are fragments below, chosen per query so that each is plain SQL the planner
--- can make an index condition. (A generic plan, forced to save ~0.2 ms of planning, was fast on the national
--- database and 10x slower on the demo one: the plan is left to PostgreSQL, which plans with the real values.)
+-- The kind, radius and arrival conditions are fragments below, chosen per query so that each is plain SQL the
+-- planner can make an index condition or estimate. That also keeps the generic plan (`generic_plan`, which saves
+-- ~0.3 ms of planning per request) on the KNN index: an always-present "(NOT walk OR ...)" condition once made
+-- its estimate 1 row, and the generic plan a bitmap scan and sort 10-20x slower (bench/README.md).
 WITH knn AS (
     SELECT i.site_id AS id, i.geog,
            i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
@@ -25,12 +26,7 @@ WITH knn AS (
       -- Array containment, not a bit mask: the planner estimates it from element statistics.
       AND i.amenities @> %(amenities)s::text[]
       AND {radius_condition}
-      AND (NOT %(walk)s::boolean OR i.during @> tstzrange(
-                %(at)s::timestamptz,
-                %(at)s::timestamptz + make_interval(secs =>
-                    ST_Distance(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
-                    * %(detour)s::float8 / %(speed)s::float8),
-                '[]'))
+      AND {arrival_condition}
     ORDER BY i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
     LIMIT %(cand)s
 ), ranked AS (
@@ -66,6 +62,15 @@ ST_DWithin(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, 
 
 -- name: anywhere
 TRUE
+
+-- name: open_on_arrival
+-- Still open when the courier, walking, gets there.
+i.during @> tstzrange(
+    %(at)s::timestamptz,
+    %(at)s::timestamptz + make_interval(secs =>
+        ST_Distance(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
+        * %(detour)s::float8 / %(speed)s::float8),
+    '[]')
 
 -- name: nearest_any
 -- The like-for-like baseline for bench/bench_scale.py (kept next to nearest_open so the two cannot drift): the
@@ -182,6 +187,11 @@ SELECT day, type, name_en, name_zh FROM calendar_days
 
 -- name: set_meta
 INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+
+-- name: generic_plan
+-- For the rest of the transaction, run prepared statements on their cached generic plan instead of planning
+-- each execution with its values (the nearest statement: measured in bench/README.md).
+SET LOCAL plan_cache_mode = force_generic_plan
 
 -- name: get_window
 SELECT key, value FROM meta WHERE key IN ('window_start', 'window_end')

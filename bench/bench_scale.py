@@ -61,18 +61,17 @@ def nearest_queries(pts: list[tuple[float, float]], at: dt.datetime) -> list[Nea
 def time_sql(conn, sql: str, params: list[dict], setup: list[str] = ()) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Client-side latency of ``sql`` over a loopback connection, after 10 warm-up runs.
 
-    Statements are prepared and run on their generic plan, as the store runs the nearest statement
-    (``generic_plan`` in ``queries.sql``), so the figures include what PostgreSQL really does per request:
-    bind, execute, send.
+    The connection prepares statements the way the store's pool does (psycopg's default), so the figures
+    include what PostgreSQL really does per request: bind, plan, execute, send.
     """
-    for stmt in [_q("generic_plan"), *setup]:
+    for stmt in setup:
         conn.execute(stmt)
     for p in params[:10]:
-        conn.execute(sql, p, prepare=True).fetchall()
+        conn.execute(sql, p).fetchall()
     samples = []
     for p in params:
         t0 = time.perf_counter()
-        conn.execute(sql, p, prepare=True).fetchall()
+        conn.execute(sql, p).fetchall()
         samples.append(time.perf_counter() - t0)
     conn.rollback()
     return percentiles(samples)
@@ -98,7 +97,7 @@ def bench_postgis_sql(store: Store, pts: list[tuple[float, float]], day: dt.date
             params = [nearest_open_params(q, q.limit + NEAREST_MARGIN) for q in queries]
             # The statement alone, like the baseline below (the store sends the window with it in one trip).
             out[f"{hour:02d}:00 filtered (warm_station + toilet, open)"] = time_sql(conn, sql, params)
-            # A distinct statement text, so it is prepared (and its plan made) with index scans disabled.
+            # A distinct statement text, so a plan psycopg/PostgreSQL cached for the indexed run is not reused.
             out[f"{hour:02d}:00 same, sequential scan"] = time_sql(
                 conn, sql + f"\n-- sequential-scan baseline {hour}", params[:seq_n],
                 ["SET LOCAL enable_indexscan = off", "SET LOCAL enable_bitmapscan = off"])
@@ -235,6 +234,11 @@ def main() -> None:
                 load_bundled_calendar(pg)
                 sites = load_national(pg, size)
             load_s = time.perf_counter() - t0
+            # Settle the freshly loaded tables first, so autovacuum does not run in the middle of a measurement.
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("VACUUM (ANALYZE)")
             pts = query_points(sites, args.n)
             sql_rows, repeat = bench_postgis_sql(pg, pts, day, seq_n=max(20, args.n // 10))
             store_rows = bench_store(pg, pts, day)

@@ -81,16 +81,10 @@ def nearest_open_statement(q: NearestQuery) -> str:
 
 def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
                      ) -> tuple[tuple[dt.datetime, dt.datetime] | None, list[Any]]:
-    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip.
-
-    The statement is prepared and runs on its generic plan (``generic_plan``): planning it afresh for every
-    courier's coordinates cost more than running it. ``SET LOCAL`` keeps that to this transaction: in
-    autocommit mode, the pipeline's implicit one, which ends with the trip (no BEGIN/COMMIT to send).
-    """
+    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip."""
     with conn.pipeline():
-        conn.execute(_q("generic_plan"))
         window = conn.execute(_q("get_window"))
-        cur = conn.execute(statement, params, prepare=True)
+        cur = conn.execute(statement, params)
     return _window(window.fetchall()), cur.fetchall()
 
 

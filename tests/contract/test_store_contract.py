@@ -257,21 +257,3 @@ def test_health_reports_backend(loaded: Store) -> None:
     info = loaded.health()
     assert info["backend"] == loaded.backend and info["sites"] == 5
 
-
-def test_postgis_generic_plans_stay_inside_the_nearest_transaction(store: Store) -> None:
-    """The nearest statement runs on a generic plan; other statements on the same pooled connection must still
-    be planned with their values (a leaked session setting would silently slow them)."""
-    if store.backend != "postgis":
-        pytest.skip("PostGIS only: planner settings")
-    from geoservice.store.postgis import PostgisStore
-
-    store.upsert_sites(make_sites(store, BASIC))
-    store.refresh_intervals(WINDOW)
-    one = PostgisStore(store.url, max_size=1)  # type: ignore[attr-defined]
-    try:
-        for hour in (9, 10, 11):
-            assert names(one.nearest(query(at=t(f"2026-10-09T{hour:02d}:00"), kinds=("warm_station",))))
-        with one._conn() as conn:
-            assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
-    finally:
-        one.close()

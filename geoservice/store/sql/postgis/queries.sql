@@ -14,9 +14,9 @@ s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
 -- `limit` answers are joined to `sites` and sent, with their closures. `farthest_knn_m` and `n_candidates`
 -- let the caller prove no unexamined site can be nearer (sphere and ellipsoid differ by under 0.6 per cent).
 -- The kind, radius and arrival conditions are fragments below, chosen per query so that each is plain SQL the
--- planner can make an index condition or estimate. That also keeps the generic plan (`generic_plan`, which saves
--- ~0.3 ms of planning per request) on the KNN index: an always-present "(NOT walk OR ...)" condition once made
--- its estimate 1 row, and the generic plan a bitmap scan and sort 10-20x slower (bench/README.md).
+-- planner can make an index condition or estimate. Plans are left to PostgreSQL, which plans with the real
+-- values: a forced generic plan saved ~0.3 ms of planning on some statistics and, after a plain VACUUM ANALYZE of
+-- the same data, chose a bitmap scan and sort 20x slower (bench/README.md).
 WITH knn AS (
     SELECT i.site_id AS id, i.geog,
            i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
@@ -187,11 +187,6 @@ SELECT day, type, name_en, name_zh FROM calendar_days
 
 -- name: set_meta
 INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-
--- name: generic_plan
--- For the rest of the transaction, run prepared statements on their cached generic plan instead of planning
--- each execution with its values (the nearest statement: measured in bench/README.md).
-SET LOCAL plan_cache_mode = force_generic_plan
 
 -- name: get_window
 SELECT key, value FROM meta WHERE key IN ('window_start', 'window_end')

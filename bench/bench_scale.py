@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -235,8 +236,6 @@ def main() -> None:
                 sites = load_national(pg, size)
             load_s = time.perf_counter() - t0
             # Settle the freshly loaded tables first, so autovacuum does not run in the middle of a measurement.
-            import psycopg
-
             with psycopg.connect(url, autocommit=True) as admin:
                 admin.execute("VACUUM (ANALYZE)")
             pts = query_points(sites, args.n)

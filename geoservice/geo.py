@@ -280,10 +280,7 @@ def to_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]: ...
 def to_wgs84(lon: ArrayIn, lat: ArrayIn, datum: str) -> tuple[np.ndarray, np.ndarray]: ...
 def to_wgs84(lon: CoordLike, lat: CoordLike, datum: str) -> tuple[Coord, Coord]:
     """Convert coordinates in ``datum`` (one of ``DATUMS``) to WGS-84."""
-    if datum == "wgs84" and isinstance(lon, float | int) and isinstance(lat, float | int):
-        return float(lon), float(lat)  # the common case, per request: skip the array machinery
-    lon_a, lat_a, scalar = _as_arrays(lon, lat)
-    return _result(*_convert_arrays(lon_a, lat_a, datum, "wgs84"), scalar)
+    return _convert(lon, lat, datum, "wgs84")
 
 
 @overload
@@ -292,10 +289,7 @@ def from_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]: ...
 def from_wgs84(lon: ArrayIn, lat: ArrayIn, datum: str) -> tuple[np.ndarray, np.ndarray]: ...
 def from_wgs84(lon: CoordLike, lat: CoordLike, datum: str) -> tuple[Coord, Coord]:
     """Convert WGS-84 coordinates to ``datum`` (one of ``DATUMS``)."""
-    if datum == "wgs84" and isinstance(lon, float | int) and isinstance(lat, float | int):
-        return float(lon), float(lat)  # every site of every response: skip the array machinery
-    lon_a, lat_a, scalar = _as_arrays(lon, lat)
-    return _result(*_convert_arrays(lon_a, lat_a, "wgs84", datum), scalar)
+    return _convert(lon, lat, "wgs84", datum)
 
 
 @overload
@@ -306,8 +300,15 @@ def convert(
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def convert(lon: CoordLike, lat: CoordLike, src_datum: str, dst_datum: str) -> tuple[Coord, Coord]:
     """Convert coordinates between any two of ``DATUMS``."""
+    return _convert(lon, lat, src_datum, dst_datum)
+
+
+def _convert(lon: CoordLike, lat: CoordLike, src: str, dst: str) -> tuple[Coord, Coord]:
+    if src == dst and isinstance(lon, float | int) and isinstance(lat, float | int):
+        _check_datum(src)
+        return float(lon), float(lat)  # every site of every WGS-84 response: skip the array machinery
     lon_a, lat_a, scalar = _as_arrays(lon, lat)
-    return _result(*_convert_arrays(lon_a, lat_a, src_datum, dst_datum), scalar)
+    return _result(*_convert_arrays(lon_a, lat_a, src, dst), scalar)
 
 
 def transform_geometry(geom: BaseGeometry, src_datum: str, dst_datum: str) -> BaseGeometry:

@@ -1,5 +1,5 @@
 """Flask's JSON provider on orjson: every API body is JSON, and on the nearest-site path the standard
-library's encoder was the largest single cost after the database (bench/results.md, "Profiling")."""
+library's encoder was the largest single cost after the database (bench/README.md, "Before / after")."""
 from __future__ import annotations
 
 from typing import Any

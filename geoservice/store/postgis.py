@@ -73,7 +73,8 @@ def _q(name: str, **choices: str) -> str:
 
 
 def nearest_open_statement(q: NearestQuery) -> str:
-    """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions."""
+    """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions, and the
+    arrival check is there only when asked for (so the planner estimates each variant on its own)."""
     return _q("nearest_open", kind_condition="kind_is" if len(q.kinds) == 1 else "kind_any_of",
               radius_condition="within_radius" if q.radius_m() is not None else "anywhere",
               arrival_condition="open_on_arrival" if q.arrive_within_s is not None else "anywhere")
@@ -199,7 +200,7 @@ class PostgisStore(Store):
 
         ``bulk`` lifts the per-request statement timeout for admin writes (loads, refreshes). ``read_only``
         runs each statement in its own implicit transaction (autocommit) instead: for reads that need no
-        snapshot across statements it saves the COMMIT round trip (measured: bench/results.md, "Profiling").
+        snapshot across statements it saves the COMMIT round trip (bench/README.md, "Before / after").
         """
         current = getattr(self._local, "conn", None)
         if current is not None and not bulk:

@@ -256,4 +256,3 @@ def test_data_survives_reopening(store: Store) -> None:
 def test_health_reports_backend(loaded: Store) -> None:
     info = loaded.health()
     assert info["backend"] == loaded.backend and info["sites"] == 5
-

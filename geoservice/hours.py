@@ -5,13 +5,27 @@ That library has no way to take a custom holiday list, and its built-in Chinese 
 State Council schedule, so the engine evaluates every expression *without* a country and applies our own
 calendar (``geoservice.calendar``) day by day:
 
-* an official **holiday** (day off) is evaluated with every ``PH`` selector rewritten to that day's weekday,
-  so ``PH off`` closes it, ``PH 10:00-16:00`` sets its hours, and an expression without ``PH`` keeps its
-  weekday hours (OSM semantics: a holiday the expression does not mention is an ordinary day);
+* a **holiday selector** ``PH`` — also with a day offset, ``PH +1 day`` (the day after a holiday) or
+  ``PH -2 days`` — matches a day when that day minus the offset is an official holiday (day off). Such a day
+  is evaluated with every matching selector rewritten to that day's weekday (``PH off`` on a Thursday holiday
+  reads ``Th off``); a selector that does not match is left alone and, with no country, never matches. An
+  expression without ``PH`` keeps its weekday hours on a holiday (OSM semantics: a holiday the expression does
+  not mention is an ordinary day);
 * a **make-up working day** (调休, a Saturday or Sunday that is a working day) gets the union of its own
   weekend hours and the hours of the nearest regular working weekday, so an office ``Mo-Fr 08:30-17:30``
   opens and a shop ``Tu-Su 09:00-20:00`` stays open;
-* operator **closures** (whole days, inclusive) override everything.
+* operator **closures** (whole days, inclusive) override everything;
+* **sun events** (``sunrise``, ``sunset``, ``dawn``, ``dusk``) are computed by the library for the engine's
+  location (by default the centre of Beijing, 39.904 N 116.407 E; across the 16 districts the real times differ
+  by at most ~8 minutes) in Asia/Shanghai.
+
+What the syntax allows but China's calendar cannot answer is refused by :func:`validate_hours` with the
+construct named: ``SH`` (school holidays: no official school-holiday calendar is loaded), ``PH Mo-Fr``
+(OSM reads it as holidays falling on Mo-Fr, the library as holidays or Mo-Fr), and holiday selectors in a
+position the rewriting above cannot express. Every entrance (operators' PATCH and bulk files,
+layer files, the preview, the CLI) validates with that one function, so stored hours are always evaluable.
+Should evaluation still fail (a library fault, data written by an older version), the engine raises
+:class:`HoursEvaluationError` for that expression alone and callers skip and flag that one site.
 
 A year whose schedule is not loaded is evaluated by weekday rules only and reported through
 ``Calendar.missing_years`` so callers can say so instead of guessing.
@@ -41,8 +55,20 @@ LOOKAHEAD = dt.timedelta(days=8)
 # Entries of HoursEngine's whole-day cache (~1-3 KB each: 10-20 intervals of two datetimes), so at most ~12 MB
 # per process whatever expressions arrive (the public hours preview takes any).
 DAYS_CACHE_SIZE = 4096
+MAX_LENGTH = 1000
+# Validation evaluates the expression over this many days (every weekday, month and year boundary and every
+# kind of special day occurs in that span) and refuses more separate open intervals a day than a real rest site
+# has: one hostile expression must not fill the interval table (the materialised window holds ~15 days).
+TRIAL_DAYS = 400
+MAX_INTERVALS_PER_DAY = 24
+# The engine's default location for sun events: the centre of Beijing (latitude, longitude).
+BEIJING_CENTRE = (39.9042, 116.4074)
 
-_PH_TOKEN = re.compile(r'"[^"]*"|\bPH\b')
+# A quoted comment, or a holiday selector with its optional day offset ("PH", "SH +1 day", "PH -2 days").
+_HOLIDAY = re.compile(r'"[^"]*"|\b(PH|SH)\b(?:\s*([+-])\s*(\d+)\s*days?\b)?')
+# A holiday selector directly followed by a weekday range is an intersection ("PH Mo-Fr": holidays on Mo-Fr).
+_WEEKDAY_NEXT = re.compile(r"\s+(?:Mo|Tu|We|Th|Fr|Sa|Su)\b")
+_SUN_EVENT = re.compile(r'"[^"]*"|\b(sunrise|sunset|dawn|dusk)\b')
 _POSITION = re.compile(r"-->\s*(\d+):(\d+)")
 _EXPECTED = re.compile(r"=\s*(.+)$", re.MULTILINE)
 
@@ -52,48 +78,153 @@ _PARSE_ERRORS: tuple[type[Exception], ...] = (SyntaxError, ValueError, getattr(o
 
 
 class HoursSyntaxError(ValueError):
-    """An ``opening_hours`` string does not parse; says where and what was expected."""
+    """An ``opening_hours`` string is refused; says where (1-based character) and what was expected.
 
-    def __init__(self, value: str, column: int | None, expected: str):
+    Raised for text that does not parse and for constructs that parse but cannot be evaluated against China's
+    calendar (``construct`` then names it, e.g. ``SH``).
+    """
+
+    def __init__(self, value: str, column: int | None, expected: str, construct: str | None = None):
         self.value = value
         self.column = column
         self.expected = expected
+        self.construct = construct
         where = f" at character {column}" if column else ""
-        super().__init__(f"cannot parse{where}: {expected}")
+        what = "cannot evaluate" if construct else "cannot parse"
+        super().__init__(f"{what}{where}: {expected}")
+
+
+class HoursEvaluationError(RuntimeError):
+    """The library failed to evaluate an expression that parsed (never expected after validation)."""
+
+    def __init__(self, expression: str, cause: BaseException):
+        super().__init__(f"cannot evaluate opening_hours {expression[:80]!r}: {type(cause).__name__}")
+        self.expression = expression
+
+
+@dataclasses.dataclass(frozen=True)
+class HolidaySelector:
+    """One ``PH``/``SH`` selector of an expression: where it is, and its day offset (``PH +1 day`` is +1)."""
+
+    start: int
+    end: int
+    kind: str
+    offset: int
+    before_weekday: bool
+
+
+@functools.lru_cache(maxsize=65536)
+def holiday_selectors(expression: str) -> tuple[HolidaySelector, ...]:
+    """Every holiday selector outside comments, in text order."""
+    out = []
+    for m in _HOLIDAY.finditer(expression):
+        if m.group(1) is None:
+            continue  # a quoted comment
+        offset = int(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+        out.append(HolidaySelector(m.start(), m.end(), m.group(1), offset,
+                                   bool(_WEEKDAY_NEXT.match(expression, m.end()))))
+    return tuple(out)
+
+
+def uses_sun_events(expression: str) -> bool:
+    """True when the expression mentions sunrise, sunset, dawn or dusk outside comments."""
+    return any(m.group(1) for m in _SUN_EVENT.finditer(expression))
+
+
+def rewrite_holidays(expression: str, matching: frozenset[int], weekday: int) -> str:
+    """The expression as it reads on one day whose weekday is ``weekday`` (0 = Monday): the selectors at the
+    indexes ``matching`` become that weekday's token."""
+    token = WEEKDAY_TOKENS[weekday]
+    out, pos = [], 0
+    for i, sel in enumerate(holiday_selectors(expression)):
+        if i not in matching:
+            continue
+        out.append(expression[pos:sel.start])
+        out.append(token)
+        pos = sel.end
+    out.append(expression[pos:])
+    return "".join(out)
+
+
+def _syntax_error(text: str, exc: Exception) -> HoursSyntaxError:
+    message = str(exc)
+    pos = _POSITION.search(message)
+    exp = _EXPECTED.search(message)
+    return HoursSyntaxError(text, int(pos.group(2)) if pos else None,
+                            exp.group(1).strip() if exp else message.splitlines()[0])
 
 
 def validate_hours(value: str) -> str:
-    """Return the stripped expression or raise :class:`HoursSyntaxError` with position and expectation."""
+    """Return the stripped expression or raise :class:`HoursSyntaxError` saying where and what.
+
+    Refuses text that does not parse, constructs China's calendar cannot answer (``SH``; a holiday selector
+    whose rewriting for a day does not parse), expressions the library cannot evaluate, and more than
+    :data:`MAX_INTERVALS_PER_DAY` open intervals on a day. The one check behind every entrance.
+    """
     if not isinstance(value, str) or not value.strip():
         raise HoursSyntaxError(str(value), None, "an opening_hours expression such as 'Mo-Fr 08:00-18:00'")
     text = value.strip()
-    if len(text) > 1000:
-        raise HoursSyntaxError(text[:40], None, "at most 1000 characters")
-    try:
-        _parse(text)
-    except _PARSE_ERRORS as exc:
-        message = str(exc)
-        pos = _POSITION.search(message)
-        exp = _EXPECTED.search(message)
-        raise HoursSyntaxError(
-            text, int(pos.group(2)) if pos else None, exp.group(1).strip() if exp else message.splitlines()[0]
-        ) from None
+    if len(text) > MAX_LENGTH:
+        raise HoursSyntaxError(text[:40], None, f"at most {MAX_LENGTH} characters")
+    _check_evaluable(text)
     return text
 
 
-@functools.lru_cache(maxsize=65536)
-def _parse(expression: str) -> ohlib.OpeningHours:
-    return ohlib.OpeningHours(expression)
+@functools.lru_cache(maxsize=4096)
+def _check_evaluable(text: str) -> None:
+    """Every check of :func:`validate_hours` after the length; cached (a file repeats the same few hours)."""
+    try:
+        _parse(text, None)
+    except _PARSE_ERRORS as exc:
+        raise _syntax_error(text, exc) from None
+    except BaseException as exc:  # the Rust parser can panic on odd input: refused, never a crash
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise HoursSyntaxError(text, None, "an expression the opening_hours library can read") from None
+    selectors = holiday_selectors(text)
+    for sel in selectors:
+        shown = text[sel.start:sel.end]
+        if sel.before_weekday:
+            # OSM reads "PH Mo-Fr" as holidays that fall on Mo-Fr, the library as holidays or Mo-Fr: ambiguous.
+            raise HoursSyntaxError(text, sel.start + 1, f"{shown!r} directly before a weekday range is ambiguous: "
+                                   "write 'PH,Mo-Fr' for holidays and weekdays, or two rules such as "
+                                   "'Mo-Fr 08:00-18:00; PH 10:00-16:00'", f"{shown} <weekday>")
+        if sel.kind == "SH":
+            raise HoursSyntaxError(text, sel.start + 1, "SH (school holidays) is not supported: no school-holiday "
+                                   "calendar for China is loaded; give the dates instead, e.g. 'Jul 10-Aug 31 off'",
+                                   "SH")
+    for i, sel in enumerate(selectors):
+        shown = text[sel.start:sel.end]
+        for weekday in range(7):
+            for matching in (frozenset([i]), frozenset(range(len(selectors)))):
+                variant = rewrite_holidays(text, matching, weekday)
+                try:
+                    _parse(variant, None)
+                except BaseException as exc:
+                    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                        raise
+                    raise HoursSyntaxError(
+                        text, sel.start + 1, f"{shown!r} cannot be used in this position: write the holiday rule "
+                        "as its own rule, e.g. 'Mo-Fr 08:00-18:00; PH off' or 'PH 10:00-16:00'", shown) from None
+    start = dt.datetime(2026, 1, 1)
+    try:
+        spans = _open_intervals(_parse(text, BEIJING_CENTRE if uses_sun_events(text) else None), start,
+                                start + TRIAL_DAYS * DAY, text)
+    except HoursEvaluationError:
+        raise HoursSyntaxError(text, None, "an expression the opening_hours library can evaluate") from None
+    per_day: dict[dt.date, int] = {}
+    for a, _ in spans:
+        per_day[a.date()] = per_day.get(a.date(), 0) + 1
+    if per_day and max(per_day.values()) > MAX_INTERVALS_PER_DAY:
+        raise HoursSyntaxError(text, None, f"at most {MAX_INTERVALS_PER_DAY} separate opening intervals a day",
+                               "intervals per day")
 
 
 @functools.lru_cache(maxsize=65536)
-def _holiday_variant(expression: str, weekday: int) -> ohlib.OpeningHours | None:
-    """The expression with ``PH`` read as ``weekday``; None when it has no ``PH`` selector."""
-    token = WEEKDAY_TOKENS[weekday]
-    replaced = _PH_TOKEN.sub(lambda m: token if m.group(0) == "PH" else m.group(0), expression)
-    if replaced == expression:
-        return None
-    return ohlib.OpeningHours(replaced)
+def _parse(expression: str, location: tuple[float, float] | None) -> ohlib.OpeningHours:
+    if location is None:
+        return ohlib.OpeningHours(expression)
+    return ohlib.OpeningHours(expression, timezone=TZ, coords=location)
 
 
 def _naive(t: dt.datetime) -> dt.datetime:
@@ -103,8 +234,14 @@ def _naive(t: dt.datetime) -> dt.datetime:
     return t.astimezone(TZ).replace(tzinfo=None)
 
 
-def _open_intervals(oh: ohlib.OpeningHours, start: dt.datetime, end: dt.datetime) -> list[Interval]:
-    return [(a, b) for a, b, state, _ in oh.intervals(start, end) if state == ohlib.State.OPEN]
+def _open_intervals(oh: ohlib.OpeningHours, start: dt.datetime, end: dt.datetime, expression: str) -> list[Interval]:
+    """Naive local open intervals; any failure of the library becomes :class:`HoursEvaluationError`."""
+    try:
+        return [(_naive(a), _naive(b)) for a, b, state, _ in oh.intervals(start, end) if state == ohlib.State.OPEN]
+    except BaseException as exc:  # pyo3 turns a Rust panic into a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            raise
+        raise HoursEvaluationError(expression, exc) from exc
 
 
 def _subtract(intervals: list[Interval], cut_start: dt.datetime, cut_end: dt.datetime) -> list[Interval]:
@@ -138,22 +275,34 @@ class OpenState:
     """Whether a site is open at a moment, and the next change within the look-ahead horizon.
 
     ``open_until`` is None for a site open beyond the horizon (e.g. ``24/7``); ``next_open`` is None for a
-    closed site that does not open within it.
+    closed site that does not open within it. ``problem`` is set (and the site reported closed) when its hours
+    could not be evaluated.
     """
 
     is_open: bool
     open_until: dt.datetime | None
     next_open: dt.datetime | None
+    problem: str | None = None
 
 
 class HoursEngine:
     """Evaluates ``opening_hours`` strings against one loaded :class:`Calendar`."""
 
-    def __init__(self, calendar: Calendar):
+    def __init__(self, calendar: Calendar, location: tuple[float, float] = BEIJING_CENTRE):
         self.calendar = calendar
+        self.location = location
         # Whole-day evaluations before closures, by (expression, first day, last day): many sites share their
         # hours, and a request asks about the same few days for each of them.
         self._days_cache: dict[tuple[str, dt.datetime, dt.datetime], tuple[Interval, ...]] = {}
+
+    def _oh(self, expression: str, original: str | None = None) -> ohlib.OpeningHours:
+        """The parsed expression (a day's rewritten variant of ``original``); failures are evaluation errors."""
+        try:
+            return _parse(expression, self.location if uses_sun_events(expression) else None)
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
+            raise HoursEvaluationError(original or expression, exc) from exc
 
     def _substitute_workday(self, day: dt.date) -> dt.date:
         """The nearest regular working weekday to a make-up working day (ties: the earlier one)."""
@@ -163,17 +312,35 @@ class HoursEngine:
                     return candidate
         return day
 
-    def _day_intervals(self, expression: str, day: dt.date, kind: str) -> list[Interval]:
+    def _matching(self, selectors: Sequence[HolidaySelector], day: dt.date) -> frozenset[int]:
+        """Indexes of the ``PH`` selectors that match ``day`` under the official calendar."""
+        return frozenset(i for i, sel in enumerate(selectors)
+                         if sel.kind == "PH" and self.calendar.day_type(day - sel.offset * DAY) == "holiday")
+
+    def _affected_days(self, expression: str, first: dt.date, last: dt.date) -> list[dt.date]:
+        """Days in ``[first, last)`` that are not plain weekdays for this expression: official special days,
+        and days a ``PH`` selector with an offset reaches."""
+        days = {d.day for d in self.calendar.special_days_between(first, last)}
+        offsets = {sel.offset for sel in holiday_selectors(expression) if sel.kind == "PH" and sel.offset}
+        if offsets:
+            lo, hi = min(offsets), max(offsets)
+            for special in self.calendar.special_days_between(first - hi * DAY - DAY, last - lo * DAY + DAY):
+                if special.type == "holiday":
+                    days.update(special.day + k * DAY for k in offsets)
+        return sorted(d for d in days if first <= d < last)
+
+    def _day_intervals(self, expression: str, day: dt.date) -> list[Interval]:
         start = dt.datetime.combine(day, dt.time())
-        end = start + DAY
-        if kind == "holiday":
-            variant = _holiday_variant(expression, day.weekday()) or _parse(expression)
-            return _open_intervals(variant, start, end)
-        own = _open_intervals(_parse(expression), start, end)
+        matching = self._matching(holiday_selectors(expression), day)
+        text = rewrite_holidays(expression, matching, day.weekday()) if matching else expression
+        own = _open_intervals(self._oh(text, expression), start, start + DAY, expression)
+        if self.calendar.day_type(day) != "workday":
+            return own
         substitute = self._substitute_workday(day)
         shift = dt.datetime.combine(day, dt.time()) - dt.datetime.combine(substitute, dt.time())
         sub_start = dt.datetime.combine(substitute, dt.time())
-        borrowed = [(a + shift, b + shift) for a, b in _open_intervals(_parse(expression), sub_start, sub_start + DAY)]
+        borrowed = [(a + shift, b + shift)
+                    for a, b in _open_intervals(self._oh(expression), sub_start, sub_start + DAY, expression)]
         return _merge(own + borrowed)
 
     def intervals(
@@ -183,7 +350,10 @@ class HoursEngine:
         end: dt.datetime,
         closures: Sequence[Closure] = (),
     ) -> list[Interval]:
-        """Open intervals in ``[start, end)`` as timezone-aware Asia/Shanghai datetimes, merged and sorted."""
+        """Open intervals in ``[start, end)`` as timezone-aware Asia/Shanghai datetimes, merged and sorted.
+
+        Raises :class:`HoursEvaluationError` when the library cannot evaluate ``expression``.
+        """
         lo, hi = _naive(start), _naive(end)
         if hi <= lo:
             return []
@@ -204,11 +374,11 @@ class HoursEngine:
         cached = self._days_cache.get(key)
         if cached is not None:
             return cached
-        result = _open_intervals(_parse(expression), day_lo, day_hi)
-        for special in self.calendar.special_days_between(day_lo.date(), day_hi.date()):
-            d0 = dt.datetime.combine(special.day, dt.time())
+        result = _open_intervals(self._oh(expression), day_lo, day_hi, expression)
+        for day in self._affected_days(expression, day_lo.date(), day_hi.date()):
+            d0 = dt.datetime.combine(day, dt.time())
             result = _subtract(result, d0, d0 + DAY)
-            result.extend(self._day_intervals(expression, special.day, special.type))
+            result.extend(self._day_intervals(expression, day))
         value = tuple(result)
         if len(self._days_cache) >= DAYS_CACHE_SIZE:
             self._days_cache.clear()  # crude but bounded; refills with what is asked now
@@ -216,10 +386,19 @@ class HoursEngine:
         return value
 
     def state(self, expression: str, at: dt.datetime, closures: Sequence[Closure] = ()) -> OpenState:
-        """Open or closed at ``at``; ``open_until`` or ``next_open`` within :data:`LOOKAHEAD`."""
+        """Open or closed at ``at``; ``open_until`` or ``next_open`` within :data:`LOOKAHEAD`.
+
+        Never raises for an expression the library cannot evaluate: the state is then closed, with ``problem``
+        saying why (one bad record must not break an answer about many).
+        """
         at_local = at.astimezone(TZ) if at.tzinfo else at.replace(tzinfo=TZ)
         horizon = at_local + LOOKAHEAD
-        for a, b in self.intervals(expression, at_local - DAY, horizon, closures):
+        try:
+            spans = self.intervals(expression, at_local - DAY, horizon, closures)
+        except HoursEvaluationError as exc:
+            LOGGER.warning("%s", exc)
+            return OpenState(False, None, None, "opening hours cannot be evaluated")
+        for a, b in spans:
             if a <= at_local < b:
                 return OpenState(True, None if b >= horizon else b, None)
             if a > at_local:

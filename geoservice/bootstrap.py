@@ -54,5 +54,7 @@ def ensure_ready(store: Store, settings: Settings, progress: Callable[[str], Non
             result = load_site_file(store, path)
             say(f"sites: {path.name}: {len(result.inserted)} loaded")
     if store.window_is_stale():
-        n = store.refresh_intervals()
-        say(f"hours: materialised {n} open intervals")
+        refreshed = store.refresh_intervals()
+        say(f"hours: materialised {refreshed.intervals} open intervals")
+        for site_id, problem in refreshed.problems.items():
+            say(f"hours: site {site_id} skipped (treated as closed): {problem}")

@@ -116,30 +116,37 @@ def db_init() -> None:
 @click.option("--crs", "datum", type=click.Choice(DATUMS), default="wgs84", show_default=True,
               help="Datum of the file's coordinates; converted to WGS-84 on load.")
 @click.option("--dry-run", is_flag=True, help="Validate and report what would change; write nothing.")
-def load(file: Path, kind: str | None, datum: str, dry_run: bool) -> None:
+@click.option("--overwrite-edits", is_flag=True,
+              help="Take the file's value even where an operator edited the field since the last load "
+                   "(audited as load-overwrite). Without it, operators' edits are kept and listed.")
+def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edits: bool) -> None:
     """Load a site file (GeoJSON, CSV with lon/lat columns, GeoPackage): all records or none.
 
-    Re-loading the same file is idempotent: records are matched by the file's own id.
+    Re-loading the same file is idempotent: records are matched by the file's own id. Fields an operator
+    changed since the last load are kept, each listed as `FILE:line N: field: kept the operator's value
+    (edited DATE by NAME)`, unless --overwrite-edits is given.
     """
     from geoservice.bootstrap import ensure_ready
-    from geoservice.layers import ServiceArea, read_sites
+    from geoservice.layers import ServiceArea, read_site_file
 
     settings = _settings()
     settings.autoload_layers = False
     store = _store(settings)
     ensure_ready(store, settings)
     try:
-        sites = read_sites(file, ServiceArea(store.districts()), kind, datum)
+        loaded = read_site_file(file, ServiceArea(store.districts()), kind, datum)
     except ValidationFailed as exc:
         _fail(exc.problems + [f"{file}: {len(exc.problems)} problem(s); nothing was loaded"])
-    if dry_run:
-        existing = {s.id for s in sites if store.get_site(s.id) is not None}
-        click.echo(f"{file}: valid; {len(sites) - len(existing)} new, {len(existing)} existing "
-                   "(dry run, nothing written)")
-        return
-    result = store.upsert_sites(sites)
+    result = store.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)
+    for conflict in result.conflicts:
+        click.echo(f"{loaded.locate(conflict.source_id)}: {conflict.describe()}", err=True)
+    for site_id, problem in result.hours_problems.items():
+        click.echo(f"{file}: site {site_id}: opening_hours: {problem} (treated as closed)", err=True)
     click.echo(f"{file}: {len(result.inserted)} inserted, {len(result.updated)} updated, "
-               f"{len(result.unchanged)} unchanged")
+               f"{len(result.unchanged)} unchanged"
+               + (f", {len(result.conflicts)} operator edit(s) "
+                  f"{'overwritten' if overwrite_edits else 'kept'}" if result.conflicts else "")
+               + (" (dry run, nothing written)" if dry_run else ""))
     store.close()
 
 
@@ -208,9 +215,11 @@ def calendar_load(file: Path) -> None:
     store = _store()
     store.migrate()
     store.load_calendar_year(year, days, f"file:{file.name}")
-    n = store.refresh_intervals(store.window())
+    refreshed = store.refresh_intervals(store.window())
     click.echo(f"{file}: {year} loaded ({sum(d.type == 'holiday' for d in days)} days off, "
-               f"{sum(d.type == 'workday' for d in days)} make-up workdays); {n} open intervals refreshed")
+               f"{sum(d.type == 'workday' for d in days)} make-up workdays); {refreshed.intervals} open intervals "
+               "refreshed")
+    _report_skipped(refreshed.problems)
     store.close()
 
 
@@ -234,16 +243,25 @@ def hours_refresh() -> None:
     """Re-materialise open intervals for the rolling window (run daily, e.g. from cron at 00:05)."""
     store = _store()
     store.migrate()
-    n = store.refresh_intervals()
-    window = store.window()
-    assert window is not None
-    click.echo(f"{n} open intervals for {window[0]:%Y-%m-%d} .. {window[1]:%Y-%m-%d}")
+    refreshed = store.refresh_intervals()
+    window = refreshed.window
+    click.echo(f"{refreshed.intervals} open intervals for {window[0]:%Y-%m-%d} .. {window[1]:%Y-%m-%d}")
+    _report_skipped(refreshed.problems)
     store.close()
+
+
+def _report_skipped(problems: dict[str, str]) -> None:
+    """One stderr line per site a refresh skipped; the refresh itself went on for every other site."""
+    for site_id, problem in problems.items():
+        click.echo(f"site {site_id}: opening_hours: {problem}; skipped (treated as closed) and flagged", err=True)
+    if problems:
+        click.echo(f"{len(problems)} site(s) skipped; every other site was refreshed", err=True)
 
 
 @hours.command("check")
 @click.argument("expression")
-@click.option("--at", "at_text", default=None, help="ISO time (Asia/Shanghai); default now.")
+@click.option("--at", "at_text", default=None,
+              help="ISO 8601 time; without an offset it is Beijing time (Asia/Shanghai); default now.")
 def hours_check(expression: str, at_text: str | None) -> None:
     """Parse an opening_hours expression and show its state and the next 7 days."""
     import datetime as dt
@@ -254,10 +272,16 @@ def hours_check(expression: str, at_text: str | None) -> None:
         validate_hours(expression)
     except HoursSyntaxError as exc:
         _fail([f"opening_hours: {exc}"])
-    at = dt.datetime.fromisoformat(at_text).replace(tzinfo=TZ) if at_text else now_local()
+    try:
+        at = dt.datetime.fromisoformat(at_text.strip().replace("Z", "+00:00")) if at_text else now_local()
+    except ValueError:
+        _fail([f"--at: {at_text!r} is not an ISO 8601 time such as 2026-11-23T10:00 or 2026-11-23T10:00+08:00"])
+    # A time without an offset is Beijing time; one with an offset is converted to Beijing time.
+    at = at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
     store = _store()
     store.migrate()
     engine = HoursEngine(store.calendar())
+    store.close()
     state = engine.state(expression, at)
     click.echo(f"{at:%Y-%m-%d %a %H:%M}: {'open' if state.is_open else 'closed'}"
                + (f" until {state.open_until:%a %H:%M}" if state.open_until else "")
@@ -317,13 +341,15 @@ def _operators_store():  # type: ignore[no-untyped-def]
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="Union staff: every site, and the network-wide change log.")
 def operators_create(name: str, admin: bool) -> None:
-    """Create an operator account NAME (letters, digits, _.@-)."""
+    """Create an operator account NAME: the name people see, in any script (e.g. 某银行东城支行), 1-64 characters."""
+    import shlex
+
     store = _operators_store()
     try:
         op = store.create_operator(name, "admin" if admin else "operator")
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
-    click.echo(f"created {op.role} {op.name}; next: geoservice operators token issue {op.name}")
+    click.echo(f"created {op.role} {op.name}; next: geoservice operators token issue {shlex.quote(op.name)}")
     store.close()
 
 
@@ -458,8 +484,8 @@ def operators_bulk(name: str, file: Path, dry_run: bool) -> None:
             click.echo("  no change")
         for field, change in item["changes"].items():
             if field == "closures":
-                before = {(c["from"], c["to"], c["reason"]) for c in change["before"]}
-                after = {(c["from"], c["to"], c["reason"]) for c in change["after"]}
+                before = {(c["start"], c["end"], c["reason"]) for c in change["before"]}
+                after = {(c["start"], c["end"], c["reason"]) for c in change["after"]}
                 for a, b, reason in sorted(after - before):
                     click.echo(f"  closures: + {a} .. {b}" + (f" ({reason})" if reason else ""))
                 for a, b, reason in sorted(before - after):

@@ -26,6 +26,7 @@ from geoservice.errors import ValidationFailed
 from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
 from geoservice.model import AMENITIES, KINDS, Site
+from geoservice.phone import PhoneInvalid, validate_phone
 from geoservice.store.base import District, site_id_for
 
 LOGGER = logging.getLogger(__name__)
@@ -180,9 +181,28 @@ class ServiceArea:
         return result
 
 
+@dataclasses.dataclass
+class SiteFile:
+    """A validated site file: its sites, and where in the file each came from (``source_id`` -> ``line N``)."""
+
+    path: str
+    sites: list[Site]
+    where: dict[str, str]
+
+    def locate(self, source_id: str) -> str:
+        """``file:line N`` (or ``file:feature N``) of a record, for messages about it."""
+        return f"{self.path}:{self.where.get(source_id, '?')}"
+
+
 def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
                      datum: str = "wgs84") -> list[Site]:
     """Turn raw records into Sites, or raise ``ValidationFailed`` listing every problem."""
+    return validate_file(records, filename, area, kind, datum).sites
+
+
+def validate_file(records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
+                  datum: str = "wgs84") -> SiteFile:
+    """:func:`validate_records` keeping each site's place in the file."""
     if datum not in DATUMS:
         raise ValidationFailed([f"{filename}: crs: {datum!r} is not one of {', '.join(DATUMS)}"])
     if kind is not None and kind not in KINDS:
@@ -244,6 +264,12 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
                 ok = False
             else:
                 out[field] = str(value).strip() or None
+        if out.get("phone"):
+            try:
+                out["phone"] = validate_phone(out["phone"])
+            except PhoneInvalid as exc:
+                bad(rec, "phone", str(exc))
+                ok = False
         hours = p.get("opening_hours")
         try:
             out["opening_hours"] = validate_hours(hours if isinstance(hours, str) else "")
@@ -293,15 +319,19 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
             out["district_adcode"] = adcode
     if problems:
         raise ValidationFailed(problems)
-    return [
-        Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
-        for _, out, lon, lat in pending
-    ]
+    sites = [Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
+             for _, out, lon, lat in pending]
+    return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending})
 
 
 def read_sites(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> list[Site]:
     """Read and validate one site file; raises ``ValidationFailed`` with every problem."""
-    return validate_records(read_raw(path), str(path), area, kind, datum)
+    return read_site_file(path, area, kind, datum).sites
+
+
+def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> SiteFile:
+    """:func:`read_sites` keeping each site's line (or feature number) for messages about it."""
+    return validate_file(read_raw(path), str(path), area, kind, datum)
 
 
 def read_districts(path: Path) -> list[District]:

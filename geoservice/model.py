@@ -72,6 +72,11 @@ class Site:
     version: int = 1
     # ``open`` or ``temporarily_closed`` (set by the site's operator; closed until set back, whatever the hours).
     status: str = "open"
+    # Fields an operator changed since the last load of the site file: ``{field: {"by": actor, "at": ISO}}``.
+    # A reload keeps them (geoservice.store.reload). Managed by the store, never read from files.
+    edited_fields: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # Why the hours could not be evaluated at the last materialisation (the site is then treated as closed).
+    hours_problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (datetimes left as objects)."""

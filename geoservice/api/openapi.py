@@ -56,6 +56,9 @@ def document(detour: float, speed: float) -> dict[str, Any]:
         "next_open": {"type": ["string", "null"], "format": "date-time",
                       "description": "When a closed site opens next; null if not within 8 days"},
         "open_all_week": {"type": "boolean"}, "state_at": {"type": ["string", "null"]},
+        "hours_problem": {"type": ["string", "null"],
+                          "description": "Set when the site's opening hours could not be evaluated; the site is then "
+                                         "reported closed"},
     }
     feature = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
         "type": {"const": "Feature"}, "id": {"type": "string"},

@@ -24,6 +24,7 @@ from geoservice.auth import Forbidden, Unauthorized, authenticate, require_admin
 from geoservice.errors import GeoserviceError, InvalidInput, NotFound, Unprocessable
 from geoservice.hours import DAY, TZ, HoursSyntaxError, now_local, validate_hours
 from geoservice.model import AMENITIES, EDITABLE_FIELDS, SITE_STATUSES, Closure, Site
+from geoservice.phone import PhoneInvalid, validate_phone
 from geoservice.store.base import (
     EditResult,
     Operator,
@@ -138,8 +139,10 @@ def check_hours(value: Any, field: str = "opening_hours") -> str:
         return validate_hours(value)
     except HoursSyntaxError as exc:
         reason = hours_problem(exc)
-        raise Unprocessable(f"{field}: {reason}", [{"field": field, "reason": reason, "column": exc.column,
-                                                    "expected": exc.expected}]) from None
+        problem = {"field": field, "reason": reason, "column": exc.column, "expected": exc.expected}
+        if exc.construct:
+            problem["construct"] = exc.construct
+        raise Unprocessable(f"{field}: {reason}", [problem]) from None
     except BaseException as exc:  # the Rust parser can panic on odd input: still a 422, never a 500
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
@@ -292,6 +295,11 @@ def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
                                  ("name_zh", MAX_NAME, False), ("name_en", MAX_NAME, True)):
         if name in body:
             text(name, most, nullable)
+    if fields.get("phone"):
+        try:
+            fields["phone"] = validate_phone(fields["phone"])
+        except PhoneInvalid as exc:
+            bad("phone", str(exc))
     if problems:
         raise Unprocessable("; ".join(f"{p['field']}: {p['reason']}" for p in problems), problems)
     return fields
@@ -312,14 +320,14 @@ def patch_site(site_id: str) -> Response:
 
 @bp.post("/api/v1/sites/<site_id>/closures")
 def add_closure(site_id: str) -> Response:
-    """Close my site on whole days ``from``..``to`` (inclusive, Beijing dates), with a reason."""
+    """Close my site on whole days ``start``..``end`` (inclusive, Beijing dates), with a reason."""
     P.check_known(request, ())
     op = me()
     site = site_for(store(), op, site_id)
     version = expected_version(site)
     body = json_body()
-    reject_unknown(body, ("from", "to", "reason"))
-    closure, problems = check_closure(site.id, body.get("from"), body.get("to"), body.get("reason"),
+    reject_unknown(body, ("start", "end", "reason"))
+    closure, problems = check_closure(site.id, body.get("start"), body.get("end"), body.get("reason"),
                                       now_local().date())
     if closure is None:
         raise Unprocessable("; ".join(f"{f}: {r}" for f, r in problems),

@@ -89,9 +89,9 @@ def add_operator_paths(doc: dict[str, Any]) -> dict[str, Any]:
         }}
     assert set(schemas["SitePatch"]["properties"]) == set(EDITABLE_FIELDS)
     schemas["ClosureIn"] = {
-        "type": "object", "additionalProperties": False, "required": ["from", "to"],
-        "properties": {"from": {"type": "string", "pattern": DATE, "description": "First closed day (Beijing)"},
-                       "to": {"type": "string", "pattern": DATE, "description": "Last closed day, inclusive"},
+        "type": "object", "additionalProperties": False, "required": ["start", "end"],
+        "properties": {"start": {"type": "string", "pattern": DATE, "description": "First closed day (Beijing)"},
+                       "end": {"type": "string", "pattern": DATE, "description": "Last closed day, inclusive"},
                        "reason": {"type": "string", "maxLength": 200}}}
     schemas["Change"] = {
         "type": "object", "required": ["id", "site_id", "actor", "at", "action", "changes"],

@@ -14,7 +14,7 @@ from geoservice.geo import from_wgs84, to_wgs84
 from geoservice.hours import OpenState
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, Site
 from geoservice.settings import Settings
-from geoservice.store.base import District, NearestHit, NearestQuery, SiteFilter, Store
+from geoservice.store.base import District, NearestHit, NearestQuery, SiteFilter, Store, closure_json
 
 bp = Blueprint("public", __name__)
 
@@ -74,6 +74,8 @@ def site_feature(site: Site, datum: str, state: OpenState | None = None, distanc
         "verified_at": _iso(site.verified_at),
         "version": site.version,
         "status": site.status,
+        # Set when the site's hours could not be evaluated: it is then shown as closed, never as open.
+        "hours_problem": (state.problem if state is not None else None) or site.hours_problem,
     }
     if unresolved_reports is not None:
         props["unresolved_reports"] = unresolved_reports
@@ -157,9 +159,7 @@ def get_site(site_id: str) -> Response:
     state = store().engine.state(site.opening_hours, at, closures)
     reports = store().unresolved_report_counts([site.id]).get(site.id, 0)
     feature = site_feature(site, datum, state, at=at, unresolved_reports=reports)
-    feature["properties"]["closures"] = [
-        {"id": c.id, "start": c.start.isoformat(), "end": c.end.isoformat(), "reason": c.reason}
-        for c in closures if c.id is not None]
+    feature["properties"]["closures"] = [closure_json(c) for c in closures if c.id is not None]
     resp = geojson(feature)
     resp.headers["ETag"] = f'"{site.version}"'  # the stored version: send it back in If-Match to edit the site
     return resp

@@ -11,9 +11,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import re
 import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -22,8 +22,9 @@ from shapely.geometry.base import BaseGeometry
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import GeoserviceError, NotFound, Unprocessable
-from geoservice.hours import TZ, HoursEngine, OpenState, local_day_window, now_local
+from geoservice.hours import TZ, HoursEngine, HoursEvaluationError, OpenState, local_day_window, now_local
 from geoservice.model import AMENITIES, EDITABLE_FIELDS, ROLES, Closure, Site
+from geoservice.store.reload import OPERATOR_FIELDS, ReloadConflict, field_value, jsonable, plan_reload
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ LOGGER = logging.getLogger(__name__)
 # spherical (PostGIS) or chord (embedded) distance, which can swap near-ties with the ellipsoidal order.
 RERANK_MARGIN = 16
 ENGINE_BATCH = 256
+ANALYZE_AFTER = 500  # changed sites in one write after which the backend's planner statistics are refreshed
 
 
 def site_id_for(source_id: str) -> str:
@@ -118,15 +120,35 @@ class SiteFilter:
 
 @dataclasses.dataclass
 class UpsertResult:
-    """What a load did: ids inserted, updated, and left unchanged."""
+    """What a load did: ids inserted, updated, and left unchanged; fields kept (or, with ``overwrite_edits``,
+    overwritten) because an operator edited them since the last load; sites whose hours could not be evaluated."""
 
     inserted: list[str] = dataclasses.field(default_factory=list)
     updated: list[str] = dataclasses.field(default_factory=list)
     unchanged: list[str] = dataclasses.field(default_factory=list)
+    conflicts: list[ReloadConflict] = dataclasses.field(default_factory=list)
+    hours_problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Materialised:
+    """Open intervals ``(site_id, start, end)`` of some sites, and the sites whose hours failed (skipped)."""
+
+    rows: list[tuple[str, dt.datetime, dt.datetime]] = dataclasses.field(default_factory=list)
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RefreshResult:
+    """What a refresh wrote: the number of intervals, the window, and every site skipped with its problem."""
+
+    intervals: int
+    window: tuple[dt.datetime, dt.datetime]
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 # ---- operators' side: accounts, edits, audit, reports ---------------------------------------------------
-OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+OPERATOR_NAME_MAX = 64
 # ``temporarily_closed`` is applied to the hours engine as a closure covering every date it can be asked about.
 OPEN_ENDED = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
 STATUS_CLOSURE_REASON = "temporarily closed"
@@ -251,34 +273,36 @@ def effective_closures(site: Site, closures: Sequence[Closure]) -> list[Closure]
 
 
 def closure_json(c: Closure) -> dict[str, Any]:
-    """A closure as the API and the audit trail show it (``from``/``to`` inclusive local dates)."""
-    return {"id": c.id, "from": c.start.isoformat(), "to": c.end.isoformat(), "reason": c.reason}
+    """A closure as the API and the audit trail show it (``start``/``end``: inclusive Beijing dates)."""
+    return {"id": c.id, "start": c.start.isoformat(), "end": c.end.isoformat(), "reason": c.reason}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def field_value(site: Site, name: str) -> Any:
-    """A site field in its canonical comparable form (amenities sorted)."""
-    value = getattr(site, name)
-    if name == "amenities":
-        return sorted(value or [])
-    return value
+def _same_closure(a: Closure, b: Closure) -> bool:
+    return (a.start, a.end, a.reason.strip()) == (b.start, b.end, b.reason.strip())
 
 
 class SiteWriter(abc.ABC):
-    """The write primitives one backend offers inside a single transaction (see ``Store._site_writer``)."""
+    """The write primitives one backend offers inside a single transaction (see ``Store._site_writer``).
+
+    Every workflow that writes sites (operators' edits, loads, refreshes) is written once in :class:`Store`
+    over these; a backend only says how each primitive is done in its dialect.
+    """
 
     @abc.abstractmethod
     def lock_site(self, site_id: str) -> Site | None:
         """Read a site and lock it against other writers until the transaction ends."""
+
+    @abc.abstractmethod
+    def lock_sites_by_source(self, source_ids: Sequence[str]) -> dict[str, Site]:
+        """The stored sites with these source ids, by source id, locked (in id order) until the end."""
+
+    @abc.abstractmethod
+    def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
+        """The stored sites with these ids, as seen inside the transaction."""
+
+    @abc.abstractmethod
+    def site_versions(self) -> dict[str, int]:
+        """Every site's current version, by id, as seen inside the transaction."""
 
     @abc.abstractmethod
     def closures(self, site_id: str) -> list[Closure]:
@@ -286,8 +310,25 @@ class SiteWriter(abc.ABC):
 
     @abc.abstractmethod
     def save_site(self, site: Site, expected_version: int) -> Site:
-        """Write the editable fields and ``verified_at`` if the stored version is ``expected_version``; bump
-        the version and ``updated_at``. Raises :class:`VersionConflict` when no row matched."""
+        """Write the editable fields, ``verified_at``, ``edited_fields`` and ``hours_problem`` if the stored
+        version is ``expected_version``; bump the version and ``updated_at``. Raises :class:`VersionConflict`
+        when no row matched."""
+
+    @abc.abstractmethod
+    def insert_sites(self, sites: Sequence[Site]) -> None:
+        """Insert new sites (version 1)."""
+
+    @abc.abstractmethod
+    def update_sites(self, sites: Sequence[Site]) -> None:
+        """Write the content fields and ``edited_fields`` of loaded sites; bump version and ``updated_at``."""
+
+    @abc.abstractmethod
+    def set_edit_marks(self, sites: Sequence[Site]) -> None:
+        """Write only ``edited_fields`` (no new version: the content did not change)."""
+
+    @abc.abstractmethod
+    def set_hours_problems(self, problems: dict[str, str | None]) -> None:
+        """Set (or, with None, clear) the ``hours_problem`` flag of these sites (no new version)."""
 
     @abc.abstractmethod
     def insert_closure(self, closure: Closure) -> Closure:
@@ -298,72 +339,22 @@ class SiteWriter(abc.ABC):
         """Delete one closure of the site."""
 
     @abc.abstractmethod
-    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
-        """Replace the site's materialised open intervals."""
+    def replace_intervals(self, site_ids: Sequence[str], rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        """Replace these sites' materialised open intervals with ``rows``."""
+
+    @abc.abstractmethod
+    def replace_all_intervals(self, rows: list[tuple[str, dt.datetime, dt.datetime]],
+                              window: tuple[dt.datetime, dt.datetime]) -> None:
+        """Replace every materialised interval and record the window they cover."""
+
+    @abc.abstractmethod
+    def set_window_if_missing(self, window: tuple[dt.datetime, dt.datetime]) -> None:
+        """Record the materialised window when none is recorded yet (the first load)."""
 
     @abc.abstractmethod
     def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
                       version: int | None) -> SiteChange:
         """Append one audit entry (never updated or deleted afterwards)."""
-
-
-CONTENT_FIELDS = (
-    "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat", "opening_hours",
-    "amenities", "operator", "phone", "notes", "simulated",
-)
-
-
-def same_content(a: Site, b: Site) -> bool:
-    """True when a reload would not change the site (coordinates compared at ~1 cm)."""
-    for name in CONTENT_FIELDS:
-        x, y = getattr(a, name), getattr(b, name)
-        if name in ("lon", "lat"):
-            if abs(float(x) - float(y)) > 1e-7:
-                return False
-        elif name == "amenities":
-            if sorted(x or []) != sorted(y or []):
-                return False
-        elif (x or None) != (y or None):
-            return False
-    return True
-
-
-def content_changes(old: Site, new: Site) -> dict[str, dict[str, Any]]:
-    """``{field: {before, after}}`` over the content fields, for auditing a reload (coordinates at ~1 cm)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in CONTENT_FIELDS:
-        if name == "source_id":
-            continue
-        a, b = field_value(old, name), field_value(new, name)
-        if name in ("lon", "lat"):
-            if abs(float(a) - float(b)) <= 1e-7:
-                continue
-        elif (a or None) == (b or None):
-            continue
-        out[name] = {"before": _jsonable(a), "after": _jsonable(b)}
-    return out
-
-
-def classify_upsert(sites: Sequence[Site], existing: dict[str, Site]) -> tuple[UpsertResult, list[Site]]:
-    """Split a load into inserted / updated / unchanged by source id; returns the result and the sites to write.
-
-    An updated site keeps its public id and its operator-set ``status`` (not the source file's to reset).
-    """
-    result = UpsertResult()
-    changed: list[Site] = []
-    for site in sites:
-        old = existing.get(site.source_id or "")
-        if old is None:
-            result.inserted.append(site.id)
-            changed.append(site)
-        elif same_content(old, site):
-            result.unchanged.append(old.id)
-        else:
-            site.id = old.id
-            site.status = old.status
-            result.updated.append(old.id)
-            changed.append(site)
-    return result, changed
 
 
 class Store(abc.ABC):
@@ -403,9 +394,39 @@ class Store(abc.ABC):
         """All districts, ordered by adcode."""
 
     # ---- sites -----------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
-        """Insert or update by ``source_id`` in one transaction, refreshing the changed sites' intervals."""
+    def upsert_sites(self, sites: Sequence[Site], overwrite_edits: bool = False, dry_run: bool = False
+                     ) -> UpsertResult:
+        """Insert or update by ``source_id`` in one transaction, refreshing the changed sites' intervals.
+
+        Fields an operator edited since the last load are kept and reported as conflicts (see
+        :mod:`geoservice.store.reload`); ``overwrite_edits`` takes the file's values instead (audited as
+        ``load-overwrite``). The existing sites are read and locked inside the write transaction, so an edit
+        committed meanwhile is seen, never overwritten. ``dry_run`` reports the same and writes nothing.
+        """
+        with self._site_writer("bulk") as w:
+            window = self.window() or self.default_window()
+            plan = plan_reload(sites, w.lock_sites_by_source([s.source_id or "" for s in sites]), overwrite_edits)
+            updated = [site for site, _, _ in plan.updates]
+            changed = plan.inserts + updated
+            mat = self.materialise(changed, self.closures_for([s.id for s in updated]), window)
+            for site in changed:
+                site.hours_problem = mat.problems.get(site.id)
+            if not dry_run:
+                w.insert_sites(plan.inserts)
+                w.update_sites(updated)
+                w.set_edit_marks(plan.marks_cleared)
+                for site, changes, action in plan.updates:
+                    w.append_change(site.id, "load", action, changes, site.version + 1)
+                w.replace_intervals([s.id for s in changed], mat.rows)
+                w.set_window_if_missing(window)
+        if not dry_run and len(changed) >= ANALYZE_AFTER:
+            self._after_bulk_write()
+        return UpsertResult(inserted=[s.id for s in plan.inserts], updated=[s.id for s in updated],
+                            unchanged=plan.unchanged + [s.id for s in plan.marks_cleared], conflicts=plan.conflicts,
+                            hours_problems=mat.problems)
+
+    def _after_bulk_write(self) -> None:  # noqa: B027 - an optional hook, not an abstract method
+        """Hook after large writes (PostGIS refreshes planner statistics)."""
 
     @abc.abstractmethod
     def get_site(self, site_id: str) -> Site | None:
@@ -444,9 +465,41 @@ class Store(abc.ABC):
         """The loaded official schedule."""
 
     # ---- open intervals --------------------------------------------------------------------------
+    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> RefreshResult:
+        """Re-materialise all sites' open intervals for ``window`` (default: the rolling window).
+
+        The expensive part (evaluating every site's hours) runs outside the write transaction; inside it,
+        every site whose version changed meanwhile (an operator's save, a load) is read and evaluated again,
+        so the refresh never puts back a state older than what is stored. A site whose hours cannot be
+        evaluated is skipped, flagged (``hours_problem``) and reported; the rest goes on.
+        """
+        self._invalidate_engine()
+        window = window or self.default_window()
+        sites = self._all_sites()
+        mat = self.materialise(sites, self.closures_for([s.id for s in sites]), window)
+        seen = {s.id: s.version for s in sites}
+        flags = {s.id: s.hours_problem for s in sites}
+        with self._site_writer("refresh") as w:
+            now = w.site_versions()
+            stale = [sid for sid, version in now.items() if seen.get(sid) != version]
+            rows = [r for r in mat.rows if r[0] in now and r[0] not in set(stale)]
+            problems = {sid: p for sid, p in mat.problems.items() if sid in now and sid not in set(stale)}
+            if stale:
+                again = w.sites_by_id(stale)
+                fresh = self.materialise(again, self.closures_for(stale), window)
+                rows.extend(fresh.rows)
+                problems.update(fresh.problems)
+                flags.update({s.id: s.hours_problem for s in again})
+            w.replace_all_intervals(rows, window)
+            w.set_hours_problems({sid: problems.get(sid) for sid in now if flags.get(sid) != problems.get(sid)})
+        self._after_bulk_write()
+        for sid, problem in problems.items():
+            LOGGER.warning("site %s skipped by the refresh: %s", sid, problem)
+        return RefreshResult(len(rows), window, problems)
+
     @abc.abstractmethod
-    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
-        """Re-materialise all sites' open intervals for ``window`` (default: the rolling window)."""
+    def _all_sites(self) -> list[Site]:
+        """Every site (outside any transaction)."""
 
     @abc.abstractmethod
     def window(self) -> tuple[dt.datetime, dt.datetime] | None:
@@ -539,8 +592,13 @@ class Store(abc.ABC):
 
     # ---- site edits (shared logic over the backend's SiteWriter) --------------------------------
     @abc.abstractmethod
-    def _site_writer(self) -> AbstractContextManager[SiteWriter]:
-        """One write transaction; commits on success, rolls back on any exception."""
+    def _site_writer(self, mode: str = "edit") -> AbstractContextManager[SiteWriter]:
+        """One write transaction; commits on success, rolls back on any exception.
+
+        ``mode`` is ``edit`` (operators' edits), ``bulk`` (loads: no statement timeout) or ``refresh`` (replaces
+        every interval: excludes other site writers until it commits, readers go on). Reads made through the
+        store meanwhile in the same thread (window, closures, calendar) share the transaction.
+        """
 
     def apply_edits(self, edits: Sequence[SiteEdit], actor: str, action: str = "update",
                     dry_run: bool = False) -> list[EditResult]:
@@ -554,9 +612,9 @@ class Store(abc.ABC):
         ids = [e.site_id for e in edits]
         if len(set(ids)) != len(ids):
             raise ValueError("one edit per site")
-        window = self.window() or self.default_window()
         ordered = sorted(edits, key=lambda e: e.site_id)  # a fixed lock order: concurrent bulks cannot deadlock
         with self._site_writer() as writer:
+            window = self.window() or self.default_window()  # inside: a refresh may have just moved it
             results = {e.site_id: self._apply_edit(writer, e, actor, action, window, dry_run) for e in ordered}
         return [results[i] for i in ids]
 
@@ -570,36 +628,49 @@ class Store(abc.ABC):
         closures = w.closures(site.id)
         changes: dict[str, dict[str, Any]] = {}
         updates: dict[str, Any] = {}
+        marks = dict(site.edited_fields)
+        stamp = {"by": actor, "at": utc_now().isoformat(timespec="seconds")}
         for name, value in e.fields.items():
             if name not in EDITABLE_FIELDS:
                 raise ValueError(f"{name} is not an editable field")
             if name == "amenities":
                 value = sorted(dict.fromkeys(value or []))
-            if field_value(site, name) != value:
-                changes[name] = {"before": _jsonable(field_value(site, name)), "after": _jsonable(value)}
+            if field_value(site, name) != (value or None if isinstance(value, str) else value):
+                changes[name] = {"before": jsonable(field_value(site, name)), "after": jsonable(value)}
                 updates[name] = value
+                if name in OPERATOR_FIELDS:
+                    marks[name] = stamp  # a reload keeps it (geoservice.store.reload)
+        if marks != site.edited_fields:
+            updates["edited_fields"] = marks
         if e.verify_at is not None:
-            changes["verified_at"] = {"before": _jsonable(site.verified_at), "after": _jsonable(e.verify_at)}
+            changes["verified_at"] = {"before": jsonable(site.verified_at), "after": jsonable(e.verify_at)}
             updates["verified_at"] = e.verify_at
         by_id = {c.id: c for c in closures}
         for cid in e.remove_closures:
             if cid not in by_id:
                 raise NotFound(f"site {site.id} has no closure {cid}")
-        after = dataclasses.replace(site, **updates)
-        if not changes and not e.add_closures and not e.remove_closures:
-            return EditResult(site, site, {}, closures)
         kept = [c for c in closures if c.id not in set(e.remove_closures)]
+        # Idempotent by content: a closure equal to one the site keeps (a retried request) is not added twice.
+        new_closures: list[Closure] = []
+        for c in e.add_closures:
+            if not any(_same_closure(c, k) for k in kept + new_closures):
+                new_closures.append(c)
+        after = dataclasses.replace(site, **updates)
+        if not changes and not new_closures and not e.remove_closures:
+            return EditResult(site, site, {}, closures)
         if dry_run:
-            added = list(e.add_closures)
+            added = list(new_closures)
             final = kept + added
         else:
+            mat = self.materialise([after], {site.id: kept + new_closures}, window)
+            after.hours_problem = mat.problems.get(site.id)
             after = w.save_site(after, site.version)
-            added = [w.insert_closure(dataclasses.replace(c, site_id=site.id)) for c in e.add_closures]
+            added = [w.insert_closure(dataclasses.replace(c, site_id=site.id)) for c in new_closures]
             for cid in e.remove_closures:
                 w.delete_closure(site.id, cid)
             final = kept + added
-            w.replace_intervals(site.id, self.materialise([after], {site.id: final}, window))
-        if e.add_closures or e.remove_closures:
+            w.replace_intervals([site.id], mat.rows)
+        if new_closures or e.remove_closures:
             changes["closures"] = {"before": [closure_json(c) for c in closures],
                                    "after": [closure_json(c) for c in final]}
         change = None if dry_run else w.append_change(site.id, actor, action, changes, after.version)
@@ -629,13 +700,23 @@ class Store(abc.ABC):
                                 actor, "verify")[0]
 
     @staticmethod
-    def check_operator_name(name: str, role: str = "operator") -> None:
-        """Names are 1–64 of letters, digits and ``_.@-`` (so they are safe in logs and the audit trail)."""
-        if not OPERATOR_NAME.match(name or ""):
-            raise Unprocessable(f"operator name {name[:70]!r} must be 1-64 letters, digits or _.@- "
-                                "(starting with a letter or digit)")
+    def check_operator_name(name: str, role: str = "operator") -> str:
+        """The account name as stored: NFC, trimmed, 1–64 characters of any script (a bank branch is
+        ``某银行东城支行``), no control or invisible formatting characters (they would spoof or break logs and
+        the audit trail). Raises ``Unprocessable`` naming the problem."""
+        text = unicodedata.normalize("NFC", name or "").strip()
+        if not 1 <= len(text) <= OPERATOR_NAME_MAX:
+            raise Unprocessable(f"operator name must be 1-{OPERATOR_NAME_MAX} characters",
+                                [{"field": "name", "reason": f"must be 1-{OPERATOR_NAME_MAX} characters"}])
+        bad = [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+               or (ch.isspace() and ch != " ")]
+        if bad:
+            reason = f"contains a control or invisible character (U+{ord(bad[0]):04X})"
+            raise Unprocessable(f"operator name {reason}", [{"field": "name", "reason": reason}])
         if role not in ROLES:
-            raise Unprocessable(f"role must be one of {', '.join(ROLES)}")
+            raise Unprocessable(f"role must be one of {', '.join(ROLES)}",
+                                [{"field": "role", "reason": f"must be one of {', '.join(ROLES)}"}])
+        return text
 
     # ---- shared behaviour ------------------------------------------------------------------------
     @property
@@ -677,16 +758,21 @@ class Store(abc.ABC):
         return local_day_window(today or now_local().date(), before, after)
 
     def materialise(self, sites: Iterable[Site], closures: dict[str, list[Closure]],
-                    window: tuple[dt.datetime, dt.datetime]) -> list[tuple[str, dt.datetime, dt.datetime]]:
-        """Open intervals ``(site_id, start, end)`` of ``sites`` within ``window``, from the hours engine."""
+                    window: tuple[dt.datetime, dt.datetime]) -> Materialised:
+        """Open intervals of ``sites`` within ``window`` from the hours engine; a site whose hours cannot be
+        evaluated gets none (closed) and is listed in ``problems``: one bad record never stops the rest."""
         engine = self.engine
-        rows: list[tuple[str, dt.datetime, dt.datetime]] = []
+        out = Materialised()
         for site in sites:
             if site.status == "temporarily_closed":
                 continue  # an open-ended closure: no open interval at all
-            for a, b in engine.intervals(site.opening_hours, window[0], window[1], closures.get(site.id, ())):
-                rows.append((site.id, a, b))
-        return rows
+            try:
+                spans = engine.intervals(site.opening_hours, window[0], window[1], closures.get(site.id, ()))
+            except HoursEvaluationError as exc:
+                out.problems[site.id] = str(exc)
+                continue
+            out.rows.extend((site.id, a, b) for a, b in spans)
+        return out
 
     def window_is_stale(self) -> bool:
         """True when the rolling window no longer starts where today's would."""

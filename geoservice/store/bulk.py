@@ -70,18 +70,20 @@ class BulkPlan:
 
 
 def hours_problem(exc: HoursSyntaxError) -> str:
-    """A parse error as one readable reason: where, and what was expected."""
-    where = f"at character {exc.column}: " if exc.column else ": "
+    """A refused expression as one readable reason: where, and what was expected (or which construct)."""
+    where = f" at character {exc.column}: " if exc.column else ": "
+    if exc.construct:
+        return f"cannot evaluate{where}{exc.expected}"
     expected = exc.expected if exc.expected.startswith("expected") else f"expected {exc.expected}"
-    return f"cannot parse {where}{expected}".replace("parse : ", "parse: ")
+    return f"cannot parse{where}{expected}"
 
 
 def check_closure(site_id: str, raw_from: Any, raw_to: Any, raw_reason: Any,
                   today: dt.date) -> tuple[Closure | None, list[tuple[str, str]]]:
-    """Validate a closure (``from``/``to`` ISO dates, inclusive); returns it or ``[(field, reason), …]``."""
+    """Validate a closure (``start``/``end`` ISO dates, inclusive); returns it or ``[(field, reason), …]``."""
     problems: list[tuple[str, str]] = []
     dates: dict[str, dt.date] = {}
-    for name, raw in (("from", raw_from), ("to", raw_to)):
+    for name, raw in (("start", raw_from), ("end", raw_to)):
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             problems.append((name, "is required (a date such as 2027-02-05)"))
             continue
@@ -104,17 +106,17 @@ def check_closure(site_id: str, raw_from: Any, raw_to: Any, raw_reason: Any,
     elif len(reason.strip()) > MAX_REASON:
         problems.append(("reason", f"at most {MAX_REASON} characters"))
     if len(dates) == 2:
-        start, end = dates["from"], dates["to"]
+        start, end = dates["start"], dates["end"]
         if end < start:
-            problems.append(("to", f"{end} is before from ({start})"))
+            problems.append(("end", f"{end} is before start ({start})"))
         elif end < today:
-            problems.append(("to", f"{end} is in the past (today is {today} in Beijing)"))
+            problems.append(("end", f"{end} is in the past (today is {today} in Beijing)"))
         elif (end - start).days + 1 > MAX_CLOSURE_DAYS:
-            problems.append(("to", f"a closure spans at most {MAX_CLOSURE_DAYS} days; for longer, set status "
-                                   "temporarily_closed"))
+            problems.append(("end", f"a closure spans at most {MAX_CLOSURE_DAYS} days; for longer, set status "
+                                    "temporarily_closed"))
     if problems:
         return None, problems
-    return Closure(site_id, dates["from"], dates["to"], reason.strip()), []
+    return Closure(site_id, dates["start"], dates["end"], reason.strip()), []
 
 
 def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) -> BulkPlan:
@@ -187,7 +189,7 @@ def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) 
                     hours.setdefault(site_id, (line, value))
         if wants_closure:
             closure, bad = check_closure(site_id, rec["closed_from"], rec["closed_to"], rec["reason"], today)
-            names = {"from": "closed_from", "to": "closed_to", "reason": "reason"}
+            names = {"start": "closed_from", "end": "closed_to", "reason": "reason"}
             problems.extend(LineProblem(line, names[f], r) for f, r in bad)
             if closure is not None:
                 closures.setdefault(site_id, []).append(closure)

@@ -43,11 +43,8 @@ from geoservice.store.base import (
     SiteWriter,
     Store,
     TokenInfo,
-    UpsertResult,
     VersionConflict,
     amenity_mask,
-    classify_upsert,
-    content_changes,
     effective_closures,
     status_closure,
     utc_now,
@@ -67,7 +64,7 @@ FILTERS_CACHED = 32
 
 SITE_COLUMNS = (
     "id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours, amenities, "
-    "operator, phone, notes, simulated, updated_at, verified_at, version, status"
+    "operator, phone, notes, simulated, updated_at, verified_at, version, status, edited_fields, hours_problem"
 )
 SELECT_SITES = f"SELECT {SITE_COLUMNS} FROM sites"
 SELECT_GENERATION = "SELECT value FROM meta WHERE key = 'generation'"
@@ -78,20 +75,21 @@ BUMP_GENERATION = (
 SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 GET_META = "SELECT value FROM meta WHERE key = ?"
 INSERT_SITE = (
-    "INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours,"
-    " amenities, amenity_mask, operator, phone, notes, simulated, updated_at, verified_at, version)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sites (kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours,"
+    " amenities, amenity_mask, operator, phone, notes, simulated, updated_at, edited_fields, hours_problem,"
+    " id, source_id, verified_at, version)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
 )
 UPDATE_SITE = (
     "UPDATE sites SET kind = ?, name_zh = ?, name_en = ?, address = ?, district_adcode = ?, lon = ?, lat = ?,"
     " opening_hours = ?, amenities = ?, amenity_mask = ?, operator = ?, phone = ?, notes = ?, simulated = ?,"
-    " updated_at = ?, version = version + 1 WHERE id = ?"
+    " updated_at = ?, edited_fields = ?, hours_problem = ?, version = version + 1 WHERE id = ?"
 )
 # Operators' edits: only the editable fields, and only if the version is still the one read (no lost update).
 SAVE_EDIT = (
     "UPDATE sites SET opening_hours = ?, amenities = ?, amenity_mask = ?, phone = ?, notes = ?, status = ?,"
-    " name_zh = ?, name_en = ?, verified_at = ?, updated_at = ?, version = version + 1"
-    " WHERE id = ? AND version = ?"
+    " name_zh = ?, name_en = ?, verified_at = ?, edited_fields = ?, hours_problem = ?, updated_at = ?,"
+    " version = version + 1 WHERE id = ? AND version = ?"
 )
 INSERT_CHANGE = "INSERT INTO site_changes (site_id, actor, at, action, changes, version) VALUES (?, ?, ?, ?, ?, ?)"
 CHANGE_COLUMNS = "id, site_id, actor, at, action, changes, version"
@@ -122,15 +120,23 @@ def _ts(t: dt.datetime | None) -> str | None:
 
 def _row_to_site(row: sqlite3.Row | tuple) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version, status) = row
+     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem) = row
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=json.loads(amenities),
         operator=operator, phone=phone, notes=notes, simulated=bool(simulated),
         updated_at=dt.datetime.fromisoformat(updated_at) if updated_at else None,
         verified_at=dt.datetime.fromisoformat(verified_at) if verified_at else None, version=version,
-        status=status,
+        status=status, edited_fields=json.loads(edited_fields or "{}"), hours_problem=hours_problem,
     )
+
+
+def _content_values(site: Site, now: dt.datetime) -> tuple[Any, ...]:
+    """The values shared by INSERT_SITE and UPDATE_SITE, in their order."""
+    return (site.kind, site.name_zh, site.name_en, site.address, site.district_adcode, site.lon, site.lat,
+            site.opening_hours, json.dumps(sorted(site.amenities)), amenity_mask(site.amenities), site.operator,
+            site.phone, site.notes, int(site.simulated), _ts(now), json.dumps(site.edited_fields, ensure_ascii=False),
+            site.hours_problem)
 
 
 def _dt(value: str | None) -> dt.datetime | None:
@@ -385,42 +391,8 @@ class EmbeddedStore(Store):
         return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(r[5])) for r in rows]
 
     # ---- sites -----------------------------------------------------------------------------------
-    def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
-        conn = self._conn()
-        existing: dict[str, Site] = {}
-        source_ids = [s.source_id for s in sites]
-        for i in range(0, len(source_ids), 500):
-            chunk = source_ids[i:i + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"{SELECT_SITES} WHERE source_id IN ({marks})", chunk):
-                site = _row_to_site(row)
-                existing[site.source_id or ""] = site
-        result, changed = classify_upsert(sites, existing)
-        now = utc_now()
-        window = self.window() or self.default_window()
-        closures = self.closures_for([s.id for s in changed])
-        intervals = self.materialise(changed, closures, window)
-        with self._write() as cur:
-            for site in changed:
-                values = (site.kind, site.name_zh, site.name_en, site.address, site.district_adcode, site.lon,
-                          site.lat, site.opening_hours, json.dumps(sorted(site.amenities)),
-                          amenity_mask(site.amenities), site.operator, site.phone, site.notes, int(site.simulated),
-                          _ts(now))
-                if site.id in result.updated:
-                    cur.execute(UPDATE_SITE, values + (site.id,))
-                    cur.execute(DELETE_INTERVALS_FOR, (site.id,))
-                    old = existing[site.source_id or ""]
-                    cur.execute(INSERT_CHANGE, (site.id, "load", _ts(now), "load",
-                                                json.dumps(content_changes(old, site), ensure_ascii=False),
-                                                old.version + 1))
-                else:
-                    cur.execute(INSERT_SITE, (site.id, site.source_id) + values + (_ts(site.verified_at), 1))
-            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in intervals])
-            if self.window() is None:
-                self._set_window(cur, window)
-            if changed:
-                cur.execute(BUMP_GENERATION)
-        return result
+    def _all_sites(self) -> list[Site]:
+        return [_row_to_site(r) for r in self._conn().execute(SELECT_SITES)]
 
     def get_site(self, site_id: str) -> Site | None:
         row = self._conn().execute(SELECT_SITES + " WHERE id = ?", (site_id,)).fetchone()
@@ -503,24 +475,6 @@ class EmbeddedStore(Store):
             return None
         return dt.datetime.fromisoformat(a[0]).astimezone(TZ), dt.datetime.fromisoformat(b[0]).astimezone(TZ)
 
-    @staticmethod
-    def _set_window(cur: sqlite3.Cursor, window: tuple[dt.datetime, dt.datetime]) -> None:
-        cur.execute(SET_META, ("window_start", window[0].isoformat()))
-        cur.execute(SET_META, ("window_end", window[1].isoformat()))
-
-    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
-        self._invalidate_engine()
-        window = window or self.default_window()
-        sites = [_row_to_site(r) for r in self._conn().execute(SELECT_SITES)]
-        closures = self.closures_for([s.id for s in sites])
-        rows = self.materialise(sites, closures, window)
-        with self._write() as cur:
-            cur.execute("DELETE FROM site_open_intervals")
-            cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in rows])
-            self._set_window(cur, window)
-            cur.execute(BUMP_GENERATION)
-        return len(rows)
-
     # ---- nearest ---------------------------------------------------------------------------------
     def _rank(self, index: _Index, q: NearestQuery, eligible: np.ndarray | _Eligible, want: int,
               accept: Callable[[int, float], bool] | None = None) -> list[tuple[Site, float]]:
@@ -594,7 +548,7 @@ class EmbeddedStore(Store):
 
     # ---- operators and tokens --------------------------------------------------------------------
     def create_operator(self, name: str, role: str = "operator") -> Operator:
-        self.check_operator_name(name, role)
+        name = self.check_operator_name(name, role)
         try:
             with self._write() as cur:
                 cur.execute("INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)",
@@ -782,10 +736,10 @@ class EmbeddedStore(Store):
 
     # ---- site edits ------------------------------------------------------------------------------
     @contextmanager
-    def _site_writer(self) -> Iterator[SiteWriter]:
+    def _site_writer(self, mode: str = "edit") -> Iterator[SiteWriter]:
         """``BEGIN IMMEDIATE`` holds SQLite's write lock from the first read, so the version check and the
-        write cannot interleave with another writer (thread or process); the generation bump makes every
-        reader rebuild its index from the committed state."""
+        write cannot interleave with another writer (thread or process), whatever the ``mode``; the generation
+        bump makes every reader rebuild its index from the committed state."""
         with self._write() as cur:
             writer = _SqliteWriter(cur)
             yield writer
@@ -826,6 +780,29 @@ class _SqliteWriter(SiteWriter):
         row = self.cur.execute(SELECT_SITES + " WHERE id = ?", (site_id,)).fetchone()
         return _row_to_site(row) if row else None
 
+    def lock_sites_by_source(self, source_ids: Sequence[str]) -> dict[str, Site]:
+        out: dict[str, Site] = {}
+        ids = list(dict.fromkeys(source_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.cur.execute(f"{SELECT_SITES} WHERE source_id IN ({marks})", chunk).fetchall():
+                site = _row_to_site(row)
+                out[site.source_id or ""] = site
+        return out
+
+    def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
+        out: list[Site] = []
+        ids = list(dict.fromkeys(site_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.extend(_row_to_site(r) for r in self.cur.execute(f"{SELECT_SITES} WHERE id IN ({marks})", chunk))
+        return out
+
+    def site_versions(self) -> dict[str, int]:
+        return {sid: int(v) for sid, v in self.cur.execute("SELECT id, version FROM sites").fetchall()}
+
     def closures(self, site_id: str) -> list[Closure]:
         rows = self.cur.execute("SELECT id, start_date, end_date, reason FROM closures WHERE site_id = ?"
                                 " ORDER BY start_date, id", (site_id,)).fetchall()
@@ -836,12 +813,35 @@ class _SqliteWriter(SiteWriter):
         now = utc_now()
         self.cur.execute(SAVE_EDIT, (site.opening_hours, json.dumps(sorted(site.amenities)),
                                      amenity_mask(site.amenities), site.phone, site.notes, site.status, site.name_zh,
-                                     site.name_en, _ts(site.verified_at), _ts(now), site.id, expected_version))
+                                     site.name_en, _ts(site.verified_at),
+                                     json.dumps(site.edited_fields, ensure_ascii=False), site.hours_problem,
+                                     _ts(now), site.id, expected_version))
         if self.cur.rowcount != 1:
             row = self.cur.execute("SELECT version FROM sites WHERE id = ?", (site.id,)).fetchone()
             raise VersionConflict(site.id, expected_version, row[0] if row else -1)
         self.wrote = True
         return dataclasses.replace(site, version=expected_version + 1, updated_at=now)
+
+    def insert_sites(self, sites: Sequence[Site]) -> None:
+        now = utc_now()
+        self.cur.executemany(INSERT_SITE, [_content_values(s, now) + (s.id, s.source_id, _ts(s.verified_at))
+                                           for s in sites])
+        self.wrote = self.wrote or bool(sites)
+
+    def update_sites(self, sites: Sequence[Site]) -> None:
+        now = utc_now()
+        self.cur.executemany(UPDATE_SITE, [_content_values(s, now) + (s.id,) for s in sites])
+        self.wrote = self.wrote or bool(sites)
+
+    def set_edit_marks(self, sites: Sequence[Site]) -> None:
+        self.cur.executemany("UPDATE sites SET edited_fields = ? WHERE id = ?",
+                             [(json.dumps(s.edited_fields, ensure_ascii=False), s.id) for s in sites])
+        self.wrote = self.wrote or bool(sites)
+
+    def set_hours_problems(self, problems: dict[str, str | None]) -> None:
+        self.cur.executemany("UPDATE sites SET hours_problem = ? WHERE id = ?",
+                             [(p, sid) for sid, p in problems.items()])
+        self.wrote = self.wrote or bool(problems)
 
     def insert_closure(self, closure: Closure) -> Closure:
         self.cur.execute("INSERT INTO closures (site_id, start_date, end_date, reason, created_at)"
@@ -854,10 +854,26 @@ class _SqliteWriter(SiteWriter):
         self.cur.execute("DELETE FROM closures WHERE site_id = ? AND id = ?", (site_id, int(closure_id)))
         self.wrote = True
 
-    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
-        self.cur.execute(DELETE_INTERVALS_FOR, (site_id,))
+    def replace_intervals(self, site_ids: Sequence[str], rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        self.cur.executemany(DELETE_INTERVALS_FOR, [(sid,) for sid in site_ids])
         self.cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in rows])
+        self.wrote = self.wrote or bool(site_ids) or bool(rows)
+
+    def replace_all_intervals(self, rows: list[tuple[str, dt.datetime, dt.datetime]],
+                              window: tuple[dt.datetime, dt.datetime]) -> None:
+        self.cur.execute("DELETE FROM site_open_intervals")
+        self.cur.executemany(INSERT_INTERVAL, [(sid, a.timestamp(), b.timestamp()) for sid, a, b in rows])
+        self._set_window(window)
         self.wrote = True
+
+    def set_window_if_missing(self, window: tuple[dt.datetime, dt.datetime]) -> None:
+        if self.cur.execute(GET_META, ("window_start",)).fetchone() is None:
+            self._set_window(window)
+            self.wrote = True
+
+    def _set_window(self, window: tuple[dt.datetime, dt.datetime]) -> None:
+        self.cur.execute(SET_META, ("window_start", window[0].isoformat()))
+        self.cur.execute(SET_META, ("window_end", window[1].isoformat()))
 
     def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
                       version: int | None) -> SiteChange:

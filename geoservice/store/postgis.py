@@ -37,10 +37,7 @@ from geoservice.store.base import (
     SiteWriter,
     Store,
     TokenInfo,
-    UpsertResult,
     VersionConflict,
-    classify_upsert,
-    content_changes,
     effective_closures,
     status_closure,
     window_covers,
@@ -48,14 +45,13 @@ from geoservice.store.base import (
 
 LOGGER = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x6E05E7
-ANALYZE_AFTER = 500  # changed sites in one upsert
 IDLE_CHECK_S = 2.0  # pooled connections idle longer than this are pinged before use
 
 
 # Shared fragments a named statement can include as ``{name}``.
 FRAGMENTS = ("site_columns", "change_columns", "report_columns", "operator_select", "closures_column",
              "unresolved_column")
-N_SITE_COLUMNS = 19  # columns of {site_columns}; a query's extra columns follow them
+N_SITE_COLUMNS = 21  # columns of {site_columns}; a query's extra columns follow them
 # KNN candidates examined beyond k: enough that the exact re-ranking almost never has to ask again (measured:
 # bench/bench_scale.py counts the repeats), few enough that the index scan stops early.
 NEAREST_MARGIN = 5
@@ -117,12 +113,12 @@ def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
 
 def _row_to_site(row: Sequence[Any]) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version, status) = row[:N_SITE_COLUMNS]
+     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem) = row[:N_SITE_COLUMNS]
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=list(amenities), operator=operator,
         phone=phone, notes=notes, simulated=simulated, updated_at=updated_at, verified_at=verified_at,
-        version=version, status=status,
+        version=version, status=status, edited_fields=dict(edited_fields or {}), hours_problem=hours_problem,
     )
 
 
@@ -157,7 +153,8 @@ def _site_params(site: Site) -> dict[str, Any]:
         "lon": site.lon, "lat": site.lat, "opening_hours": site.opening_hours,
         "amenities": sorted(site.amenities),
         "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": site.simulated,
-        "verified_at": site.verified_at,
+        "verified_at": site.verified_at, "edited_fields": Jsonb(site.edited_fields),
+        "hours_problem": site.hours_problem,
     }
 
 
@@ -262,32 +259,11 @@ class PostgisStore(Store):
         return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(bytes(r[5]))) for r in rows]
 
     # ---- sites -----------------------------------------------------------------------------------
-    def upsert_sites(self, sites: Sequence[Site]) -> UpsertResult:
-        with self._conn() as conn:
-            existing = {s.source_id or "": s for s in (
-                _row_to_site(r) for r in conn.execute(_q("sites_by_source"),
-                                                      {"source_ids": [s.source_id for s in sites]}))}
-        result, changed = classify_upsert(sites, existing)
-        window = self.window() or self.default_window()
-        closures = self.closures_for([s.id for s in changed])
-        intervals = self.materialise(changed, closures, window)
-        inserted = set(result.inserted)
-        with self._conn(bulk=True) as conn, conn.cursor() as cur:
-            cur.executemany(_q("insert_site"), [_site_params(s) for s in changed if s.id in inserted])
-            cur.executemany(_q("update_site"), [_site_params(s) for s in changed if s.id not in inserted])
-            cur.executemany(_q("insert_change"), [
-                {"site_id": s.id, "actor": "load", "action": "load", "version": existing[s.source_id or ""].version + 1,
-                 "changes": Jsonb(content_changes(existing[s.source_id or ""], s))}
-                for s in changed if s.id not in inserted])
-            cur.execute(_q("delete_intervals_for"), {"ids": result.updated})
-            self._copy_intervals(cur, intervals)
-            if self.window() is None:
-                self._set_window(cur, window)
-        if len(changed) >= ANALYZE_AFTER:
-            self._analyze()
-        return result
+    def _all_sites(self) -> list[Site]:
+        with self._conn(read_only=True) as conn:
+            return [_row_to_site(r) for r in conn.execute(_q("all_sites"))]
 
-    def _analyze(self) -> None:
+    def _after_bulk_write(self) -> None:
         """Fresh planner statistics after bulk writes: without them the KNN + interval plan goes bad."""
         with self._conn(bulk=True) as conn:
             conn.execute("ANALYZE sites")
@@ -298,11 +274,6 @@ class PostgisStore(Store):
         with cur.copy("COPY site_open_intervals (site_id, during) FROM STDIN") as copy:
             for sid, a, b in rows:
                 copy.write_row((sid, Range(a, b, "[)")))
-
-    @staticmethod
-    def _set_window(cur: psycopg.Cursor, window: tuple[dt.datetime, dt.datetime]) -> None:
-        cur.execute(_q("set_meta"), {"key": "window_start", "value": window[0].isoformat()})
-        cur.execute(_q("set_meta"), {"key": "window_end", "value": window[1].isoformat()})
 
     def get_site(self, site_id: str) -> Site | None:
         with self._conn() as conn:
@@ -378,20 +349,6 @@ class PostgisStore(Store):
         with self._conn() as conn:
             return _window(conn.execute(_q("get_window")).fetchall())
 
-    def refresh_intervals(self, window: tuple[dt.datetime, dt.datetime] | None = None) -> int:
-        self._invalidate_engine()
-        window = window or self.default_window()
-        with self._conn() as conn:
-            sites = [_row_to_site(r) for r in conn.execute(_q("all_sites"))]
-        closures = self.closures_for([s.id for s in sites])
-        rows = self.materialise(sites, closures, window)
-        with self._conn(bulk=True) as conn, conn.cursor() as cur:
-            cur.execute("DELETE FROM site_open_intervals")
-            self._copy_intervals(cur, rows)
-            self._set_window(cur, window)
-        self._analyze()
-        return len(rows)
-
     # ---- nearest ---------------------------------------------------------------------------------
     def nearest(self, q: NearestQuery) -> list[NearestHit]:
         """As the base class, on one pooled connection; the common case (open at a time inside the window) is
@@ -438,7 +395,7 @@ class PostgisStore(Store):
 
     # ---- operators and tokens --------------------------------------------------------------------
     def create_operator(self, name: str, role: str = "operator") -> Operator:
-        self.check_operator_name(name, role)
+        name = self.check_operator_name(name, role)
         with self._conn() as conn:
             row = conn.execute(_q("insert_operator"), {"name": name, "role": role}).fetchone()
         if row is None:
@@ -582,11 +539,18 @@ class PostgisStore(Store):
 
     # ---- site edits ------------------------------------------------------------------------------
     @contextmanager
-    def _site_writer(self) -> Iterator[SiteWriter]:
+    def _site_writer(self, mode: str = "edit") -> Iterator[SiteWriter]:
         """One transaction on one pooled connection; rows are locked with ``SELECT … FOR UPDATE`` and written
         with ``UPDATE … WHERE id = … AND version = …``. Reads made meanwhile through ``_conn`` (calendar,
-        window) share the transaction."""
-        with self._conn() as conn, conn.cursor() as cur:
+        window) share the transaction.
+
+        The first statement locks ``site_open_intervals``: edits and loads in ``ROW EXCLUSIVE`` mode (they
+        run side by side), a refresh in ``EXCLUSIVE`` mode, so a refresh and a save never interleave: the
+        refresh waits for saves in progress, then sees them; a save that comes later waits, then reads the
+        refreshed window. Readers are never blocked."""
+        lock = "lock_intervals_exclusive" if mode == "refresh" else "lock_intervals_shared"
+        with self._conn(bulk=mode != "edit") as conn, conn.cursor() as cur:
+            cur.execute(_q(lock))
             yield _PgWriter(cur)
 
 
@@ -600,6 +564,16 @@ class _PgWriter(SiteWriter):
         row = self.cur.execute(_q("lock_site"), {"id": site_id}).fetchone()
         return _row_to_site(row) if row else None
 
+    def lock_sites_by_source(self, source_ids: Sequence[str]) -> dict[str, Site]:
+        rows = self.cur.execute(_q("lock_sites_by_source"), {"source_ids": list(source_ids)}).fetchall()
+        return {site.source_id or "": site for site in map(_row_to_site, rows)}
+
+    def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
+        return [_row_to_site(r) for r in self.cur.execute(_q("sites_by_id"), {"ids": list(site_ids)}).fetchall()]
+
+    def site_versions(self) -> dict[str, int]:
+        return {sid: int(v) for sid, v in self.cur.execute(_q("site_versions")).fetchall()}
+
     def closures(self, site_id: str) -> list[Closure]:
         return [Closure(sid, a, b, reason, cid)
                 for cid, sid, a, b, reason in self.cur.execute(_q("closures_of"), {"id": site_id}).fetchall()]
@@ -608,11 +582,29 @@ class _PgWriter(SiteWriter):
         row = self.cur.execute(_q("save_edit"), {
             "id": site.id, "expected": expected_version, "opening_hours": site.opening_hours,
             "amenities": sorted(site.amenities), "phone": site.phone, "notes": site.notes, "status": site.status,
-            "name_zh": site.name_zh, "name_en": site.name_en, "verified_at": site.verified_at}).fetchone()
+            "name_zh": site.name_zh, "name_en": site.name_en, "verified_at": site.verified_at,
+            "edited_fields": Jsonb(site.edited_fields), "hours_problem": site.hours_problem}).fetchone()
         if row is None:
             current = self.cur.execute(_q("site_version"), {"id": site.id}).fetchone()
             raise VersionConflict(site.id, expected_version, current[0] if current else -1)
         return dataclasses.replace(site, version=row[0], updated_at=row[1])
+
+    def insert_sites(self, sites: Sequence[Site]) -> None:
+        if sites:
+            self.cur.executemany(_q("insert_site"), [_site_params(s) for s in sites])
+
+    def update_sites(self, sites: Sequence[Site]) -> None:
+        if sites:
+            self.cur.executemany(_q("update_site"), [_site_params(s) for s in sites])
+
+    def set_edit_marks(self, sites: Sequence[Site]) -> None:
+        if sites:
+            self.cur.executemany(_q("set_edit_marks"), [{"id": s.id, "edited_fields": Jsonb(s.edited_fields)}
+                                                        for s in sites])
+
+    def set_hours_problems(self, problems: dict[str, str | None]) -> None:
+        if problems:
+            self.cur.executemany(_q("set_hours_problem"), [{"id": sid, "problem": p} for sid, p in problems.items()])
 
     def insert_closure(self, closure: Closure) -> Closure:
         row = self.cur.execute(_q("insert_closure"), {"site_id": closure.site_id, "start": closure.start,
@@ -623,9 +615,21 @@ class _PgWriter(SiteWriter):
     def delete_closure(self, site_id: str, closure_id: int) -> None:
         self.cur.execute(_q("delete_closure"), {"site_id": site_id, "id": int(closure_id)})
 
-    def replace_intervals(self, site_id: str, rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
-        self.cur.execute(_q("delete_intervals_for"), {"ids": [site_id]})
+    def replace_intervals(self, site_ids: Sequence[str], rows: list[tuple[str, dt.datetime, dt.datetime]]) -> None:
+        if site_ids:
+            self.cur.execute(_q("delete_intervals_for"), {"ids": list(site_ids)})
         PostgisStore._copy_intervals(self.cur, rows)
+
+    def replace_all_intervals(self, rows: list[tuple[str, dt.datetime, dt.datetime]],
+                              window: tuple[dt.datetime, dt.datetime]) -> None:
+        self.cur.execute("DELETE FROM site_open_intervals")
+        PostgisStore._copy_intervals(self.cur, rows)
+        self.cur.execute(_q("set_meta"), {"key": "window_start", "value": window[0].isoformat()})
+        self.cur.execute(_q("set_meta"), {"key": "window_end", "value": window[1].isoformat()})
+
+    def set_window_if_missing(self, window: tuple[dt.datetime, dt.datetime]) -> None:
+        for key, value in (("window_start", window[0]), ("window_end", window[1])):
+            self.cur.execute(_q("set_meta_if_missing"), {"key": key, "value": value.isoformat()})
 
     def append_change(self, site_id: str, actor: str, action: str, changes: dict[str, Any],
                       version: int | None) -> SiteChange:

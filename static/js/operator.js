@@ -384,7 +384,7 @@
     ul.textContent = "";
     if (!list.length) ul.appendChild(el("li", { "class": "muted", text: t("noClosures") }));
     list.forEach(function (c) {
-      var from = c.from || c.start, to = c.to || c.end;
+      var from = c.start || c.from, to = c.end || c.to; // audit entries before 2026-12 used from/to
       ul.appendChild(el("li", { "data-id": c.id }, [
         el("span", {}, [from + " – " + to + (c.reason ? " · " : ""), c.reason ? el("span", { "data-from": "api", lang: dataLang(c.reason), text: c.reason }) : null]),
         el("button", { type: "button", "class": "btn btn-danger", text: t("remove"), onclick: function () { removeClosure(c.id); } })
@@ -394,7 +394,7 @@
   function addClosure(ev) {
     ev.preventDefault();
     var out = $("closure-msg");
-    var body = { from: $("c-from").value, to: $("c-to").value, reason: $("c-reason").value.trim() };
+    var body = { start: $("c-from").value, end: $("c-to").value, reason: $("c-reason").value.trim() };
     api("POST", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/closures", body, { "If-Match": S.etag }).then(function (res) {
       if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "closureAdded"); $("c-reason").value = ""; loadHistory(); updateListed(res.body); }
       else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
@@ -418,7 +418,7 @@
   }
   function show(v) {
     if (v === null || v === undefined || v === "") return t("empty");
-    if (Array.isArray(v)) return v.map(function (x) { return typeof x === "object" ? (x.from + "–" + x.to) : x; }).join(", ") || t("empty");
+    if (Array.isArray(v)) return v.map(function (x) { return typeof x === "object" ? ((x.start || x.from) + "–" + (x.end || x.to)) : x; }).join(", ") || t("empty");
     return String(v);
   }
   function renderHistory(items) {

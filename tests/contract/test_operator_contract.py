@@ -90,8 +90,15 @@ def test_accounts_and_assignments(store: Store) -> None:
     assert admin.is_admin
     with pytest.raises(Conflict):
         store.create_operator("alice")
-    with pytest.raises(Unprocessable):
-        store.create_operator("robert'); DROP TABLE sites; --")
+    # Names are shown to people and may be in any script (issue 12, item 9); values are always bound, so a name
+    # that looks like SQL is just a name.
+    bank = store.create_operator("  某银行东城支行 ")
+    assert bank.name == "某银行东城支行" and store.get_operator("某银行东城支行") == bank
+    bobby = store.create_operator("robert'); DROP TABLE sites; --")
+    assert store.get_operator(bobby.name) == bobby and store.get_site(sid("a")) is not None
+    for bad in ("", " ", "x" * 65, "tab\there", "new\nline", "bidi\u202espoof", "zero\u200bwidth"):
+        with pytest.raises(Unprocessable):
+            store.create_operator(bad)
     with pytest.raises(NotFound):
         store.assign_sites("alice", [sid("a"), "no-such-site"])
     assert store.owned_site_ids(alice, [sid("a")]) == set()  # all or nothing
@@ -105,8 +112,8 @@ def test_accounts_and_assignments(store: Store) -> None:
     assert len(rest) == 1
     assert store.list_operator_sites(admin, limit=10)[1] == 3
     assert store.list_operator_sites(store.create_operator("nobody"))[1] == 0
-    assert {(o.name, o.site_count) for o in store.list_operators()} == {("alice", 2), ("union-staff", 0),
-                                                                         ("nobody", 0)}
+    assert {(o.name, o.site_count) for o in store.list_operators()} == {
+        ("alice", 2), ("union-staff", 0), ("nobody", 0), ("某银行东城支行", 0), ("robert'); DROP TABLE sites; --", 0)}
     assert store.unassign_sites("alice", [sid("b"), sid("c")]) == 1
     assert store.owned_site_ids(store.get_operator("alice"), [sid("a"), sid("b")]) == {sid("a")}  # type: ignore[arg-type]
     assert store.get_operator("ghost") is None

@@ -151,7 +151,7 @@ def test_every_write_reaches_the_public_nearest_query_at_once(world: World) -> N
     assert world.client.get(f"/api/v1/sites/{a}").get_json()["properties"]["status"] == "temporarily_closed"
     assert patch(world, "alice", a, {"status": "open"}).status_code == 200
     day = ten.date().isoformat()
-    added = world.client.post(f"/api/v1/sites/{a}/closures", json={"from": day, "to": day, "reason": "维修"},
+    added = world.client.post(f"/api/v1/sites/{a}/closures", json={"start": day, "end": day, "reason": "维修"},
                               headers=world.auth("alice", **{"If-Match": etag_of(world, a)}))
     assert added.status_code == 201
     assert a not in world.nearest_ids(ten) and a in world.nearest_ids(ten + dt.timedelta(days=1))
@@ -170,17 +170,17 @@ def test_closures_verify_and_history(embedded_world: World) -> None:
         return c.post(f"/api/v1/sites/{site}/closures", json=body,
                       headers=w.auth("alice", **{"If-Match": etag or etag_of(w, site)}))
 
-    assert problem(post({"from": "2027-02-12", "to": "2027-02-05"}), 422)["errors"][0]["field"] == "to"
-    assert problem(post({"from": "2020-01-01", "to": "2020-01-02"}), 422)["errors"][0]["reason"].count("past")
-    assert {e["field"] for e in problem(post({"from": "5 Feb", "till": "x"}), 422)["errors"]} == {"till"}
-    assert {e["field"] for e in problem(post({"from": "5 Feb"}), 422)["errors"]} == {"from", "to"}
-    problem(post({"from": "2027-01-01", "to": "2028-06-01"}), 422)  # longer than a year: use status
-    problem(c.post(f"/api/v1/sites/{site}/closures", json={"from": "2027-02-05", "to": "2027-02-12"},
+    assert problem(post({"start": "2027-02-12", "end": "2027-02-05"}), 422)["errors"][0]["field"] == "end"
+    assert problem(post({"start": "2020-01-01", "end": "2020-01-02"}), 422)["errors"][0]["reason"].count("past")
+    assert {e["field"] for e in problem(post({"start": "5 Feb", "till": "x"}), 422)["errors"]} == {"till"}
+    assert {e["field"] for e in problem(post({"start": "5 Feb"}), 422)["errors"]} == {"start", "end"}
+    problem(post({"start": "2027-01-01", "end": "2028-06-01"}), 422)  # longer than a year: use status
+    problem(c.post(f"/api/v1/sites/{site}/closures", json={"start": "2027-02-05", "end": "2027-02-12"},
                    headers=w.auth("alice")), 428)
-    created = post({"from": "2027-02-05", "to": "2027-02-12", "reason": "Spring Festival"})
+    created = post({"start": "2027-02-05", "end": "2027-02-12", "reason": "Spring Festival"})
     assert created.status_code == 201 and created.headers["ETag"] == '"2"'
     closure = created.get_json()["closure"]
-    assert closure == {"id": closure["id"], "from": "2027-02-05", "to": "2027-02-12", "reason": "Spring Festival"}
+    assert closure == {"id": closure["id"], "start": "2027-02-05", "end": "2027-02-12", "reason": "Spring Festival"}
     assert created.headers["Location"].endswith(f"/api/v1/sites/{site}/closures/{closure['id']}")
     public = c.get(f"/api/v1/sites/{site}", query_string={"at": "2027-02-08T12:00"}).get_json()["properties"]
     assert public["is_open"] is False and public["closures"][0]["reason"] == "Spring Festival"
@@ -194,7 +194,7 @@ def test_closures_verify_and_history(embedded_world: World) -> None:
     problem(c.post(f"/api/v1/sites/{site}/verify", headers=w.auth("alice", **{"If-Match": '"2"'})), 412)
     history = c.get(f"/api/v1/sites/{site}/history", headers=w.auth("alice")).get_json()
     assert [i["action"] for i in history["items"]] == ["verify", "add_closure"]
-    assert history["items"][1]["changes"]["closures"]["after"][0]["from"] == "2027-02-05"
+    assert history["items"][1]["changes"]["closures"]["after"][0]["start"] == "2027-02-05"
     assert all(i["actor"] == "alice" for i in history["items"])
     assert c.get(f"/api/v1/sites/{site}/history", headers=w.auth("carol")).status_code == 200
     paged = c.get(f"/api/v1/sites/{site}/history", query_string={"limit": 1},

@@ -4,7 +4,7 @@
 -- name: site_columns
 s.id, s.source_id, s.kind, s.name_zh, s.name_en, s.address, s.district_adcode,
 ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat, s.opening_hours, s.amenities, s.operator,
-s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status
+s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status, s.edited_fields, s.hours_problem
 
 -- name: nearest_open
 -- KNN over the open intervals themselves (migration 003): "open at t" and a single kind are index conditions
@@ -131,26 +131,51 @@ ORDER BY s.id
 -- name: get_site
 SELECT {site_columns} FROM sites s WHERE s.id = %(id)s
 
--- name: sites_by_source
-SELECT {site_columns} FROM sites s WHERE s.source_id = ANY (%(source_ids)s::text[])
-
 -- name: all_sites
 SELECT {site_columns} FROM sites s
 
 -- name: insert_site
 INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, geog, opening_hours, amenities,
-                   operator, phone, notes, simulated, updated_at, verified_at, version)
+                   operator, phone, notes, simulated, updated_at, verified_at, version, edited_fields, hours_problem)
 VALUES (%(id)s, %(source_id)s, %(kind)s, %(name_zh)s, %(name_en)s, %(address)s, %(district_adcode)s,
         ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(opening_hours)s, %(amenities)s,
-        %(operator)s, %(phone)s, %(notes)s, %(simulated)s, now(), %(verified_at)s, 1)
+        %(operator)s, %(phone)s, %(notes)s, %(simulated)s, now(), %(verified_at)s, 1, %(edited_fields)s,
+        %(hours_problem)s)
 
 -- name: update_site
 UPDATE sites SET kind = %(kind)s, name_zh = %(name_zh)s, name_en = %(name_en)s, address = %(address)s,
     district_adcode = %(district_adcode)s, geog = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
     opening_hours = %(opening_hours)s, amenities = %(amenities)s,
     operator = %(operator)s, phone = %(phone)s, notes = %(notes)s, simulated = %(simulated)s, updated_at = now(),
-    version = version + 1
+    edited_fields = %(edited_fields)s, hours_problem = %(hours_problem)s, version = version + 1
 WHERE id = %(id)s
+
+-- name: lock_sites_by_source
+-- A load reads the sites it may change inside its write transaction, locked in a fixed order.
+SELECT {site_columns} FROM sites s WHERE s.source_id = ANY (%(source_ids)s::text[]) ORDER BY s.id FOR UPDATE
+
+-- name: sites_by_id
+SELECT {site_columns} FROM sites s WHERE s.id = ANY (%(ids)s::text[])
+
+-- name: site_versions
+SELECT id, version FROM sites
+
+-- name: set_edit_marks
+UPDATE sites SET edited_fields = %(edited_fields)s WHERE id = %(id)s
+
+-- name: set_hours_problem
+UPDATE sites SET hours_problem = %(problem)s WHERE id = %(id)s
+
+-- name: lock_intervals_shared
+-- Site writers (edits, loads) run side by side but never while a refresh replaces every interval.
+LOCK TABLE site_open_intervals IN ROW EXCLUSIVE MODE
+
+-- name: lock_intervals_exclusive
+-- A refresh: waits for site writers in progress, holds new ones off until it commits; readers go on.
+LOCK TABLE site_open_intervals IN EXCLUSIVE MODE
+
+-- name: set_meta_if_missing
+INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO NOTHING
 
 -- name: count_sites
 SELECT district_adcode, kind, count(*) FROM sites GROUP BY 1, 2
@@ -204,7 +229,8 @@ SELECT id, site_id, start_date, end_date, reason FROM closures WHERE site_id = %
 -- The version check and the write are one statement: no row means someone else wrote first (412).
 UPDATE sites SET opening_hours = %(opening_hours)s, amenities = %(amenities)s, phone = %(phone)s,
     notes = %(notes)s, status = %(status)s, name_zh = %(name_zh)s, name_en = %(name_en)s,
-    verified_at = %(verified_at)s, updated_at = now(), version = version + 1
+    verified_at = %(verified_at)s, edited_fields = %(edited_fields)s, hours_problem = %(hours_problem)s,
+    updated_at = now(), version = version + 1
 WHERE id = %(id)s AND version = %(expected)s
 RETURNING version, updated_at
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
-import json
 import logging
 import re
 from pathlib import Path
@@ -32,7 +30,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.plugins import MarkerCluster
 from folium.template import Template
@@ -40,7 +37,17 @@ from shapely.geometry import mapping
 
 from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
 from geoservice.analysis.grid import to_metric, to_wgs84
+from geoservice.foliumsafe import (
+    SafeFitBounds,
+    SafeGeoJson,
+    SafeLayerControl,
+    SafeTileLayer,
+    TextTooltip,
+    Verbatim,
+    VerbatimMacro,
+)
 from geoservice.geo import from_wgs84, transform_geometry
+from geoservice.htmlsafe import html_text, raw_text, script_json
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS
 
 LOGGER = logging.getLogger(__name__)
@@ -100,11 +107,6 @@ def _inline_css(rel: str) -> str:
     return re.sub(r"url\(([^):\"']+\.(?:png|svg))\)", repl, css)
 
 
-def _script_safe(text: str) -> str:
-    """Text that can sit inside <script>/<style> without closing it early."""
-    return text.replace("</script", "<\\/script").replace("</style", "<\\/style")
-
-
 ClusterAssets = tuple[str, tuple[str, ...]] | None
 
 
@@ -118,11 +120,11 @@ def use_local_assets(m: folium.Map, assets_base: str | None = DEFAULT_ASSETS_BAS
         m.default_js = []
         m.default_css = []
         header = m.get_root().header  # type: ignore[attr-defined]
-        header.add_child(Element(f"<style>{_script_safe(_inline_css(LEAFLET_CSS))}</style>"), name="leaflet_css")
+        header.add_child(Verbatim(f"<style>{raw_text(_inline_css(LEAFLET_CSS))}</style>"), name="leaflet_css")
         for i, rel in enumerate(CLUSTER_CSS):
-            header.add_child(Element(f"<style>{_script_safe(_inline_css(rel))}</style>"), name=f"cluster_css{i}")
-        header.add_child(Element(f"<script>{_script_safe(_read_asset(LEAFLET_JS))}</script>"), name="leaflet_js")
-        header.add_child(Element(f"<script>{_script_safe(_read_asset(CLUSTER_JS))}</script>"), name="cluster_js")
+            header.add_child(Verbatim(f"<style>{raw_text(_inline_css(rel))}</style>"), name=f"cluster_css{i}")
+        header.add_child(Verbatim(f"<script>{raw_text(_read_asset(LEAFLET_JS))}</script>"), name="leaflet_js")
+        header.add_child(Verbatim(f"<script>{raw_text(_read_asset(CLUSTER_JS))}</script>"), name="cluster_js")
         return None
     base = (assets_base or DEFAULT_ASSETS_BASE).rstrip("/")
     m.default_js = [("leaflet", f"{base}/{LEAFLET_JS}")]
@@ -130,7 +132,7 @@ def use_local_assets(m: folium.Map, assets_base: str | None = DEFAULT_ASSETS_BAS
     return (f"{base}/{CLUSTER_JS}", tuple(f"{base}/{c}" for c in CLUSTER_CSS))
 
 
-class SiteCluster(MarkerCluster):
+class SiteCluster(MarkerCluster, VerbatimMacro):
     """A MarkerCluster layer of sites built in the browser from one compact JSON table (no per-marker JS).
 
     Rows: ``[lat, lon, name_zh, name_en, hours_index, amenity_mask, is_open, until, next_open, address,
@@ -176,7 +178,7 @@ class SiteCluster(MarkerCluster):
         self._name = "SiteCluster"
         self.kind = kind
         self.colour = KIND_COLOURS.get(kind, "#495057")
-        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+        self.payload = script_json(rows)
         if assets is None:
             self.default_js = []
             self.default_css = []
@@ -186,7 +188,7 @@ class SiteCluster(MarkerCluster):
             self.default_css = [(f"markerclustercss{i}", c) for i, c in enumerate(css)]
 
 
-class RecommendationLayer(Layer):
+class RecommendationLayer(Layer, VerbatimMacro):
     """Numbered markers for recommended sites with their reach circles (plain Leaflet, no jQuery popups)."""
 
     _template = Template("""
@@ -210,10 +212,10 @@ class RecommendationLayer(Layer):
     def __init__(self, rows: list[dict[str, Any]], name: str, show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "RecommendationLayer"
-        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+        self.payload = script_json(rows)
 
 
-class Panel(MacroElement):
+class Panel(VerbatimMacro):
     """Fixed HTML (title block, legend, table) plus page CSS/JS, rendered into the figure."""
 
     _template = Template("""
@@ -338,46 +340,48 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
                    prefer_canvas=False)
     cluster_assets = use_local_assets(m, assets_base, inline_assets)
     if spec:
-        folium.TileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
-                         subdomains=spec["subdomains"], control=False).add_to(m)
+        SafeTileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
+                      subdomains=spec["subdomains"], control=False).add_to(m)
     x0, y0 = _points_for_map(np.array([bounds[0]]), np.array([bounds[1]]), datum)
     x1, y1 = _points_for_map(np.array([bounds[2]]), np.array([bounds[3]]), datum)
-    m.fit_bounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]])
+    m.add_child(SafeFitBounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]]))
 
     # 1. District choropleth.
     table = result.districts
     features = []
     for row in table.itertuples(index=False):
-        features.append({"type": "Feature", "geometry": mapping(_for_map(row.geometry, datum, DISTRICT_TOLERANCE_M)),
+        features.append({"type": "Feature", "id": row.adcode,
+                         "geometry": mapping(_for_map(row.geometry, datum, DISTRICT_TOLERANCE_M)),
                          "properties": {
                              "adcode": row.adcode, "name": f"{row.name_zh} {row.name_en}",
                              "demand": _pct(row.demand_share), "area": _pct(row.area_share),
                              "open": f"{row.open_sites} / {row.sites}",
                              "fill": _share_colour(getattr(row, metric))}})
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name="Districts: share covered · 区覆盖率",
+    # Feature ids (adcodes) are what folium's style switch tests; the tooltips show properties as text.
+    SafeGeoJson(
+        {"type": "FeatureCollection", "features": features}, name=html_text("Districts: share covered · 区覆盖率"),
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#343a40", "weight": 1.2,
                                   "fillOpacity": 0.45, "className": "gs-district"},
         highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "demand", "area", "open"],
-                                      aliases=["District 区", "Demand covered 需求覆盖", "Area covered 面积覆盖",
-                                               "Open / all sites 开放/全部"], sticky=True),
-    ).add_to(m)
+    ).add_child(TextTooltip(["name", "demand", "area", "open"],
+                            ["District 区", "Demand covered 需求覆盖", "Area covered 面积覆盖",
+                             "Open / all sites 开放/全部"])).add_to(m)
 
     # 2. Gaps.
     gaps = result.gaps
-    gap_features = [{"type": "Feature", "geometry": mapping(_for_map(g.geometry, datum, GAP_TOLERANCE_M)),
+    gap_features = [{"type": "Feature", "id": g.adcode,
+                     "geometry": mapping(_for_map(g.geometry, datum, GAP_TOLERANCE_M)),
                      "properties": {"name": f"{g.name_zh} {g.name_en}", "area": f"{g.area_km2:,.1f} km²",
                                     "demand": f"{(g.uncovered_demand or 0):,.0f}"}}
                     for g in gaps.itertuples(index=False) if g.geometry is not None and not g.geometry.is_empty]
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": gap_features}, name="Gaps: no open site within reach · 服务空白",
+    SafeGeoJson(
+        {"type": "FeatureCollection", "features": gap_features},
+        name=html_text("Gaps: no open site within reach · 服务空白"),
         style_function=lambda f: {"fillColor": GAP_COLOUR, "color": GAP_COLOUR, "weight": 0.6, "fillOpacity": 0.35,
                                   "className": "gs-gap"},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "area", "demand"],
-                                      aliases=["Gap in 空白所在区", "Uncovered area 未覆盖面积",
-                                               "Uncovered demand 未覆盖需求"], sticky=True),
-    ).add_to(m)
+    ).add_child(TextTooltip(["name", "area", "demand"],
+                            ["Gap in 空白所在区", "Uncovered area 未覆盖面积", "Uncovered demand 未覆盖需求"])
+                ).add_to(m)
 
     # 3. Sites per kind (clustered).
     rows, hours_table = site_rows(result.sites, result.at, datum)
@@ -387,7 +391,8 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
             continue
         n_open = sum(r[6] for r in kind_rows)
         label = KIND_LABELS[kind]
-        SiteCluster(kind, kind_rows, name=f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})",
+        SiteCluster(kind, kind_rows,
+                    name=html_text(f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})"),
                     assets=cluster_assets).add_to(m)
 
     # 4. Recommendations.
@@ -396,16 +401,18 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
         rlon, rlat = _points_for_map(recommendations["lon"].to_numpy(float), recommendations["lat"].to_numpy(float),
                                      datum)
         for i, rec in enumerate(recommendations.itertuples(index=False)):
-            popup = (f"<b>#{rec.rank} recommended site 建议站点</b><br>{html.escape(rec.name_zh)} "
-                     f"{html.escape(rec.name_en)}<br>H3 {rec.h3}<br>adds {rec.added_demand:,.0f} people within reach "
+            popup = (f"<b>#{rec.rank} recommended site 建议站点</b><br>{html_text(rec.name_zh)} "
+                     f"{html_text(rec.name_en)}<br>H3 {html_text(rec.h3)}<br>"
+                     f"adds {rec.added_demand:,.0f} people within reach "
                      f"(+{rec.added_area_km2:.2f} km²)<br>city demand covered after: {_pct(rec.demand_share_after)}"
                      f"<br>nearest open site now: {rec.distance_to_open_m:,.0f} m")
             rec_rows.append({"rank": int(rec.rank), "lat": round(float(rlat[i]), COORD_DECIMALS),
                              "lon": round(float(rlon[i]), COORD_DECIMALS), "radius": result.radius_m,
-                             "popup": popup, "tooltip": f"#{rec.rank}: +{rec.added_demand:,.0f}"})
-        RecommendationLayer(rec_rows, name=f"Recommended new sites · 建议新增站点 ({len(recommendations)})").add_to(m)
+                             "popup": popup, "tooltip": html_text(f"#{rec.rank}: +{rec.added_demand:,.0f}")})
+        RecommendationLayer(rec_rows,
+                            name=html_text(f"Recommended new sites · 建议新增站点 ({len(recommendations)})")).add_to(m)
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    SafeLayerControl(collapsed=False, position="topright").add_to(m)
     Panel(_panel_html(result, recommendations, metric, spec, title),
           head=_panel_head(hours_table)).add_to(m)
     return m
@@ -449,6 +456,7 @@ _CSS = """
 #gs-table th:first-child,#gs-table td:first-child{text-align:left}
 #gs-table summary{cursor:pointer;font-weight:600}
 .gs-popup dt{font-weight:600;margin-top:3px}.gs-popup dd{margin:0}
+.gs-tooltip table{margin:auto}.gs-tooltip th{padding:2px 8px 2px 2px;text-align:left}.gs-tooltip td{text-align:left}
 """
 
 
@@ -477,10 +485,10 @@ function GS_SITE_POPUP(r, kind) {
 def _panel_head(hours: list[str]) -> str:
     amen = [[AMENITY_LABELS[a]["zh"], AMENITY_LABELS[a]["en"]] for a in AMENITIES]
     kinds = {k: [v["zh"], v["en"]] for k, v in KIND_LABELS.items()}
-    script = (_POPUP_JS.replace("@HOURS@", json.dumps(hours, ensure_ascii=False))
-              .replace("@AMENITIES@", json.dumps(amen, ensure_ascii=False))
-              .replace("@KINDS@", json.dumps(kinds, ensure_ascii=False)))
-    return f"<style>{_CSS}</style><script>{_script_safe(script)}</script>"
+    # One pass: a placeholder inside the data (e.g. in an OSM comment) is never substituted.
+    tables = {"HOURS": script_json(hours), "AMENITIES": script_json(amen), "KINDS": script_json(kinds)}
+    script = re.sub(r"@(HOURS|AMENITIES|KINDS)@", lambda m: tables[m.group(1)], _POPUP_JS)
+    return f"<style>{_CSS}</style><script>{script}</script>"
 
 
 def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: dict[str, Any] | None,
@@ -490,11 +498,11 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
     at = result.at
     kinds = " + ".join(f"{KIND_LABELS[k]['en']} {KIND_LABELS[k]['zh']}" for k in s["kinds"])
     minutes = walk_minutes_for_radius(result.radius_m)
-    esc = html.escape
+    esc = html_text
     warn = ""
     if s.get("calendar_missing_years"):
-        warn = (f'<div class="gs-warn">No official holiday schedule loaded for {s["calendar_missing_years"]}: '
-                "weekday rules only.</div>")
+        years = esc(str(s["calendar_missing_years"]))
+        warn = f'<div class="gs-warn">No official holiday schedule loaded for {years}: weekday rules only.</div>'
     simulated = bool(result.sites["simulated"].any()) if "simulated" in result.sites.columns else False
     sim_line = ('<div class="gs-warn" id="gs-simulated">Sites are SIMULATED demo data (not real station locations) · '
                 "站点为模拟演示数据</div>" if simulated else "")

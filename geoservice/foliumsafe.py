@@ -21,7 +21,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import FitBounds, LayerControl
 from folium.template import Template
 
-from geoservice.csp import Policy, map_policy
+from geoservice.csp import Policy, map_policy, new_nonce
 
 NONCE = "{{ this.get_root().nonce }}"
 
@@ -127,6 +127,12 @@ class NoncedFigure(Figure):
     def policy(self) -> Policy:
         """The page's Content-Security-Policy for the current nonce."""
         return map_policy(self.nonce, self.image_sources)
+
+    def render(self, **kwargs: Any) -> str:
+        """The page. Rendered without a nonce set (e.g. displayed in Jupyter), it gets a fresh one."""
+        if not self.nonce:
+            self.nonce = new_nonce()
+        return str(super().render(**kwargs))
 
 
 class NoncedMap(folium.Map, VerbatimMacro):

@@ -86,3 +86,5 @@ def test_each_render_gets_its_own_nonce(demo_embedded: Any, grid_cache: GridCach
     first, second = render_html(m), render_html(m, "fixedNonceForTheTest_123")
     assert check_nonced(first)[0] != check_nonced(second)[0] == "fixedNonceForTheTest_123"
     assert parse(page_policy(m, "n1").header())["script-src"] == ["'nonce-n1'"]
+    fresh = coverage_map(planner.coverage(MONDAY_2200, kinds=("worker_home",)))
+    check_nonced(fresh.get_root().render())  # rendered directly (as Jupyter's display does): a nonce all the same

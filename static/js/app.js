@@ -65,6 +65,8 @@
     svg.appendChild(use);
     return svg;
   }
+  // Through the CSSOM: the page's Content-Security-Policy allows no inline style attributes.
+  function kindColour(node, kind) { node.style.setProperty("--kc", "var(--k-" + kind + ")"); }
   function amenityIcon(code) { return icon(document.getElementById("a-" + code) ? "a-" + code : "a-other"); }
 
   /* ---------- time: Beijing wall clock from ISO strings, whatever the phone's time zone ---------- */
@@ -304,7 +306,8 @@
     var name = (S.lang === "en" && p.name_en) || p.name_zh;
     var st = stateOf(p);
     var li = el("li", { "class": "card", id: "site-" + p.id, "data-id": p.id, "data-kind": p.kind,
-      "data-amenities": (p.amenities || []).join(" "), style: "--kc:var(--k-" + p.kind + ")" });
+      "data-amenities": (p.amenities || []).join(" ") });
+    kindColour(li, p.kind);
     li.appendChild(el("div", { "class": "card-head" }, [el("span", { "class": "num", text: String(i + 1) }), icon("k-" + p.kind),
       el("span", { "class": "kind", text: kindLabel(p.kind, p) })]));
     li.appendChild(el("h3", { "class": "name", lang: dataLang(name), "data-from": "api", text: name }));
@@ -434,8 +437,9 @@
     document.body.setAttribute("data-map", "ready");
   }
   function pin(cls, text, kind) {
-    return L.divIcon({ className: "", iconSize: [40, 40],
-      html: '<div class="pin ' + cls + '" style="--kc:var(--k-' + (kind || "none") + ')">' + text + "</div>" });
+    var d = el("div", { "class": "pin " + cls, text: text });
+    kindColour(d, kind || "none");
+    return L.divIcon({ className: "", iconSize: [40, 40], html: d }); // an element per marker: Leaflet moves it in
   }
   function drawMap() {
     if (!map) return;

@@ -1,15 +1,19 @@
 """Load a coverage map in Debian's headless Chromium (run as a separate process by test_maps.py).
 
-Usage: python _chromium_map.py URL SCREENSHOT. Prints one JSON object: what the page shows, and every request
-to another host (all of them aborted: no CDN, no tiles).
+Usage: python _chromium_map.py URL SCREENSHOT. Prints one JSON object: what the page shows, every request
+to another host (all of them aborted: no CDN, no tiles) and every Content-Security-Policy violation.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: tests/ for csp_watch
+from csp_watch import watch_csp  # noqa: E402
 
 CHROMIUM = os.environ.get("GEOSERVICE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,10 +52,11 @@ def main(url: str, shot: str) -> None:
                 r.abort()
 
         ctx.route("**/*", route)
+        csp = watch_csp(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url, wait_until="load", timeout=60_000)
-        page.wait_for_function("document.querySelectorAll('.leaflet-control-layers-overlays label').length >= 6"
+        page.wait_for_function("() => document.querySelectorAll('.leaflet-control-layers-overlays label').length >= 6"
                                " && document.querySelectorAll('.gs-cluster, .gs-site').length > 0", timeout=60_000)
         page.click("#gs-table summary")
         page.wait_for_timeout(300)
@@ -75,7 +80,8 @@ def main(url: str, shot: str) -> None:
         page.wait_for_timeout(800)
         page.screenshot(path=shot)
         browser.close()
-    print(json.dumps({**probe, "popup": popup, "external": external, "errors": errors}, ensure_ascii=False))
+    print(json.dumps({**probe, "popup": popup, "external": external, "errors": errors, "csp": csp},
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def test_served_map_renders_in_chromium_with_all_layers(coverage_server: str) ->
         assert resp.headers.get_content_type() == "text/html"
     assert len(html.encode("utf-8")) < MAX_BYTES
     assert external_assets(html) == []
-    assert '<script src="/static/vendor/leaflet/leaflet.js">' in html
+    assert '<script src="/static/vendor/leaflet/leaflet.js" nonce=' in html
     assert "/static/vendor/leaflet.markercluster/leaflet.markercluster.js" in html
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "coverage_map_monday_2200.png"
@@ -65,7 +65,7 @@ def test_served_map_renders_in_chromium_with_all_layers(coverage_server: str) ->
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert seen["errors"] == []
+    assert seen["errors"] == [] and seen["csp"] == []
     assert seen["leaflet"] is True
     overlays = seen["overlays"]
     assert len(overlays) == 6 and seen["checked"] == 6, overlays
@@ -91,7 +91,7 @@ def test_inline_map_is_self_contained(monday) -> None:  # type: ignore[no-untype
 
 def test_assets_base_for_a_running_service(monday) -> None:  # type: ignore[no-untyped-def]
     html = render_html(coverage_map(monday, assets_base="https://gs.example.cn/static/vendor/"))
-    assert '<script src="https://gs.example.cn/static/vendor/leaflet/leaflet.js">' in html
+    assert '<script src="https://gs.example.cn/static/vendor/leaflet/leaflet.js" nonce=' in html
     assert "cdn" not in html.lower().replace("cdn-", "")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from csp_watch import watch_csp
 
 CHROMIUM = os.environ.get("GEOSERVICE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,7 +79,8 @@ def new_page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> 
     """Factory: ``new_page(locale="zh-CN", geolocation=DONGCHENG or None, **context options)`` -> page.
 
     ``geolocation=None`` means permission refused. External requests (map tiles, anything) are aborted and
-    recorded in ``page.blocked``. The last page opened is screenshotted at teardown.
+    recorded in ``page.blocked``. The last page opened is screenshotted at teardown. Every page must end with no
+    JavaScript error and no Content-Security-Policy violation.
     """
     contexts: list[Any] = []
     pages: list[Any] = []
@@ -101,7 +103,9 @@ def new_page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> 
                 r.abort()
 
         ctx.route("**/*", route)
+        csp = watch_csp(ctx)
         page = ctx.new_page()
+        page.csp = csp
         page.blocked = blocked
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -123,6 +127,7 @@ def new_page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> 
         ctx.close()
     for page in pages:
         assert not page.errors, f"JavaScript errors on the page: {page.errors}"
+        assert not page.csp, f"Content-Security-Policy violations: {page.csp}"
 
 
 def api_get(base: str, path: str) -> Any:

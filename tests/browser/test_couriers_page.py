@@ -119,7 +119,7 @@ def test_location_refused_offers_landmarks_districts_and_map(new_page: Any, live
 
     # A district from /api/v1/districts, at its label point.
     page.click("#toggleChooser")
-    page.wait_for_function("document.querySelectorAll('#district option').length === 17")
+    page.wait_for_function("() => document.querySelectorAll('#district option').length === 17")
     haidian = next(f["properties"] for f in api_get(live_server, "/api/v1/districts")["features"]
                    if f["properties"]["adcode"] == "110108")
     page.select_option("#district", "110108")
@@ -205,7 +205,7 @@ def test_language_switch_changes_every_label(new_page: Any) -> None:
     open_page(page)
     page.click("#filterSummary")
     page.click("#toggleChooser")
-    page.wait_for_function("document.querySelectorAll('#district option').length === 17")
+    page.wait_for_function("() => document.querySelectorAll('#district option').length === 17")
     page.wait_for_selector("body[data-map=ready]")
     page.wait_for_selector(".leaflet-control-zoom-in")
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -217,7 +217,7 @@ def test_language_switch_changes_every_label(new_page: Any) -> None:
     english = _labels(page)
 
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
     assert page.title() == "附近开放的驿站"
     _assert_only(page, "zh")
     chinese = _labels(page)
@@ -229,7 +229,7 @@ def test_language_switch_changes_every_label(new_page: Any) -> None:
     assert CJK.search(name_zh)
 
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
     _assert_only(page, "en")
     assert _labels(page) == english
     # The choice is remembered.
@@ -259,7 +259,7 @@ def test_phone_viewport_has_no_horizontal_scroll_and_big_targets(new_page: Any) 
         assert box is not None and box["y"] + box["height"] <= 740, (sel, box)
     page.click("#filterSummary")
     page.click("#toggleChooser")
-    page.wait_for_function("document.querySelectorAll('#district option').length === 17")
+    page.wait_for_function("() => document.querySelectorAll('#district option').length === 17")
     page.wait_for_selector("body[data-map=ready]")
     page.locator("#list .card:first-child .report").click()
     page.wait_for_selector("#list .card:first-child .report-box [data-report=closed_on_arrival]")  # endpoint exists
@@ -269,7 +269,7 @@ def test_phone_viewport_has_no_horizontal_scroll_and_big_targets(new_page: Any) 
         assert page.evaluate(TARGETS_JS) == [], lang
         if lang == "zh":
             page.click("#lang")
-            page.wait_for_function("document.documentElement.lang === 'en'")
+            page.wait_for_function("() => document.documentElement.lang === 'en'")
 
 
 # (f) ------------------------------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def test_times_are_beijing_time_and_warnings_and_problems_are_shown(new_page: An
     assert "simulated" in page.locator("#warnings .demo").inner_text()
 
     page.click("#lang")
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
     assert states.nth(1).inner_text() == "已关闭 — 周二 09:00 开放"
     assert states.nth(2).inner_text() == "24小时开放"
     assert states.nth(3).inner_text() == "开放至 22:00"
@@ -471,7 +471,7 @@ def test_times_are_beijing_time_and_warnings_and_problems_are_shown(new_page: An
     # An API error: its problem+json detail is shown, with a retry button; the old list is not left stale.
     page.click("#filterSummary")
     page.click("#amenities [data-amenity=wifi]")
-    page.wait_for_function("document.body.dataset.status === 'error'")
+    page.wait_for_function("() => document.body.dataset.status === 'error'")
     status = page.locator("#status").inner_text()
     assert "抱歉，查询没有成功" in status and "amenity: something the server did not like" in status
     assert page.locator("#status button").inner_text() == "重试"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from csp_watch import watch_csp
 
 from .conftest import ROOT, TIANANMEN, World, build_world, sid, tomorrow_at
 
@@ -112,7 +113,8 @@ def chromium() -> Iterator[BrowserThread]:
 @contextmanager
 def new_page(browser: Any, base: str, name: str, locale: str = "zh-CN", **options: Any) -> Iterator[Any]:
     """A fresh phone-sized context whose requests to anything but the live server are aborted; afterwards a
-    screenshot in test-artifacts/operators/ and a check that the page had no JavaScript errors."""
+    screenshot in test-artifacts/operators/ and a check that the page had no JavaScript errors and broke no rule of
+    its Content-Security-Policy."""
     ctx = browser.new_context(viewport=PHONE, locale=locale, device_scale_factor=1, service_workers="block",
                               **options)
     ctx.set_default_timeout(10_000)
@@ -126,6 +128,7 @@ def new_page(browser: Any, base: str, name: str, locale: str = "zh-CN", **option
             r.abort()
 
     ctx.route("**/*", route)
+    csp = watch_csp(ctx)
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -142,6 +145,7 @@ def new_page(browser: Any, base: str, name: str, locale: str = "zh-CN", **option
             sys.stderr.write(f"screenshot failed: {exc}\n")
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp, f"Content-Security-Policy violations: {csp}"
 
 
 def public_nearest(base: str, at: str) -> list[str]:
@@ -220,7 +224,7 @@ def test_the_page_edits_hours_end_to_end_and_the_public_answer_changes(
             assert a not in public_nearest(base, f"{later_day}T19:00:00+08:00")
 
             # the history shows both changes, newest first, with before → after
-            page.wait_for_function("document.querySelectorAll('#history li[data-id]').length === 2")
+            page.wait_for_function("() => document.querySelectorAll('#history li[data-id]').length === 2")
             actions = page.eval_on_selector_all("#history li[data-id]", "els => els.map(e => e.dataset.action)")
             assert actions == ["add_closure", "update"]
             assert "24/7" in page.inner_text("#history li[data-action=update]")
@@ -270,7 +274,7 @@ def test_a_conflicting_edit_is_refused_and_reports_can_be_resolved(
             page.wait_for_selector("#save-msg[data-msg=conflict]")
             assert world.store.get_site(b).notes is None  # type: ignore[union-attr]  # not silently overwritten
             page.click("#reload")
-            page.wait_for_function("document.getElementById('phone').value === '010-8888 0000'")
+            page.wait_for_function("() => document.getElementById('phone').value === '010-8888 0000'")
             page.fill("#notes", "晚上有人值班")
             page.click("#save")
             page.wait_for_selector("#save-msg[data-msg=saved]")
@@ -307,7 +311,7 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
         with new_page(browser, base, request.node.name + "-courier", "en-US", geolocation=here,
                       permissions=["geolocation"]) as courier:
             courier.goto(base + "/")
-            courier.wait_for_function("document.body.dataset.status === 'ok'")
+            courier.wait_for_function("() => document.body.dataset.status === 'ok'")
             card = courier.locator(f"#list .card[data-id={d}]")
             card.locator(".report").click()
             card.locator("[data-report=amenity_missing]").click()
@@ -316,7 +320,7 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
             assert resp.value.status == 201
             card.locator(".report-msg[data-msg=reportThanks]").wait_for()
             courier.reload()
-            courier.wait_for_function("document.body.dataset.status === 'ok'")
+            courier.wait_for_function("() => document.body.dataset.status === 'ok'")
             reports = courier.locator(f"#list .card[data-id={d}] .reports").inner_text()
             assert reports == "1 problem report not yet resolved"
             # only map tiles are external (blocked here)

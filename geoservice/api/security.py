@@ -1,0 +1,43 @@
+"""Security headers on every response: a Content-Security-Policy per kind of response, nosniff, no framing,
+and a Referrer-Policy.
+
+Kinds: the two static pages get their own policies (by endpoint), a view that renders HTML with a nonce (the
+coverage map) sets its policy with :func:`set_policy`, and everything else (JSON, GeoJSON, CSV, problems,
+metrics, static assets) gets :data:`geoservice.csp.API`, which lets nothing load, run or frame it.
+"""
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from geoservice import csp
+
+# Endpoints of the static pages (``index`` in geoservice/__init__.py, ``operator_page`` in api/operators.py).
+PAGE_POLICIES: dict[str, csp.Policy] = {"index": csp.COURIERS_PAGE, "operator_page": csp.OPERATORS_PAGE}
+CSP = "Content-Security-Policy"
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # OpenStreetMap's tile policy asks for a Referer: send the origin (never the path and query: they carry
+    # locations) to other hosts over HTTPS, nothing over plain HTTP.
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+def set_policy(resp: Response, policy: csp.Policy) -> Response:
+    """Give ``resp`` its own policy (e.g. the map page's, with its nonce) instead of the default for its kind."""
+    resp.headers[CSP] = policy.header()
+    return resp
+
+
+def _add_headers(resp: Response) -> Response:
+    if CSP not in resp.headers:
+        page = PAGE_POLICIES.get(request.endpoint or "") if resp.status_code < 400 else None
+        resp.headers[CSP] = (page or csp.API).header()
+    for name, value in STATIC_HEADERS.items():
+        resp.headers.setdefault(name, value)
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    """Add the headers to every response of ``app``, errors included."""
+    app.after_request(_add_headers)

@@ -17,7 +17,8 @@ import datetime as dt
 from flask import Blueprint, Response, current_app, json, request
 
 from geoservice.api import params as P
-from geoservice.api.operators import UnsupportedMediaType
+from geoservice.api.body import json_object
+from geoservice.api.operators import reject_unknown
 from geoservice.api.ratelimit import RateLimiter, TooManyRequests
 from geoservice.errors import InvalidInput, NotFound, Unprocessable
 from geoservice.hours import TZ, now_local
@@ -50,11 +51,7 @@ def parse_report(site_id: str, body: object, now: dt.datetime) -> Report:
     """Check a report body as the couriers' page sends it; every problem is a 422 naming the field."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", [{"field": "body", "reason": "not a JSON object"}])
-    unknown = [k for k in body if k not in FIELDS]
-    if unknown:
-        raise Unprocessable(f"unknown field(s): {', '.join(repr(k)[:60] for k in unknown)}; allowed: "
-                            f"{', '.join(FIELDS)}", [{"field": str(k)[:60], "reason": "unknown field"}
-                                                     for k in unknown])
+    reject_unknown(body, FIELDS)
     rtype = body.get("type")
     if rtype not in REPORT_TYPES:
         raise _bad("type", f"must be one of {', '.join(REPORT_TYPES)}")
@@ -95,13 +92,7 @@ def parse_report(site_id: str, body: object, now: dt.datetime) -> Report:
 def post_report(site_id: str) -> Response:
     """A courier reports a problem with a site (no account; rate-limited per client address)."""
     P.check_known(request, ())
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the report as application/json")
-    try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not valid JSON", [{"field": "body", "reason": "not valid JSON"}]) from None
-    report = parse_report(site_id, body, now_local())
+    report = parse_report(site_id, json_object(), now_local())
     store: Store = current_app.extensions["geoservice.store"]
     site = store.get_site(site_id) if len(site_id) <= 64 else None
     if site is None:

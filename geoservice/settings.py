@@ -23,6 +23,9 @@ class Settings:
     Rate limits (public reads, couriers' reports) are one limit for the whole service: their state is a small
     file in ``rate_limit_dir`` that every worker process maps (:mod:`geoservice.limiter`); every process of one
     service must therefore see the same folder, on a local filesystem.
+
+    ``/metrics`` (Prometheus) is not public by default: it answers 404 until ``metrics_token`` is set — then it
+    wants ``Authorization: Bearer <metrics_token>`` (compared in constant time) — or ``metrics_public`` opts in.
     """
 
     database_url: str = ""
@@ -43,6 +46,10 @@ class Settings:
     # Folder of the rate-limit state shared by every worker and process on the host (a local filesystem);
     # None = the folder of embedded_path (the instance folder, instance/ by default).
     rate_limit_dir: Path | None = None
+    # /metrics: 404 unless metrics_token is set (then it needs "Authorization: Bearer <token>") or metrics_public
+    # is true (anyone may scrape it: only behind a proxy that keeps it internal). A token wins over public.
+    metrics_token: str = ""
+    metrics_public: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

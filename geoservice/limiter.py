@@ -5,13 +5,17 @@ With N gunicorn workers, buckets kept in each process let N times the configured
 every process (``MAP_SHARED``: all see the same pages) and changed only under an exclusive ``flock`` on it, plus
 a thread lock for the threads of one process (a ``flock`` is held per open file, not per thread).
 
-Cost, measured by ``bench/bench_ratelimit.py`` (``bench/results_ratelimit.md``) on the 2-core machine shared
-with other work: about 8 µs per hit in one process and 27–32 µs median under 3 processes hitting at once
-(p99 ≈ 0.15–0.17 ms), against 35–90 µs median and p99 0.4–4 ms for the same buckets in a SQLite file in WAL mode
-(``BEGIN IMMEDIATE``, ``synchronous=OFF``), whose busy handler also left one waiter starved for 1.8 s. Cheap
-enough for the public-read limit too. Libraries checked: ``limits``/``flask-limiter`` keep shared state only in
-Redis, Memcached or MongoDB; ``pyrate-limiter``'s SQLite bucket counts every hit of one table regardless of the
-key (a table per client address would be needed) and logs each hit as a row.
+Cost, measured by ``bench/bench_ratelimit.py`` (``bench/results_ratelimit.md``) on the 2-core machine while it
+was shared with other work (load average 2–7): 8–21 µs per hit warm (one process in a loop), 27–63 µs median
+under 3 processes that sleep between hits as request-serving workers do (cold caches; an empty call measured
+the same way takes 3–6 µs), p99 0.15–0.46 ms — about 2 % of one nearest request (≈2.6 ms). SQLite in WAL mode
+with the same buckets (``BEGIN IMMEDIATE``, ``synchronous=OFF``) took 2–3 times as long (40–50 µs warm,
+100–150 µs median under 3 processes), and its busy handler, which polls with sleeps, left single hits waiting
+up to 1.3–2.6 s under contention. Cheap enough for the public-read limit too; the remaining tail (p99.9 of
+1–2 ms) comes from a lock holder being descheduled on an oversubscribed machine. Libraries checked:
+``limits``/``flask-limiter`` share state only through Redis, Memcached or MongoDB; ``pyrate-limiter``'s SQLite
+bucket counts every hit of one table whatever the key (a table per client address would be needed) and logs
+each hit as a row.
 
 The file (``ratelimits.bin`` in ``GEOSERVICE_RATE_LIMIT_DIR``) is an open-addressing table of fixed-size slots:
 
@@ -55,6 +59,7 @@ _HEADER = struct.Struct("<8sQII16s")  # magic, slots, slot size, max limits, has
 HEADER_SIZE = 64
 _SLOT = struct.Struct(f"<16sdd{MAX_LIMITS}d")
 SLOT_SIZE = _SLOT.size  # 64
+_FULL_AT = struct.Struct("<d")
 WARN_EVERY_S = 60.0
 
 
@@ -127,21 +132,20 @@ class SharedTable:
         with self.lock:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
             try:
-                window = self.map[home:end]
-                offset = self._find(window, digest)
+                offset = self._find(home, end, digest)
                 if offset is None:
-                    offset, evicted = self._free_slot(window, now)
+                    offset, evicted = self._free_slot(home, end, now)
                     old = None
                     at = now
                 else:
-                    _, _, at, *tokens = _SLOT.unpack_from(window, offset)
-                    old, evicted = list(tokens), False
+                    _, _, at, *tokens = _SLOT.unpack_from(self.map, offset)
+                    old, evicted = tokens, False
                 result = change(old, at)
                 if result is None:
-                    _SLOT.pack_into(self.map, home + offset, digest, 0.0, 0.0, *([0.0] * MAX_LIMITS))
+                    _SLOT.pack_into(self.map, offset, digest, 0.0, 0.0, *([0.0] * MAX_LIMITS))
                 else:
                     tokens, full_at = result
-                    _SLOT.pack_into(self.map, home + offset, digest, full_at, now,
+                    _SLOT.pack_into(self.map, offset, digest, full_at, now,
                                     *(tokens + [0.0] * (MAX_LIMITS - len(tokens))))
             finally:
                 fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -150,21 +154,20 @@ class SharedTable:
             LOGGER.warning("rate-limit table %s is full around one slot window: an active key was reset "
                            "(more than %d keys active at once?)", self.path, self.slots)
 
-    @staticmethod
-    def _find(window: bytes, digest: bytes) -> int | None:
-        pos = window.find(digest)
+    def _find(self, home: int, end: int, digest: bytes) -> int | None:
+        """The offset of the slot holding ``digest`` in the window ``[home, end)``, if any."""
+        pos = self.map.find(digest, home, end)
         while pos >= 0:
-            if pos % SLOT_SIZE == 0:
+            if (pos - home) % SLOT_SIZE == 0:
                 return pos
-            pos = window.find(digest, pos + 1)
+            pos = self.map.find(digest, pos + 1, end)
         return None
 
-    @staticmethod
-    def _free_slot(window: bytes, now: float) -> tuple[int, bool]:
+    def _free_slot(self, home: int, end: int, now: float) -> tuple[int, bool]:
         """The first reusable slot of the window, else the one nearest to full (evicted)."""
-        oldest, oldest_full_at = 0, float("inf")
-        for offset in range(0, len(window), SLOT_SIZE):
-            (full_at,) = struct.unpack_from("<d", window, offset + 16)
+        oldest, oldest_full_at = home, float("inf")
+        for offset in range(home, end, SLOT_SIZE):
+            (full_at,) = _FULL_AT.unpack_from(self.map, offset + 16)
             if full_at <= now:
                 return offset, False
             if full_at < oldest_full_at:

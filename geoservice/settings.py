@@ -47,8 +47,9 @@ class Settings:
     # None = the folder of embedded_path (the instance folder, instance/ by default).
     rate_limit_dir: Path | None = None
     # /metrics: 404 unless metrics_token is set (then it needs "Authorization: Bearer <token>") or metrics_public
-    # is true (anyone may scrape it: only behind a proxy that keeps it internal). A token wins over public.
-    metrics_token: str = ""
+    # is true (anyone may scrape it: only behind a proxy that keeps it internal). A token wins over public;
+    # it is left out of repr() so that logging the settings does not log it.
+    metrics_token: str = dataclasses.field(default="", repr=False)
     metrics_public: bool = False
 
     @classmethod

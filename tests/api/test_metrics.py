@@ -70,3 +70,4 @@ def test_metrics_settings_come_from_the_environment() -> None:
     s = Settings.from_env({"GEOSERVICE_METRICS_TOKEN": TOKEN, "GEOSERVICE_METRICS_PUBLIC": "true"})
     assert s.metrics_token == TOKEN and s.metrics_public is True
     assert Settings.from_env({}).metrics_token == "" and Settings.from_env({}).metrics_public is False
+    assert TOKEN not in repr(s)

@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
     from geoservice.api.ogc import bp as ogc_bp
     from geoservice.api.openapi import bp as openapi_bp
     from geoservice.api.public import bp as public_bp
-    from geoservice.api.ratelimit import init_public_limit
+    from geoservice.api.ratelimit import init_rate_limits
     from geoservice.api.security import init_app as init_security_headers
     from geoservice.bootstrap import ensure_ready
     from geoservice.store import open_store
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, store: Any = None, prepare: boo
     register_error_handlers(app)
     init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
     metrics.init_app(app)
-    init_public_limit(app, settings.public_rate_per_minute)
+    init_rate_limits(app, settings)  # shared by every worker process: one limit for the service
     app.register_blueprint(public_bp)
     app.register_blueprint(openapi_bp)
     app.register_blueprint(exports_bp)

@@ -10,6 +10,11 @@ Everything here is plain Python over the :class:`~geoservice.store.base.Store` i
 CLI, the API and a notebook share it. Sites are read page by page with ``Store.list_sites`` so an export of
 the whole national network (≈200,000 sites) never holds more than a page of store rows at a time for the
 streamed formats.
+
+CSV cells are written for spreadsheets: a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab, CR or
+``'`` gets one leading ``'`` so Excel shows it as text instead of running it as a formula ("CSV injection");
+``geoservice load`` removes that apostrophe again, so the round trip is exact. ``lon``/``lat`` are numbers and
+never prefixed. The rule and its reasons are in :mod:`geoservice.csvcells`.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from geoservice.csvcells import to_csv_cell
 from geoservice.geo import DATUMS, from_wgs84
 from geoservice.model import Site
 from geoservice.store.base import SiteFilter, Store
@@ -42,6 +48,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "id", "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat",
     "opening_hours", "amenities", "operator", "phone", "notes", "simulated", "updated_at", "verified_at", "crs",
 )
+# Written as numbers, never as text cells: the formula rule of geoservice.csvcells does not apply to them.
+NUMERIC_CSV_COLUMNS = frozenset({"lon", "lat"})
 # Attribute columns of the GeoJSON and GeoPackage exports (coordinates are in the geometry there).
 ATTRIBUTE_COLUMNS: tuple[str, ...] = tuple(c for c in CSV_COLUMNS if c not in ("lon", "lat"))
 
@@ -147,13 +155,15 @@ def site_attributes(site: Site, datum: str) -> dict[str, Any]:
 
 
 def csv_row(site: Site, lon: float, lat: float, datum: str) -> list[str]:
-    """One CSV row (``CSV_COLUMNS`` order): amenities ``;``-separated, booleans ``true``/``false``."""
+    """One CSV row (``CSV_COLUMNS`` order): amenities ``;``-separated, booleans ``true``/``false``, every text
+    cell passed through :func:`geoservice.csvcells.to_csv_cell` (lon/lat are numbers and left alone)."""
     attrs = site_attributes(site, datum)
     attrs["amenities"] = ";".join(site.amenities)
     attrs["simulated"] = "true" if site.simulated else "false"
     attrs["lon"] = f"{lon:.{COORD_DECIMALS}f}"
     attrs["lat"] = f"{lat:.{COORD_DECIMALS}f}"
-    return ["" if attrs[c] is None else str(attrs[c]) for c in CSV_COLUMNS]
+    cells = ["" if attrs[c] is None else str(attrs[c]) for c in CSV_COLUMNS]
+    return [cell if c in NUMERIC_CSV_COLUMNS else to_csv_cell(cell) for c, cell in zip(CSV_COLUMNS, cells)]
 
 
 def csv_chunks(pages: Iterator[list[Site]], datum: str, bom: bool = False) -> Iterator[str]:

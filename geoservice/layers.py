@@ -4,6 +4,10 @@ Accepted site files: GeoJSON (FeatureCollection of Points), CSV with ``lon``/``l
 BOM), GeoPackage (first layer, or ``layer=``). Each record is checked — geometry, service area, kind, amenity
 vocabulary, opening hours — and every problem is collected as ``file:line N`` / ``file:feature N`` plus
 field and reason before anything is written, so a bad file changes nothing.
+
+CSV text cells are read back through :func:`geoservice.csvcells.from_csv_cell`: one leading ``'`` is removed,
+the inverse of the formula neutralisation our CSV exports apply (so export → load is exact). The ``lon``/``lat``
+columns are numbers and are read as they are. GeoJSON and GeoPackage values are taken as they are.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from geoservice.csvcells import from_csv_cell
 from geoservice.errors import ValidationFailed
 from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
@@ -96,7 +101,9 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
     reader.fieldnames = fields
     for row in reader:
         extra = row.pop(None, None)  # type: ignore[call-overload]
-        props = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
+        # Undo the export's formula escape first (on the cell as written), then trim as for every format.
+        props = {k: ((v if k in ("lon", "lat") else from_csv_cell(v)).strip() if isinstance(v, str) else v)
+                 for k, v in row.items()}
         props = {k: v for k, v in props.items() if v not in ("", None)}
         where = f"line {reader.line_num}"
         if extra:

@@ -19,6 +19,13 @@ class Settings:
     ``database_url`` selects PostGIS; when it is empty the embedded store (SQLite file at ``embedded_path``)
     is used. The walk model turns straight-line distance into minutes on foot:
     ``walk_minutes = distance_m * detour_factor / walk_speed_m_per_min``.
+
+    Rate limits (public reads, couriers' reports) are one limit for the whole service: their state is a small
+    file in ``rate_limit_dir`` that every worker process maps (:mod:`geoservice.limiter`); every process of one
+    service must therefore see the same folder, on a local filesystem.
+
+    ``/metrics`` (Prometheus) is not public by default: it answers 404 until ``metrics_token`` is set — then it
+    wants ``Authorization: Bearer <metrics_token>`` (compared in constant time) — or ``metrics_public`` opts in.
     """
 
     database_url: str = ""
@@ -34,8 +41,16 @@ class Settings:
     window_days_before: int = 1
     window_days_after: int = 14
     max_upload_bytes: int = 5 * 1024 * 1024
-    public_rate_per_minute: int = 1200  # public reads per client address and worker process; 0 = no limit
+    public_rate_per_minute: int = 1200  # public reads per client address, whole service (all workers); 0 = off
     proxy_hops: int = 0  # reverse proxies in front: trust that many X-Forwarded-For/-Proto/-Host entries
+    # Folder of the rate-limit state shared by every worker and process on the host (a local filesystem);
+    # None = the folder of embedded_path (the instance folder, instance/ by default).
+    rate_limit_dir: Path | None = None
+    # /metrics: 404 unless metrics_token is set (then it needs "Authorization: Bearer <token>") or metrics_public
+    # is true (anyone may scrape it: only behind a proxy that keeps it internal). A token wins over public;
+    # it is left out of repr() so that logging the settings does not log it.
+    metrics_token: str = dataclasses.field(default="", repr=False)
+    metrics_public: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

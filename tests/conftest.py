@@ -157,12 +157,13 @@ def demo_store(request: pytest.FixtureRequest) -> Store:
 
 
 @pytest.fixture(scope="session")
-def app(demo_embedded: Store):  # type: ignore[no-untyped-def]
+def app(demo_embedded: Store, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The Flask app over the demo embedded store."""
     from geoservice import create_app
 
     # The whole session's requests come from one address: the public rate limit has its own test.
-    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0)
+    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0,
+                        rate_limit_dir=tmp_path_factory.mktemp("limits"))
     application = create_app(settings, store=demo_embedded, prepare=False)
     application.config["TESTING"] = True
     return application

@@ -2,19 +2,35 @@
 
 With several gunicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` (``geoservice serve --workers N`` does) so every
 worker's counters are aggregated when ``/metrics`` is scraped, whichever worker answers.
+
+Who may scrape (the counters describe traffic per route and status, which is the service operator's business):
+
+* neither ``metrics_token`` nor ``metrics_public`` set (the default): ``/metrics`` answers 404, exactly as an
+  unknown path does;
+* ``metrics_token`` set (``GEOSERVICE_METRICS_TOKEN``): only with ``Authorization: Bearer <token>``, else 401
+  with ``WWW-Authenticate: Bearer``; the comparison is of SHA-256 digests with ``hmac.compare_digest``, so its
+  time does not depend on how much of a guess is right (nor on the token's length). Never from the URL;
+* ``metrics_public`` true (``GEOSERVICE_METRICS_PUBLIC``) and no token: anyone may scrape.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from werkzeug.exceptions import NotFound
+
+from geoservice.errors import GeoserviceError
+from geoservice.settings import Settings
 
 bp = Blueprint("metrics", __name__)
 ACCESS_LOG = logging.getLogger("geoservice.access")
+LOGGER = logging.getLogger(__name__)
 
 REQUESTS = Counter("geoservice_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("geoservice_http_request_seconds", "HTTP request latency", ["endpoint"],
@@ -33,14 +49,48 @@ def _registry() -> CollectorRegistry:
     return REGISTRY
 
 
+class MetricsUnauthorized(GeoserviceError):
+    """``/metrics`` without the scrape token (401, with ``WWW-Authenticate: Bearer``)."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self) -> None:
+        super().__init__("send Authorization: Bearer <GEOSERVICE_METRICS_TOKEN> to read /metrics",
+                         [{"field": "Authorization", "reason": "the metrics token is required"}])
+        self.headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def check_scraper(settings: Settings, authorization: str | None) -> None:
+    """Let the request read the metrics, or raise 404 (not enabled) / 401 (token missing or wrong)."""
+    if settings.metrics_token:
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        ok = hmac.compare_digest(_digest(given.strip()), _digest(settings.metrics_token))
+        if scheme.lower() != "bearer" or not ok:
+            raise MetricsUnauthorized()
+    elif not settings.metrics_public:
+        raise NotFound()
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition, for whoever ``check_scraper`` lets in."""
+    check_scraper(current_app.extensions["geoservice.settings"], request.headers.get("Authorization"))
     return Response(generate_latest(_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+MIN_TOKEN = 16
 
 
 def init_app(app: Flask) -> None:
     """Time every request, count it by route template (not raw path: bounded label values), log it as JSON."""
+    settings: Settings | None = app.extensions.get("geoservice.settings")
+    if settings is not None and settings.metrics_token and len(settings.metrics_token) < MIN_TOKEN:
+        LOGGER.warning("GEOSERVICE_METRICS_TOKEN is shorter than %d characters: easy to guess", MIN_TOKEN)
 
     @app.before_request
     def _start() -> None:

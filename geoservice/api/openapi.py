@@ -173,7 +173,7 @@ def document(detour: float, speed: float) -> dict[str, Any]:
         }},
     }
     doc = add_operator_paths(doc)  # operators' API, couriers' reports, hours preview
-    limited = {**PROBLEM, "description": "Rate limit for this client address reached (per worker process)",
+    limited = {**PROBLEM, "description": "Rate limit for this client address reached",
                "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}
     for path, ops in doc["paths"].items():
         if "get" in ops and is_public_read("GET", path):

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, g, json, request, sen
 from werkzeug.routing import BaseConverter
 
 from geoservice.api import params as P
+from geoservice.api.body import UnsupportedMediaType, json_object
 from geoservice.api.errors import problem
 from geoservice.api.public import calendar_warnings, site_feature
 from geoservice.auth import Forbidden, Unauthorized, authenticate, require_admin, site_for
@@ -54,13 +55,6 @@ class PreconditionRequired(GeoserviceError):
 
     status = 428
     title = "Precondition required"
-
-
-class UnsupportedMediaType(GeoserviceError):
-    """A body in a media type the endpoint does not take (415)."""
-
-    status = 415
-    title = "Unsupported media type"
 
 
 # ---- plumbing ---------------------------------------------------------------------------------------------
@@ -106,29 +100,19 @@ def expected_version(site: Site) -> int:
     raise VersionConflict(site.id, versions[0] if versions else -1, site.version)
 
 
-def json_body(allowed: tuple[str, ...] = JSON_TYPES, optional: bool = False) -> dict[str, Any]:
-    """The request's JSON object (415 for another media type, 400 when unreadable)."""
-    if optional and not request.get_data(cache=True):
-        return {}
-    if request.mimetype not in allowed:
-        raise UnsupportedMediaType(f"send the body as {' or '.join(allowed)}")
-    try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not valid JSON", [{"field": "body", "reason": "not valid JSON"}]) from None
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", [{"field": "body", "reason": "not a JSON object"}])
-    return body
+MAX_LISTED = 20  # unknown fields named in one problem: a hostile body may hold thousands
 
 
 def reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    """422 naming every field the endpoint does not know."""
+    """422 naming the fields the endpoint does not know (the first ``MAX_LISTED`` of them)."""
     unknown = [k for k in body if k not in allowed]
     if unknown:
-        raise Unprocessable(f"unknown field(s): {', '.join(repr(k)[:70] for k in unknown)}; allowed: "
+        shown = unknown[:MAX_LISTED]
+        more = f" and {len(unknown) - len(shown)} more" if len(unknown) > len(shown) else ""
+        raise Unprocessable(f"unknown field(s): {', '.join(repr(k)[:70] for k in shown)}{more}; allowed: "
                             f"{', '.join(allowed)}",
                             [{"field": str(k)[:70], "reason": f"unknown field; allowed: {', '.join(allowed)}"}
-                             for k in unknown])
+                             for k in shown])
 
 
 def check_hours(value: Any, field: str = "opening_hours") -> str:
@@ -312,7 +296,7 @@ def patch_site(site_id: str) -> Response:
     op = me()
     site = site_for(store(), op, site_id)
     version = expected_version(site)
-    fields = validate_patch(json_body())
+    fields = validate_patch(json_object(JSON_TYPES))
     result = store().update_site(site.id, fields, actor=op.name, expected_version=version)
     LOGGER.info("site %s changed by %s: %s", site.id, op.name, ", ".join(result.changes) or "nothing")
     return site_response(result)
@@ -325,7 +309,7 @@ def add_closure(site_id: str) -> Response:
     op = me()
     site = site_for(store(), op, site_id)
     version = expected_version(site)
-    body = json_body()
+    body = json_object(JSON_TYPES)
     reject_unknown(body, ("start", "end", "reason"))
     closure, problems = check_closure(site.id, body.get("start"), body.get("end"), body.get("reason"),
                                       now_local().date())
@@ -395,7 +379,8 @@ def _bulk_text() -> str:
     elif request.mimetype in CSV_TYPES:
         raw = request.get_data()
     else:
-        raise UnsupportedMediaType("send the CSV as text/csv or as the multipart/form-data field 'file'")
+        raise UnsupportedMediaType("send the CSV as text/csv or as the multipart/form-data field 'file'",
+                                   [{"field": "Content-Type", "reason": "must be text/csv or multipart/form-data"}])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -445,7 +430,7 @@ def resolve_report(report_id: int) -> Response:
     """Mark a report on my site as dealt with (optional ``{"note": "..."}``)."""
     P.check_known(request, ())
     op = me()
-    body = json_body(optional=True)
+    body = json_object(JSON_TYPES, optional=True)
     reject_unknown(body, ("note",))
     note = body.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):

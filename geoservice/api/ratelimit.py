@@ -1,27 +1,32 @@
-"""Per-client rate limits: token buckets in the process, and the limit on public reads (GET/HEAD).
+"""Per-client rate limits of the API, one limit for the whole service: public reads and couriers' reports.
+
+The buckets are :class:`geoservice.limiter.SharedLimiter` scopes in one state file shared by every worker and
+process of the service on the host (``GEOSERVICE_RATE_LIMIT_DIR``, by default the folder of the embedded store,
+``instance/``), so ``--workers 3`` lets exactly the configured number through, not three times it. A hit costs
+tens of microseconds (see :mod:`geoservice.limiter`), so public reads are limited the same way.
 
 Keys are the client address (``request.remote_addr``). Behind a reverse proxy set ``GEOSERVICE_PROXY_HOPS`` to
 the number of proxies in front, so the app reads the client's address from ``X-Forwarded-For`` (Werkzeug's
-``ProxyFix``); otherwise every client shares the proxy's allowance. Each worker process keeps its own buckets,
-so with N workers the effective limit is up to N times the configured one: enough to damp abuse, not to
-account for use. A shared limiter (a PostgreSQL table or the proxy's own limit) is the step after that.
+``ProxyFix``); otherwise every client shares the proxy's allowance. Several hosts behind one balancer each keep
+their own file: the limit is per host (docs/scaling.md).
 """
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 from flask import Flask, current_app, request
 
 from geoservice.errors import GeoserviceError
+from geoservice.limiter import SharedLimiter, open_table
+from geoservice.settings import Settings
 
 # Paths a public client reads; the operators' API has accounts (so a site's /history is not public), /metrics
 # and /healthz are for the operator of the service, and static files are cheap.
 PUBLIC_PREFIXES = ("/api/v1/sites", "/api/v1/coverage", "/api/v1/districts", "/api/v1/hours", "/ogc", "/maps")
 NOT_PUBLIC_SUFFIXES = ("/history",)
-PRUNE_EVERY_S = 60.0
+TABLE = "geoservice.rate_limit_table"
 
 
 def is_public_read(method: str, path: str) -> bool:
@@ -42,63 +47,37 @@ class TooManyRequests(GeoserviceError):
         self.headers = {"Retry-After": str(seconds)}
 
 
-class RateLimiter:
-    """Token buckets per key. Each ``(capacity, period_s)`` bucket holds up to ``capacity`` tokens and refills
-    ``capacity`` tokens per ``period_s``; a hit takes one token from every bucket, or none if any is empty."""
-
-    def __init__(self, limits: Sequence[tuple[int, float]],
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
-        self.limits = tuple((int(c), float(p)) for c, p in limits)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: dict[str, tuple[list[float], float]] = {}
-        self._lock = threading.Lock()
-        self._pruned_at = float("-inf")
-
-    def _refilled(self, key: str, now: float) -> list[float]:
-        entry = self._buckets.get(key)
-        if entry is None:
-            return [float(c) for c, _ in self.limits]
-        tokens, last = entry
-        return [min(float(c), t + (now - last) * c / p) for t, (c, p) in zip(tokens, self.limits)]
-
-    def hit(self, key: str) -> float | None:
-        """Take a token for ``key``: None when allowed, else the seconds until it would be."""
-        with self._lock:
-            now = self.clock()
-            tokens = self._refilled(key, now)
-            short = [(1.0 - t) * p / c for t, (c, p) in zip(tokens, self.limits) if t < 1.0]
-            if short:
-                self._buckets[key] = (tokens, now)
-                return max(short)
-            self._buckets[key] = ([t - 1.0 for t in tokens], now)
-            if len(self._buckets) > self.max_keys and now - self._pruned_at > PRUNE_EVERY_S:
-                self._prune(now)  # at most once a minute: it scans every key under the lock
-            return None
-
-    def _prune(self, now: float) -> None:
-        self._pruned_at = now
-        full = [k for k in self._buckets
-                if all(t >= c for t, (c, _) in zip(self._refilled(k, now), self.limits))]
-        for k in full:
-            del self._buckets[k]
+def state_dir(settings: Settings) -> Path:
+    """Where the shared rate-limit state lives: ``rate_limit_dir``, else the embedded store's folder."""
+    return settings.rate_limit_dir if settings.rate_limit_dir is not None else settings.embedded_path.parent
 
 
-def init_public_limit(app: Flask, per_minute: int) -> None:
-    """429 problem+json with ``Retry-After`` once a client address exceeds ``per_minute`` public reads (a
-    minute's worth may come at once); 0 turns the limit off.
+def shared_limiter(app: Flask, scope: str, limits: Sequence[tuple[int, float]]) -> SharedLimiter:
+    """The app's limiter for ``scope`` (created once per app; the state is shared by every process)."""
+    name = f"geoservice.limiter.{scope}"
+    if name not in app.extensions:
+        app.extensions[name] = SharedLimiter(app.extensions[TABLE], scope, limits)
+    limiter: SharedLimiter = app.extensions[name]
+    return limiter
+
+
+def init_rate_limits(app: Flask, settings: Settings) -> None:
+    """Open the shared state (failing at start-up, not at the first request, when it cannot be) and install
+    the public-read limit: 429 problem+json with ``Retry-After`` once a client address exceeds
+    ``public_rate_per_minute`` public reads (a minute's worth may come at once); 0 turns it off.
 
     Generous on purpose: couriers on mobile networks share carrier-grade NAT addresses, so one address can be
     many phones; and a GIS client paging through /ogc items asks quickly.
     """
+    app.extensions[TABLE] = open_table(state_dir(settings))
+    per_minute = settings.public_rate_per_minute
     if per_minute <= 0:
         return
-    limiter = RateLimiter(((per_minute, 60.0),))
-    app.extensions["geoservice.public_limiter"] = limiter
+    shared_limiter(app, "public", ((per_minute, 60.0),))
 
     @app.before_request
     def _public_limit() -> None:
         if is_public_read(request.method, request.path):
-            wait = current_app.extensions["geoservice.public_limiter"].hit(request.remote_addr or "unknown")
+            wait = shared_limiter(current_app, "public", ()).hit(request.remote_addr or "unknown")
             if wait is not None:
                 raise TooManyRequests(wait)

@@ -4,11 +4,11 @@ A courier tells us a site was closed when they arrived, or that an amenity was m
 at most 500 characters). Nothing about the reporter is stored. The operators of the site see open reports
 (``GET /api/v1/operator/reports``) and resolve them; the public site features carry ``unresolved_reports``.
 
-Rate limit: in-process token buckets per client IP (``request.remote_addr``), by default 5 a minute and 30 a
-day; past it, 429 with ``Retry-After``. Only reports that would be accepted are counted (a malformed body or
-an unknown site is refused before the limiter). Behind a reverse proxy set ``GEOSERVICE_PROXY_HOPS`` so
-``remote_addr`` is the client's address; with several worker processes each has its own buckets (the limit
-is per process), which is acceptable for abuse damping, not for accounting.
+Rate limit: token buckets per client IP (``request.remote_addr``), by default 5 a minute and 30 a day, one limit
+for the whole service — the buckets are shared by every worker process on the host (the ``reports`` scope of
+:mod:`geoservice.api.ratelimit`); past it, 429 with ``Retry-After``. Only reports that would be accepted are
+counted (a malformed body or an unknown site is refused before the limiter). Behind a reverse proxy set
+``GEOSERVICE_PROXY_HOPS`` so ``remote_addr`` is the client's address.
 """
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ import datetime as dt
 from flask import Blueprint, Response, current_app, json, request
 
 from geoservice.api import params as P
-from geoservice.api.operators import UnsupportedMediaType
-from geoservice.api.ratelimit import RateLimiter, TooManyRequests
+from geoservice.api.body import json_object
+from geoservice.api.operators import reject_unknown
+from geoservice.api.ratelimit import TooManyRequests, shared_limiter
 from geoservice.errors import InvalidInput, NotFound, Unprocessable
 from geoservice.hours import TZ, now_local
+from geoservice.limiter import SharedLimiter
 from geoservice.model import AMENITIES, REPORT_TYPES
 from geoservice.store.base import Report, Store
 
@@ -33,13 +35,9 @@ MAX_AGE = dt.timedelta(days=7)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
-def limiter() -> RateLimiter:
-    """The app's limiter (``app.config["GEOSERVICE_REPORT_LIMITS"]`` overrides the default limits)."""
-    ext = current_app.extensions
-    if "geoservice.report_limiter" not in ext:
-        ext["geoservice.report_limiter"] = RateLimiter(current_app.config.get("GEOSERVICE_REPORT_LIMITS",
-                                                                              DEFAULT_LIMITS))
-    return ext["geoservice.report_limiter"]
+def limiter() -> SharedLimiter:
+    """The reports limiter (``app.config["GEOSERVICE_REPORT_LIMITS"]`` overrides the default limits)."""
+    return shared_limiter(current_app, "reports", current_app.config.get("GEOSERVICE_REPORT_LIMITS", DEFAULT_LIMITS))
 
 
 def _bad(field: str, reason: str) -> Unprocessable:
@@ -50,11 +48,7 @@ def parse_report(site_id: str, body: object, now: dt.datetime) -> Report:
     """Check a report body as the couriers' page sends it; every problem is a 422 naming the field."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", [{"field": "body", "reason": "not a JSON object"}])
-    unknown = [k for k in body if k not in FIELDS]
-    if unknown:
-        raise Unprocessable(f"unknown field(s): {', '.join(repr(k)[:60] for k in unknown)}; allowed: "
-                            f"{', '.join(FIELDS)}", [{"field": str(k)[:60], "reason": "unknown field"}
-                                                     for k in unknown])
+    reject_unknown(body, FIELDS)
     rtype = body.get("type")
     if rtype not in REPORT_TYPES:
         raise _bad("type", f"must be one of {', '.join(REPORT_TYPES)}")
@@ -95,13 +89,7 @@ def parse_report(site_id: str, body: object, now: dt.datetime) -> Report:
 def post_report(site_id: str) -> Response:
     """A courier reports a problem with a site (no account; rate-limited per client address)."""
     P.check_known(request, ())
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the report as application/json")
-    try:
-        body = json.loads(request.get_data(cache=True) or b"null")
-    except ValueError:
-        raise InvalidInput("the body is not valid JSON", [{"field": "body", "reason": "not valid JSON"}]) from None
-    report = parse_report(site_id, body, now_local())
+    report = parse_report(site_id, json_object(), now_local())
     store: Store = current_app.extensions["geoservice.store"]
     site = store.get_site(site_id) if len(site_id) <= 64 else None
     if site is None:

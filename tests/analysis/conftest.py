@@ -44,13 +44,15 @@ def coverage_client(app: Any, grid_cache: GridCache) -> Any:
 
 
 @pytest.fixture(scope="session")
-def coverage_server(demo_embedded: Any, grid_cache: GridCache) -> Iterator[str]:
+def coverage_server(demo_embedded: Any, grid_cache: GridCache,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app over the demo store on 127.0.0.1:<free port> (for the browser test)."""
     from werkzeug.serving import make_server
 
     from geoservice import create_app
 
-    app = create_app(Settings(embedded_path=Path("unused"), layers_dir=LAYERS), store=demo_embedded, prepare=False)
+    app = create_app(Settings(embedded_path=Path("unused"), layers_dir=LAYERS,
+                              rate_limit_dir=tmp_path_factory.mktemp("limits")), store=demo_embedded, prepare=False)
     app.extensions["geoservice.coverage_grids"] = grid_cache
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="coverage-live-server", daemon=True)

@@ -196,11 +196,11 @@ def test_page_is_served_at_root(client) -> None:  # type: ignore[no-untyped-def]
         assert resp.mimetype == "text/html"
 
 
-def test_public_reads_are_rate_limited_per_client_address(demo_embedded) -> None:  # type: ignore[no-untyped-def]
+def test_public_reads_are_rate_limited_per_client_address(demo_embedded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from geoservice import create_app
 
-    app = create_app(Settings(embedded_path=Path("unused"), public_rate_per_minute=3), store=demo_embedded,
-                     prepare=False)
+    app = create_app(Settings(embedded_path=tmp_path / "unused", public_rate_per_minute=3, metrics_public=True),
+                     store=demo_embedded, prepare=False)
     c = app.test_client()
     url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"
     assert [c.get(url).status_code for _ in range(3)] == [200, 200, 200]
@@ -216,10 +216,10 @@ def test_public_reads_are_rate_limited_per_client_address(demo_embedded) -> None
     assert c.post("/api/v1/sites/x/reports", json={"type": "closed_on_arrival"}).status_code == 404
 
 
-def test_behind_a_proxy_the_limit_counts_each_forwarded_client(demo_embedded) -> None:  # type: ignore[no-untyped-def]
+def test_behind_a_proxy_the_limit_counts_each_forwarded_client(demo_embedded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from geoservice import create_app
 
-    app = create_app(Settings(embedded_path=Path("unused"), public_rate_per_minute=2, proxy_hops=1),
+    app = create_app(Settings(embedded_path=tmp_path / "unused", public_rate_per_minute=2, proxy_hops=1),
                      store=demo_embedded, prepare=False)
     c = app.test_client()
     url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"

@@ -21,13 +21,13 @@ _fresh = itertools.count()
 class LiveServer:
     """The app over HTTP on a free loopback port, recording every request line it serves."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, state_dir: Path):
         from werkzeug.serving import make_server
 
         from geoservice import create_app
 
-        app = create_app(Settings(embedded_path=Path("unused"), layers_dir=ROOT / "layers"), store=store,
-                         prepare=False)
+        settings = Settings(embedded_path=Path("unused"), layers_dir=ROOT / "layers", rate_limit_dir=state_dir)
+        app = create_app(settings, store=store, prepare=False)
         self.requests: list[str] = []
         inner = app.wsgi_app
 
@@ -52,9 +52,9 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(demo_embedded: Store) -> Iterator[LiveServer]:
+def live_server(demo_embedded: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The service over the demo network (embedded store) on 127.0.0.1:<free port>."""
-    with LiveServer(demo_embedded) as server:
+    with LiveServer(demo_embedded, tmp_path_factory.mktemp("limits")) as server:
         yield server
 
 

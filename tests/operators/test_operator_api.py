@@ -367,25 +367,6 @@ def test_reports_are_rate_limited_per_client(embedded_world: World) -> None:
                   environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 422
 
 
-def test_rate_limiter_buckets_refill_by_minute_and_by_day() -> None:
-    from geoservice.api.reports import DEFAULT_LIMITS, RateLimiter
-
-    now = [0.0]
-    limiter = RateLimiter(DEFAULT_LIMITS, clock=lambda: now[0])
-    assert [limiter.hit("ip") for _ in range(5)] == [None] * 5
-    wait = limiter.hit("ip")
-    assert wait is not None and wait == pytest.approx(12.0)
-    now[0] += 12.0
-    assert limiter.hit("ip") is None
-    for _ in range(24):  # 30 a day: spread out so the minute bucket never runs dry
-        now[0] += 13.0
-        assert limiter.hit("ip") is None
-    now[0] += 60.0
-    wait = limiter.hit("ip")
-    assert wait is not None and wait > 60  # the day bucket is empty now
-    assert limiter.hit("another-ip") is None
-
-
 # ---- hours preview -----------------------------------------------------------------------------------------
 def test_hours_preview_shows_seven_days_with_the_official_calendar(embedded_world: World) -> None:
     c = embedded_world.client

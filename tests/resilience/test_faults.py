@@ -33,7 +33,8 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
         from tests.contract.test_store_contract import BASIC, make_sites
 
         store.upsert_sites(make_sites(store, BASIC))
-        client = create_app(Settings(database_url=url), store=store, prepare=False).test_client()
+        settings = Settings(database_url=url, rate_limit_dir=tmp_path)
+        client = create_app(settings, store=store, prepare=False).test_client()
         assert client.get(NEAREST).status_code == 200
 
         cluster.pause()

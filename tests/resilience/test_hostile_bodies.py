@@ -1,0 +1,137 @@
+"""Hostile JSON bodies on every endpoint that takes one: a 4xx problem naming the body, never a 5xx (both stores).
+
+The endpoints are found from the OpenAPI document (every operation whose request body is JSON), so a new JSON
+endpoint that is not added here makes the test fail instead of going untested.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geoservice.store.base import Store
+from tests.operators.conftest import World, build_world, sid
+
+DEEP = 100_000
+# (name, body): every one of these is unreadable as a JSON object -> 400, errors[0].field == "body".
+UNREADABLE: list[tuple[str, bytes]] = [
+    ("arrays nested 100,000 deep", b"[" * DEEP + b"]" * DEEP),
+    ("objects nested 5,000 deep", b'{"a":' * 5000 + b"1" + b"}" * 5000),
+    ("a field nested 1,001 deep", b'{"note":' + b"[" * 1001 + b"]" * 1001 + b"}"),
+    ("a field nested 100 deep", b'{"note":' + b"[" * 100 + b"]" * 100 + b"}"),
+    ("invalid UTF-8", b'{"note": "\xff\xfe\xfa"}'),
+    ("a lone surrogate", b'{"note": "\\ud800"}'),
+    ("a JSON array", b'[{"type": "closed_on_arrival"}]'),
+    ("a JSON string", b'"closed_on_arrival"'),
+    ("a JSON number", b"42"),
+    ("null", b"null"),
+    ("a huge exponent", b'{"note": 1e999999}'),
+    ("a 5,000-digit integer", b'{"note": ' + b"9" * 5000 + b"}"),
+    ("NaN", b'{"note": NaN}'),
+    ("Infinity", b'{"note": -Infinity}'),
+    ("trailing garbage", b'{"note": "x"} {"note": "y"}'),
+    ("truncated", b'{"note": "x'),
+    ("not JSON at all", b"type=closed_on_arrival"),
+]
+# Readable objects with hostile content: a 4xx (400/422), never a 5xx.
+HOSTILE_CONTENT: list[tuple[str, bytes]] = [
+    ("NUL in a value", b'{"note": "a\\u0000b", "reason": "\\u0000", "phone": "\\u0000", "type": "\\u0000"}'),
+    ("NUL in a key", b'{"no\\u0000te": "x"}'),
+    ("10,000 unknown keys", b"{" + b",".join(b'"k%d": 1' % i for i in range(10_000)) + b"}"),
+    ("wrong types everywhere", b'{"note": {"a": 1}, "reason": [1], "from": 1e308, "to": true, "type": false, '
+                               b'"opening_hours": [], "phone": 12, "amenities": {"x": 1}}'),
+]
+
+
+@pytest.fixture
+def world(store: Store, tmp_path: Path) -> World:
+    """The operators' seeded world on each backend."""
+    return build_world(store, tmp_path)
+
+
+def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, OpenAPI path) -> how to reach that endpoint's body reader with alice's rights."""
+    c = world.client
+    site = sid("op-a")
+    report = c.post(f"/api/v1/sites/{site}/reports", json={"type": "closed_on_arrival"})
+    assert report.status_code == 201
+    etag = c.get(f"/api/v1/sites/{site}").headers["ETag"]
+    writer = world.auth("alice", **{"If-Match": etag})
+    return {
+        ("patch", "/api/v1/sites/{id}"): {"url": f"/api/v1/sites/{site}", "headers": writer,
+                                          "types": ("application/merge-patch+json", "application/json")},
+        ("post", "/api/v1/sites/{id}/closures"): {"url": f"/api/v1/sites/{site}/closures", "headers": writer,
+                                                  "types": ("application/json",)},
+        ("post", "/api/v1/operator/reports/{id}/resolve"): {
+            "url": f"/api/v1/operator/reports/{report.get_json()['id']}/resolve", "headers": world.auth("alice"),
+            "types": ("application/json",)},
+        ("post", "/api/v1/sites/{id}/reports"): {"url": f"/api/v1/sites/{site}/reports", "headers": {},
+                                                 "types": ("application/json",)},
+    }
+
+
+def _nul_bodies() -> dict[tuple[str, str], bytes]:
+    """Per endpoint, a body that would be accepted but for one U+0000 in a text field (PostgreSQL refuses it)."""
+    from geoservice.hours import now_local
+
+    today = now_local().date().isoformat().encode()
+    return {
+        ("patch", "/api/v1/sites/{id}"): b'{"notes": "open\\u0000late"}',
+        ("post", "/api/v1/sites/{id}/closures"): b'{"from": "%s", "to": "%s", "reason": "\\u0000"}' % (today, today),
+        ("post", "/api/v1/operator/reports/{id}/resolve"): b'{"note": "done\\u0000"}',
+        ("post", "/api/v1/sites/{id}/reports"): b'{"type": "closed_on_arrival", "note": "\\u0000"}',
+    }
+
+
+def _json_operations(world: World) -> set[tuple[str, str]]:
+    doc = world.client.get("/api/v1/openapi.json").get_json()
+    return {(method, path) for path, item in doc["paths"].items() for method, op in item.items()
+            if any("json" in media for media in op.get("requestBody", {}).get("content", {}))}
+
+
+def _state(world: World) -> tuple[int, int, int]:
+    site = world.store.get_site(sid("op-a"))
+    assert site is not None
+    closures = len(world.store.closures_for([site.id]).get(site.id, []))
+    return site.version, closures, world.store.unresolved_report_counts([site.id]).get(site.id, 0)
+
+
+def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> None:
+    endpoints = _endpoints(world)
+    assert _json_operations(world) == set(endpoints), "a JSON endpoint is missing from this test"
+    before = _state(world)
+    c = world.client
+    for (method, path), spec in endpoints.items():
+        for media in spec["types"]:
+            for name, body in UNREADABLE:
+                resp = c.open(spec["url"], method=method.upper(), data=body, content_type=media,
+                              headers=spec["headers"])
+                assert resp.status_code == 400, (path, media, name, resp.status_code, resp.get_data()[:300])
+                assert resp.mimetype == "application/problem+json", (path, name)
+                problem = resp.get_json()
+                assert problem["status"] == 400 and problem["errors"][0]["field"] == "body", (path, name, problem)
+                assert "Traceback" not in problem["detail"]
+            for name, body in HOSTILE_CONTENT:
+                resp = c.open(spec["url"], method=method.upper(), data=body, content_type=media,
+                              headers=spec["headers"])
+                assert resp.status_code in (400, 422), (path, media, name, resp.status_code, resp.get_data()[:300])
+                assert resp.mimetype == "application/problem+json", (path, name)
+                assert len(resp.get_data()) < 20_000, (path, name, "the problem should not echo the whole body")
+        resp = c.open(spec["url"], method=method.upper(), data=_nul_bodies()[(method, path)],
+                      content_type=spec["types"][0], headers=spec["headers"])
+        assert resp.status_code == 422, (path, "NUL", resp.status_code, resp.get_data()[:300])
+        assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note"), resp.get_json()
+    assert _state(world) == before  # nothing was written
+
+
+@pytest.mark.parametrize("media", ["text/plain", "application/x-www-form-urlencoded", "text/csv",
+                                   "application/jsonp", None])
+def test_a_body_in_another_media_type_is_415_everywhere(world: World, media: str | None) -> None:
+    endpoints = _endpoints(world)
+    for (method, path), spec in endpoints.items():
+        resp = world.client.open(spec["url"], method=method.upper(), data=b'{"note": "x", "type": "other"}',
+                                 headers={**spec["headers"], **({"Content-Type": media} if media else {})})
+        assert resp.status_code == 415, (path, media, resp.status_code)
+        assert resp.mimetype == "application/problem+json"
+        assert resp.get_json()["errors"][0]["field"] == "Content-Type"

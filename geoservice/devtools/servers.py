@@ -61,13 +61,15 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes] | None = None, timeout
 
 
 class ServeProcess:
-    """``geoservice serve`` from this checkout, with ``env`` on top of the current environment."""
+    """``geoservice serve`` from the checkout ``root`` (this one by default), with ``env`` on top of the current
+    environment."""
 
     def __init__(self, args: Sequence[str] = (), env: Mapping[str, str] | None = None, port: int | None = None,
-                 log: Path | None = None):
+                 log: Path | None = None, root: Path = ROOT):
         self.port = port or free_port()
         self.args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
-        self.env = dict(os.environ) | {"PYTHONPATH": str(ROOT)} | dict(env or {})
+        self.root = root
+        self.env = dict(os.environ) | dict(env or {}) | {"PYTHONPATH": str(root)}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -75,7 +77,7 @@ class ServeProcess:
         """Start and wait until ``/healthz`` answers 200."""
         self._out = open(self.log, "wb") if self.log else None  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "geoservice.cli", "serve", *self.args], env=self.env,
-                                     stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=ROOT,
+                                     stdout=self._out or subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=self.root,
                                      start_new_session=True)
         try:
             wait_healthy(self.port, self.proc, timeout)

@@ -1,4 +1,4 @@
-"""Slow clients against the production setup, with real processes and sockets.
+"""The production server setup with real processes and sockets: slow clients, proxy limits, metrics.
 
 ``geoservice serve --workers 3 --threads 1`` (granian) on its own, and behind nginx with the shipped
 docs/nginx/geoservice.conf. Attack connections send one header line (or one body byte) every second and are
@@ -8,10 +8,13 @@ eventually be cut by the server's own timeouts. No timing is asserted beyond gen
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +82,9 @@ def stalled_body(port: int) -> Attacker:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """The recommended server setup over a fresh embedded store with the bundled demo network."""
     tmp = tmp_path_factory.mktemp("slow")
-    env = {"GEOSERVICE_EMBEDDED_PATH": str(tmp / "demo.sqlite"), "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
+    (tmp / "metrics").mkdir()
+    env = {"GEOSERVICE_EMBEDDED_PATH": str(tmp / "demo.sqlite"), "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
     with ServeProcess(["--workers", "3", "--threads", "1"], env=env, log=tmp / "serve.log") as server:
         yield server
 
@@ -170,3 +175,22 @@ def test_app_answers_pass_through_nginx_unchanged(nginx: NginxProcess) -> None:
     status, headers, body = get(nginx.port, "/api/v1/sites/no-such-site", timeout=CLIENT_TIMEOUT)
     assert status == 404 and headers["content-type"] == "application/problem+json"
     assert json.loads(body)["status"] == 404
+
+
+def _vocabulary_count(port: int) -> float:
+    _, _, body = get(port, "/metrics", timeout=CLIENT_TIMEOUT)
+    m = re.search(r'^geoservice_http_requests_total\{endpoint="/api/v1/vocabulary",method="GET",status="200"\} '
+                  r'([0-9.e+]+)$', body.decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_metrics_add_up_over_all_workers(served: ServeProcess) -> None:
+    """Whichever worker answers the scrape, /metrics counts the requests every worker served."""
+    before = _vocabulary_count(served.port)
+    with ThreadPoolExecutor(max_workers=12) as pool:  # concurrent fresh connections spread over the workers
+        statuses = list(pool.map(lambda _: get(served.port, "/api/v1/vocabulary", timeout=CLIENT_TIMEOUT)[0],
+                                 range(60)))
+    assert statuses == [200] * 60
+    workers = {f.name.rsplit("_", 1)[-1] for f in Path(served.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db")}
+    assert len(workers) >= 2, "only one worker answered: the sum below would prove nothing"
+    assert _vocabulary_count(served.port) - before == 60

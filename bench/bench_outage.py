@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from geoservice.bootstrap import load_bundled_calendar, load_districts  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import ServeProcess, get  # noqa: E402
+from geoservice.devtools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
 from geoservice.store.postgis import PostgisStore  # noqa: E402
 
@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--log", action="store_true", help="keep the server output next to the results")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_outage.md")
     args = parser.parse_args()
+    stop_on_sigterm()
     commit = subprocess.run(["git", "-C", str(args.checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "?"
     cluster = ThrowawayCluster().start()

@@ -39,7 +39,7 @@ import psycopg  # noqa: E402
 from bench.bench_scale import WRK_SCRIPT, query_points  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import NginxProcess, ServeProcess, free_port, get, wait_healthy  # noqa: E402
+from geoservice.devtools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
 from geoservice.store import open_store  # noqa: E402
@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole list (slow-client checks in round 1)")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_servers.md")
     args = parser.parse_args()
+    stop_on_sigterm()
     cluster = ThrowawayCluster(fast=False).start()
     rows = []
     try:

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -72,12 +73,14 @@ def build_worker_app(target: str, settings: Settings, access_log: bool = False) 
     return app
 
 
-def metrics_dir() -> str:
-    """``PROMETHEUS_MULTIPROC_DIR`` for the workers (a fresh temporary one unless the operator set it), so that
-    ``/metrics`` aggregates every worker's counters whichever worker answers the scrape."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="geoservice-metrics-")
-    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+def metrics_dir() -> str | None:
+    """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers, so that ``/metrics`` aggregates every worker's counters
+    whichever worker answers the scrape: the operator's, or a fresh temporary one, which is returned (the caller
+    deletes it when the server stops)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = created = tempfile.mkdtemp(prefix="geoservice-metrics-")
+    return created
 
 
 def granian_server(settings: Settings, options: ServeOptions) -> Any:
@@ -110,7 +113,11 @@ def granian_server(settings: Settings, options: ServeOptions) -> Any:
 
 def serve(settings: Settings, options: ServeOptions) -> None:
     """Run granian until stopped; the caller has already prepared the store (migrations, bundled data)."""
-    metrics_dir()
+    created = metrics_dir()
     server = granian_server(settings, options)
-    server.serve(target_loader=functools.partial(build_worker_app, settings=settings,
-                                                 access_log=options.access_log))
+    try:
+        server.serve(target_loader=functools.partial(build_worker_app, settings=settings,
+                                                     access_log=options.access_log))
+    finally:
+        if created:
+            shutil.rmtree(created, ignore_errors=True)

@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX_SITE = ROOT / "docs" / "nginx" / "geoservice.conf"
 
 
+def stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so a benchmark killed from outside still runs its ``finally``
+    blocks (stops its servers and deletes its cluster). Background jobs of a non-interactive shell ignore
+    SIGINT, so SIGTERM is the way to stop them."""
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:

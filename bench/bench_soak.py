@@ -11,7 +11,7 @@ many phones), through nginx.
 First a short step-up ramp (``--step-s`` seconds per rate), which goes on past the rate where p99 first passes
 50 ms until p99 passes 200 ms, errors pass 1 % or the achieved rate falls 10 % short (so the table shows the
 curve, not one noisy step); then the soak itself (``--minutes`` at ``--rate``; by default 70 % of the highest
-ramp rate that kept p99 ≤ 50 ms without errors, at least 20 per second). Every non-200 answer,
+ramp rate below the knee — p99 ≤ 200 ms, no errors — and at least 20 per second). Every non-200 answer,
 reset or timeout counts as an error. At the end the app's own Prometheus counters (aggregated over the workers
 through PROMETHEUS_MULTIPROC_DIR) are compared with what the generator sent.
 
@@ -239,7 +239,9 @@ def main() -> None:
                 if s["p99"] > 4 * P99_LIMIT_MS or s["errors"] > 0.01 * phase.sent or s["achieved"] < 0.9 * rate:
                     break
             good = [p.rate for p in ramp if p.summary()["p99"] <= P99_LIMIT_MS and not p.summary()["errors"]]
-            soak_rate = args.rate or max(20.0, 0.7 * (max(good) if good else ramp[0].rate))
+            # Below the knee: the highest step that kept p99 within 4 × the limit without errors.
+            knee = [p.rate for p in ramp if p.summary()["p99"] <= 4 * P99_LIMIT_MS and not p.summary()["errors"]]
+            soak_rate = args.rate or max(20.0, 0.7 * (max(knee) if knee else ramp[0].rate))
             counted_before = metrics_total(app.port)
             soak = asyncio.run(run_phase(proxy.port, paths, soak_rate, args.minutes * 60, args.coverage_every))
             counted = metrics_total(app.port) - counted_before - 1  # minus the first /metrics scrape itself

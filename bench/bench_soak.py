@@ -92,6 +92,7 @@ class Phase:
     done: int = 0
     elapsed: float = 0.0
     max_connections: int = 0
+    retried: int = 0
 
     def couriers_latencies(self) -> list[float]:
         """Every request of the couriers' mix (not the planners' coverage stream)."""
@@ -105,24 +106,56 @@ class Phase:
                 "errors": float(sum(self.errors.values())), "p50": p["p50"], "p95": p["p95"], "p99": p["p99"]}
 
 
+class StaleConnection(Exception):
+    """A reused keep-alive connection was closed by the server before it read this request."""
+
+
+IDLE_REUSE_S = 10.0  # reuse an idle connection only this long: nginx closes idle clients after 15 s
+
+
 class Client:
-    """Keep-alive HTTP/1.1 connections to one port, opened on demand; one request at a time per connection."""
+    """Keep-alive HTTP/1.1 connections to one port, opened on demand; one request at a time per connection.
+
+    Like browsers and HTTP libraries: an idle connection is reused only while the server would still keep it,
+    and a request that finds a reused connection closed before any byte of an answer is sent again once on a
+    new connection (counted in ``retried``; the server never saw it the first time)."""
 
     def __init__(self, port: int):
         self.port = port
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
         self.open = 0
+        self.retried = 0
 
     async def request(self, path: str) -> int:
-        if self.idle:
-            reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            self.open += 1
+        try:
+            return await self._request(path, reuse=True)
+        except StaleConnection:
+            self.retried += 1
+            return await self._request(path, reuse=False)
+
+    async def _connection(self, reuse: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        loop = asyncio.get_running_loop()
+        while reuse and self.idle:
+            since, reader, writer = self.idle.pop()
+            if loop.time() - since < IDLE_REUSE_S:
+                return reader, writer, True
+            writer.close()
+            self.open -= 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.open += 1
+        return reader, writer, False
+
+    async def _request(self, path: str, reuse: bool) -> int:
+        reader, writer, reused = await self._connection(reuse)
         reusable = False
         try:
             writer.write(f"GET {path} HTTP/1.1\r\nHost: soak\r\nAccept-Encoding: identity\r\n\r\n".encode())
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+                if reused and not getattr(exc, "partial", b""):
+                    raise StaleConnection from exc
+                raise
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split(" ", 2)[1])
             headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
@@ -138,7 +171,7 @@ class Client:
             return status
         finally:
             if reusable:
-                self.idle.append((reader, writer))
+                self.idle.append((asyncio.get_running_loop().time(), reader, writer))
             else:
                 writer.close()
                 self.open -= 1
@@ -184,8 +217,9 @@ async def run_phase(port: int, paths: list[tuple[str, str]], rate: float, second
     if tasks:
         await asyncio.wait(tasks)
     phase.elapsed = loop.time() - start
-    for _, writer in client.idle:
+    for _, _, writer in client.idle:
         writer.close()
+    phase.retried = client.retried
     return phase
 
 
@@ -281,7 +315,8 @@ def main() -> None:
         "",
         f"Errors: {dict(soak.errors) or 'none'}. Requests sent {soak.sent}, answered {soak.done}; the app's "
         f"Prometheus counter (all workers) counted {counted:.0f} requests in the same time. Connections open at most: "
-        f"{soak.max_connections}.",
+        f"{soak.max_connections}; requests sent again because a reused idle connection had been closed: "
+        f"{soak.retried}.",
         "",
         f"### Step-up ramp ({args.step_s:g} s per step)",
         "",

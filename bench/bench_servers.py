@@ -70,10 +70,18 @@ def granian(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
         yield server.port
 
 
+def no_upstream_keepalive(site: str) -> str:
+    """The shipped config with a new connection to the app per request (no ``keepalive`` in the upstream)."""
+    upstream_block = site.split("upstream geoservice {", 1)[1].split("}", 1)[0]
+    return site.replace(upstream_block, "\n".join(line for line in upstream_block.splitlines()
+                                                   if not line.strip().startswith("keepalive")) + "\n")
+
+
 @contextmanager
-def behind_nginx(inner: Callable[[], contextmanager]) -> Iterator[int]:  # type: ignore[type-arg]
-    """nginx with the shipped site config in front of the server ``inner`` starts."""
-    with inner() as port, NginxProcess(f"127.0.0.1:{port}") as nginx:
+def behind_nginx(inner: Callable[[], contextmanager],  # type: ignore[type-arg]
+                 edit: Callable[[str], str] | None = None) -> Iterator[int]:
+    """nginx with the shipped site config (or ``edit`` of it) in front of the server ``inner`` starts."""
+    with inner() as port, NginxProcess(f"127.0.0.1:{port}", edit=edit) as nginx:
         wait_healthy(nginx.port)
         yield nginx.port
 
@@ -90,6 +98,8 @@ def candidates(env: dict[str, str]) -> dict[str, Callable[[], contextmanager]]: 
         "granian 4×1": lambda: granian(env, 4, 1),
         "granian 3×2": lambda: granian(env, 3, 2),
         "nginx → granian 3×1": lambda: behind_nginx(lambda: granian(env, 3, 1)),
+        "nginx (no upstream keep-alive) → granian 3×1": lambda: behind_nginx(lambda: granian(env, 3, 1),
+                                                                          no_upstream_keepalive),
         "nginx → gunicorn sync 3": lambda: behind_nginx(
             lambda: external([*gunicorn, "-w", "3", "-k", "sync"], env)),
     }

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,9 +138,11 @@ def site_config(listen_port: int, upstream: str, source: Path = NGINX_SITE) -> s
 class NginxProcess:
     """nginx in the foreground with a temporary prefix, proxying to ``upstream`` (``host:port``)."""
 
-    def __init__(self, upstream: str, port: int | None = None):
+    def __init__(self, upstream: str, port: int | None = None, edit: Callable[[str], str] | None = None):
+        """``edit`` changes the site config text (benchmarks compare variants of the shipped file)."""
         self.port = port or free_port()
         self.upstream = upstream
+        self.edit = edit
         self.prefix = Path(tempfile.mkdtemp(prefix="geoservice-nginx-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -157,7 +159,8 @@ class NginxProcess:
         """Write the config, check it (``nginx -t``), start, and wait until it accepts connections."""
         binary = nginx_binary()
         os.chmod(self.prefix, 0o755)  # nginx's workers run as nobody when we are root
-        (self.prefix / "geoservice.conf").write_text(site_config(self.port, self.upstream), encoding="utf-8")
+        site = site_config(self.port, self.upstream)
+        (self.prefix / "geoservice.conf").write_text(self.edit(site) if self.edit else site, encoding="utf-8")
         conf = self.prefix / "nginx.conf"
         conf.write_text(self.config(), encoding="utf-8")
         base = [binary, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.prefix / "error.log")]

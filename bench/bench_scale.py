@@ -3,7 +3,7 @@
 For each size, in PostGIS directly (the SQL the store runs, timed on the client across a loopback connection),
 at 10:00 and 03:00 with a kind + amenity filter, side by side with (a) the same query with index scans
 disabled (sequential scan) and (b) unfiltered KNN with the same answer columns; then the embedded store;
-then HTTP throughput and latency under concurrency with the production server (gunicorn, workers sized for
+then HTTP throughput and latency under concurrency with the production server (granian, workers sized for
 2 cores) measured by wrk from a second process on loopback.
 
 Run: ``.venv/bin/python bench/bench_scale.py`` (needs Debian ``wrk``; starts its own PostGIS). Writes
@@ -269,7 +269,7 @@ def main() -> None:
                 + ", ".join(f"{100 * v:.1f} % at {k}" for k, v in repeat.items()) + "\n\n"
                 "#### Store.nearest, whole call (PostGIS / embedded)\n\n" + table(store_rows | {
                     f"embedded: {k}": v for k, v in emb_rows.items()}) + "\n"
-                "#### HTTP under load: gunicorn 3 sync workers (PostGIS), wrk 2 threads, "
+                "#### HTTP under load: granian 3 workers × 1 thread (PostGIS, no proxy), wrk 2 threads, "
                 f"{args.seconds} s, random points, kind + amenity filter, time = now (public rate limit off)\n\n"
                 "| connections | req/s | p50 ms | p90 ms | p99 ms | non-2xx |\n|---:|---:|---:|---:|---:|---:|\n"
                 + "".join(f"| {c} | {h['req_per_s']:.0f} | {h['p50']:.2f} | {h['p90']:.2f} | {h['p99']:.2f} | "

@@ -1,12 +1,16 @@
 """Run every benchmark and assemble bench/results.md (machine, versions, date in each part).
 
-    .venv/bin/python bench/run.py            # ~20 minutes on 2 cores; needs Debian wrk for the HTTP load parts
+    .venv/bin/python bench/run.py            # ~50 minutes on 2 cores; needs Debian wrk and nginx, and the
+                                             # [bench] extra (gunicorn, waitress) for the server comparison
 
 Parts: bench_nearest.py (demo size, both stores, in-store and HTTP), bench_scale.py (demo vs 200k national
 sites: PostGIS in-database with sequential-scan and unfiltered-KNN baselines, embedded, gunicorn under wrk),
 bench_pygeoapi.py (our /ogc items vs pygeoapi's over the same PostGIS table, under wrk; installs pygeoapi
 into its own virtualenv on the first run), bench_coverage.py (planners' coverage run, week profile, map size).
-bench_embedded.py (embedded store before/after its segment cache) is a separate comparison, not run here.
+bench_servers.py (gunicorn, waitress, granian, nginx in front: throughput and slow clients), bench_outage.py
+(a served burst while PostGIS is down; appends a row), bench_soak.py (10-minute open-loop mixed soak of the
+production setup and a step-up ramp). bench_embedded.py (embedded store before/after its segment cache) is a
+separate comparison, not run here.
 Tests never assert timings.
 """
 from __future__ import annotations
@@ -21,6 +25,9 @@ PARTS = [
     (["bench_scale.py"], "results_scale.md"),
     (["bench_pygeoapi.py"], "results_pygeoapi.md"),
     (["bench_coverage.py"], "results_coverage.md"),
+    (["bench_servers.py", "--rounds", "2"], "results_servers.md"),
+    (["bench_outage.py"], "results_outage.md"),
+    (["bench_soak.py"], "results_soak.md"),
 ]
 
 

@@ -44,42 +44,42 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Processes. 1 = waitress in one process; more = gunicorn (production; ~1.5 × cores with "
-                   "--threads 1, see docs/scaling.md).")
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per process.")
-@click.option("--timeout", default=30, show_default=True, type=int,
-              help="gunicorn: restart a worker stuck this long (s).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes, each with its own app and connection pool (production: ~1.5 × cores, "
+                   "see docs/scaling.md).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per worker that run requests (production on PostGIS: 1).")
+@click.option("--header-timeout", default=10, show_default=True, type=click.IntRange(1, 60),
+              help="Seconds a client has to send its whole request head; idle keep-alive connections are closed "
+                   "after the same time.")
+@click.option("--shutdown-timeout", default=30, show_default=True, type=click.IntRange(1, 1800),
+              help="On stop or restart, workers still busy after this many seconds are killed.")
 @click.option("--access-log/--no-access-log", default=False, help="One JSON line per request on stderr.")
-def serve(host: str, port: int, workers: int, threads: int, timeout: int, access_log: bool) -> None:
-    """Prepare the store (bundled layers on first run) and serve the API and the page."""
-    from geoservice import create_app
-    from geoservice.bootstrap import ensure_ready
+def serve(host: str, port: int, workers: int, threads: int, header_timeout: int, shutdown_timeout: int,
+          access_log: bool) -> None:
+    """Prepare the store (bundled layers on first run) and serve the API and the pages with granian.
 
-    if access_log:
-        access = logging.getLogger("geoservice.access")
-        access.setLevel(logging.INFO)
-        access.addHandler(logging.StreamHandler())
-        access.propagate = False
+    Public deployments put nginx in front (docs/nginx/geoservice.conf): it buffers request bodies, which
+    granian does not time out.
+    """
+    from geoservice.bootstrap import ensure_ready
+    from geoservice.serving import ServeOptions
+    from geoservice.serving import serve as run_server
+
     settings = _settings()
     store = _store(settings)
     try:
         ensure_ready(store, settings, progress=lambda m: click.echo(f"  {m}"))
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
-    click.echo(f"geoservice ({store.backend} store, {workers} worker(s)) on http://{host}:{port}/"
-               "  — API: /api/v1/openapi.json")
-    if workers > 1:
-        from geoservice.serving import serve_gunicorn
-
-        store.close()
-        serve_gunicorn(settings, host, port, workers, threads, timeout)
-        return
-    import waitress
-
-    app = create_app(settings, store=store, prepare=False)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="geoservice")
+    finally:
+        store.close()  # each worker opens its own store and pool after it starts
+    click.echo(f"geoservice ({store.backend} store, {workers} worker(s) × {threads} thread(s)) on "
+               f"http://{host}:{port}/  — API: /api/v1/openapi.json")
+    run_server(settings, ServeOptions(host=host, port=port, workers=workers, threads=threads,
+                                      header_timeout_s=header_timeout, shutdown_timeout_s=shutdown_timeout,
+                                      access_log=access_log))
 
 
 @main.group()

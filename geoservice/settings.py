@@ -36,7 +36,7 @@ class Settings:
     walk_speed_m_per_min: float = 75.0  # 4.5 km/h
     pool_min_size: int = 1
     pool_max_size: int = 8
-    pool_timeout_s: float = 5.0
+    pool_timeout_s: float = 1.0  # wait for a pooled connection; a wait means the database is unreachable
     statement_timeout_ms: int = 5000
     window_days_before: int = 1
     window_days_after: int = 14

@@ -11,15 +11,16 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import shapely
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg.types.range import Range
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound, StoreUnavailable
@@ -46,6 +47,10 @@ from geoservice.store.base import (
 LOGGER = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x6E05E7
 IDLE_CHECK_S = 2.0  # pooled connections idle longer than this are pinged before use
+CONNECT_TIMEOUT_S = 2  # libpq connect_timeout unless the URL sets one: a silent host must not hang the pool
+TCP_USER_TIMEOUT_MS = 10_000  # sent data unacknowledged this long (host or network gone): the connection is dead
+PROBE_TIMEOUT_S = 1.0  # how long the breaker's probe waits for the pool
+PROBE_BACKOFF_S = (0.5, 1.0, 2.0)  # pauses between probes while the database is down (the last one repeats)
 
 
 # Shared fragments a named statement can include as ``{name}``.
@@ -158,16 +163,87 @@ def _site_params(site: Site) -> dict[str, Any]:
     }
 
 
+class Breaker:
+    """Circuit breaker in front of the pool: after the pool could not hand out a working connection in time,
+    every request fails at once (``StoreUnavailable``, 503) instead of each waiting for the pool in turn, and
+    threads never pile up behind a dead database. One background probe at a time checks whether the database is
+    back (``probe`` is called after each pause of ``backoff``); the first success closes the breaker.
+    """
+
+    def __init__(self, probe: Callable[[], None], backoff: Sequence[float] = PROBE_BACKOFF_S):
+        self._probe = probe
+        self._backoff = tuple(backoff)
+        self._lock = threading.Lock()
+        self._down_since: float | None = None  # monotonic time the breaker opened; None while closed
+        self._reason = ""
+        self._prober: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def check(self) -> None:
+        """Raise ``StoreUnavailable`` at once while the database is known to be down."""
+        since = self._down_since
+        if since is not None:
+            raise StoreUnavailable(f"the database is not reachable (for {time.monotonic() - since:.0f} s); "
+                                   "try again shortly")
+
+    def state(self) -> dict[str, Any]:
+        """``{"state": "up"}`` or ``{"state": "down", "down_for_s": …, "reason": …}``, without any I/O."""
+        since = self._down_since
+        if since is None:
+            return {"state": "up"}
+        return {"state": "down", "down_for_s": round(time.monotonic() - since, 1), "reason": self._reason}
+
+    def trip(self, reason: str) -> None:
+        """Open the breaker (if it is not already) and make sure one probe is running."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                LOGGER.warning("PostGIS down, failing fast until it answers again: %s", reason)
+            self._reason = reason
+            if self._prober is None:
+                self._prober = threading.Thread(target=self._probe_loop, name="postgis-probe", daemon=True)
+                self._prober.start()
+
+    def _probe_loop(self) -> None:
+        attempt = 0
+        while not self._stopped.wait(self._backoff[min(attempt, len(self._backoff) - 1)]):
+            attempt += 1
+            try:
+                self._probe()
+            except Exception as exc:  # noqa: BLE001 - any failure means "still down"
+                self._reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                continue
+            with self._lock:
+                down_for = time.monotonic() - (self._down_since or time.monotonic())
+                self._down_since = None
+                self._prober = None  # under the lock: a trip() from now on starts a new probe
+            LOGGER.warning("PostGIS answers again after %.1f s", down_for)
+            return
+        with self._lock:
+            self._prober = None
+
+    def stop(self) -> None:
+        """No more probes (the store is closing)."""
+        self._stopped.set()
+
+
 class PostgisStore(Store):
     """Store over a PostGIS database named by a libpq URL."""
 
     backend = "postgis"
 
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 5.0,
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 1.0,
                  statement_timeout_ms: int = 5000, **kwargs: Any):
+        """``timeout``: how long a request waits for a pooled connection. A pool with at least as many
+        connections as the worker has threads hands one out at once, so a wait means the database cannot be
+        reached: keep it short (it bounds the first requests of an outage; the breaker answers the rest)."""
         super().__init__(**kwargs)
         self.url = url
         self.timeout = timeout
+        self._in_use = 0  # connections handed out by _conn (pool exhaustion is not an outage)
+        self._in_use_lock = threading.Lock()
 
         def configure(conn: psycopg.Connection) -> None:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
@@ -186,10 +262,23 @@ class PostgisStore(Store):
             if time.monotonic() - returned.get(id(conn), 0.0) > IDLE_CHECK_S:
                 ConnectionPool.check_connection(conn)
 
+        given = conninfo_to_dict(url)
+        libpq = {k: v for k, v in (("connect_timeout", CONNECT_TIMEOUT_S),
+                                   ("tcp_user_timeout", TCP_USER_TIMEOUT_MS)) if k not in given}
+        # reconnect_timeout: the pool's own background retries give up after a few seconds; while the database
+        # is down the breaker's probe asks the pool for a connection, which starts a fresh attempt at once, so
+        # recovery is not left waiting for the pool's next (exponentially delayed) retry.
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-                                   configure=configure, reset=reset, check=check, reconnect_timeout=30)
+                                   kwargs=libpq, configure=configure, reset=reset, check=check,
+                                   reconnect_timeout=5)
+        self.breaker = Breaker(self._probe)
         self.pool.open(wait=False)
         self._local = threading.local()
+
+    def _probe(self) -> None:
+        """The breaker's probe: a pooled connection that answers ``SELECT 1``."""
+        with self.pool.connection(timeout=PROBE_TIMEOUT_S) as conn:
+            conn.execute("SELECT 1")
 
     @contextmanager
     def _conn(self, bulk: bool = False, read_only: bool = False) -> Iterator[psycopg.Connection]:
@@ -203,24 +292,38 @@ class PostgisStore(Store):
         if current is not None and not bulk:
             yield current  # nested use within one request shares its connection and transaction
             return
+        self.breaker.check()  # known to be down: fail now, do not wait for the pool
         try:
             with self.pool.connection(timeout=self.timeout) as conn:
                 conn.autocommit = read_only  # connections come back from the pool idle, so this is free
                 if bulk:
                     conn.execute("SET LOCAL statement_timeout = 0")
                 self._local.conn = conn
+                with self._in_use_lock:
+                    self._in_use += 1
                 try:
                     yield conn
                 finally:
                     self._local.conn = current
+                    with self._in_use_lock:
+                        self._in_use -= 1
         except psycopg.errors.QueryCanceled as exc:
             LOGGER.warning("PostGIS statement timed out: %s", exc)
             raise StoreUnavailable("the database took too long to answer; try again shortly") from exc
-        except (PoolTimeout, psycopg.OperationalError) as exc:
+        except PoolTimeout as exc:
+            if self._in_use >= self.pool.max_size:  # every connection busy: overload, not an outage
+                LOGGER.warning("PostGIS pool exhausted (%d connections in use)", self._in_use)
+                raise StoreUnavailable("the service is busy; try again shortly") from exc
+            self.breaker.trip(f"no connection within {self.timeout:g} s")
+            raise StoreUnavailable("the database is not reachable; try again shortly") from exc
+        except (PoolClosed, psycopg.OperationalError) as exc:
+            # A connection that broke under this request (server gone or restarted): this request fails, the pool
+            # drops the connection, and the next request gets another one, or times out and trips the breaker.
             LOGGER.warning("PostGIS unavailable: %s", exc)
             raise StoreUnavailable("the database is not reachable; try again shortly") from exc
 
     def close(self) -> None:
+        self.breaker.stop()
         self.pool.close()
 
     def migrate(self) -> list[str]:
@@ -239,10 +342,15 @@ class PostgisStore(Store):
         return applied
 
     def health(self) -> dict[str, Any]:
+        """Counts sites through the pool; while the breaker is open, raises at once (no waiting on the pool)."""
         with self._conn() as conn:
             n = conn.execute("SELECT count(*) FROM sites").fetchone()
             postgis = conn.execute("SELECT postgis_lib_version()").fetchone()
-        return {"backend": self.backend, "sites": n[0] if n else 0, "postgis": postgis[0] if postgis else None}
+        stats = self.pool.get_stats()
+        return {"backend": self.backend, "sites": n[0] if n else 0, "postgis": postgis[0] if postgis else None,
+                "store": self.breaker.state(),
+                "pool": {"size": stats.get("pool_size", 0), "available": stats.get("pool_available", 0),
+                         "max": self.pool.max_size}}
 
     # ---- districts -------------------------------------------------------------------------------
     def replace_districts(self, districts: Sequence[District]) -> None:

@@ -1,11 +1,13 @@
 """Faults: the database goes away while requests flow; the embedded store is killed mid-write."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,8 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
             assert resp.mimetype == "application/problem+json"
             assert int(resp.headers["Retry-After"]) > 0
             assert "Traceback" not in resp.get_data(as_text=True)
+        # The pool could not hand out a connection: the breaker is open, so requests fail without waiting.
+        assert store.breaker.state()["state"] == "down"
         health = client.get("/healthz")
         assert health.status_code == 503 and "Retry-After" in health.headers
 
@@ -58,7 +62,72 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
             assert resp.status_code == 503 and time.monotonic() < deadline, "did not recover by itself"
             time.sleep(0.5)
         assert len(resp.get_json()["features"]) == 5
+        assert client.get("/healthz").get_json()["store"] == {"state": "up"}
         store.close()
+    finally:
+        cluster.stop()
+
+
+OUTAGE_PATHS = [NEAREST, "/api/v1/sites?limit=3", "/api/v1/sites/nearest?lat=39.91&lon=116.40&kind=warm_station",
+                "/ogc/collections/warm_stations/items?limit=2"]
+
+
+def _problem_503(status: int, headers: dict[str, str], body: bytes) -> bool:
+    return (status == 503 and headers.get("content-type", "").startswith("application/problem+json")
+            and int(headers.get("retry-after", "0")) > 0 and json.loads(body)["status"] == 503)
+
+
+@pytest.mark.postgis
+def test_postgis_outage_under_concurrent_load_fails_fast_serves_static_and_recovers(tmp_path: Path) -> None:
+    """A real multi-threaded server (2 workers × 4 threads) while the database is stopped: a burst of five
+    times as many requests as threads all get a 503 problem well within the client timeout (each request used
+    to wait for the pool in turn, so a burst queued for tens of seconds), and a static file and /healthz answer
+    meanwhile; after the database comes back, the service recovers by itself."""
+    from geoservice.devtools.pgcluster import ThrowawayCluster
+    from geoservice.devtools.servers import ServeProcess, get
+    from geoservice.store.postgis import PostgisStore
+    from tests.contract.test_store_contract import BASIC, make_sites
+
+    cluster = ThrowawayCluster().start()
+    try:
+        url = cluster.create_database("outage_served")
+        store = PostgisStore(url, max_size=2)
+        store.migrate()
+        load_districts(store, LAYERS)
+        load_bundled_calendar(store)
+        store.upsert_sites(make_sites(store, BASIC))
+        store.close()
+        env = {"DATABASE_URL": url, "GEOSERVICE_AUTOLOAD_LAYERS": "0", "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
+        with ServeProcess(["--workers", "2", "--threads", "4"], env=env, log=tmp_path / "serve.log") as server:
+            status, _, body = get(server.port, NEAREST)
+            assert status == 200 and len(json.loads(body)["features"]) == 5
+
+            cluster.pause()
+            client_timeout = 10.0  # generous: the fixed code answers a burst in about a second
+            burst = [OUTAGE_PATHS[i % len(OUTAGE_PATHS)] for i in range(40)]
+            with ThreadPoolExecutor(max_workers=len(burst)) as pool:
+                answers = list(pool.map(lambda path: get(server.port, path, timeout=client_timeout), burst))
+            assert all(_problem_503(*a) for a in answers), [a[0] for a in answers]
+            assert not any(b"Traceback" in a[2] for a in answers)
+
+            # Meanwhile, with the database still down: the page's assets and the health check answer.
+            status, headers, body = get(server.port, "/static/js/app.js", timeout=client_timeout)
+            assert status == 200 and len(body) > 100
+            status, headers, body = get(server.port, "/healthz", timeout=client_timeout)
+            assert _problem_503(status, headers, body)
+            assert "not reachable" in json.loads(body)["detail"]
+
+            cluster.resume()
+            deadline = time.monotonic() + 30
+            while True:
+                status, _, body = get(server.port, NEAREST, timeout=client_timeout)
+                if status == 200:
+                    break
+                assert status == 503 and time.monotonic() < deadline, "did not recover by itself"
+                time.sleep(0.5)
+            assert len(json.loads(body)["features"]) == 5
+            status, _, body = get(server.port, "/healthz")
+            assert status == 200 and json.loads(body)["store"]["state"] == "up"
     finally:
         cluster.stop()
 

@@ -1,0 +1,115 @@
+"""How the served app behaves while PostGIS is down: latency of a burst of API requests, of a static file and of
+/healthz sent in the middle of the burst, and how long after the database is back the first 200 comes.
+
+    .venv/bin/python bench/bench_outage.py                   # this checkout
+    .venv/bin/python bench/bench_outage.py --checkout DIR     # another checkout (e.g. the code before a change)
+
+Starts its own PostGIS (a throwaway cluster, paused and resumed), serves with ``geoservice serve --workers 2
+--threads 4`` from the chosen checkout, and appends one section to ``bench/results_outage.md``. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geoservice.bootstrap import load_bundled_calendar, load_districts  # noqa: E402
+from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
+from geoservice.devtools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
+from geoservice.hours import TZ  # noqa: E402
+from geoservice.store.postgis import PostgisStore  # noqa: E402
+
+PATHS = ["/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true", "/api/v1/sites?limit=3",
+         "/ogc/collections/warm_stations/items?limit=2"]
+CLIENT_TIMEOUT = 30.0
+
+
+def timed(port: int, path: str) -> tuple[float, int]:
+    t0 = time.monotonic()
+    try:
+        status, _, _ = get(port, path, timeout=CLIENT_TIMEOUT)
+    except OSError:
+        status = 0  # client timeout or reset
+    return time.monotonic() - t0, status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkout", type=Path, default=ROOT, help="serve the code of this checkout")
+    parser.add_argument("--label", default="", help="name of this run in the results")
+    parser.add_argument("--burst", type=int, default=40)
+    parser.add_argument("--log", action="store_true", help="keep the server output next to the results")
+    parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_outage.md")
+    args = parser.parse_args()
+    stop_on_sigterm()
+    commit = subprocess.run(["git", "-C", str(args.checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "?"
+    cluster = ThrowawayCluster().start()
+    try:
+        url = cluster.create_database("outage")
+        store = PostgisStore(url, max_size=2)
+        store.migrate()
+        load_districts(store, ROOT / "layers")
+        load_bundled_calendar(store)
+        from tests.contract.test_store_contract import BASIC, make_sites
+
+        store.upsert_sites(make_sites(store, BASIC))
+        store.close()
+        env = {"DATABASE_URL": url, "GEOSERVICE_AUTOLOAD_LAYERS": "0", "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0",
+               }
+        with ServeProcess(["--workers", "2", "--threads", "4"], env=env, root=args.checkout,
+                          log=args.o.with_suffix(".serve.log") if args.log else None) as server:
+            assert get(server.port, PATHS[0])[0] == 200
+            cluster.pause()
+            side: dict[str, tuple[float, int]] = {}
+
+            def side_requests() -> None:
+                time.sleep(0.2)  # in the middle of the burst
+                side["static"] = timed(server.port, "/static/js/app.js")
+                side["healthz"] = timed(server.port, "/healthz")
+
+            t = threading.Thread(target=side_requests)
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(max_workers=args.burst) as pool:
+                t.start()
+                burst = list(pool.map(lambda i: timed(server.port, PATHS[i % len(PATHS)]), range(args.burst)))
+            burst_s = time.monotonic() - t0
+            t.join()
+            later = [timed(server.port, PATHS[0]) for _ in range(5)]  # after the burst, one at a time
+            cluster.resume()
+            t1 = time.monotonic()
+            while timed(server.port, PATHS[0])[1] != 200 and time.monotonic() - t1 < 120:
+                time.sleep(0.2)
+            recovered = time.monotonic() - t1
+    finally:
+        cluster.stop()
+    lat = sorted(s for s, _ in burst)
+    statuses = {str(k): sum(1 for _, st in burst if st == k) for k in sorted({st for _, st in burst})}
+    line = (f"| {args.label or commit} | {args.burst} | {statistics.median(lat):.2f} | {lat[-1]:.2f} | {burst_s:.1f} | "
+            f"{json.dumps(statuses)} | {side['static'][0]:.2f} ({side['static'][1]}) | "
+            f"{side['healthz'][0]:.2f} ({side['healthz'][1]}) | {max(s for s, _ in later):.2f} | {recovered:.1f} |")
+    header = ("## PostGIS outage, served (2 workers × 4 threads)\n\n"
+              "Generated by `bench/bench_outage.py`. A burst of concurrent API requests right after the database "
+              "stopped; a static file and /healthz sent 0.2 s into the burst; 5 more requests one at a time after "
+              f"it; then the time from the database being back to the first 200. Client timeout {CLIENT_TIMEOUT:.0f} s "
+              "(status 0 = timed out or connection reset). Seconds.\n\n"
+              "| code | burst | median | slowest | whole burst | statuses | static file (status) | /healthz (status) "
+              "| slowest later request | recovery |\n|---|---:|---:|---:|---:|---|---|---|---:|---:|\n")
+    text = args.o.read_text(encoding="utf-8") if args.o.exists() else header
+    stamp = f" <!-- {dt.datetime.now(TZ):%Y-%m-%d %H:%M} -->"
+    args.o.write_text(text.rstrip("\n") + "\n" + line + stamp + "\n", encoding="utf-8")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,8 @@ RESPONSES = [
     ("GET", "/api/v1/districts", 200), ("GET", "/api/v1/vocabulary", 200), ("GET", "/api/v1/openapi.json", 200),
     ("GET", "/api/v1/sites.csv?kind=worker_home&district=110108", 200),
     ("GET", "/api/v1/sites.geojson?kind=worker_home&district=110108", 200),
-    ("GET", "/ogc", 200), ("GET", "/ogc/collections", 200), ("GET", "/healthz", 200), ("GET", "/metrics", 404),  # off by default
+    ("GET", "/ogc", 200), ("GET", "/ogc/collections", 200), ("GET", "/healthz", 200),
+    ("GET", "/metrics", 404),  # off unless a token is set or it is made public
     ("GET", "/static/js/app.js", 200), ("GET", "/static/css/operator.css", 200), ("GET", "/static/index.html", 200),
     ("GET", "/api/v1/sites/nearest?lat=north", 400), ("GET", "/api/v1/operator/me", 401),
     ("GET", "/api/v1/sites/s000000000000", 404), ("GET", "/no/such/page", 404),

@@ -84,7 +84,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     tmp = tmp_path_factory.mktemp("slow")
     (tmp / "metrics").mkdir()
     env = {"GEOSERVICE_EMBEDDED_PATH": str(tmp / "demo.sqlite"), "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics")}
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"), "GEOSERVICE_METRICS_PUBLIC": "true"}
     with ServeProcess(["--workers", "3", "--threads", "1"], env=env, log=tmp / "serve.log") as server:
         yield server
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from geoservice.analysis import Planner, recommend  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
 from geoservice.maps import coverage_map, render_html  # noqa: E402
+from geoservice.services import open_services  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
 
 AT = "2026-11-23T22:00"
 WEEK = "2026-11-23"
@@ -49,7 +49,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_coverage_"))
     settings = Settings(embedded_path=tmp / "bench.sqlite")
-    store = open_store(settings)
+    store = open_services(settings)
     ensure_ready(store, settings)
     rows: list[tuple[str, float, float, str]] = []
 

@@ -35,9 +35,13 @@ from bench.bench_nearest import percentiles  # noqa: E402
 from bench.bench_scale import nearest_queries, query_points  # noqa: E402
 from geoservice.bootstrap import load_bundled_calendar  # noqa: E402
 from geoservice.hours import TZ, now_local  # noqa: E402
+from geoservice.model import NearestQuery, SiteFilter
+from geoservice.services import (
+    Services,
+    open_services,  # noqa: E402
+)
+from geoservice.services import Services as Store  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
-from geoservice.store.base import NearestQuery, SiteFilter, Store  # noqa: E402
 
 CACHE = Path("/tmp/embedded200k")
 
@@ -50,13 +54,13 @@ def build(path: Path, total: int) -> None:
     tmp = path.with_suffix(".building")
     for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         p.unlink(missing_ok=True)
-    store = open_store(Settings(embedded_path=tmp, autoload_layers=False))
+    store = open_services(Settings(embedded_path=tmp, autoload_layers=False))
     store.migrate()
     load_bundled_calendar(store)
     t0 = time.perf_counter()
     load_national(store, total)
     print(f"loaded {total:,} sites in {time.perf_counter() - t0:.0f} s", flush=True)
-    store._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
+    store.spatial.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
     store.close()
     os.replace(tmp, path)
 
@@ -83,14 +87,14 @@ def make_store(impl: str, path: Path) -> Store:
         return committed_module().EmbeddedStore(path)  # type: ignore[no-any-return]
     from geoservice.store.embedded import EmbeddedStore
 
-    return EmbeddedStore(path)
+    return Services.over(EmbeddedStore(path))
 
 
 def run(store: Store, qs: list[NearestQuery]) -> tuple[dict[str, float], list]:
     answers, samples = [], []
     for q in qs:
         t0 = time.perf_counter()
-        hits = store.nearest(q)
+        hits = store.sites.nearest(q)
         samples.append(time.perf_counter() - t0)
         answers.append([(h.site.id, h.distance_m, h.state) for h in hits])
     return percentiles(samples[10:]) | {"first": samples[0] * 1000}, answers
@@ -119,12 +123,12 @@ def main() -> None:
         build(path, args.total)
     day = now_local().date() + dt.timedelta(days=1)
     probe = make_store("after", path)
-    window = probe.window()
+    window = probe.sites.window()
     assert window is not None
     if not (window[0] <= dt.datetime.combine(day, dt.time(3), tzinfo=TZ) < window[1] - dt.timedelta(days=1)):
         print(f"window {window} no longer covers {day}: rebuild with --rebuild", file=sys.stderr)
         sys.exit(2)
-    sites, _ = probe.list_sites(SiteFilter(limit=1_000_000))
+    sites, _ = probe.sites.list_sites(SiteFilter(limit=1_000_000))
     probe.close()
     del probe
     pts = query_points(sites, args.n)
@@ -138,7 +142,7 @@ def main() -> None:
     for impl in impls:
         store = make_store(impl, path)
         t0 = time.perf_counter()
-        store._snapshot()  # type: ignore[attr-defined]
+        store.spatial.snapshot()  # type: ignore[attr-defined]
         build_s = time.perf_counter() - t0
         answers[impl] = {}
         for hour in (10, 3):

@@ -30,9 +30,10 @@ from geoservice import create_app  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.hours import TZ, now_local  # noqa: E402
+from geoservice.model import NearestQuery
+from geoservice.services import Services as Store  # noqa: E402
+from geoservice.services import open_services  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
-from geoservice.store.base import NearestQuery, Store  # noqa: E402
 
 SCENARIOS = {
     "10:00, any kind": {"hour": 10, "kinds": (), "amenities": ()},
@@ -71,9 +72,9 @@ def bench_store(store: Store, pts: list[tuple[float, float]], day: dt.date) -> d
         queries = [NearestQuery(lon=lon, lat=lat, at=at, kinds=sc["kinds"], amenities=sc["amenities"], limit=5)
                    for lon, lat in pts]
         for q in queries[:20]:
-            store.nearest(q)  # warm up
+            store.sites.nearest(q)  # warm up
         it = iter(queries)
-        results[name] = percentiles(time_calls(lambda it=it: store.nearest(next(it)), len(queries)))
+        results[name] = percentiles(time_calls(lambda it=it: store.sites.nearest(next(it)), len(queries)))
     return results
 
 
@@ -81,7 +82,7 @@ def bench_http(store: Store, settings: Settings, pts: list[tuple[float, float]],
     import waitress.server
 
     # One client address asks hundreds of times a second: the public rate limit would answer 429.
-    app = create_app(dataclasses.replace(settings, public_rate_per_minute=0), store=store, prepare=False)
+    app = create_app(dataclasses.replace(settings, public_rate_per_minute=0), services=store, prepare=False)
     server = waitress.server.create_server(app, host="127.0.0.1", port=0, threads=4)
     port = server.effective_port  # type: ignore[union-attr]
     thread = threading.Thread(target=server.run, daemon=True)
@@ -126,7 +127,7 @@ def main() -> None:
     out: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         emb_settings = Settings(embedded_path=Path(tmp) / "bench.sqlite")
-        emb = open_store(emb_settings)
+        emb = open_services(emb_settings)
         ensure_ready(emb, emb_settings)
         out["embedded"] = {"store": bench_store(emb, pts, day), "http": bench_http(emb, emb_settings, pts, day)}
         emb.close()
@@ -134,10 +135,10 @@ def main() -> None:
     try:
         url = cluster.create_database("bench")
         pg_settings = Settings(database_url=url)
-        pg = open_store(pg_settings)
+        pg = open_services(pg_settings)
         ensure_ready(pg, pg_settings)
         out["postgis"] = {"store": bench_store(pg, pts, day), "http": bench_http(pg, pg_settings, pts, day)}
-        with pg._conn() as conn:  # type: ignore[attr-defined]
+        with pg.spatial.connection() as conn:  # type: ignore[attr-defined]
             pg_version = conn.execute("SELECT version(), postgis_lib_version()").fetchone()
         pg.close()
     finally:

@@ -27,6 +27,7 @@ from geoservice.bootstrap import load_bundled_calendar, load_districts  # noqa: 
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.devtools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
+from geoservice.services import Services
 from geoservice.store.postgis import PostgisStore  # noqa: E402
 
 PATHS = ["/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true", "/api/v1/sites?limit=3",
@@ -57,13 +58,13 @@ def main() -> None:
     cluster = ThrowawayCluster().start()
     try:
         url = cluster.create_database("outage")
-        store = PostgisStore(url, max_size=2)
+        store = Services.over(PostgisStore(url, max_size=2))
         store.migrate()
         load_districts(store, ROOT / "layers")
         load_bundled_calendar(store)
         from tests.contract.test_store_contract import BASIC, make_sites
 
-        store.upsert_sites(make_sites(store, BASIC))
+        store.sites.upsert_sites(make_sites(store, BASIC))
         store.close()
         env = {"DATABASE_URL": url, "GEOSERVICE_AUTOLOAD_LAYERS": "0", "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0",
                }

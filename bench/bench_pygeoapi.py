@@ -165,13 +165,13 @@ def load_standalone(n: int) -> tuple[Any, str]:
     from bench.bench_scale import load_national
     from geoservice.bootstrap import load_bundled_calendar
     from geoservice.devtools.pgcluster import ThrowawayCluster
+    from geoservice.services import open_services
     from geoservice.settings import Settings
-    from geoservice.store import open_store
 
     cluster = ThrowawayCluster(fast=False).start()
     try:
         url = cluster.create_database("bench_pygeoapi")
-        store = open_store(Settings(database_url=url, autoload_layers=False))
+        store = open_services(Settings(database_url=url, autoload_layers=False))
         store.migrate()
         load_bundled_calendar(store)
         load_national(store, n)

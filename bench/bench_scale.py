@@ -32,10 +32,14 @@ from bench.bench_nearest import percentiles  # noqa: E402
 from geoservice.bootstrap import ensure_ready, load_bundled_calendar  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.hours import TZ, now_local  # noqa: E402
-from geoservice.model import Site  # noqa: E402
+from geoservice.model import (
+    NearestQuery,
+    Site,  # noqa: E402
+    SiteFilter,
+)
+from geoservice.services import Services as Store  # noqa: E402
+from geoservice.services import open_services  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
-from geoservice.store.base import NearestQuery, SiteFilter, Store  # noqa: E402
 from geoservice.store.postgis import (  # noqa: E402
     NEAREST_MARGIN,
     _q,
@@ -91,7 +95,7 @@ def repeats(conn, queries: list[NearestQuery]) -> float:  # type: ignore[no-unty
 
 def bench_postgis_sql(store: Store, pts: list[tuple[float, float]], day: dt.date, seq_n: int) -> tuple[dict, dict]:
     out, repeat = {}, {}
-    with store._conn() as conn:  # type: ignore[attr-defined]
+    with store.spatial.connection() as conn:  # type: ignore[attr-defined]
         for hour in (10, 3):
             queries = nearest_queries(pts, dt.datetime.combine(day, dt.time(hour), tzinfo=TZ))
             sql = nearest_open_statement(queries[0])
@@ -115,7 +119,7 @@ def bench_store(store: Store, pts: list[tuple[float, float]], day: dt.date) -> d
         samples = []
         for q in nearest_queries(pts, dt.datetime.combine(day, dt.time(hour), tzinfo=TZ)):
             t0 = time.perf_counter()
-            store.nearest(q)
+            store.sites.nearest(q)
             samples.append(time.perf_counter() - t0)
         out[f"{hour:02d}:00 filtered, Store.nearest"] = percentiles(samples[10:])
     return out
@@ -207,7 +211,7 @@ def load_national(store: Store, total: int) -> list[Site]:
     with tqdm(total=len(counties), desc="national sites", unit="county") as bar:
         sites = generate_national_sites(total, counties=counties, progress=bar.update)
     for i in tqdm(range(0, len(sites), 20000), desc="loading", unit="batch"):
-        store.upsert_sites(sites[i:i + 20000])
+        store.sites.upsert_sites(sites[i:i + 20000])
     return sites
 
 
@@ -225,11 +229,11 @@ def main() -> None:
         for label, size in (("Beijing demo", None), ("national", args.national)):
             url = cluster.create_database("bench_" + ("demo" if size is None else "national"))
             settings = Settings(database_url=url, autoload_layers=size is None)
-            pg = open_store(settings)
+            pg = open_services(settings)
             t0 = time.perf_counter()
             if size is None:
                 ensure_ready(pg, settings)
-                sites, _ = pg.list_sites(SiteFilter(limit=1_000_000))
+                sites, _ = pg.sites.list_sites(SiteFilter(limit=1_000_000))
             else:
                 pg.migrate()
                 load_bundled_calendar(pg)
@@ -244,7 +248,7 @@ def main() -> None:
             pg.close()
             with tempfile.TemporaryDirectory() as tmp:
                 emb_settings = Settings(embedded_path=Path(tmp) / "e.sqlite", autoload_layers=size is None)
-                emb = open_store(emb_settings)
+                emb = open_services(emb_settings)
                 t1 = time.perf_counter()
                 if size is None:
                     ensure_ready(emb, emb_settings)
@@ -252,7 +256,7 @@ def main() -> None:
                     emb.migrate()
                     load_bundled_calendar(emb)
                     for i in range(0, len(sites), 20000):
-                        emb.upsert_sites(sites[i:i + 20000])
+                        emb.sites.upsert_sites(sites[i:i + 20000])
                 emb_load = time.perf_counter() - t1
                 emb_rows = bench_store(emb, pts, day)
                 emb.close()

@@ -41,9 +41,9 @@ from geoservice.bootstrap import ensure_ready  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.devtools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
+from geoservice.model import SiteFilter  # noqa: E402
+from geoservice.services import open_services  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
-from geoservice.store.base import SiteFilter  # noqa: E402
 
 BIN = Path(sys.executable).parent
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&kind=warm_station&amenity=toilet&limit=5"
@@ -181,9 +181,9 @@ def main() -> None:
     try:
         url = cluster.create_database("bench_servers")
         settings = Settings(database_url=url)
-        store = open_store(settings)
+        store = open_services(settings)
         ensure_ready(store, settings)
-        sites, _ = store.list_sites(SiteFilter(limit=1_000_000))
+        sites, _ = store.sites.list_sites(SiteFilter(limit=1_000_000))
         store.close()
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("VACUUM (ANALYZE)")

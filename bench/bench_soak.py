@@ -44,9 +44,9 @@ from geoservice.bootstrap import ensure_ready  # noqa: E402
 from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.devtools.servers import NginxProcess, ServeProcess, get, stop_on_sigterm  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
+from geoservice.model import SiteFilter  # noqa: E402
+from geoservice.services import open_services  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
-from geoservice.store import open_store  # noqa: E402
-from geoservice.store.base import SiteFilter  # noqa: E402
 
 P99_LIMIT_MS = 50.0
 REQUEST_TIMEOUT_S = 10.0
@@ -249,9 +249,9 @@ def main() -> None:
     try:
         url = cluster.create_database("bench_soak")
         settings = Settings(database_url=url)
-        store = open_store(settings)
+        store = open_services(settings)
         ensure_ready(store, settings)
-        sites, _ = store.list_sites(SiteFilter(limit=1_000_000))
+        sites, _ = store.sites.list_sites(SiteFilter(limit=1_000_000))
         store.close()
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("VACUUM (ANALYZE)")

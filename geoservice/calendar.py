@@ -25,6 +25,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from geoservice.validation import Problem, Problems, ValidationFailed
+
 LOGGER = logging.getLogger(__name__)
 
 DayType = Literal["holiday", "workday", "normal"]
@@ -51,14 +53,6 @@ class CalendarDay:
     type: str
     name_en: str = ""
     name_zh: str = ""
-
-
-class CalendarFileError(ValueError):
-    """A calendar file failed validation; ``problems`` holds every ``file:line: field: reason``."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclasses.dataclass
@@ -92,42 +86,44 @@ class Calendar:
 
 
 def parse_calendar_csv(text: str, filename: str = "<calendar>") -> tuple[int, list[CalendarDay]]:
-    """Validate one year's schedule and return ``(year, days)``; every problem is collected before raising."""
-    problems: list[str] = []
+    """Validate one year's schedule and return ``(year, days)``; every problem is collected before raising
+    :class:`~geoservice.validation.ValidationFailed` (one ``file:line N: field: reason`` each)."""
+    problems = Problems(filename)
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     rows = list(reader)
     if not rows or [c.strip() for c in rows[0]] != HEADER:
-        raise CalendarFileError([f"{filename}:1: header: expected {','.join(HEADER)}"])
+        problems.add("header", f"expected {','.join(HEADER)}", "line 1")
+        problems.raise_if_any()
     days: list[CalendarDay] = []
     seen: set[dt.date] = set()
     for lineno, row in enumerate(rows[1:], start=2):
+        where = f"line {lineno}"
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(HEADER):
-            problems.append(f"{filename}:{lineno}: row: expected {len(HEADER)} columns, got {len(row)}")
+            problems.add("row", f"expected {len(HEADER)} columns, got {len(row)}", where)
             continue
         raw_date, kind, name_en, name_zh = (c.strip() for c in row)
         try:
             day = dt.date.fromisoformat(raw_date)
         except ValueError:
-            problems.append(f"{filename}:{lineno}: date: {raw_date!r} is not an ISO date (YYYY-MM-DD)")
+            problems.add("date", f"{raw_date!r} is not an ISO date (YYYY-MM-DD)", where)
             continue
         if kind not in DAY_TYPES:
-            problems.append(f"{filename}:{lineno}: type: {kind!r} is not one of {', '.join(DAY_TYPES)}")
+            problems.add("type", f"{kind!r} is not one of {', '.join(DAY_TYPES)}", where)
             continue
         if kind == "workday" and day.weekday() < 5:
-            problems.append(f"{filename}:{lineno}: type: {day} is a weekday; a make-up workday falls on a weekend")
+            problems.add("type", f"{day} is a weekday; a make-up workday falls on a weekend", where)
         if day in seen:
-            problems.append(f"{filename}:{lineno}: date: {day} is listed twice")
+            problems.add("date", f"{day} is listed twice", where)
         seen.add(day)
         days.append(CalendarDay(day, kind, name_en, name_zh))
     years = {d.day.year for d in days}
     if not days:
-        problems.append(f"{filename}: date: the file lists no days")
+        problems.add("date", "the file lists no days")
     elif len(years) > 1:
-        problems.append(f"{filename}: date: a file holds one year's schedule, found {sorted(years)}")
-    if problems:
-        raise CalendarFileError(problems)
+        problems.add("date", f"a file holds one year's schedule, found {sorted(years)}")
+    problems.raise_if_any()
     return years.pop(), days
 
 
@@ -136,7 +132,7 @@ def read_calendar_file(path: Path) -> tuple[int, list[CalendarDay]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CalendarFileError([f"{path}: file: cannot be read as UTF-8 text ({exc})"]) from exc
+        raise ValidationFailed([Problem("file", f"cannot be read as UTF-8 text ({exc})")], str(path)) from exc
     return parse_calendar_csv(text, str(path))
 
 

@@ -4,27 +4,36 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from geoservice.calendar import CalendarFileError, read_calendar_file
-from geoservice.errors import GeoserviceError, ValidationFailed
+from geoservice.calendar import read_calendar_file
+from geoservice.errors import GeoserviceError
 from geoservice.geo import DATUMS
 from geoservice.model import KINDS
 from geoservice.settings import Settings
+from geoservice.validation import ValidationFailed
+
+if TYPE_CHECKING:
+    from geoservice.services import Services
 
 
 def _settings() -> Settings:
-    return Settings.from_env()
+    """The settings from the environment; a bad variable is one line naming it, and exit 1."""
+    try:
+        return Settings.from_env()
+    except ValidationFailed as exc:
+        _fail(exc.lines())
 
 
-def _store(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from geoservice.store import open_store
+def _services(settings: Settings | None = None) -> Services:
+    from geoservice.services import open_services
 
-    return open_store(settings or _settings())
+    return open_services(settings or _settings())
 
 
-def _fail(lines: list[str]) -> None:
+def _fail(lines: list[str]) -> NoReturn:
     for line in lines:
         click.echo(line, err=True)
     sys.exit(1)
@@ -68,7 +77,7 @@ def serve(host: str, port: int, workers: int, threads: int, header_timeout: int,
     from geoservice.serving import serve as run_server
 
     settings = _settings()
-    store = _store(settings)
+    store = _services(settings)
     try:
         ensure_ready(store, settings, progress=lambda m: click.echo(f"  {m}"))
     except GeoserviceError as exc:
@@ -90,7 +99,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply numbered migrations that are not yet applied."""
-    store = _store()
+    store = _services()
     try:
         applied = store.migrate()
     except GeoserviceError as exc:
@@ -105,7 +114,7 @@ def db_init() -> None:
     from geoservice.bootstrap import ensure_ready
 
     settings = _settings()
-    store = _store(settings)
+    store = _services(settings)
     ensure_ready(store, settings, progress=lambda m: click.echo(m))
     store.close()
 
@@ -131,13 +140,13 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
 
     settings = _settings()
     settings.autoload_layers = False
-    store = _store(settings)
+    store = _services(settings)
     ensure_ready(store, settings)
     try:
-        loaded = read_site_file(file, ServiceArea(store.districts()), kind, datum)
+        loaded = read_site_file(file, ServiceArea(store.sites.districts()), kind, datum)
     except ValidationFailed as exc:
-        _fail(exc.problems + [f"{file}: {len(exc.problems)} problem(s); nothing was loaded"])
-    result = store.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)
+        _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded"])
+    result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)
     for conflict in result.conflicts:
         click.echo(f"{loaded.locate(conflict.source_id)}: {conflict.describe()}", err=True)
     for site_id, problem in result.hours_problems.items():
@@ -183,15 +192,15 @@ def export(output: Path, kinds: tuple[str, ...], fmt: str | None, datum: str, di
         _fail(["--bom applies to CSV only"])
     if not output.parent.exists():
         _fail([f"{output}: directory {output.parent} does not exist"])
-    store = _store()
+    store = _services()
     store.migrate()
-    if district is not None and district not in {d.adcode for d in store.districts()}:
+    if district is not None and district not in {d.adcode for d in store.sites.districts()}:
         _fail([f"--district: unknown adcode {district!r}"])
     query = ExportQuery(kinds=wanted, district=district)
-    total = count_sites(store, query)
+    total = count_sites(store.sites, query)
     # The bar shows on a terminal only (disable=None), so scripts and logs stay clean.
     with tqdm(total=total, unit="site", desc="export", disable=None, file=sys.stderr) as bar:
-        result = export_sites(store, query, fmt, datum, output, bom=bom, progress=bar.update)
+        result = export_sites(store.sites, query, fmt, datum, output, bom=bom, progress=bar.update)
     store.close()
     labels = {"wgs84": "WGS-84", "gcj02": "GCJ-02", "bd09": "BD-09"}
     click.echo(f"{output}: {result.count} site(s) ({', '.join(wanted) or 'all kinds'}) as {fmt.upper()}, "
@@ -210,12 +219,12 @@ def calendar_load(file: Path) -> None:
     """Load or replace one year's schedule from a CSV (date,type,name_en,name_zh)."""
     try:
         year, days = read_calendar_file(file)
-    except CalendarFileError as exc:
-        _fail(exc.problems + [f"{file}: nothing was loaded"])
-    store = _store()
+    except ValidationFailed as exc:
+        _fail(exc.lines() + [f"{file}: nothing was loaded"])
+    store = _services()
     store.migrate()
-    store.load_calendar_year(year, days, f"file:{file.name}")
-    refreshed = store.refresh_intervals(store.window())
+    store.sites.load_calendar(year, days, f"file:{file.name}")
+    refreshed = store.sites.refresh_intervals(store.sites.window())
     click.echo(f"{file}: {year} loaded ({sum(d.type == 'holiday' for d in days)} days off, "
                f"{sum(d.type == 'workday' for d in days)} make-up workdays); {refreshed.intervals} open intervals "
                "refreshed")
@@ -226,9 +235,9 @@ def calendar_load(file: Path) -> None:
 @calendar.command("list")
 def calendar_list() -> None:
     """Years with an official schedule loaded."""
-    store = _store()
+    store = _services()
     store.migrate()
-    cal = store.calendar()
+    cal = store.calendars.calendar()
     click.echo(" ".join(str(y) for y in sorted(cal.years)) or "no years loaded")
     store.close()
 
@@ -241,9 +250,9 @@ def hours() -> None:
 @hours.command("refresh")
 def hours_refresh() -> None:
     """Re-materialise open intervals for the rolling window (run daily, e.g. from cron at 00:05)."""
-    store = _store()
+    store = _services()
     store.migrate()
-    refreshed = store.refresh_intervals()
+    refreshed = store.sites.refresh_intervals()
     window = refreshed.window
     click.echo(f"{refreshed.intervals} open intervals for {window[0]:%Y-%m-%d} .. {window[1]:%Y-%m-%d}")
     _report_skipped(refreshed.problems)
@@ -278,9 +287,9 @@ def hours_check(expression: str, at_text: str | None) -> None:
         _fail([f"--at: {at_text!r} is not an ISO 8601 time such as 2026-11-23T10:00 or 2026-11-23T10:00+08:00"])
     # A time without an offset is Beijing time; one with an offset is converted to Beijing time.
     at = at.replace(tzinfo=TZ) if at.tzinfo is None else at.astimezone(TZ)
-    store = _store()
+    store = _services()
     store.migrate()
-    engine = HoursEngine(store.calendar())
+    engine = HoursEngine(store.calendars.calendar())
     store.close()
     state = engine.state(expression, at)
     click.echo(f"{at:%Y-%m-%d %a %H:%M}: {'open' if state.is_open else 'closed'}"
@@ -328,8 +337,8 @@ def operators() -> None:
     """
 
 
-def _operators_store():  # type: ignore[no-untyped-def]
-    store = _store()
+def _operators_store() -> Services:
+    store = _services()
     try:
         store.migrate()
     except GeoserviceError as exc:
@@ -346,7 +355,7 @@ def operators_create(name: str, admin: bool) -> None:
 
     store = _operators_store()
     try:
-        op = store.create_operator(name, "admin" if admin else "operator")
+        op = store.accounts.create(name, "admin" if admin else "operator")
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     click.echo(f"created {op.role} {op.name}; next: geoservice operators token issue {shlex.quote(op.name)}")
@@ -360,7 +369,7 @@ def operators_assign(name: str, site_ids: tuple[str, ...]) -> None:
     """Give operator NAME these sites (all or none)."""
     store = _operators_store()
     try:
-        n = store.assign_sites(name, site_ids)
+        n = store.accounts.assign(name, site_ids)
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}; nothing was assigned"])
     click.echo(f"{name}: {n} site(s) newly assigned ({len(set(site_ids)) - n} already were)")
@@ -374,7 +383,7 @@ def operators_unassign(name: str, site_ids: tuple[str, ...]) -> None:
     """Take these sites away from operator NAME."""
     store = _operators_store()
     try:
-        n = store.unassign_sites(name, site_ids)
+        n = store.accounts.unassign(name, site_ids)
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     click.echo(f"{name}: {n} site(s) unassigned")
@@ -385,7 +394,7 @@ def operators_unassign(name: str, site_ids: tuple[str, ...]) -> None:
 def operators_list() -> None:
     """Every account: role, number of sites, active tokens."""
     store = _operators_store()
-    rows = store.list_operators()
+    rows = store.accounts.all()
     if not rows:
         click.echo("no operators; create one with: geoservice operators create NAME")
     for op in rows:
@@ -404,12 +413,9 @@ def operators_token() -> None:
 @click.option("--label", default="", help="A note to tell tokens apart (e.g. 'front desk tablet').")
 def operators_token_issue(name: str, label: str) -> None:
     """Issue a token for NAME and print it ONCE on stdout (only its hash is stored)."""
-    from geoservice.auth import new_token, token_hash
-
     store = _operators_store()
-    token = new_token()
     try:
-        info = store.add_token(name, token_hash(token), label[:100])
+        token, info = store.accounts.issue_token(name, label)
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     click.echo(f"token {info.id} for {name}: shown once, store it now; revoke with "
@@ -424,7 +430,7 @@ def operators_token_list(name: str) -> None:
     """NAME's tokens (ids, labels, dates; never the tokens themselves)."""
     store = _operators_store()
     try:
-        tokens = store.list_tokens(name)
+        tokens = store.accounts.tokens(name)
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     for t in tokens:
@@ -443,7 +449,7 @@ def operators_token_revoke(name: str, token_ids: tuple[int, ...], revoke_all: bo
         _fail(["give token ids or --all (not both)"])
     store = _operators_store()
     try:
-        n = store.revoke_tokens(name, None if revoke_all else list(token_ids))
+        n = store.accounts.revoke(name, None if revoke_all else list(token_ids))
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     click.echo(f"{name}: {n} token(s) revoked")
@@ -457,25 +463,27 @@ def operators_token_revoke(name: str, token_ids: tuple[int, ...], revoke_all: bo
 def operators_bulk(name: str, file: Path, dry_run: bool) -> None:
     """Apply a CSV (site_id,opening_hours,closed_from,closed_to,reason) as operator NAME: all lines or none.
 
-    Every bad line is reported as `FILE: line N: field: reason` on stderr and nothing is written.
+    Every bad line is reported as `FILE:line N: field: reason` on stderr and nothing is written.
     """
     from geoservice.hours import now_local
-    from geoservice.store.bulk import BulkInvalid, describe, parse_bulk_csv
+    from geoservice.services.bulk import describe, parse_bulk_csv
 
     try:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         _fail([f"{file}: file: cannot be read as UTF-8 text ({exc})"])
     store = _operators_store()
-    op = store.get_operator(name)
+    op = store.accounts.get(name)
     if op is None:
         _fail([f"error: no operator named {name!r}"])
     try:
         plan = parse_bulk_csv(text, store, op, now_local().date())
-    except BulkInvalid as exc:
-        _fail([f"{file}: {p}" for p in exc.problems] + [f"{file}: {len(exc.problems)} problem(s); nothing was changed"])
+    except (ValidationFailed, GeoserviceError) as exc:
+        lines = [f"{file}:{p.get('where', '?')}: {p['field']}: {p['reason']}" for p in exc.problems] or [
+            f"{file}: {exc.detail}"]
+        _fail(lines + [f"{file}: {len(lines)} problem(s); nothing was changed"])
     try:
-        results = store.apply_edits(plan.edits, actor=name, action="bulk", dry_run=dry_run)
+        results = store.sites.apply_edits(plan.edits, actor=name, action="bulk", dry_run=dry_run)
     except GeoserviceError as exc:
         _fail([f"{file}: error: {exc.detail}; nothing was changed"])
     for item in describe(results, plan):

@@ -6,8 +6,8 @@ looks: a ``crs`` column (CSV, GeoPackage), a top-level ``datum`` member (GeoJSON
 suggests, and the CLI's message. A file exported with ``--crs X`` loads back with
 ``geoservice load FILE --crs X`` into the same sites (same ``source_id``, so the same public ids).
 
-Everything here is plain Python over the :class:`~geoservice.store.base.Store` interface (no Flask), so the
-CLI, the API and a notebook share it. Sites are read page by page with ``Store.list_sites`` so an export of
+Everything here is plain Python over the site service (no Flask), so the CLI, the API and a notebook share
+it. Sites are read page by page with ``SiteService.list_sites`` so an export of
 the whole national network (≈200,000 sites) never holds more than a page of store rows at a time for the
 streamed formats.
 
@@ -32,8 +32,9 @@ from typing import Any
 
 from geoservice.csvcells import to_csv_cell
 from geoservice.geo import DATUMS, from_wgs84
-from geoservice.model import Site
-from geoservice.store.base import SiteFilter, Store
+from geoservice.model import Site, SiteFilter
+from geoservice.serialize import EXPORT_ATTRIBUTES, EXPORT_COLUMNS, export_attributes
+from geoservice.services.sites import SiteService
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,16 +43,12 @@ EXTENSIONS = {"geojson": ".geojson", "csv": ".csv", "gpkg": ".gpkg"}
 MEDIA_TYPES = {"geojson": "application/geo+json", "csv": "text/csv; charset=utf-8",
                "gpkg": "application/geopackage+sqlite3"}
 
-# The CSV columns, in order. ``crs`` names the datum of lon/lat on every row (a CSV cannot carry a header
-# comment that spreadsheet tools and the loader would both accept).
-CSV_COLUMNS: tuple[str, ...] = (
-    "id", "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat",
-    "opening_hours", "amenities", "operator", "phone", "notes", "simulated", "updated_at", "verified_at", "crs",
-)
+# The CSV columns, in order (``crs`` names the datum of lon/lat on every row), and the attribute columns of the
+# GeoJSON and GeoPackage exports (coordinates are in the geometry there): one shape, in geoservice.serialize.
+CSV_COLUMNS: tuple[str, ...] = EXPORT_COLUMNS
+ATTRIBUTE_COLUMNS: tuple[str, ...] = EXPORT_ATTRIBUTES
 # Written as numbers, never as text cells: the formula rule of geoservice.csvcells does not apply to them.
 NUMERIC_CSV_COLUMNS = frozenset({"lon", "lat"})
-# Attribute columns of the GeoJSON and GeoPackage exports (coordinates are in the geometry there).
-ATTRIBUTE_COLUMNS: tuple[str, ...] = tuple(c for c in CSV_COLUMNS if c not in ("lon", "lat"))
 
 PAGE = 2000
 COORD_DECIMALS = 8  # ~1 mm; the store keeps 7 decimals of WGS-84
@@ -102,13 +99,13 @@ def suggested_filename(fmt: str, datum: str, kinds: tuple[str, ...] = (), distri
     return "-".join(parts) + EXTENSIONS[fmt]
 
 
-def count_sites(store: Store, query: ExportQuery) -> int:
+def count_sites(store: SiteService, query: ExportQuery) -> int:
     """How many sites the export will hold."""
     return store.list_sites(query.site_filter(1, 0))[1]
 
 
-def iter_site_pages(store: Store, query: ExportQuery, page: int = PAGE) -> Iterator[list[Site]]:
-    """Pages of matching sites, ordered by id, read with ``Store.list_sites``."""
+def iter_site_pages(store: SiteService, query: ExportQuery, page: int = PAGE) -> Iterator[list[Site]]:
+    """Pages of matching sites, ordered by id, read with ``SiteService.list_sites``."""
     offset = 0
     while True:
         sites, total = store.list_sites(query.site_filter(page, offset))
@@ -118,10 +115,6 @@ def iter_site_pages(store: Store, query: ExportQuery, page: int = PAGE) -> Itera
         offset += len(sites)
         if offset >= total:
             return
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
 
 
 def _converted(sites: list[Site], datum: str) -> list[tuple[float, float]]:
@@ -134,24 +127,7 @@ def _converted(sites: list[Site], datum: str) -> list[tuple[float, float]]:
 
 def site_attributes(site: Site, datum: str) -> dict[str, Any]:
     """Typed attributes of one site for GeoJSON/GeoPackage (amenities a list, simulated a bool)."""
-    return {
-        "id": site.id,
-        "source_id": site.source_id or site.id,
-        "kind": site.kind,
-        "name_zh": site.name_zh,
-        "name_en": site.name_en,
-        "address": site.address,
-        "district_adcode": site.district_adcode,
-        "opening_hours": site.opening_hours,
-        "amenities": list(site.amenities),
-        "operator": site.operator,
-        "phone": site.phone,
-        "notes": site.notes,
-        "simulated": bool(site.simulated),
-        "updated_at": _iso(site.updated_at),
-        "verified_at": _iso(site.verified_at),
-        "crs": datum,
-    }
+    return export_attributes(site, datum)
 
 
 def csv_row(site: Site, lon: float, lat: float, datum: str) -> list[str]:
@@ -266,7 +242,7 @@ class ExportResult:
     count: int
 
 
-def export_sites(store: Store, query: ExportQuery, fmt: str, datum: str, path: Path, bom: bool = False,
+def export_sites(store: SiteService, query: ExportQuery, fmt: str, datum: str, path: Path, bom: bool = False,
                  progress: Callable[[int], None] | None = None) -> ExportResult:
     """Export matching sites to ``path``: written to a temporary file first, so a failure leaves nothing.
 

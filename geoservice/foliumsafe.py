@@ -95,7 +95,7 @@ class TextTooltip(VerbatimMacro):
         {% endmacro %}""")
 
     def __init__(self, fields: list[str], aliases: list[str], class_name: str = "gs-tooltip"):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "TextTooltip"
         self.fields = fields
         self.aliases = aliases

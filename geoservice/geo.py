@@ -90,7 +90,7 @@ def _transform_lat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
     ret += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
     ret += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
-    return ret
+    return np.asarray(ret)
 
 
 def _transform_lon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -98,7 +98,7 @@ def _transform_lon(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
     ret += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
     ret += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    return ret
+    return np.asarray(ret)
 
 
 def _wgs_to_gcj(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

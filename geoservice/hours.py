@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import opening_hours as ohlib
 
 from geoservice.calendar import Calendar
-from geoservice.model import Closure
+from geoservice.model import Closure, OpenState
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,7 +91,17 @@ class HoursSyntaxError(ValueError):
         self.construct = construct
         where = f" at character {column}" if column else ""
         what = "cannot evaluate" if construct else "cannot parse"
+        if not construct and not expected.startswith("expected") and column:
+            expected = f"expected {expected}"
         super().__init__(f"{what}{where}: {expected}")
+
+    @property
+    def details(self) -> dict[str, object]:
+        """What a client needs to point at the problem: the 1-based character, what was expected, the construct."""
+        out: dict[str, object] = {"column": self.column, "expected": self.expected}
+        if self.construct:
+            out["construct"] = self.construct
+        return out
 
 
 class HoursEvaluationError(RuntimeError):
@@ -270,21 +280,6 @@ def _merge(intervals: Iterable[Interval]) -> list[Interval]:
     return merged
 
 
-@dataclasses.dataclass(frozen=True)
-class OpenState:
-    """Whether a site is open at a moment, and the next change within the look-ahead horizon.
-
-    ``open_until`` is None for a site open beyond the horizon (e.g. ``24/7``); ``next_open`` is None for a
-    closed site that does not open within it. ``problem`` is set (and the site reported closed) when its hours
-    could not be evaluated.
-    """
-
-    is_open: bool
-    open_until: dt.datetime | None
-    next_open: dt.datetime | None
-    problem: str | None = None
-
-
 class HoursEngine:
     """Evaluates ``opening_hours`` strings against one loaded :class:`Calendar`."""
 
@@ -420,3 +415,8 @@ def local_day_window(today: dt.date, days_before: int = 1, days_after: int = 14)
 def now_local() -> dt.datetime:
     """The current time in Asia/Shanghai."""
     return dt.datetime.now(TZ)
+
+
+def utc_now() -> dt.datetime:
+    """The current time, aware, in UTC (what the stores stamp writes with)."""
+    return dt.datetime.now(dt.UTC)

@@ -27,12 +27,11 @@ import shapely
 from shapely.geometry import shape
 
 from geoservice.csvcells import from_csv_cell
-from geoservice.errors import ValidationFailed
 from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
-from geoservice.model import AMENITIES, KINDS, Site
+from geoservice.model import AMENITIES, KINDS, District, Site, site_id_for
 from geoservice.phone import PhoneInvalid, validate_phone
-from geoservice.store.base import District, site_id_for
+from geoservice.validation import Problem, Problems, ValidationFailed
 
 LOGGER = logging.getLogger(__name__)
 
@@ -53,11 +52,16 @@ class RawRecord:
     geometry_problem: str | None = None
 
 
+def _refused(source: str | Path, field: str, reason: str, where: str | None = None) -> ValidationFailed:
+    """A file refused as a whole (unreadable, wrong format, bad header)."""
+    return ValidationFailed([Problem(field, reason, where)], str(source))
+
+
 def detect_format(path: Path) -> str:
     """The file format from its extension."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValidationFailed([f"{path}: file: unsupported extension {path.suffix!r}; use .geojson, .csv or .gpkg"])
+        raise _refused(str(path), "file", f"unsupported extension {path.suffix!r}; use .geojson, .csv or .gpkg")
     return fmt
 
 
@@ -65,10 +69,10 @@ def _read_geojson(path: Path) -> Iterator[RawRecord]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed([f"{path}: file: not valid UTF-8 JSON ({exc})"]) from exc
+        raise _refused(str(path), "file", f"not valid UTF-8 JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
             doc.get("features"), list):
-        raise ValidationFailed([f"{path}: file: expected a GeoJSON FeatureCollection"])
+        raise _refused(str(path), "file", "expected a GeoJSON FeatureCollection")
     for n, feature in enumerate(doc["features"], start=1):
         if not isinstance(feature, dict):
             yield RawRecord(f"feature {n}", {}, None, None, "is not a GeoJSON Feature object")
@@ -92,15 +96,15 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationFailed([f"{path}: file: not valid UTF-8 ({exc})"]) from exc
+        raise _refused(str(path), "file", f"not valid UTF-8 ({exc})") from exc
     reader = csv.DictReader(io.StringIO(text, newline=""))  # keeps line breaks inside quoted fields
     fields = [f.strip().lower() for f in reader.fieldnames or []]
     missing = [c for c in ("lon", "lat") if c not in fields]
     if missing:
-        raise ValidationFailed([f"{path}:1: header: missing column(s) {', '.join(missing)}"])
+        raise _refused(str(path), "header", f"missing column(s) {', '.join(missing)}", "line 1")
     reader.fieldnames = fields
     for row in reader:
-        extra = row.pop(None, None)  # type: ignore[call-overload]
+        extra = row.pop(None, None)
         # Undo the export's formula escape first (on the cell as written), then trim as for every format.
         props = {k: ((v if k in ("lon", "lat") else from_csv_cell(v)).strip() if isinstance(v, str) else v)
                  for k, v in row.items()}
@@ -118,7 +122,7 @@ def _read_gpkg(path: Path) -> Iterator[RawRecord]:
     try:
         frame = pyogrio.read_dataframe(path)
     except Exception as exc:  # pyogrio raises several DataSource errors
-        raise ValidationFailed([f"{path}: file: cannot be read as a GeoPackage ({exc})"]) from exc
+        raise _refused(str(path), "file", f"cannot be read as a GeoPackage ({exc})") from exc
     for n, (_, row) in enumerate(frame.iterrows(), start=1):
         props = {k: v for k, v in row.items() if k != "geometry" and not _is_missing(v)}
         geom = row.geometry
@@ -142,7 +146,7 @@ def _is_missing(value: Any) -> bool:
 def read_raw(path: Path) -> list[RawRecord]:
     """All records of a site file, unvalidated."""
     if not path.exists():
-        raise ValidationFailed([f"{path}: file: does not exist"])
+        raise _refused(str(path), "file", "does not exist")
     reader = {"geojson": _read_geojson, "csv": _read_csv, "gpkg": _read_gpkg}[detect_format(path)]
     return list(reader(path))
 
@@ -211,15 +215,15 @@ def validate_file(records: Iterable[RawRecord], filename: str, area: ServiceArea
                   datum: str = "wgs84") -> SiteFile:
     """:func:`validate_records` keeping each site's place in the file."""
     if datum not in DATUMS:
-        raise ValidationFailed([f"{filename}: crs: {datum!r} is not one of {', '.join(DATUMS)}"])
+        raise _refused(filename, "crs", f"{datum!r} is not one of {', '.join(DATUMS)}")
     if kind is not None and kind not in KINDS:
-        raise ValidationFailed([f"{filename}: kind: {kind!r} is not one of {', '.join(KINDS)}"])
-    problems: list[str] = []
+        raise _refused(filename, "kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+    problems = Problems(filename)
     pending: list[tuple[RawRecord, dict[str, Any], float, float]] = []
     seen: dict[str, str] = {}
 
     def bad(rec: RawRecord, field: str, reason: str) -> None:
-        problems.append(f"{filename}:{rec.where}: {field}: {reason}")
+        problems.add(field, reason, rec.where)
 
     for rec in records:
         p = rec.props
@@ -324,8 +328,7 @@ def validate_file(records: Iterable[RawRecord], filename: str, area: ServiceArea
                 bad(rec, "lon/lat", f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area "
                                     f"(Beijing's 16 districts){hint}")
             out["district_adcode"] = adcode
-    if problems:
-        raise ValidationFailed(problems)
+    problems.raise_if_any()
     sites = [Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
              for _, out, lon, lat in pending]
     return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending})

@@ -41,7 +41,7 @@ from folium.plugins import MarkerCluster
 from folium.template import Template
 from shapely.geometry import mapping
 
-from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
+from geoservice.analysis.coverage import CoverageResult
 from geoservice.analysis.grid import to_metric, to_wgs84
 from geoservice.csp import Policy, image_source, map_policy, new_nonce
 from geoservice.foliumsafe import (
@@ -186,7 +186,7 @@ class SiteCluster(MarkerCluster, VerbatimMacro):
 
     def __init__(self, kind: str, rows: list[list[Any]], name: str, show: bool = True):
         super().__init__(name=name, show=show, chunkedLoading=True, maxClusterRadius=50,
-                         disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)
+                         disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)  # type: ignore[no-untyped-call]
         self._name = "SiteCluster"
         self.kind = kind
         self.colour = KIND_COLOURS.get(kind, "#495057")
@@ -229,7 +229,7 @@ class Panel(VerbatimMacro):
         {% macro html(this, kwargs) %}{{ this.body }}{% endmacro %}""".replace("@NONCE@", NONCE))
 
     def __init__(self, body: str, css: str, script: str):
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._name = "Panel"
         self.body = body
         self.css = css
@@ -441,7 +441,7 @@ def render_html(m: folium.Map, nonce: str | None = None) -> str:
     default) and whose ``<meta>`` Content-Security-Policy allows only them (see :func:`page_policy`)."""
     figure = _figure(m)
     figure.nonce = nonce or new_nonce()
-    return figure.render()  # type: ignore[no-any-return]
+    return figure.render()
 
 
 def page_policy(m: folium.Map, nonce: str) -> Policy:
@@ -538,7 +538,8 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
     city = s["city"]
     at = result.at
     kinds = " + ".join(f"{KIND_LABELS[k]['en']} {KIND_LABELS[k]['zh']}" for k in s["kinds"])
-    minutes = walk_minutes_for_radius(result.radius_m)
+    minutes = result.walk.minutes(result.radius_m)
+    walk = result.walk.legend()
     esc = html_text
     warn = ""
     if s.get("calendar_missing_years"):
@@ -561,7 +562,7 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
 <h1>{head}</h1>
 <div><b>{WEEKDAYS[at.weekday()]} {WEEKDAYS_ZH[at.weekday()]} {at:%Y-%m-%d %H:%M}</b> (Asia/Shanghai) ·
  {esc(kinds)}</div>
-<div>Reach {result.radius_m:,.0f} m straight line ≈ {minutes:.0f} min on foot (×1.3 detour, 75 m/min) ·
+<div>Reach {result.radius_m:,.0f} m ≈ {minutes:.0f} min on foot ({esc(walk["en"])} · {esc(walk["zh"])}) ·
  H3 r{result.resolution}</div>
 <div>Beijing: demand covered <b>{_pct(city['demand_share'])}</b>, area covered <b>{_pct(city['area_share'])}</b>,
  open sites {city['open_sites']:,} / {city['sites']:,}</div>

@@ -1,14 +1,20 @@
-"""Plain data types shared by every layer: site kinds, the amenity vocabulary, sites and closures.
+"""The domain types every layer shares: site kinds, the amenity vocabulary, sites, closures, districts, queries
+and their answers, accounts, audit entries and couriers' reports.
 
 Everything a courier, operator or planner reads carries a Chinese and an English label here, so the API,
-the pages and the maps take their words from one place.
+the pages and the maps take their words from one place. Plain dataclasses: no I/O, no framework.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from enum import StrEnum
 from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+
+from geoservice.walk import WalkModel
 
 
 class SiteKind(StrEnum):
@@ -46,6 +52,11 @@ AMENITY_LABELS: dict[str, dict[str, str]] = {
 }
 AMENITIES: tuple[str, ...] = tuple(AMENITY_LABELS)
 KINDS: tuple[str, ...] = tuple(k.value for k in SiteKind)
+
+
+def site_id_for(source_id: str) -> str:
+    """Stable public id derived from the source's own id, identical in every store."""
+    return "s" + hashlib.sha1(source_id.encode("utf-8")).hexdigest()[:12]
 
 
 @dataclasses.dataclass
@@ -94,6 +105,30 @@ class Closure:
     id: int | None = None
 
 
+# ``temporarily_closed`` is applied to the hours engine as a closure covering every date it can be asked about.
+OPEN_ENDED = (dt.date(2000, 1, 1), dt.date(2100, 12, 31))
+STATUS_CLOSURE_REASON = "temporarily closed"
+
+
+def status_closure(site_id: str) -> Closure:
+    """The open-ended closure (``id`` None) that stands for ``status = temporarily_closed``.
+
+    The stores' ``closures_for`` includes it for such sites, so every caller that evaluates hours with a site's
+    closures (the nearest query's engine fallback, listings outside the window, coverage analysis) treats the
+    site as closed without knowing about the status.
+    """
+    return Closure(site_id, OPEN_ENDED[0], OPEN_ENDED[1], STATUS_CLOSURE_REASON)
+
+
+def effective_closures(site: Site, closures: list[Closure] | tuple[Closure, ...]) -> list[Closure]:
+    """The closures the hours engine must apply: the site's own, plus the open-ended one while it is
+    ``temporarily_closed`` (added once)."""
+    out = list(closures)
+    if site.status == "temporarily_closed" and not any(c.id is None and c.start == OPEN_ENDED[0] for c in out):
+        out.append(status_closure(site.id))
+    return out
+
+
 # ---- operators' side -----------------------------------------------------------------------------------
 # ``temporarily_closed`` acts as an open-ended closure: no open intervals are materialised and the hours
 # engine is given a closure covering every date, so the site is closed for every query until set back to open.
@@ -103,3 +138,221 @@ EDITABLE_FIELDS: tuple[str, ...] = ("opening_hours", "amenities", "phone", "note
 # What a courier may report about a site.
 REPORT_TYPES: tuple[str, ...] = ("closed_on_arrival", "amenity_missing")
 ROLES: tuple[str, ...] = ("operator", "admin")
+
+
+# ---- what the stores and services pass around ------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class OpenState:
+    """Whether a site is open at a moment, and the next change within the hours engine's look-ahead.
+
+    ``open_until`` is None for a site open beyond the horizon (e.g. ``24/7``); ``next_open`` is None for a
+    closed site that does not open within it. ``problem`` is set (and the site reported closed) when its hours
+    could not be evaluated.
+    """
+
+    is_open: bool
+    open_until: dt.datetime | None
+    next_open: dt.datetime | None
+    problem: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class District:
+    """A district polygon with its census population."""
+
+    adcode: str
+    name_zh: str
+    name_en: str
+    area_km2: float
+    population_2020: int
+    geometry: BaseGeometry
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestQuery:
+    """A nearest-open request, already validated. Coordinates are WGS-84; ``at`` is timezone-aware.
+
+    ``arrive_within_s`` caps the walking time and requires the site to stay open until the walker arrives.
+    """
+
+    lon: float
+    lat: float
+    at: dt.datetime
+    kinds: tuple[str, ...] = ()
+    amenities: tuple[str, ...] = ()
+    limit: int = 5
+    max_distance_m: float | None = None
+    arrive_within_s: float | None = None
+    open_only: bool = True
+    walk: WalkModel = dataclasses.field(default_factory=WalkModel)
+
+    def walk_seconds(self, distance_m: float) -> float:
+        """Seconds on foot under the walk model."""
+        return self.walk.seconds(distance_m)
+
+    def radius_m(self) -> float | None:
+        """The tightest straight-line radius implied by ``max_distance_m`` and ``arrive_within_s``."""
+        radii = [r for r in (self.max_distance_m,) if r is not None]
+        if self.arrive_within_s is not None:
+            radii.append(self.walk.radius_m(self.arrive_within_s / 60.0))
+        return min(radii) if radii else None
+
+    def latest_instant(self) -> dt.datetime:
+        """The latest moment the open-check may look at (arrival of the slowest walk allowed)."""
+        return self.at + dt.timedelta(seconds=self.arrive_within_s or 0)
+
+    def answered_by(self, window: tuple[dt.datetime, dt.datetime] | None) -> bool:
+        """True when a materialised ``window`` answers this query: from ``at`` to the slowest arrival it allows."""
+        return window is not None and window[0] <= self.at and self.latest_instant() < window[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class NearestHit:
+    """One result: the site, its ellipsoidal geodesic distance in metres, its state at the query time, and how
+    many couriers' problem reports about it are unresolved."""
+
+    site: Site
+    distance_m: float
+    state: OpenState
+    unresolved_reports: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteFilter:
+    """Listing filter; ``bbox`` is (lon_min, lat_min, lon_max, lat_max) in WGS-84."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    kinds: tuple[str, ...] = ()
+    district: str | None = None
+    open_at: dt.datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ReloadConflict:
+    """A field where the loaded file and an operator's later edit disagree."""
+
+    site_id: str
+    source_id: str
+    field: str
+    operator_value: Any
+    file_value: Any
+    edited_by: str
+    edited_at: str
+    overwritten: bool = False
+
+    def describe(self) -> str:
+        """``field: kept the operator's value (edited 2026-11-30 by X)`` or the overwrite's wording."""
+        day = self.edited_at[:10]
+        if self.overwritten:
+            return (f"{self.field}: overwrote the operator's value {self.operator_value!r} (edited {day} by "
+                    f"{self.edited_by}) with the file's {self.file_value!r}")
+        return f"{self.field}: kept the operator's value (edited {day} by {self.edited_by})"
+
+
+@dataclasses.dataclass
+class UpsertResult:
+    """What a load did: ids inserted, updated, and left unchanged; fields kept (or, with ``overwrite_edits``,
+    overwritten) because an operator edited them since the last load; sites whose hours could not be evaluated."""
+
+    inserted: list[str] = dataclasses.field(default_factory=list)
+    updated: list[str] = dataclasses.field(default_factory=list)
+    unchanged: list[str] = dataclasses.field(default_factory=list)
+    conflicts: list[ReloadConflict] = dataclasses.field(default_factory=list)
+    hours_problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class RefreshResult:
+    """What a refresh wrote: the number of intervals, the window, and every site skipped with its problem."""
+
+    intervals: int
+    window: tuple[dt.datetime, dt.datetime]
+    problems: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Operator:
+    """A station operator (``role='operator'``: only assigned sites) or union staff (``'admin'``: all sites)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: dt.datetime | None = None
+    site_count: int = 0
+    active_tokens: int = 0
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins see and edit every site and manage operators."""
+        return self.role == "admin"
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    """A token's bookkeeping; the token itself is never stored (only its SHA-256)."""
+
+    id: int
+    operator: str
+    label: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteChange:
+    """One audit entry: ``changes`` is ``{field: {"before": x, "after": y}}`` (JSON values)."""
+
+    id: int
+    site_id: str
+    actor: str
+    at: dt.datetime
+    action: str
+    changes: dict[str, dict[str, Any]]
+    version: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """A courier's report about a site. Nothing about the reporter is kept."""
+
+    site_id: str
+    type: str
+    observed_at: dt.datetime
+    amenity: str | None = None
+    note: str | None = None
+    lang: str | None = None
+    id: int | None = None
+    received_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolution_note: str | None = None
+
+
+@dataclasses.dataclass
+class SiteEdit:
+    """One site's pending change: field values, closures to add and to remove, a verification stamp.
+
+    ``expected_version`` (from the client's ``If-Match``) makes the write conditional: it happens only if the
+    site is still at that version when it is locked for writing.
+    """
+
+    site_id: str
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
+    add_closures: list[Closure] = dataclasses.field(default_factory=list)
+    remove_closures: list[int] = dataclasses.field(default_factory=list)
+    verify_at: dt.datetime | None = None
+    expected_version: int | None = None
+
+
+@dataclasses.dataclass
+class EditResult:
+    """What an edit did (or, in a dry run, would do) to one site."""
+
+    before: Site
+    after: Site
+    changes: dict[str, dict[str, Any]]
+    closures: list[Closure]
+    added: list[Closure] = dataclasses.field(default_factory=list)
+    change: SiteChange | None = None

@@ -61,13 +61,14 @@ def build_worker_app(target: str, settings: Settings, access_log: bool = False) 
     from geoservice import create_app
     from geoservice.errors import GeoserviceError
     from geoservice.hours import now_local
-    from geoservice.store.base import NearestQuery
+    from geoservice.model import NearestQuery
 
     if access_log:
         enable_access_log()
     app = create_app(settings, prepare=False)
     try:
-        app.extensions["geoservice.store"].nearest(NearestQuery(lon=116.40, lat=39.91, at=now_local(), limit=1))
+        app.extensions["geoservice.services"].sites.nearest(NearestQuery(lon=116.40, lat=39.91, at=now_local(),
+                                                                          limit=1))
     except GeoserviceError as exc:
         LOGGER.warning("warm-up failed (serving anyway): %s", exc.detail)
     return app

@@ -1,15 +1,36 @@
-"""One settings object, read from the environment (prefix ``GEOSERVICE_``) or passed in by tests."""
+"""One settings object, read from the environment (prefix ``GEOSERVICE_``) or passed in by tests — and checked.
+
+Every field may be set as ``GEOSERVICE_<FIELD>`` (``DATABASE_URL`` for ``database_url``). Reading the environment
+refuses, naming the variable and the reason: a ``GEOSERVICE_*`` variable that is not a setting (a typo would
+otherwise silently mean the default), a value of the wrong type, and one outside the field's range. Variables
+that configure the tests and tools rather than the service (``GEOSERVICE_TEST_*``, ``GEOSERVICE_CHROMIUM``,
+``GEOSERVICE_NOTEBOOK_OUT``) are left alone.
+"""
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geoservice.validation import Problem, ValidationFailed
+from geoservice.walk import WalkModel
+
+PREFIX = "GEOSERVICE_"
+NOT_SETTINGS = ("GEOSERVICE_TEST_", "GEOSERVICE_CHROMIUM", "GEOSERVICE_NOTEBOOK_OUT")
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
 
 def _default_layers_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "layers"
+
+
+def _range(lo: float, hi: float) -> dict[str, Any]:
+    return {"range": (lo, hi)}
 
 
 @dataclasses.dataclass
@@ -18,7 +39,7 @@ class Settings:
 
     ``database_url`` selects PostGIS; when it is empty the embedded store (SQLite file at ``embedded_path``)
     is used. The walk model turns straight-line distance into minutes on foot:
-    ``walk_minutes = distance_m * detour_factor / walk_speed_m_per_min``.
+    ``walk_minutes = distance_m * detour_factor / walk_speed_m_per_min`` (:mod:`geoservice.walk`).
 
     Rate limits (public reads, couriers' reports) are one limit for the whole service: their state is a small
     file in ``rate_limit_dir`` that every worker process maps (:mod:`geoservice.limiter`); every process of one
@@ -28,21 +49,24 @@ class Settings:
     wants ``Authorization: Bearer <metrics_token>`` (compared in constant time) — or ``metrics_public`` opts in.
     """
 
-    database_url: str = ""
+    database_url: str = dataclasses.field(default="", repr=False)  # may hold a password
     embedded_path: Path = Path("instance/geoservice.sqlite")
     layers_dir: Path = dataclasses.field(default_factory=_default_layers_dir)
     autoload_layers: bool = True
-    detour_factor: float = 1.3
-    walk_speed_m_per_min: float = 75.0  # 4.5 km/h
-    pool_min_size: int = 1
-    pool_max_size: int = 8
-    pool_timeout_s: float = 1.0  # wait for a pooled connection; a wait means the database is unreachable
-    statement_timeout_ms: int = 5000
-    window_days_before: int = 1
-    window_days_after: int = 14
-    max_upload_bytes: int = 5 * 1024 * 1024
-    public_rate_per_minute: int = 1200  # public reads per client address, whole service (all workers); 0 = off
-    proxy_hops: int = 0  # reverse proxies in front: trust that many X-Forwarded-For/-Proto/-Host entries
+    detour_factor: float = dataclasses.field(default=1.3, metadata=_range(1.0, 5.0))
+    walk_speed_m_per_min: float = dataclasses.field(default=75.0, metadata=_range(10.0, 300.0))  # 4.5 km/h
+    pool_min_size: int = dataclasses.field(default=1, metadata=_range(0, 1000))
+    pool_max_size: int = dataclasses.field(default=8, metadata=_range(1, 1000))
+    # Wait for a pooled connection; a wait means the database is unreachable.
+    pool_timeout_s: float = dataclasses.field(default=1.0, metadata=_range(0.05, 120.0))
+    statement_timeout_ms: int = dataclasses.field(default=5000, metadata=_range(100, 600_000))
+    window_days_before: int = dataclasses.field(default=1, metadata=_range(0, 31))
+    window_days_after: int = dataclasses.field(default=14, metadata=_range(1, 62))
+    max_upload_bytes: int = dataclasses.field(default=5 * 1024 * 1024, metadata=_range(1024, 1 << 30))
+    # Public reads per client address, whole service (all workers); 0 = off.
+    public_rate_per_minute: int = dataclasses.field(default=1200, metadata=_range(0, 10_000_000))
+    # Reverse proxies in front: trust that many X-Forwarded-For/-Proto/-Host entries.
+    proxy_hops: int = dataclasses.field(default=0, metadata=_range(0, 10))
     # Folder of the rate-limit state shared by every worker and process on the host (a local filesystem);
     # None = the folder of embedded_path (the instance folder, instance/ by default).
     rate_limit_dir: Path | None = None
@@ -52,31 +76,90 @@ class Settings:
     metrics_token: str = dataclasses.field(default="", repr=False)
     metrics_public: bool = False
 
+    def __post_init__(self) -> None:
+        problems = [p for f in dataclasses.fields(self) if (p := _out_of_range(f, getattr(self, f.name)))]
+        if self.pool_min_size > self.pool_max_size:
+            problems.append(Problem("pool_min_size", f"{self.pool_min_size} is more than pool_max_size "
+                                                     f"({self.pool_max_size})"))
+        if problems:
+            raise ValidationFailed(problems, "settings")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read ``DATABASE_URL`` and ``GEOSERVICE_*`` variables; keyword overrides win."""
+        """Read ``DATABASE_URL`` and ``GEOSERVICE_*`` variables; keyword overrides win. Unknown ``GEOSERVICE_*``
+        variables and unreadable or out-of-range values raise ``ValidationFailed`` naming each variable."""
         env = os.environ if env is None else env
+        fields = {PREFIX + f.name.upper(): f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
+        problems: list[Problem] = []
         if env.get("DATABASE_URL"):
             values["database_url"] = env["DATABASE_URL"]
-        for field in dataclasses.fields(cls):
-            key = "GEOSERVICE_" + field.name.upper()
-            if key in env:
-                raw = env[key]
-                default = field.default if field.default is not dataclasses.MISSING else None
-                if isinstance(default, bool):
-                    values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-                elif isinstance(default, int):
-                    values[field.name] = int(raw)
-                elif isinstance(default, float):
-                    values[field.name] = float(raw)
-                elif field.name.endswith(("_path", "_dir")):
-                    values[field.name] = Path(raw)
-                else:
-                    values[field.name] = raw
+        for key in sorted(env):
+            if not key.startswith(PREFIX) or key.startswith(NOT_SETTINGS):
+                continue
+            field = fields.get(key)
+            if field is None:
+                near = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.8)
+                hint = f"; did you mean {near[0]}?" if near else ""
+                problems.append(Problem(key, f"is not a setting{hint} (see geoservice/settings.py)"))
+                continue
+            try:
+                values[field.name] = _convert(field, env[key])
+            except ValueError as exc:
+                problems.append(Problem(key, str(exc)))
+        if problems:
+            raise ValidationFailed(problems, "environment")
         values.update(overrides)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationFailed as exc:  # name the variable, not the field
+            raise ValidationFailed([dataclasses.replace(p, field=PREFIX + p.field.upper()) for p in exc.items],
+                                   "environment") from None
+
+    def walk_model(self) -> WalkModel:
+        """The walk model these settings describe."""
+        return WalkModel(self.detour_factor, self.walk_speed_m_per_min)
 
     def walk_minutes(self, distance_m: float) -> float:
         """Minutes on foot for a straight-line distance under the walk model."""
-        return distance_m * self.detour_factor / self.walk_speed_m_per_min
+        return self.walk_model().minutes(distance_m)
+
+
+def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
+    """One environment value as the field's type (``ValueError`` saying what was expected)."""
+    default = field.default if field.default is not dataclasses.MISSING else None
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in TRUE:
+            return True
+        if text.lower() in FALSE:
+            return False
+        raise ValueError(f"{raw[:40]!r} is not true or false")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{raw[:40]!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{raw[:40]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+    if field.name.endswith(("_path", "_dir")):
+        if not text:
+            raise ValueError("is empty")
+        return Path(text)
+    return raw
+
+
+def _out_of_range(field: dataclasses.Field[Any], value: Any) -> Problem | None:
+    bounds = field.metadata.get("range")
+    if bounds is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    lo, hi = bounds
+    if not (math.isfinite(value) and lo <= value <= hi):
+        return Problem(field.name, f"{value} is outside {lo:g}..{hi:g}")
+    return None

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.services import Services
 from geoservice.settings import Settings
-from geoservice.store.base import Store
+from tests.support import LAYERS
+from tests.support.stores import fresh_embedded
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ROOT / "layers"
 _db_counter = itertools.count()
 _postgis_passed = {"n": 0}
 
@@ -83,7 +83,7 @@ def pg_template(pg_server: object) -> str:
     name = f"gs_template_{os.getpid()}"
     pg_server.drop_database(name)  # type: ignore[attr-defined]
     url = pg_server.create_database(name)  # type: ignore[attr-defined]
-    store = PostgisStore(url, max_size=2)
+    store = Services.over(PostgisStore(url, max_size=2))
     store.migrate()
     load_districts(store, LAYERS)
     load_bundled_calendar(store)
@@ -91,26 +91,20 @@ def pg_template(pg_server: object) -> str:
     return name
 
 
-def _new_postgis_store(pg_server: object, pg_template: str) -> tuple[Store, str]:
+def _new_postgis_store(pg_server: object, pg_template: str) -> tuple[Services, str]:
     from geoservice.store.postgis import PostgisStore
 
     name = f"gs_{os.getpid()}_{next(_db_counter)}"
     url = pg_server.create_database(name, template=pg_template)  # type: ignore[attr-defined]
-    return PostgisStore(url, max_size=4), name
+    return Services.over(PostgisStore(url, max_size=4)), name
 
 
-def _new_embedded_store(path: Path) -> Store:
-    from geoservice.store.embedded import EmbeddedStore
-
-    store = EmbeddedStore(path)
-    store.migrate()
-    load_districts(store, LAYERS)
-    load_bundled_calendar(store)
-    return store
+def _new_embedded_store(path: Path) -> Services:
+    return fresh_embedded(path)
 
 
 @pytest.fixture(params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
     """An empty store (districts and calendar loaded) of each backend."""
     if request.param == "embedded":
         s = _new_embedded_store(tmp_path / "store.sqlite")
@@ -126,21 +120,21 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
-def demo_embedded(tmp_path_factory: pytest.TempPathFactory) -> Store:
+def demo_embedded(tmp_path_factory: pytest.TempPathFactory) -> Services:
     """The embedded store with the full bundled demo network (shared, read-only by convention)."""
     from geoservice.bootstrap import ensure_ready
 
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     settings = Settings(embedded_path=path, layers_dir=LAYERS)
-    from geoservice.store import open_store
+    from geoservice.services import open_services
 
-    s = open_store(settings)
+    s = open_services(settings)
     ensure_ready(s, settings)
     return s
 
 
 @pytest.fixture(scope="session")
-def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Store]:
+def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Services]:
     """PostGIS with the full bundled demo network (shared, read-only by convention)."""
     from geoservice.bootstrap import ensure_ready
 
@@ -151,20 +145,20 @@ def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="module", params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
-def demo_store(request: pytest.FixtureRequest) -> Store:
+def demo_store(request: pytest.FixtureRequest) -> Services:
     """Each backend with the demo network."""
     return request.getfixturevalue("demo_embedded" if request.param == "embedded" else "demo_postgis")
 
 
 @pytest.fixture(scope="session")
-def app(demo_embedded: Store, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def app(demo_embedded: Services, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The Flask app over the demo embedded store."""
     from geoservice import create_app
 
     # The whole session's requests come from one address: the public rate limit has its own test.
     settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0,
                         rate_limit_dir=tmp_path_factory.mktemp("limits"))
-    application = create_app(settings, store=demo_embedded, prepare=False)
+    application = create_app(settings, services=demo_embedded, prepare=False)
     application.config["TESTING"] = True
     return application
 

@@ -18,18 +18,17 @@ from geoservice.analysis.coverage import (
     plot_week_heatmap,
     profile_matrix,
     radius_for_walk_minutes,
-    walk_minutes_for_radius,
     week_profile,
 )
 from geoservice.analysis.demand import demand_for_grid, read_demand_layer, uniform_demand
 from geoservice.analysis.grid import build_grid, districts_frame
 from geoservice.analysis.placement import recommend
 from geoservice.analysis.planner import GridCache, Planner, parse_time
-from geoservice.analysis.sites import open_mask, open_matrix, sites_frame, sites_from_store
+from geoservice.analysis.sites import open_mask, open_matrix, sites_frame, sites_from_service
 
 __all__ = [
     "CoverageResult", "GridCache", "Planner", "build_grid", "coverage_at", "demand_for_grid", "districts_frame",
     "gap_polygons", "open_mask", "open_matrix", "parse_time", "plot_week_heatmap", "profile_matrix",
-    "radius_for_walk_minutes", "read_demand_layer", "recommend", "sites_frame", "sites_from_store",
-    "uniform_demand", "walk_minutes_for_radius", "week_profile",
+    "radius_for_walk_minutes", "read_demand_layer", "recommend", "sites_frame", "sites_from_service",
+    "uniform_demand", "week_profile",
 ]

@@ -47,17 +47,16 @@ def _time(text: str | None, option: str = "--at") -> dt.datetime:
 def _planner(resolution: int, demand: str, demand_weight: str) -> Any:
     from geoservice.analysis.planner import Planner
     from geoservice.bootstrap import ensure_ready
+    from geoservice.services import open_services
     from geoservice.settings import Settings
-    from geoservice.store import open_store
 
     settings = Settings.from_env()
-    store = open_store(settings)
-    ensure_ready(store, settings)
+    services = open_services(settings)
+    ensure_ready(services, settings)
     if demand not in ("bundled", "uniform") and not Path(demand).is_file():
         _fail([f"--demand: {demand!r} is neither 'bundled', 'uniform' nor a file"])
-    return Planner(store, resolution=resolution, demand=demand, demand_weight=demand_weight,
-                   walk_speed_m_per_min=settings.walk_speed_m_per_min, detour_factor=settings.detour_factor,
-                   layers_dir=settings.layers_dir)
+    return Planner(services.sites, resolution=resolution, demand=demand, demand_weight=demand_weight,
+                   walk=settings.walk_model(), layers_dir=settings.layers_dir)
 
 
 def common_options(fn: Any) -> Any:

@@ -3,7 +3,8 @@
 A grid piece (see :mod:`geoservice.analysis.grid`) is *covered* at time ``t`` when the straight-line distance
 from its centroid to the nearest site that is open at ``t`` is at most ``radius_m`` (planar, EPSG:32650,
 KD-tree). A walking-time radius converts with the service's walk model:
-``radius_m = minutes × walk_speed_m_per_min / detour_factor`` (default 75 m/min, detour 1.3).
+``radius_m = minutes × walk_speed_m_per_min / detour_factor`` (:class:`geoservice.walk.WalkModel`, the service's
+settings; 75 m/min and detour 1.3 by default).
 
 Everything here takes and returns (Geo)DataFrames and needs no Flask.
 """
@@ -38,6 +39,7 @@ from geoservice.analysis.sites import (
 )
 from geoservice.hours import TZ, HoursEngine
 from geoservice.model import KINDS
+from geoservice.walk import WalkModel
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,16 +51,9 @@ CITY_ADCODE = "110000"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def radius_for_walk_minutes(minutes: float, walk_speed_m_per_min: float = 75.0, detour_factor: float = 1.3) -> float:
-    """Straight-line radius (m) reachable on foot in ``minutes`` under the service's walk model."""
-    if minutes <= 0:
-        raise ValueError("minutes must be positive")
-    return minutes * walk_speed_m_per_min / detour_factor
-
-
-def walk_minutes_for_radius(radius_m: float, walk_speed_m_per_min: float = 75.0, detour_factor: float = 1.3) -> float:
-    """Minutes on foot for a straight-line radius under the walk model."""
-    return radius_m * detour_factor / walk_speed_m_per_min
+def radius_for_walk_minutes(minutes: float, walk: WalkModel | None = None) -> float:
+    """Straight-line radius (m) reachable on foot in ``minutes`` under the walk model (the default one)."""
+    return (walk or WalkModel()).radius_m(minutes)
 
 
 def _demand(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, demand_col: str | None) -> tuple[np.ndarray, str]:
@@ -82,6 +77,7 @@ class CoverageResult:
     sites: gpd.GeoDataFrame
     summary: dict[str, Any]
     district_geometry: gpd.GeoDataFrame = dataclasses.field(repr=False)
+    walk: WalkModel = dataclasses.field(default_factory=WalkModel)
 
     @functools.cached_property
     def gaps(self) -> gpd.GeoDataFrame:
@@ -96,7 +92,8 @@ class CoverageResult:
 
 def coverage_at(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
                 at: dt.datetime, engine: HoursEngine, kinds: Sequence[str] = (),
-                radius_m: float = DEFAULT_RADIUS_M, demand_col: str | None = "demand") -> CoverageResult:
+                radius_m: float = DEFAULT_RADIUS_M, demand_col: str | None = "demand",
+                walk: WalkModel | None = None) -> CoverageResult:
     """Coverage at ``at`` by the sites of ``kinds`` (all kinds when empty) that are open then.
 
     Parameters
@@ -137,20 +134,21 @@ def coverage_at(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd.
         distance, _ = cKDTree(open_xy).query(xy, k=1)
     else:
         distance = np.full(len(grid), np.inf)
+    walk_model = walk or WalkModel()
     demand, demand_source = _demand(grid, districts, demand_col)
     cells = grid.assign(distance_m=distance, covered=distance <= radius_m, demand=demand)
     table, city = district_figures(cells, districts, chosen, kinds)
     missing = engine.calendar.missing_years(at.date(), at.date())
     summary = {
         "at": at.isoformat(timespec="minutes"), "kinds": list(kinds) or list(KINDS), "radius_m": radius_m,
-        "walk_minutes": round(walk_minutes_for_radius(radius_m), 1), "resolution": grid.attrs.get("resolution"),
+        "walk_minutes": round(walk_model.minutes(radius_m), 1), "resolution": grid.attrs.get("resolution"),
         "demand_source": demand_source, "city": city,
         "calendar_missing_years": missing,
         "simulated_sites": bool(chosen["simulated"].any()) if "simulated" in chosen.columns else None,
     }
     geometry = districts[["adcode", "name_zh", "name_en", "geometry"]]
     return CoverageResult(at, kinds, float(radius_m), int(grid.attrs.get("resolution") or 0), cells,
-                          table, chosen, summary, geometry)
+                          table, chosen, summary, geometry, walk_model)
 
 
 def district_figures(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,

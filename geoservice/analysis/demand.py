@@ -52,7 +52,7 @@ def uniform_demand(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np.nd
     didx = grid["district"].to_numpy()
     totals = np.bincount(didx, weights=area, minlength=len(districts))
     pop = districts["population_2020"].to_numpy(float)
-    return pop[didx] * area / np.where(totals[didx] > 0, totals[didx], 1.0)
+    return np.asarray(pop[didx] * area / np.where(totals[didx] > 0, totals[didx], 1.0))
 
 
 def demand_for_grid(grid: gpd.GeoDataFrame, demand: pd.DataFrame | gpd.GeoDataFrame,
@@ -175,7 +175,8 @@ def bundled_demand(layers_dir: Path | None = None) -> pd.DataFrame:
 
 def bundled_demand_metadata(layers_dir: Path | None = None) -> dict[str, Any]:
     """The shipped layer's metadata (source, licence, method, parameters)."""
-    return json.loads(((layers_dir or LAYERS_DIR) / BUNDLED_DEMAND_META).read_text(encoding="utf-8"))
+    meta: dict[str, Any] = json.loads(((layers_dir or LAYERS_DIR) / BUNDLED_DEMAND_META).read_text(encoding="utf-8"))
+    return meta
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def proxy_demand(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, places: gp
     asum = np.bincount(didx, weights=area, minlength=len(districts))
     share_k = np.where(dsum[didx] > 0, (1 - floor_share) * dens / np.where(dsum[didx] > 0, dsum[didx], 1), 0.0)
     share_a = np.where(dsum[didx] > 0, floor_share, 1.0) * area / asum[didx]
-    return pop[didx] * (share_k + share_a)
+    return np.asarray(pop[didx] * (share_k + share_a))
 
 
 def build_proxy_demand(districts: gpd.GeoDataFrame, out_dir: Path | None = None,

@@ -99,7 +99,8 @@ def _cell_polygons(cells: Sequence[str] | np.ndarray) -> np.ndarray:
     lengths = np.fromiter((len(b) for b in bounds), dtype=np.int64, count=len(bounds))
     latlng = np.array([p for b in bounds for p in b], dtype=float).reshape(-1, 2)
     rings = shapely.linearrings(latlng[:, ::-1], indices=np.repeat(np.arange(len(bounds)), lengths))
-    return shapely.polygons(rings)
+    polygons: np.ndarray = shapely.polygons(rings)
+    return polygons
 
 
 def _candidate_cells(geom: BaseGeometry, resolution: int) -> list[str]:
@@ -194,7 +195,8 @@ def _clip_locally(polys: np.ndarray, geom: BaseGeometry) -> np.ndarray:
     boxes = shapely.box(keys[:, 0] * TILE_DEG - TILE_MARGIN_DEG, keys[:, 1] * TILE_DEG - TILE_MARGIN_DEG,
                         (keys[:, 0] + 1) * TILE_DEG + TILE_MARGIN_DEG, (keys[:, 1] + 1) * TILE_DEG + TILE_MARGIN_DEG)
     local = shapely.intersection(geom, boxes)
-    return shapely.intersection(polys, local[inverse.ravel()])
+    clipped: np.ndarray = shapely.intersection(polys, local[inverse.ravel()])
+    return clipped
 
 
 def _areal(geom: BaseGeometry) -> BaseGeometry:

@@ -71,7 +71,7 @@ def block_bounds(cand_xy: np.ndarray, dem_xy: np.ndarray, w: np.ndarray, radius_
         for dy in range(-2, 3):
             box += padded[2 + dx:2 + dx + shape[0], 2 + dy:2 + dy + shape[1]]
     c = ((cand_xy - lo) // side).astype(int)
-    return box[c[:, 0], c[:, 1]]
+    return np.asarray(box[c[:, 0], c[:, 1]])
 
 
 def greedy_mclp(A: sparse.csr_matrix, w: np.ndarray, n: int, outside_bounds: np.ndarray | None = None,

@@ -1,12 +1,12 @@
 """One object for the planners' workflow over a store: grid, demand, sites, coverage, week profile, siting.
 
->>> planner = Planner(store)                       # doctest: +SKIP
+>>> planner = Planner(open_services(settings).sites)  # doctest: +SKIP
 >>> monday = planner.coverage("2026-11-23T22:00")  # doctest: +SKIP
 >>> monday.districts, monday.gaps                  # doctest: +SKIP
 >>> planner.recommend(monday, n=10)                # doctest: +SKIP
 
 The grid (the expensive part, ~5–8 s for Beijing at resolution 9) is built once per resolution and can be
-shared between planners through ``grid_cache`` (the web app keeps one). Sites are read from the store on
+shared between planners through ``grid_cache`` (the web app keeps one). Sites are read from the service on
 each call, so operators' edits to hours and closures show up at once.
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ from geoservice.analysis.coverage import (
     DEFAULT_RADIUS_M,
     CoverageResult,
     coverage_at,
-    radius_for_walk_minutes,
     week_profile,
 )
 from geoservice.analysis.demand import (
@@ -37,8 +36,10 @@ from geoservice.analysis.demand import (
 )
 from geoservice.analysis.grid import DEFAULT_RESOLUTION, build_grid, districts_frame
 from geoservice.analysis.placement import recommend
-from geoservice.analysis.sites import sites_from_store
+from geoservice.analysis.sites import sites_from_service
 from geoservice.hours import TZ
+from geoservice.services.sites import SiteService
+from geoservice.walk import WalkModel
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ class Planner:
 
     Parameters
     ----------
-    store
-        Any :class:`geoservice.store.base.Store` (embedded or PostGIS).
+    sites
+        The site service of either backend (``open_services(settings).sites``).
     resolution
         H3 resolution of the grid (default 9).
     demand
@@ -90,21 +91,20 @@ class Planner:
         :func:`~geoservice.analysis.demand.demand_for_grid`).
     demand_weight
         The weight column of a custom demand layer.
-    walk_speed_m_per_min, detour_factor
-        The walk model used to turn minutes into a radius (the service's settings by default).
+    walk
+        The walk model that turns minutes into a radius (the service's settings by default).
     grid_cache
         Share grids between planners (the web app passes its own).
     """
 
-    def __init__(self, store: Any, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
-                 demand_weight: str = "weight", walk_speed_m_per_min: float = 75.0, detour_factor: float = 1.3,
+    def __init__(self, sites: SiteService, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
+                 demand_weight: str = "weight", walk: WalkModel | None = None,
                  grid_cache: GridCache | None = None, layers_dir: Path | None = None):
-        self.store = store
+        self.service = sites
         self.resolution = resolution
         self.demand = demand
         self.demand_weight = demand_weight
-        self.walk_speed_m_per_min = walk_speed_m_per_min
-        self.detour_factor = detour_factor
+        self.walk = walk or WalkModel()
         self.layers_dir = layers_dir
         self._cache = grid_cache or GridCache()
 
@@ -115,9 +115,9 @@ class Planner:
         return (str(self.demand), self.demand_weight)
 
     def _build(self) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-        districts = districts_frame(self.store.districts())
+        districts = districts_frame(self.service.districts())
         if districts.empty:
-            raise ValueError("the store has no districts: run `geoservice db init` first")
+            raise ValueError("no districts are loaded: run `geoservice db init` first")
         grid = build_grid(districts, self.resolution)
         if self.demand == "uniform" or self.demand is None:
             grid["demand"] = uniform_demand(grid, districts)
@@ -146,14 +146,14 @@ class Planner:
 
     def sites(self) -> gpd.GeoDataFrame:
         """Every site in the store, with closures (read fresh)."""
-        return sites_from_store(self.store)
+        return sites_from_service(self.service)
 
     def radius(self, radius_m: float | None = None, walk_minutes: float | None = None) -> float:
         """The reach in metres from a radius or walking minutes (not both); default 1,000 m."""
         if radius_m is not None and walk_minutes is not None:
             raise ValueError("give radius_m or walk_minutes, not both")
         if walk_minutes is not None:
-            return radius_for_walk_minutes(walk_minutes, self.walk_speed_m_per_min, self.detour_factor)
+            return self.walk.radius_m(walk_minutes)
         return float(radius_m) if radius_m is not None else DEFAULT_RADIUS_M
 
     # ---- analyses --------------------------------------------------------------------------------
@@ -161,14 +161,14 @@ class Planner:
                  walk_minutes: float | None = None, sites: gpd.GeoDataFrame | None = None) -> CoverageResult:
         """Coverage at ``at`` (see :func:`~geoservice.analysis.coverage.coverage_at`)."""
         return coverage_at(self.grid, self.districts, self.sites() if sites is None else sites, parse_time(at),
-                           self.store.engine, tuple(kinds), self.radius(radius_m, walk_minutes))
+                           self.service.engine, tuple(kinds), self.radius(radius_m, walk_minutes), walk=self.walk)
 
     def week(self, week_of: str | dt.date, kinds: Sequence[str] = (), radius_m: float | None = None,
              walk_minutes: float | None = None, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
         """The 168-hour profile of the week containing ``week_of`` (see
         :func:`~geoservice.analysis.coverage.week_profile`)."""
         day = dt.date.fromisoformat(week_of) if isinstance(week_of, str) else week_of
-        return week_profile(self.grid, self.districts, self.sites(), day, self.store.engine, tuple(kinds),
+        return week_profile(self.grid, self.districts, self.sites(), day, self.service.engine, tuple(kinds),
                             self.radius(radius_m, walk_minutes), progress=progress)
 
     def recommend(self, result: CoverageResult, n: int = 10, method: str = "greedy",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -18,8 +17,9 @@ import pandas as pd
 import shapely
 
 from geoservice.analysis.grid import WGS84, project_points
-from geoservice.hours import TZ, HoursEngine
+from geoservice.hours import TZ, HoursEngine, HoursEvaluationError
 from geoservice.model import KINDS, Closure, Site
+from geoservice.services.sites import SiteService
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,14 +49,10 @@ def sites_frame(sites: Iterable[Site], closures: dict[str, list[Closure]] | None
     return out.reset_index(drop=True)
 
 
-def sites_from_store(store: Any) -> gpd.GeoDataFrame:
-    """Every site in a store with its closures (``list_sites(SiteFilter(limit=100000))`` + ``closures_for``)."""
-    from geoservice.store.base import SiteFilter
-
-    sites, total = store.list_sites(SiteFilter(limit=100_000))
-    if total > len(sites):
-        LOGGER.warning("store has %d sites; the analysis sees the first %d", total, len(sites))
-    return sites_frame(sites, store.closures_for([s.id for s in sites]))
+def sites_from_service(service: SiteService) -> gpd.GeoDataFrame:
+    """Every site with its closures, read fresh from the site service."""
+    sites = service.spatial.all_sites()
+    return sites_frame(sites, service.closures_for([s.id for s in sites]))
 
 
 def check_sites(sites: gpd.GeoDataFrame) -> None:
@@ -77,7 +73,7 @@ def select_kinds(sites: gpd.GeoDataFrame, kinds: Sequence[str] = ()) -> np.ndarr
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown kind {unknown[0]!r}; allowed: {', '.join(KINDS)}")
-    return sites["kind"].isin(list(kinds)).to_numpy()
+    return np.asarray(sites["kind"].isin(list(kinds)).to_numpy())
 
 
 def _groups(sites: gpd.GeoDataFrame) -> tuple[list[tuple[str, tuple[Closure, ...]]], np.ndarray]:
@@ -143,7 +139,11 @@ def open_matrix(sites: gpd.GeoDataFrame, engine: HoursEngine, start: dt.datetime
     t = np.array([start.timestamp() + 3600.0 * h for h in range(hours)])
     table = np.zeros((len(keys), hours), dtype=bool)
     for k, (expr, closures) in enumerate(keys):
-        spans = engine.intervals(expr, start, end, closures)
+        try:
+            spans = engine.intervals(expr, start, end, closures)
+        except HoursEvaluationError as exc:  # closed all week (the refresh flags the site); the rest goes on
+            LOGGER.warning("%s", exc)
+            continue
         if not spans:
             continue
         a = np.array([s.timestamp() for s, _ in spans])

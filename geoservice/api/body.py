@@ -22,18 +22,11 @@ from typing import Any
 import orjson
 from flask import request
 
-from geoservice.errors import GeoserviceError, InvalidInput, Unprocessable
+from geoservice.errors import InvalidInput, Unprocessable, UnsupportedMediaType
 
 JSON = ("application/json",)
 MAX_DEPTH = 32
 BOM = b"\xef\xbb\xbf"
-
-
-class UnsupportedMediaType(GeoserviceError):
-    """A body in a media type the endpoint does not take (415)."""
-
-    status = 415
-    title = "Unsupported media type"
 
 
 class InvalidBody(InvalidInput):

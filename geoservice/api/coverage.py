@@ -15,21 +15,35 @@ import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, json, request
 
-from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
+from geoservice.analysis.coverage import CoverageResult
 from geoservice.analysis.grid import to_metric, to_wgs84
 from geoservice.analysis.planner import GridCache, Planner
-from geoservice.api import params as P
-from geoservice.api.public import settings, store
-from geoservice.geo import transform_geometry
+from geoservice.api import spec as P
+from geoservice.api.context import services, settings
+from geoservice.api.public import CRS, GEOJSON, KIND
+from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.model import KINDS
+from geoservice.validation import Problem, ValidationFailed
 
 bp = Blueprint("coverage", __name__)
+API = P.Api()
 
 API_RESOLUTIONS = (7, 8, 9)
 RADIUS_RANGE = (50.0, 20_000.0)
 WALK_RANGE = (1.0, 240.0)
 MAX_RECOMMENDATIONS = 50
-COMMON = ("at", "kind", "radius_m", "walk_minutes", "resolution")
+DEFAULT_RADIUS_M = 1000.0
+
+COMMON: tuple[P.Param, ...] = (
+    P.Time("at", "When (default now): ISO 8601, Beijing time without an offset"), KIND,
+    P.Number("radius_m", "Reach in metres, straight line (default 1000). With walk_minutes too, walk_minutes "
+                         "wins (a warning says so).", lo=RADIUS_RANGE[0], hi=RADIUS_RANGE[1]),
+    P.Number("walk_minutes", "Reach as minutes on foot: radius = minutes × walk speed / detour factor (the walk "
+                             "model).", lo=WALK_RANGE[0], hi=WALK_RANGE[1]),
+    P.Integer("resolution", "H3 resolution of the analysis grid", lo=min(API_RESOLUTIONS), hi=max(API_RESOLUTIONS),
+              fallback=9),
+)
+OBJECT = {"type": "object"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +55,7 @@ class CoverageQuery:
     radius_m: float
     walk_minutes: float | None
     resolution: int
+    warnings: tuple[dict[str, str], ...] = ()
 
 
 def _cache() -> GridCache:
@@ -48,27 +63,24 @@ def _cache() -> GridCache:
 
 
 def planner(resolution: int) -> Planner:
-    """A planner over the app's store sharing the app's grid cache."""
+    """A planner over the app's services sharing the app's grid cache."""
     cfg = settings()
-    return Planner(store(), resolution=resolution, walk_speed_m_per_min=cfg.walk_speed_m_per_min,
-                   detour_factor=cfg.detour_factor, grid_cache=_cache(), layers_dir=cfg.layers_dir)
+    return Planner(services().sites, resolution=resolution, walk=services().walk, grid_cache=_cache(),
+                   layers_dir=cfg.layers_dir)
 
 
-def parse_common(extra: tuple[str, ...] = ()) -> CoverageQuery:
-    """Check every common parameter (400 unreadable, 422 out of range), naming the field."""
-    P.check_known(request, COMMON + extra)
-    at = P.get_time(request, "at")
-    assert at is not None
-    kinds = P.get_choices(request, "kind", KINDS)
-    radius = P.get_float(request, "radius_m", lo=RADIUS_RANGE[0], hi=RADIUS_RANGE[1])
-    minutes = P.get_float(request, "walk_minutes", lo=WALK_RANGE[0], hi=WALK_RANGE[1])
-    if radius is not None and minutes is not None:
-        raise P._bad("walk_minutes", "give radius_m or walk_minutes, not both", 422)
-    resolution = P.get_int(request, "resolution", 9, min(API_RESOLUTIONS), max(API_RESOLUTIONS))
-    cfg = settings()
+def common(args: dict[str, Any]) -> CoverageQuery:
+    """The common parameters as one query; ``walk_minutes`` wins over ``radius_m`` (and says so)."""
+    minutes, radius = args["walk_minutes"], args["radius_m"]
+    warnings: list[dict[str, str]] = []
     if minutes is not None:
-        radius = minutes * cfg.walk_speed_m_per_min / cfg.detour_factor
-    return CoverageQuery(at, kinds, float(radius if radius is not None else 1000.0), minutes, resolution)
+        if radius is not None:
+            warnings.append({"code": "radius-ignored",
+                             "en": "radius_m was ignored: walk_minutes sets the reach when both are given.",
+                             "zh": "同时给出 radius_m 与 walk_minutes 时以步行分钟数为准，已忽略 radius_m。"})
+        radius = services().walk.radius_m(minutes)
+    return CoverageQuery(args["at"], args["kind"], float(radius if radius is not None else DEFAULT_RADIUS_M),
+                         minutes, args["resolution"], tuple(warnings))
 
 
 def _run(q: CoverageQuery) -> tuple[Planner, CoverageResult]:
@@ -96,16 +108,12 @@ def _json(body: dict[str, Any], mimetype: str = "application/json") -> Response:
 
 
 def _query_echo(q: CoverageQuery, result: CoverageResult) -> dict[str, Any]:
-    cfg = settings()
-    return {
-        "at": result.summary["at"], "kind": list(q.kinds) or list(KINDS), "radius_m": q.radius_m,
-        "walk_minutes": q.walk_minutes if q.walk_minutes is not None else round(
-            walk_minutes_for_radius(q.radius_m, cfg.walk_speed_m_per_min, cfg.detour_factor), 1),
-        "resolution": q.resolution,
-    }
+    return {"at": result.summary["at"], "kind": list(q.kinds) or list(KINDS), "radius_m": q.radius_m,
+            "walk_minutes": q.walk_minutes if q.walk_minutes is not None else round(
+                services().walk.minutes(q.radius_m), 1), "resolution": q.resolution}
 
 
-def _warnings(result: CoverageResult) -> list[dict[str, str]]:
+def _warnings(q: CoverageQuery, result: CoverageResult) -> list[dict[str, str]]:
     out = [{"code": "calendar-missing",
             "en": f"No official holiday schedule is loaded for {y}: public holidays and make-up working days are not "
                   "applied, only weekday rules.",
@@ -114,37 +122,45 @@ def _warnings(result: CoverageResult) -> list[dict[str, str]]:
     if result.summary.get("simulated_sites"):
         out.append({"code": "simulated-sites", "en": "The sites are SIMULATED demo data, not real station locations.",
                     "zh": "站点为模拟演示数据，并非真实站点位置。"})
-    return out
+    return out + list(q.warnings)
 
 
 def _method(result: CoverageResult) -> dict[str, Any]:
-    cfg = settings()
+    walk = services().walk
     return {
         "grid": f"H3 resolution {result.resolution} cells clipped to the districts; areas and distances in EPSG:32650",
         "covered": "a cell is covered when its centroid is within radius_m (straight line) of a site open at `at`",
-        "walk_model": {"detour_factor": cfg.detour_factor, "speed_m_per_min": cfg.walk_speed_m_per_min,
-                       "radius_m": "walk_minutes * speed_m_per_min / detour_factor"},
+        "walk_model": {**walk.describe(), "radius_m": "walk_minutes * speed_m_per_min / detour_factor"},
         "demand_source": result.summary.get("demand_source"),
     }
 
 
-@bp.get("/api/v1/coverage")
-def coverage() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/coverage", "Coverage per district at a time",
+    description="Share of area and of population-weighted demand with a site of the chosen kinds OPEN within reach, "
+                "open/all sites by kind, sites per 10,000 residents.",
+    params=COMMON, ok={200: P.Response("Per-district figures, city totals, method and warnings",
+                                       {"application/json": OBJECT})}, errors=(422,), public_read=True,
+    tags=("planners",)))
+def coverage(args: dict[str, Any]) -> Response:
     """Coverage per district at ``at`` by sites of ``kind`` open then, within ``radius_m`` / ``walk_minutes``."""
-    q = parse_common()
+    q = common(args)
     _, result = _run(q)
     districts = result.district_table().to_dict(orient="records")
     return _json({"query": _query_echo(q, result), "city": result.summary["city"],
                   "districts": [d for d in districts if d["adcode"] != result.summary["city"]["adcode"]],
-                  "method": _method(result), "warnings": _warnings(result)})
+                  "method": _method(result), "warnings": _warnings(q, result)})
 
 
-@bp.get("/api/v1/coverage/gaps")
-def gaps() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/coverage/gaps", "The area with no open site within reach at a time, per district (GeoJSON)",
+    params=(*COMMON, CRS, P.Number("simplify_m", "Simplify the polygons (metres)", lo=0, hi=1000, fallback=0)),
+    ok={200: P.Response("FeatureCollection of (Multi)Polygons", {GEOJSON: OBJECT})}, errors=(422,),
+    public_read=True, tags=("planners",)))
+def gaps(args: dict[str, Any]) -> Response:
     """The uncovered area at ``at`` as dissolved (Multi)Polygons per district (GeoJSON)."""
-    q = parse_common(("crs", "simplify_m"))
-    datum = P.get_datum(request)
-    simplify = P.get_float(request, "simplify_m", lo=0, hi=1000, default=0.0) or 0.0
+    q = common(args)
+    datum, simplify = args["crs"], args["simplify_m"] or 0.0
     _, result = _run(q)
     features = []
     for g in result.gaps.itertuples(index=False):
@@ -161,25 +177,27 @@ def gaps() -> Response:
                         f'"properties": {json.dumps(props, ensure_ascii=False)}}}')
     head = json.dumps(_clean({"type": "FeatureCollection", "numberReturned": len(features),
                               "query": {**_query_echo(q, result), "crs": datum, "simplify_m": simplify},
-                              "method": _method(result), "warnings": _warnings(result)}), ensure_ascii=False)
+                              "method": _method(result), "warnings": _warnings(q, result)}), ensure_ascii=False)
     body = head[:-1] + ', "features": [' + ", ".join(features) + "]}"
-    return Response(body, mimetype="application/geo+json")
+    return Response(body, mimetype=GEOJSON)
 
 
-@bp.get("/api/v1/coverage/recommendations")
-def recommendations() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/coverage/recommendations", "Top-n new sites that would cover the most demand left uncovered",
+    description="Maximal covering location problem, greedy with a stated optimality bound; open sites fixed.",
+    params=(*COMMON, CRS, P.Integer("n", "How many new sites", lo=1, hi=MAX_RECOMMENDATIONS, fallback=10)),
+    ok={200: P.Response("FeatureCollection of points in pick order with added demand and cumulative coverage",
+                        {GEOJSON: OBJECT})}, errors=(422,), public_read=True, tags=("planners",)))
+def recommendations(args: dict[str, Any]) -> Response:
     """Top-``n`` new sites covering the most demand uncovered at ``at`` (greedy MCLP with a stated bound)."""
-    q = parse_common(("n", "crs"))
-    n = P.get_int(request, "n", 10, 1, MAX_RECOMMENDATIONS)
-    datum = P.get_datum(request)
+    q = common(args)
+    n, datum = args["n"], args["crs"]
     p, result = _run(q)
     recs = p.recommend(result, n)
     features = []
     for r in recs.drop(columns="geometry").to_dict(orient="records"):
         lon, lat = r["lon"], r["lat"]
         if datum != "wgs84":
-            from geoservice.geo import from_wgs84
-
             lon, lat = from_wgs84(lon, lat, datum)
         features.append({"type": "Feature", "id": r["h3"], "geometry": {
             "type": "Point", "coordinates": [round(float(lon), 6), round(float(lat), 6)]},
@@ -190,11 +208,20 @@ def recommendations() -> Response:
                   "optimisation": {k: a.get(k) for k in ("method", "objective", "upper_bound", "gap", "guarantee",
                                                          "baseline_demand_share", "baseline_area_share", "candidates",
                                                          "demand_points", "candidate_min_distance_m")},
-                  "method": _method(result), "warnings": _warnings(result)}, "application/geo+json")
+                  "method": _method(result), "warnings": _warnings(q, result)}, GEOJSON)
 
 
-@bp.get("/maps/coverage")
-def coverage_map() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/maps/coverage", "The coverage map (HTML, Folium/Leaflet, every asset from this service)",
+    params=(*COMMON, P.Integer("n", "Recommended new sites to draw (0: none)", lo=0, hi=MAX_RECOMMENDATIONS,
+                               fallback=10),
+            P.Enum("tiles", "Base map: OpenStreetMap (WGS-84), Amap (GCJ-02) or none", values=("osm", "amap", "none"),
+                   fallback="osm"),
+            P.Enum("metric", "What colours the districts", values=("demand_share", "area_share"),
+                   fallback="demand_share")),
+    ok={200: P.Response("The map page", {"text/html": {"type": "string"}})}, errors=(422,), public_read=True,
+    tags=("planners",)))
+def coverage_map(args: dict[str, Any]) -> Response:
     """The Folium coverage map as HTML; Leaflet and plugins from this service's /static/vendor.
 
     Its scripts and styles carry a fresh nonce, and the response's Content-Security-Policy allows only them.
@@ -203,64 +230,13 @@ def coverage_map() -> Response:
     from geoservice.csp import new_nonce
     from geoservice.maps import MapError, page_policy, render_html
 
-    q = parse_common(("n", "tiles", "metric"))
-    n = P.get_int(request, "n", 10, 0, MAX_RECOMMENDATIONS)
-    tiles = (request.args.get("tiles") or "osm").strip()
-    if tiles not in ("osm", "amap", "none"):
-        raise P._bad("tiles", "must be osm, amap or none", 422)
-    metric = (request.args.get("metric") or "demand_share").strip()
-    if metric not in ("demand_share", "area_share"):
-        raise P._bad("metric", "must be demand_share or area_share", 422)
+    q = common(args)
     p, result = _run(q)
-    recs = p.recommend(result, n) if n else None
+    recs = p.recommend(result, args["n"]) if args["n"] else None
     try:
-        m = p.map(result, recs, tiles=tiles, metric=metric,
+        m = p.map(result, recs, tiles=args["tiles"], metric=args["metric"],
                   assets_base=request.script_root.rstrip("/") + "/static/vendor")
     except MapError as exc:
-        raise P._bad("tiles", str(exc), 422) from None
+        raise ValidationFailed([Problem("tiles", str(exc))]) from None
     nonce = new_nonce()
     return set_policy(Response(render_html(m, nonce), mimetype="text/html"), page_policy(m, nonce))
-
-
-def openapi_paths(kind: dict[str, Any], crs: dict[str, Any], problem: dict[str, Any],
-                  time_pattern: str) -> dict[str, Any]:
-    """The planners' paths for the service's OpenAPI document (merged by geoservice.api.openapi)."""
-
-    def param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-    common = [
-        param("at", {"type": "string", "pattern": time_pattern},
-              "ISO 8601 time, years 2000–2100; without an offset it is Beijing time. Default now."),
-        kind,
-        param("radius_m", {"type": "number", "minimum": RADIUS_RANGE[0], "maximum": RADIUS_RANGE[1]},
-              "Reach in metres, straight line (default 1000). Not together with walk_minutes."),
-        param("walk_minutes", {"type": "number", "minimum": WALK_RANGE[0], "maximum": WALK_RANGE[1]},
-              "Reach as minutes on foot: radius = minutes × walk speed / detour factor (the walk model)."),
-        param("resolution", {"type": "integer", "minimum": min(API_RESOLUTIONS), "maximum": max(API_RESOLUTIONS),
-                             "default": 9}, "H3 resolution of the analysis grid."),
-    ]
-    errors = {"400": problem, "422": problem, "503": problem}
-    obj = {"type": "object"}
-    return {
-        "/api/v1/coverage": {"get": {
-            "summary": "Coverage per district at a time: share of area and of population-weighted demand with a site "
-                       "of the chosen kinds OPEN within reach, open/all sites by kind, sites per 10,000 residents",
-            "parameters": common,
-            "responses": {"200": {"description": "Per-district figures, city totals, method and warnings",
-                                  "content": {"application/json": {"schema": obj}}}, **errors}}},
-        "/api/v1/coverage/gaps": {"get": {
-            "summary": "The area with no open site within reach at a time, dissolved per district (GeoJSON)",
-            "parameters": [*common, crs, param("simplify_m", {"type": "number", "minimum": 0, "maximum": 1000,
-                                                              "default": 0}, "Simplify polygons (metres).")],
-            "responses": {"200": {"description": "FeatureCollection of (Multi)Polygons",
-                                  "content": {"application/geo+json": {"schema": obj}}}, **errors}}},
-        "/api/v1/coverage/recommendations": {"get": {
-            "summary": "Top-n new sites that would cover the most demand left uncovered at a time (maximal covering "
-                       "location problem, greedy with a stated optimality bound; open sites fixed)",
-            "parameters": [*common, crs, param("n", {"type": "integer", "minimum": 1, "maximum": MAX_RECOMMENDATIONS,
-                                                     "default": 10}, "How many new sites.")],
-            "responses": {"200": {"description": "FeatureCollection of points in pick order with added demand and "
-                                                 "cumulative coverage",
-                                  "content": {"application/geo+json": {"schema": obj}}}, **errors}}},
-    }

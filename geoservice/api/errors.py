@@ -1,4 +1,9 @@
-"""RFC 9457 problem+json for every error the API returns; never a stack trace."""
+"""RFC 9457 problem+json for every error the API returns, from one handler table; never a stack trace.
+
+Every error the service raises is a :class:`~geoservice.errors.GeoserviceError` carrying its status, title,
+problems and protocol headers (Retry-After, WWW-Authenticate, ETag), so this is the only place that turns an
+exception into an answer.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from geoservice.errors import GeoserviceError, StoreUnavailable
+from geoservice.errors import GeoserviceError
 
 LOGGER = logging.getLogger(__name__)
 PROBLEM_TYPE = "https://geoservice.example/problems/"
@@ -32,12 +37,11 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
 
 
 def register_error_handlers(app: Flask) -> None:
-    """One handler per exception family."""
+    """The handler table: the service's errors, HTTP errors from Werkzeug (404 route, 405, 413), anything else."""
 
     @app.errorhandler(GeoserviceError)
     def _service_error(exc: GeoserviceError) -> Response:
-        headers = {"Retry-After": "5"} if isinstance(exc, StoreUnavailable) else getattr(exc, "headers", None)
-        return problem(exc.status, exc.title, exc.detail, exc.problems, headers)
+        return problem(exc.status, exc.title, exc.detail, exc.problems, exc.headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -1,30 +1,37 @@
 """Bulk downloads of the site layer: ``/api/v1/sites.geojson`` and ``/api/v1/sites.csv``.
 
 Same filters as ``GET /api/v1/sites`` (``kind``, ``district``, ``bbox``, ``open_at``, ``crs``) but no paging:
-the whole selection is streamed page by page from the store. Coordinates are in the requested datum
-(``crs``, default WGS-84); the datum is in the suggested file name (``Content-Disposition``), in the
-``X-Coordinate-Datum`` header, in a ``crs`` column (CSV) or a top-level ``datum`` member (GeoJSON).
-CSV is UTF-8; ``bom=true`` prefixes a byte-order mark so Excel reads the Chinese text correctly.
+the whole selection is streamed page by page. Coordinates are in the requested datum (``crs``, default WGS-84);
+the datum is in the suggested file name (``Content-Disposition``), in the ``X-Coordinate-Datum`` header, in a
+``crs`` column (CSV) or a top-level ``datum`` member (GeoJSON). CSV is UTF-8; ``bom=true`` prefixes a byte-order
+mark so Excel reads the Chinese text correctly, and text cells that a spreadsheet would run as a formula are
+neutralised (:mod:`geoservice.csvcells`; ``geoservice load`` reverses it).
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
 from geoservice import exports as X
-from geoservice.api import params as P
-from geoservice.api.public import site_filters, store
+from geoservice.api import spec as P
+from geoservice.api.context import services
+from geoservice.api.public import LIST_FILTERS, wgs84_bbox
 
 bp = Blueprint("exports", __name__)
+API = P.Api()
 
-EXPORT_PARAMS = ("kind", "district", "bbox", "open_at", "crs")
+HEADERS = {"Content-Disposition": {"description": "attachment; filename=sites-<kinds>[-<district>]-<crs>.<ext>",
+                                   "schema": {"type": "string"}},
+           "X-Coordinate-Datum": {"description": "The datum of the coordinates", "schema": {"type": "string"}},
+           "X-Total-Count": {"description": "How many sites the file holds", "schema": {"type": "string"}}}
 
 
-def _query() -> tuple[X.ExportQuery, str]:
-    """Parse the shared filters (exactly as ``/api/v1/sites`` reads them)."""
-    datum, bbox, kinds, district, open_at = site_filters()
-    return X.ExportQuery(kinds=kinds, district=district, bbox=bbox, open_at=open_at), datum
+def _query(args: dict[str, Any]) -> X.ExportQuery:
+    """The shared filters, exactly as ``/api/v1/sites`` reads them."""
+    return X.ExportQuery(kinds=args["kind"], district=args["district"], bbox=wgs84_bbox(args["bbox"], args["crs"]),
+                         open_at=args["open_at"])
 
 
 def _download(chunks: Iterator[str], fmt: str, query: X.ExportQuery, datum: str, count: int) -> Response:
@@ -38,22 +45,34 @@ def _download(chunks: Iterator[str], fmt: str, query: X.ExportQuery, datum: str,
     return resp
 
 
-@bp.get("/api/v1/sites.geojson")
-def sites_geojson() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites.geojson", "Download all matching sites as one GeoJSON FeatureCollection (streamed)",
+    description="Same filters as /api/v1/sites. Coordinates are in `crs`; the top-level `datum` member, the "
+                "X-Coordinate-Datum header and the suggested file name say which. Loads back with "
+                "`geoservice load FILE --crs <crs>`.",
+    params=LIST_FILTERS, errors=(422,), public_read=True,
+    ok={200: P.Response("Attachment sites-<kinds>-<crs>.geojson", {"application/geo+json": {"type": "object"}},
+                        HEADERS)}))
+def sites_geojson(args: dict[str, Any]) -> Response:
     """All matching sites as one GeoJSON FeatureCollection (streamed)."""
-    P.check_known(request, EXPORT_PARAMS)
-    query, datum = _query()
-    s = store()
-    count = X.count_sites(s, query)
-    return _download(X.geojson_chunks(X.iter_site_pages(s, query), datum), "geojson", query, datum, count)
+    query, sites = _query(args), services().sites
+    count = X.count_sites(sites, query)
+    return _download(X.geojson_chunks(X.iter_site_pages(sites, query), args["crs"]), "geojson", query, args["crs"],
+                     count)
 
 
-@bp.get("/api/v1/sites.csv")
-def sites_csv() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites.csv", "Download all matching sites as CSV (UTF-8, streamed)",
+    description="Columns: " + ", ".join(X.CSV_COLUMNS) + " (amenities ;-separated; crs is the datum of lon/lat). "
+                "Same filters as /api/v1/sites. A text cell starting with = + - @ tab, CR or ' gets one leading "
+                "' (so Excel does not run it); `geoservice load FILE --crs <crs>` removes it again.",
+    params=(*LIST_FILTERS, P.Boolean("bom", "Start with a UTF-8 byte-order mark so Excel shows the Chinese text "
+                                            "correctly")),
+    errors=(422,), public_read=True,
+    ok={200: P.Response("Attachment sites-<kinds>-<crs>.csv", {"text/csv": {"type": "string"}}, HEADERS)}))
+def sites_csv(args: dict[str, Any]) -> Response:
     """All matching sites as CSV (UTF-8; ``bom=true`` for Excel), streamed."""
-    P.check_known(request, EXPORT_PARAMS + ("bom",))
-    query, datum = _query()
-    bom = P.get_bool(request, "bom", False)
-    s = store()
-    count = X.count_sites(s, query)
-    return _download(X.csv_chunks(X.iter_site_pages(s, query), datum, bom), "csv", query, datum, count)
+    query, sites = _query(args), services().sites
+    count = X.count_sites(sites, query)
+    return _download(X.csv_chunks(X.iter_site_pages(sites, query), args["crs"], args["bom"]), "csv", query,
+                     args["crs"], count)

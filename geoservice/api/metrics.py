@@ -19,18 +19,27 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import NotFound
 
-from geoservice.errors import GeoserviceError
+from geoservice.errors import Unauthorized
 from geoservice.settings import Settings
 
 bp = Blueprint("metrics", __name__)
 ACCESS_LOG = logging.getLogger("geoservice.access")
 LOGGER = logging.getLogger(__name__)
+
+_CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _label(rule: str) -> str:
+    """A route as its OpenAPI path (``/api/v1/sites/{site_id}``): one label per route, never a value."""
+    return _CONVERTER.sub(r"{\1}", rule)
+
 
 REQUESTS = Counter("geoservice_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
 LATENCY = Histogram("geoservice_http_request_seconds", "HTTP request latency", ["endpoint"],
@@ -44,21 +53,14 @@ def _registry() -> CollectorRegistry:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
 
 
-class MetricsUnauthorized(GeoserviceError):
-    """``/metrics`` without the scrape token (401, with ``WWW-Authenticate: Bearer``)."""
-
-    status = 401
-    title = "Unauthorized"
-
-    def __init__(self) -> None:
-        super().__init__("send Authorization: Bearer <GEOSERVICE_METRICS_TOKEN> to read /metrics",
-                         [{"field": "Authorization", "reason": "the metrics token is required"}])
-        self.headers = {"WWW-Authenticate": 'Bearer realm="metrics"'}
+def _unauthorized() -> Unauthorized:
+    return Unauthorized("send Authorization: Bearer <GEOSERVICE_METRICS_TOKEN> to read /metrics",
+                        realm='Bearer realm="metrics"')
 
 
 def _digest(text: str) -> bytes:
@@ -71,7 +73,7 @@ def check_scraper(settings: Settings, authorization: str | None) -> None:
         scheme, _, given = (authorization or "").strip().partition(" ")
         ok = hmac.compare_digest(_digest(given.strip()), _digest(settings.metrics_token))
         if scheme.lower() != "bearer" or not ok:
-            raise MetricsUnauthorized()
+            raise _unauthorized()
     elif not settings.metrics_public:
         raise NotFound()
 
@@ -99,7 +101,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _finish(resp: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        endpoint = _label(request.url_rule.rule) if request.url_rule else "unmatched"
         REQUESTS.labels(endpoint, request.method, str(resp.status_code)).inc()
         LATENCY.labels(endpoint).observe(elapsed)
         if ACCESS_LOG.isEnabledFor(logging.INFO):

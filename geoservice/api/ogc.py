@@ -6,8 +6,9 @@ conversion is deliberately not offered here (use ``/api/v1`` or the exports for 
 
 Items are flat GeoJSON features (scalar properties only; ``amenities`` is ``;``-separated as in the CSV
 export) so GIS clients get plain columns. Paging is ``limit`` (default 10, 1..10000) and ``offset`` with
-``next``/``prev`` links; ``numberMatched`` is exact. Unknown or empty query parameters are rejected with
-400 (problem+json), unknown collections and features are 404.
+``next``/``prev`` links; ``numberMatched`` is exact. Every invalid parameter is a 400 (problem+json), as the
+standard asks; unknown collections and features are 404. Parameters are declared once
+(:mod:`geoservice.api.spec`): the same declarations check requests and write ``/ogc/api``.
 
 Extensions beyond the standard (documented in the landing page, each collection and the OpenAPI
 document): ``open_at=<ISO 8601 time>`` keeps only sites open then (Asia/Shanghai when no offset), and
@@ -17,10 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
-import re
 import time
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,11 +26,12 @@ import numpy as np
 from flask import Blueprint, Response, current_app, json, request, url_for
 from shapely.geometry import box, mapping
 
-from geoservice.api import params as P
-from geoservice.errors import InvalidInput, NotFound
+from geoservice import serialize as S
+from geoservice.api import spec as P
+from geoservice.api.context import services
+from geoservice.errors import NotFound
 from geoservice.geo import geodesic_distance_m
-from geoservice.model import KIND_LABELS, KINDS, Site
-from geoservice.store.base import District, SiteFilter, Store
+from geoservice.model import KIND_LABELS, KINDS, District, Site, SiteFilter
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
@@ -49,7 +48,7 @@ OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 MAX_OFFSET = 10_000_000
-ALL = 100_000_000  # "no limit" for Store.list_sites when filtering or sorting in Python
+ALL = 100_000_000  # "no limit" when filtering or sorting here
 EXTENT_TTL_S = 60.0
 
 EXTENSIONS_DOC = (
@@ -62,13 +61,25 @@ EXTENSIONS_DOC = (
     "The items have no temporal geometry: `datetime` is accepted and validated but does not restrict results."
 )
 
-# Query parameters every items request accepts (Part 1 core), and the ones only the site collections take.
-COMMON_ITEM_PARAMS = ("f", "limit", "offset", "bbox", "datetime")
-SITE_FILTERS = ("district_adcode", "source_id", "name_zh", "name_en", "operator", "simulated")
-SITE_EXTENSIONS = ("open_at", "near")
-DISTRICT_FILTERS = ("adcode", "name_zh", "name_en")
-# Convenience alias, as in /api/v1/sites: district=110101 is district_adcode=110101.
-ALIASES = {"district": "district_adcode"}
+# RFC 3339 date-time or date, and the intervals OGC API - Features allows (".." or empty for an open end).
+_RFC3339 = r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|z|[+-]\d{2}:\d{2}))?"
+DATETIME_PATTERN = rf"^(?!(?:\.\.)?/(?:\.\.)?$)(?:{_RFC3339}|(?:{_RFC3339}|\.\.)?/(?:{_RFC3339}|\.\.)?)$"
+
+F_JSON = P.Enum("f", "Output format: JSON (HTML is not offered)", values=("json",))
+F_FEATURES = P.Enum("f", "Output format: GeoJSON (json and geojson are the same)", values=("json", "geojson"))
+LIMIT = P.Integer("limit", "Page size", lo=1, hi=MAX_LIMIT, fallback=DEFAULT_LIMIT)
+OFFSET = P.Integer("offset", "Index of the first feature (follow the `next`/`prev` links)", lo=0, hi=MAX_OFFSET,
+                   fallback=0)
+BBOX = P.BBox("bbox", "lon_min,lat_min,lon_max,lat_max (or with heights: 6 numbers, heights ignored) in CRS84; "
+                      "lon_min > lon_max crosses the antimeridian, lat_min > lat_max matches nothing", heights=True)
+DATETIME = P.Text("datetime", "RFC 3339 instant or interval; accepted, but these collections have no temporal "
+                              "geometry so it does not restrict results", max_length=80, pattern=DATETIME_PATTERN)
+SITE_TEXT_FILTERS = ("district_adcode", "source_id", "name_zh", "name_en", "operator")
+DISTRICT_TEXT_FILTERS = ("adcode", "name_zh", "name_en")
+
+
+def _equals(name: str, key: str | None = None) -> P.Text:
+    return P.Text(name, f"Only features whose `{key or name}` equals this value", max_length=300)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,20 +92,33 @@ class Collection:
     kind: str | None = None
 
     @property
-    def filters(self) -> tuple[str, ...]:
+    def filters(self) -> tuple[P.Param, ...]:
         """Simple property filters accepted as query parameters."""
-        return SITE_FILTERS + ("district",) if self.kind else DISTRICT_FILTERS
+        if self.kind is None:
+            return tuple(_equals(n) for n in DISTRICT_TEXT_FILTERS)
+        return (*(_equals(n) for n in SITE_TEXT_FILTERS), _equals("district", "district_adcode"),
+                P.Boolean("simulated", "Only simulated (true) or only real (false) sites", fallback=None))
 
-    @property
-    def item_params(self) -> tuple[str, ...]:
-        """Every query parameter the items endpoint accepts."""
-        return COMMON_ITEM_PARAMS + self.filters + (SITE_EXTENSIONS if self.kind else ())
+    def items_operation(self) -> P.Operation:
+        """The declaration of this collection's items endpoint (parses requests, writes ``/ogc/api``)."""
+        extensions: tuple[P.Param, ...] = (
+            P.Time("open_at", "EXTENSION (not OGC): only sites open at this ISO 8601 time (Asia/Shanghai without "
+                              "offset)", now_default=False),
+            P.LonLat("near", "EXTENSION (not OGC): lon,lat in CRS84; order by geodesic distance and add "
+                             "distance_m"),
+        ) if self.kind else ()
+        return P.Operation("GET", f"/collections/{self.id}/items", f"Features of {self.id}",
+                           description=self.description, operation_id=f"getFeatures_{self.id}", tags=(self.id,),
+                           params=(LIMIT, OFFSET, BBOX, DATETIME, F_FEATURES, *self.filters, *extensions),
+                           ok={200: P.Response("OK", {GEOJSON: {"$ref": "#/components/schemas/FeatureCollection"}})},
+                           errors=(404,), out_of_range=400, public_read=True)
 
 
 def _site_collection(cid: str, kind: str, title_en: str, what: str) -> Collection:
     return Collection(cid, f"{KIND_LABELS[kind]['zh']} / {title_en}",
                       f"{what} Points in CRS84. Demo data are SIMULATED (property `simulated`). "
-                      f"Property filters: {', '.join(SITE_FILTERS)} (alias `district`). " + EXTENSIONS_DOC, kind)
+                      f"Property filters: {', '.join(SITE_TEXT_FILTERS)}, simulated (alias `district`). "
+                      + EXTENSIONS_DOC, kind)
 
 
 COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
@@ -107,104 +131,44 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in (
     Collection("districts", "北京市辖区 / Beijing districts",
                "Beijing's 16 districts (MultiPolygons in CRS84, converted from GCJ-02 Amap boundaries) with "
                "2020 census population and the number of sites of each kind. Property filters: "
-               f"{', '.join(DISTRICT_FILTERS)}. The items have no temporal geometry: `datetime` does not "
+               f"{', '.join(DISTRICT_TEXT_FILTERS)}. The items have no temporal geometry: `datetime` does not "
                "restrict results."),
 )}
+ITEMS = {cid: c.items_operation() for cid, c in COLLECTIONS.items()}
 assert {c.kind for c in COLLECTIONS.values() if c.kind} == set(KINDS)
+
+LANDING = P.Operation("GET", "/", "Landing page", params=(F_JSON,), operation_id="getLandingPage",
+                      ok={200: P.Response("OK", {JSON: {"type": "object"}})}, out_of_range=400)
+CONFORMANCE_OP = P.Operation("GET", "/conformance", "Conformance classes", params=(F_JSON,),
+                             operation_id="getConformance", out_of_range=400,
+                             ok={200: P.Response("OK", {JSON: {"type": "object", "required": ["conformsTo"]}})})
+API_OP = P.Operation("GET", "/api", "This API definition", params=(F_JSON,), operation_id="getAPI",
+                     ok={200: P.Response("OK", {OPENAPI_30: {"type": "object"}})}, out_of_range=400)
+COLLECTIONS_OP = P.Operation("GET", "/collections", "Collections", params=(F_JSON,), operation_id="getCollections",
+                             ok={200: P.Response("OK", {JSON: {"type": "object"}})}, out_of_range=400)
+
+
+def _collection_op(coll: Collection) -> P.Operation:
+    return P.Operation("GET", f"/collections/{coll.id}", f"Collection {coll.id}", params=(F_JSON,),
+                       operation_id=f"describe_{coll.id}", tags=(coll.id,), errors=(404,), out_of_range=400,
+                       ok={200: P.Response("OK", {JSON: {"type": "object"}})})
+
+
+def _item_op(coll: Collection) -> P.Operation:
+    return P.Operation("GET", f"/collections/{coll.id}/items/{{featureId}}", f"One feature of {coll.id}",
+                       params=(P.PathId("featureId", "Site id (e.g. s0123456789ab) or district adcode",
+                                        what="feature"), F_FEATURES),
+                       operation_id=f"getFeature_{coll.id}", tags=(coll.id,), errors=(404,), out_of_range=400,
+                       public_read=True, ok={200: P.Response("OK", {GEOJSON: {"type": "object"}})})
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def _store() -> Store:
-    return current_app.extensions["geoservice.store"]
-
-
 def _respond(body: dict[str, Any], mimetype: str = JSON, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
 
 
 def _url(endpoint: str, **values: Any) -> str:
     return url_for(f"ogc.{endpoint}", _external=True, **values)
-
-
-def _bad(name: str, reason: str) -> InvalidInput:
-    return InvalidInput(f"{name}: {reason}", [{"field": name, "reason": reason}])
-
-
-def _check_params(allowed: Sequence[str], formats: Sequence[str] = ("json",)) -> None:
-    """400 for unknown parameters (OGC /rec/core/query-param-unknown) and unsupported ``f``."""
-    unknown = [k for k in request.args if k not in allowed]
-    if unknown:
-        raise _bad(unknown[0][:40], f"unknown parameter; allowed here: {', '.join(allowed)}")
-    for name in request.args:
-        values = request.args.getlist(name)
-        if len(values) > 1:
-            raise _bad(name, "given more than once")
-        if values[0].strip() == "":
-            raise _bad(name, "is empty; omit the parameter to use its default")
-    f = request.args.get("f")
-    if f is not None and f.strip().lower() not in formats:
-        raise _bad("f", f"{f[:20]!r} is not supported; use {' or '.join(formats)} (HTML is not offered)")
-
-
-def _bbox() -> tuple[float, float, float, float] | None:
-    """``bbox`` in CRS84: 4 numbers, or 6 with heights (ignored: the data are 2D)."""
-    raw = request.args.get("bbox")
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        parts = [float(p) for p in raw.split(",")]
-    except ValueError:
-        raise _bad("bbox", "must be 4 (or 6) numbers: lon_min,lat_min,lon_max,lat_max in CRS84") from None
-    if len(parts) not in (4, 6) or not all(math.isfinite(p) for p in parts):
-        raise _bad("bbox", "must be 4 (or 6) numbers: lon_min,lat_min,lon_max,lat_max in CRS84")
-    x0, y0, x1, y1 = (parts[0], parts[1], parts[2], parts[3]) if len(parts) == 4 else (
-        parts[0], parts[1], parts[3], parts[4])
-    if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise _bad("bbox", "must satisfy -180 <= lon <= 180 and -90 <= lat_min <= lat_max <= 90")
-    if x0 > x1:
-        raise _bad("bbox", "boxes crossing the antimeridian (lon_min > lon_max) are not supported")
-    return x0, y0, x1, y1
-
-
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$", re.I)
-
-
-def _check_datetime() -> None:
-    """Validate ``datetime`` (an instant or an interval with ``..``); the items have no time to filter on."""
-    raw = request.args.get("datetime")
-    if raw is None:
-        return
-    parts = raw.split("/")
-    if len(parts) == 1:
-        ok = bool(_RFC3339.match(raw))
-    else:
-        ok = len(parts) == 2 and all(p in ("..", "") or _RFC3339.match(p) for p in parts) and \
-            not all(p in ("..", "") for p in parts)
-    if not ok:
-        raise _bad("datetime", f"{raw[:60]!r} is not an RFC 3339 date-time or interval "
-                               "(e.g. 2026-01-01T00:00:00Z or 2026-01-01T00:00:00Z/..)")
-
-
-def _bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("0", "false", "no"):
-        return False
-    raise _bad(name, f"{raw[:20]!r} is not true or false")
-
-
-def _near() -> tuple[float, float] | None:
-    raw = request.args.get("near")
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        lon, lat = (float(p) for p in raw.split(","))
-    except ValueError:
-        raise _bad("near", "must be lon,lat in CRS84 (WGS-84), e.g. 116.3975,39.9087") from None
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise _bad("near", "must be a valid lon,lat in CRS84")
-    return lon, lat
 
 
 def _collection(cid: str) -> Collection:
@@ -218,21 +182,14 @@ def _timestamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat() if t else None
-
-
-def _districts() -> list[District]:
-    return _store().cached_districts()
-
-
 def _extents() -> dict[str, list[float]]:
     """Spatial extent of each collection (CRS84), cached for a minute: sites change rarely."""
     cache = current_app.extensions.setdefault("geoservice.ogc.extents", {})
     cached = cache.get("value")
     if cached is not None and time.monotonic() - cached[0] < EXTENT_TTL_S:
-        return cached[1]
-    districts = _districts()
+        return cached[1]  # type: ignore[no-any-return]
+    sites = services().sites
+    districts = sites.districts()
     extents: dict[str, list[float]] = {}
     if districts:
         bounds = [d.geometry.bounds for d in districts]
@@ -241,10 +198,10 @@ def _extents() -> dict[str, list[float]]:
     for coll in COLLECTIONS.values():
         if coll.kind is None:
             continue
-        sites, _ = _store().list_sites(SiteFilter(kinds=(coll.kind,), limit=ALL))
-        if sites:
-            extents[coll.id] = [min(s.lon for s in sites), min(s.lat for s in sites),
-                                max(s.lon for s in sites), max(s.lat for s in sites)]
+        found, _ = sites.list_sites(SiteFilter(kinds=(coll.kind,), limit=ALL))
+        if found:
+            extents[coll.id] = [min(s.lon for s in found), min(s.lat for s in found),
+                                max(s.lon for s in found), max(s.lat for s in found)]
         elif "districts" in extents:
             extents[coll.id] = extents["districts"]  # empty layer: the service area
     cache["value"] = (time.monotonic(), extents)  # one assignment: readers never see half an update
@@ -253,11 +210,7 @@ def _extents() -> dict[str, list[float]]:
 
 def _collection_doc(coll: Collection, extents: dict[str, list[float]]) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "id": coll.id,
-        "title": coll.title,
-        "description": coll.description,
-        "itemType": "feature",
-        "crs": [CRS84],
+        "id": coll.id, "title": coll.title, "description": coll.description, "itemType": "feature", "crs": [CRS84],
         "links": [
             {"rel": "self", "type": JSON, "title": "This collection", "href": _url("collection", cid=coll.id)},
             {"rel": "items", "type": GEOJSON, "title": "Items (GeoJSON)", "href": _url("items", cid=coll.id)},
@@ -271,44 +224,11 @@ def _collection_doc(coll: Collection, extents: dict[str, list[float]]) -> dict[s
     return doc
 
 
-def _site_feature(site: Site, districts: dict[str, District], distance_m: float | None = None) -> dict[str, Any]:
-    """A site as a flat GeoJSON feature in CRS84: scalar properties only (``amenities`` ``;``-separated, as in
-    the CSV export), so GIS clients get plain columns and a copy loads back with ``geoservice load``."""
-    district = districts.get(site.district_adcode or "")
-    label = KIND_LABELS[site.kind]
-    props: dict[str, Any] = {
-        "source_id": site.source_id,
-        "kind": site.kind,
-        "kind_zh": label["zh"],
-        "kind_en": label["en"],
-        "name_zh": site.name_zh,
-        "name_en": site.name_en,
-        "address": site.address,
-        "district_adcode": site.district_adcode,
-        "district_zh": district.name_zh if district else None,
-        "district_en": district.name_en if district else None,
-        "opening_hours": site.opening_hours,
-        "amenities": ";".join(site.amenities),
-        "operator": site.operator,
-        "phone": site.phone,
-        "notes": site.notes,
-        "simulated": bool(site.simulated),
-        "updated_at": _iso(site.updated_at),
-        "verified_at": _iso(site.verified_at),
-        "version": site.version,
-    }
-    if distance_m is not None:
-        props["distance_m"] = round(float(distance_m), 1)
-    return {"type": "Feature", "id": site.id,
-            "geometry": {"type": "Point", "coordinates": [round(site.lon, 7), round(site.lat, 7)]},
-            "properties": props}
-
-
 def _district_feature(d: District, counts: dict[str, dict[str, int]]) -> dict[str, Any]:
     props: dict[str, Any] = {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en,
                              "area_km2": round(d.area_km2, 3), "population_2020": d.population_2020}
-    for kind in KINDS:
-        props[f"sites_{kind}"] = counts.get(d.adcode, {}).get(kind, 0)
+    for kind, n in S.district_counts(d, counts).items():
+        props[f"sites_{kind}"] = n
     return {"type": "Feature", "id": d.adcode, "geometry": mapping(d.geometry), "properties": props}
 
 
@@ -330,27 +250,10 @@ def _page_links(cid: str, offset: int, limit: int, returned: int, matched: int) 
     return links
 
 
-def _property_filters(coll: Collection) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in coll.filters:
-        raw = request.args.get(name)
-        if raw is None:
-            continue
-        if len(raw) > 300:
-            raise _bad(name, "longer than 300 characters")
-        key = ALIASES.get(name, name) if coll.kind else name
-        if key in out and out[key] != raw:
-            raise _bad(name, f"contradicts {key}={out[key][:40]}")
-        out[key] = raw
-    return out
-
-
-def _matches(site: Site, filters: dict[str, str]) -> bool:
-    for key, raw in filters.items():
-        if key == "simulated":
-            if bool(site.simulated) != _bool(key, raw):
-                return False
-        elif (getattr(site, key) or "") != raw:
+def _matches(site: Site, filters: dict[str, Any]) -> bool:
+    for key, wanted in filters.items():
+        value = bool(site.simulated) if key == "simulated" else (getattr(site, key) or "")
+        if value != wanted:
             return False
     return True
 
@@ -359,7 +262,7 @@ def _matches(site: Site, filters: dict[str, str]) -> bool:
 @bp.get("/", strict_slashes=False)
 def landing() -> Response:
     """Landing page: links to the API definition, conformance and the collections."""
-    _check_params(("f",))
+    LANDING.parse(request)
     return _respond({
         "title": "geoservice — rest sites for outdoor workers in Beijing (OGC API – Features)",
         "description": "Warm stations (暖心驿站), mother-and-baby rooms (母婴关爱室), workers' homes (职工之家) and "
@@ -367,8 +270,7 @@ def landing() -> Response:
                        + EXTENSIONS_DOC,
         "links": [
             {"rel": "self", "type": JSON, "title": "This document", "href": _url("landing")},
-            {"rel": "service-desc", "type": OPENAPI_30, "title": "API definition (OpenAPI 3.0)",
-             "href": _url("api")},
+            {"rel": "service-desc", "type": OPENAPI_30, "title": "API definition (OpenAPI 3.0)", "href": _url("api")},
             {"rel": "conformance", "type": JSON, "title": "Conformance classes", "href": _url("conformance")},
             {"rel": "data", "type": JSON, "title": "Collections", "href": _url("collections")},
         ],
@@ -386,21 +288,21 @@ def landing() -> Response:
 @bp.get("/conformance")
 def conformance() -> Response:
     """The conformance classes implemented."""
-    _check_params(("f",))
+    CONFORMANCE_OP.parse(request)
     return _respond({"conformsTo": list(CONFORMANCE)})
 
 
 @bp.get("/api")
 def api() -> Response:
     """The OpenAPI 3.0 definition of /ogc."""
-    _check_params(("f",))
+    API_OP.parse(request)
     return _respond(openapi_document(_url("landing").rstrip("/")), OPENAPI_30)
 
 
 @bp.get("/collections")
 def collections() -> Response:
     """Every collection with its extent and links."""
-    _check_params(("f",))
+    COLLECTIONS_OP.parse(request)
     extents = _extents()
     return _respond({
         "links": [{"rel": "self", "type": JSON, "title": "Collections", "href": _url("collections")}],
@@ -412,7 +314,7 @@ def collections() -> Response:
 def collection(cid: str) -> Response:
     """One collection."""
     coll = _collection(cid)
-    _check_params(("f",))
+    _collection_op(coll).parse(request)
     return _respond(_collection_doc(coll, _extents()))
 
 
@@ -420,60 +322,60 @@ def collection(cid: str) -> Response:
 def items(cid: str) -> Response:
     """Features of a collection: bbox, property filters, paging (and the site extensions)."""
     coll = _collection(cid)
-    _check_params(coll.item_params, ("json", "geojson"))
-    # OGC API - Features answers every invalid parameter with 400
-    limit = P.get_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT, out_of_range_status=400)
-    offset = P.get_int(request, "offset", 0, 0, MAX_OFFSET, out_of_range_status=400)
-    bbox = _bbox()
-    _check_datetime()
-    filters = _property_filters(coll)
-    if coll.kind:
-        features, matched = _site_items(coll, bbox, filters, limit, offset)
+    args = ITEMS[coll.id].parse(request)
+    limit, offset = args["limit"], args["offset"]
+    names = {p.name for p in coll.filters}
+    filters = {("district_adcode" if k == "district" else k): v for k, v in args.items()
+               if k in names and v is not None}
+    if args.get("district") and args.get("district_adcode") not in (None, args["district"]):
+        features: list[dict[str, Any]] = []
+        matched = 0  # filters are conjunctive: two different districts match nothing
+    elif coll.kind:
+        features, matched = _site_items(coll, args, filters, limit, offset)
     else:
-        features, matched = _district_items(bbox, filters, limit, offset)
-    return _respond({
-        "type": "FeatureCollection",
-        "timeStamp": _timestamp(),
-        "numberMatched": matched,
-        "numberReturned": len(features),
-        "features": features,
-        "links": _page_links(cid, offset, limit, len(features), matched),
-    }, GEOJSON)
+        features, matched = _district_items(args["bbox"], filters, limit, offset)
+    return _respond({"type": "FeatureCollection", "timeStamp": _timestamp(), "numberMatched": matched,
+                     "numberReturned": len(features), "features": features,
+                     "links": _page_links(cid, offset, limit, len(features), matched)}, GEOJSON)
 
 
-def _site_items(coll: Collection, bbox: tuple[float, float, float, float] | None, filters: dict[str, str],
-                limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+def _site_items(coll: Collection, args: dict[str, Any], filters: dict[str, Any], limit: int,
+                offset: int) -> tuple[list[dict[str, Any]], int]:
     assert coll.kind is not None
-    open_at = P.get_time(request, "open_at", default_now=False)
-    near = _near()
-    if "simulated" in filters:
-        _bool("simulated", filters["simulated"])
+    sites = services().sites
+    index = sites.district_index()
     district = filters.pop("district_adcode", None)
-    store = _store()
-    districts = {d.adcode: d for d in _districts()}
+    flt = SiteFilter(args["bbox"], (coll.kind,), district, args["open_at"], limit, offset)
+    near = args["near"]
     if not filters and near is None:
-        sites, matched = store.list_sites(SiteFilter(bbox, (coll.kind,), district, open_at, limit, offset))
-        return [_site_feature(s, districts) for s in sites], matched
+        found, matched = sites.list_sites(flt)
+        return [S.ogc_site_feature(s, index.get(s.district_adcode or "")) for s in found], matched
     # Property filters the store does not index, or a distance order: filter/sort the selection here.
-    everything, _ = store.list_sites(SiteFilter(bbox, (coll.kind,), district, open_at, ALL, 0))
+    everything, _ = sites.list_sites(dataclasses.replace(flt, limit=ALL, offset=0))
     selected = [s for s in everything if _matches(s, filters)]
     if near is None:
-        return [_site_feature(s, districts) for s in selected[offset:offset + limit]], len(selected)
+        return ([S.ogc_site_feature(s, index.get(s.district_adcode or "")) for s in selected[offset:offset + limit]],
+                len(selected))
     dist = geodesic_distance_m(near[0], near[1], np.array([s.lon for s in selected], dtype=float),
                                np.array([s.lat for s in selected], dtype=float))
     order = sorted(range(len(selected)), key=lambda i: (float(dist[i]), selected[i].id))
     page = order[offset:offset + limit]
-    return [_site_feature(selected[i], districts, float(dist[i])) for i in page], len(selected)
+    return ([S.ogc_site_feature(selected[i], index.get(selected[i].district_adcode or ""), float(dist[i]))
+             for i in page], len(selected))
 
 
-def _district_items(bbox: tuple[float, float, float, float] | None, filters: dict[str, str], limit: int,
+def _district_items(bbox: tuple[float, float, float, float] | None, filters: dict[str, Any], limit: int,
                     offset: int) -> tuple[list[dict[str, Any]], int]:
-    selected = _districts()
+    selected = services().sites.districts()
     if bbox:
-        area = box(*bbox)
-        selected = [d for d in selected if d.geometry.intersects(area)]
+        x0, y0, x1, y1 = bbox
+        if y0 > y1:
+            selected = []
+        else:
+            areas = [box(x0, y0, x1, y1)] if x0 <= x1 else [box(x0, y0, 180, y1), box(-180, y0, x1, y1)]
+            selected = [d for d in selected if any(d.geometry.intersects(a) for a in areas)]
     selected = [d for d in selected if all(getattr(d, k) == v for k, v in filters.items())]
-    counts = _store().count_sites() if selected[offset:offset + limit] else {}
+    counts = services().sites.count_sites() if selected[offset:offset + limit] else {}
     return [_district_feature(d, counts) for d in selected[offset:offset + limit]], len(selected)
 
 
@@ -481,19 +383,20 @@ def _district_items(bbox: tuple[float, float, float, float] | None, filters: dic
 def item(cid: str, fid: str) -> Response:
     """One feature by id (site id, or district adcode)."""
     coll = _collection(cid)
-    _check_params(("f",), ("json", "geojson"))
+    _item_op(coll).parse(request)
+    sites = services().sites
     if len(fid) > 64:
         raise NotFound(f"no feature {fid[:64]!r} in {cid}")
     if coll.kind:
-        site = _store().get_site(fid)
+        site = sites.get_site(fid)
         if site is None or site.kind != coll.kind:
             raise NotFound(f"no feature {fid!r} in {cid}")
-        feature = _site_feature(site, {d.adcode: d for d in _districts()})
+        feature = S.ogc_site_feature(site, sites.district_index().get(site.district_adcode or ""))
     else:
-        found = [d for d in _districts() if d.adcode == fid]
+        found = [d for d in sites.districts() if d.adcode == fid]
         if not found:
             raise NotFound(f"no feature {fid!r} in {cid}")
-        feature = _district_feature(found[0], _store().count_sites())
+        feature = _district_feature(found[0], sites.count_sites())
     feature["links"] = [
         {"rel": "self", "type": GEOJSON, "title": "This feature", "href": _url("item", cid=cid, fid=fid)},
         {"rel": "collection", "type": JSON, "title": "The collection", "href": _url("collection", cid=cid)},
@@ -502,52 +405,25 @@ def item(cid: str, fid: str) -> Response:
 
 
 # ---- OpenAPI 3.0 ---------------------------------------------------------------------------------
+def operations() -> list[P.Operation]:
+    """Every operation of /ogc, one per collection for the per-collection paths."""
+    ops = [LANDING, CONFORMANCE_OP, API_OP, COLLECTIONS_OP]
+    for coll in COLLECTIONS.values():
+        ops += [_collection_op(coll), ITEMS[coll.id], _item_op(coll)]
+    return ops
+
+
+def public_endpoints() -> set[str]:
+    """The Flask endpoints of /ogc that the public rate limit counts."""
+    return {"ogc.items", "ogc.item", "ogc.collections", "ogc.collection", "ogc.landing", "ogc.conformance",
+            "ogc.api"}
+
+
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The OpenAPI 3.0 definition of /ogc, one path per collection so clients see each one's filters."""
-    problem = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}}
-    json_ok = {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}
-    geo_ok = {"description": "OK", "content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}}
-    feature_ok = {"description": "OK", "content": {GEOJSON: {"schema": {"type": "object"}}}}
-    ref = lambda name: {"$ref": f"#/components/parameters/{name}"}  # noqa: E731
-
-    def q(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema, "style": "form",
-                "explode": False, "description": description}
-
-    paths: dict[str, Any] = {
-        "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage",
-                      "parameters": [ref("f")], "responses": {"200": json_ok, "400": problem}}},
-        "/conformance": {"get": {"summary": "Conformance classes", "operationId": "getConformance",
-                                 "parameters": [ref("f")], "responses": {"200": json_ok, "400": problem}}},
-        "/api": {"get": {"summary": "This API definition", "operationId": "getAPI", "responses": {
-            "200": {"description": "OK", "content": {OPENAPI_30: {"schema": {"type": "object"}}}}}}},
-        "/collections": {"get": {"summary": "Collections", "operationId": "getCollections",
-                                 "parameters": [ref("f")], "responses": {"200": json_ok, "400": problem}}},
-    }
-    for coll in COLLECTIONS.values():
-        filters = [q(name, {"type": "boolean"} if name == "simulated" else {"type": "string"},
-                     f"Only features whose `{ALIASES.get(name, name)}` equals this value")
-                   for name in coll.filters]
-        extensions = [
-            q("open_at", {"type": "string", "format": "date-time"},
-              "EXTENSION (not OGC): only sites open at this ISO 8601 time (Asia/Shanghai without offset)"),
-            q("near", {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
-              "EXTENSION (not OGC): lon,lat in CRS84; order by geodesic distance and add distance_m"),
-        ] if coll.kind else []
-        tag = coll.id
-        paths[f"/collections/{coll.id}"] = {"get": {
-            "summary": f"Collection {coll.id}", "operationId": f"describe_{coll.id}", "tags": [tag],
-            "parameters": [ref("f")], "responses": {"200": json_ok, "400": problem, "404": problem}}}
-        paths[f"/collections/{coll.id}/items"] = {"get": {
-            "summary": f"Features of {coll.id}", "description": coll.description,
-            "operationId": f"getFeatures_{coll.id}", "tags": [tag],
-            "parameters": [ref("limit"), ref("offset"), ref("bbox"), ref("datetime"), ref("f")] + filters + extensions,
-            "responses": {"200": geo_ok, "400": problem, "404": problem}}}
-        paths[f"/collections/{coll.id}/items/{{featureId}}"] = {"get": {
-            "summary": f"One feature of {coll.id}", "operationId": f"getFeature_{coll.id}", "tags": [tag],
-            "parameters": [ref("featureId"), ref("f")],
-            "responses": {"200": feature_ok, "400": problem, "404": problem}}}
+    paths: dict[str, Any] = {}
+    for op in operations():
+        paths.setdefault(P.openapi_path(op.path), {})[op.method.lower()] = to_openapi30(op.openapi())
     return {
         "openapi": "3.0.3",
         "info": {"title": "geoservice OGC API – Features", "version": "1.0.0",
@@ -557,40 +433,34 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         "servers": [{"url": server_url}],
         "tags": [{"name": c.id, "description": c.title} for c in COLLECTIONS.values()],
         "paths": paths,
-        "components": {
-            "parameters": {
-                "f": {"name": "f", "in": "query", "required": False, "description": "Output format (JSON only)",
-                      "schema": {"type": "string", "enum": ["json", "geojson"]}},
-                "limit": {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
-                          "description": "Page size", "schema": {
-                              "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
-                "offset": {"name": "offset", "in": "query", "required": False,
-                           "description": "Index of the first feature (follow the `next`/`prev` links)",
-                           "schema": {"type": "integer", "minimum": 0, "default": 0}},
-                "bbox": {"name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
-                         "description": "lon_min,lat_min,lon_max,lat_max in CRS84",
-                         "schema": {"type": "array", "oneOf": [{"minItems": 4, "maxItems": 4},
-                                                               {"minItems": 6, "maxItems": 6}],
-                                    "items": {"type": "number"}}},
-                "datetime": {"name": "datetime", "in": "query", "required": False, "style": "form",
-                             "explode": False, "schema": {"type": "string"},
-                             "description": "RFC 3339 instant or interval; accepted, but these collections have "
-                                            "no temporal geometry so it does not restrict results"},
-                "featureId": {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"},
-                              "description": "Site id (e.g. s0123456789ab) or district adcode"},
-            },
-            "schemas": {
-                "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
-                    "type": {"type": "string", "enum": ["FeatureCollection"]},
-                    "features": {"type": "array", "items": {"type": "object"}},
-                    "links": {"type": "array", "items": {"type": "object"}},
-                    "timeStamp": {"type": "string", "format": "date-time"},
-                    "numberMatched": {"type": "integer", "minimum": 0},
-                    "numberReturned": {"type": "integer", "minimum": 0}}},
-                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "detail": {"type": "string"}, "instance": {"type": "string", "nullable": True},
-                    "errors": {"type": "array", "items": {"type": "object"}}}},
-            },
-        },
+        "components": {"schemas": {
+            "FeatureCollection": {"type": "object", "required": ["type", "features", "links", "numberMatched",
+                                                                 "numberReturned"], "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "items": {"type": "object", "required": ["type", "geometry",
+                                                                                       "properties"]}},
+                "links": {"type": "array", "items": {"type": "object", "required": ["rel", "href"]}},
+                "timeStamp": {"type": "string", "format": "date-time"},
+                "numberMatched": {"type": "integer", "minimum": 0},
+                "numberReturned": {"type": "integer", "minimum": 0}}},
+            "Problem": to_openapi30(S.SCHEMAS["Problem"]),
+        }},
     }
+
+
+def to_openapi30(node: Any) -> Any:
+    """An OpenAPI 3.1 fragment in the 3.0 dialect: ``type: [x, "null"]`` → ``nullable``, ``const`` → ``enum``."""
+    if isinstance(node, list):
+        return [to_openapi30(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_openapi30(v) for k, v in node.items()}
+    kind = out.get("type")
+    if isinstance(kind, list):
+        rest = [t for t in kind if t != "null"]
+        out["type"] = rest[0] if len(rest) == 1 else rest
+        if "null" in kind:
+            out["nullable"] = True
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    return out

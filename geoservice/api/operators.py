@@ -1,73 +1,139 @@
-"""The station operators' API: their sites, edits with no lost updates, closures, audit, bulk, reports.
+"""The station operators' API: their sites, edits with no lost updates, closures, audit, bulk, reports, preview.
 
-Every route here needs ``Authorization: Bearer <token>`` (see :mod:`geoservice.auth`) except the hours preview,
+Every route here needs ``Authorization: Bearer <token>`` (:mod:`geoservice.auth`) except the hours preview,
 which only evaluates an expression. Writes are conditional: ``PATCH``, closure ``POST``/``DELETE`` and
 ``verify`` need ``If-Match`` with the site's ``ETag`` (428 without it, 412 when the site changed meanwhile).
 The ETag is the stored version, ``"<version>"``, one per site, the same for every representation of it.
 
-Handlers only parse, call the store, and write: the version check, the write, the re-materialised open
-intervals and the audit entry are one transaction in the store (``Store.apply_edits``).
+Handlers parse (the declarations below), call the services, and serialise: the version check, the write, the
+re-materialised open intervals and the audit entry are one transaction (``SiteService.apply_edits``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, Response, current_app, g, json, request, send_from_directory, url_for
-from werkzeug.routing import BaseConverter
+from flask import Blueprint, Response, g, json, request, url_for
 
-from geoservice.api import params as P
-from geoservice.api.body import UnsupportedMediaType, json_object
-from geoservice.api.errors import problem
-from geoservice.api.public import calendar_warnings, site_feature
-from geoservice.auth import Forbidden, Unauthorized, authenticate, require_admin, site_for
-from geoservice.errors import GeoserviceError, InvalidInput, NotFound, Unprocessable
-from geoservice.hours import DAY, TZ, HoursSyntaxError, now_local, validate_hours
-from geoservice.model import AMENITIES, EDITABLE_FIELDS, SITE_STATUSES, Closure, Site
-from geoservice.phone import PhoneInvalid, validate_phone
-from geoservice.store.base import (
-    EditResult,
-    Operator,
-    Report,
-    SiteChange,
-    Store,
+from geoservice import serialize as S
+from geoservice.api import spec as P
+from geoservice.api.body import json_object
+from geoservice.api.context import services
+from geoservice.api.public import GEOJSON, SITE_LINKS, calendar_warnings, feature
+from geoservice.auth import authenticate, require_admin
+from geoservice.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    UnsupportedMediaType,
     VersionConflict,
-    closure_json,
-    effective_closures,
 )
-from geoservice.store.bulk import BulkInvalid, check_closure, describe, hours_problem, parse_bulk_csv
+from geoservice.hours import DAY, TZ, HoursEvaluationError, now_local, validate_hours
+from geoservice.model import AMENITIES, SITE_STATUSES, EditResult, Operator, Site
+from geoservice.phone import validate_phone
+from geoservice.services.bulk import MAX_REASON, check_closure, describe, parse_bulk_csv
+from geoservice.validation import Problem, ValidationFailed
 
 LOGGER = logging.getLogger(__name__)
 bp = Blueprint("operators", __name__)
+API = P.Api()
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
-MAX_NAME = 200
-MAX_PHONE = 40
-MAX_NOTES = 2000
-MAX_NOTE = 500
 PREVIEW_DAYS = 7
+TAGS = ("operators",)
+TOKEN = ("operatorToken",)
 
 
-class PreconditionRequired(GeoserviceError):
-    """A write without ``If-Match`` (428): the client must say which version it is changing."""
+# One or more of the ETags this service gives sites ("7"); a weak W/"7" is taken as "7".
+ETAGS_PATTERN = r'^\s*(?:W/)?"[0-9]{1,18}"\s*(?:,\s*(?:W/)?"[0-9]{1,18}"\s*)*$'
 
-    status = 428
-    title = "Precondition required"
+
+class IfMatch(P.Param):
+    """``If-Match``: documented as required; its absence (or ``*``) is answered 428 after the site is found and
+    yours, and anything that is not a list of this service's ETags is a 400 naming the header."""
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": ETAGS_PATTERN}
+
+    def parse(self, values: Any, out_of_range: int = 422) -> Any:
+        if not values:
+            return None
+        raw: str = values[0]
+        if raw.strip() in ("", "*") or re.match(ETAGS_PATTERN, raw):
+            return raw
+        raise InvalidInput(f"If-Match must be the site's ETag as GET returned it, such as \"7\" (got {raw[:40]!r})",
+                           [{"field": "If-Match", "reason": "is not an ETag of this service"}])
+
+
+IF_MATCH = IfMatch("If-Match", "The site's ETag as last read (e.g. \"7\"): the write happens only if the site is "
+                               "still at that version. 428 without it, 412 (with the current ETag) when the site "
+                               "changed meanwhile.", required=True, where="header")
+SITE_ID = P.PathId("site_id", "Site id", what="site")
+PAGE = (P.Integer("limit", "Page size", lo=1, hi=200, fallback=50), P.Integer("offset", "Page start", lo=0,
+                                                                              hi=10_000_000, fallback=0))
+
+HOURS_FIELD = P.CheckedField("opening_hours", "OSM opening_hours; a refusal names the 1-based `column`, what was "
+                             "`expected` and, for what China's calendar cannot answer, the `construct`",
+                             format="opening-hours", validator=validate_hours, max_length=1000)
+PATCH_BODY = P.JsonBody((
+    HOURS_FIELD,
+    P.ListField("amenities", "Amenity codes (see /api/v1/vocabulary); null clears them", nullable=True,
+                values=AMENITIES),
+    P.CheckedField("phone", "A Chinese mobile, landline, 400 or short number, extension after 转 or ext.; null or "
+                            "empty clears it", nullable=True, format="phone-cn", validator=validate_phone,
+                   max_length=40),
+    P.TextField("notes", "Notes for couriers; null or empty clears them", nullable=True, max_length=2000,
+                multiline=True),
+    P.EnumField("status", "temporarily_closed: closed for every query until set back to open",
+                values=SITE_STATUSES),
+    P.TextField("name_zh", "Chinese name", max_length=200),
+    P.TextField("name_en", "English name; null or empty clears it", nullable=True, max_length=200),
+), "JSON merge patch of the editable fields; any other field is a 422 naming it.", JSON_TYPES)
+CLOSURE_BODY = P.JsonBody((
+    P.DateField("start", "First closed day (Beijing date)", required=True),
+    P.DateField("end", "Last closed day, inclusive; not before start, not in the past, at most 366 days after "
+                       "start (for longer, set status temporarily_closed)", required=True),
+    P.TextField("reason", "Why (shown to couriers)", max_length=MAX_REASON, min_length=0),
+), "Whole days start..end, both inclusive. A closure equal to one the site has is not added twice.")
+PREVIEW_HOURS = P.JsonBody((HOURS_FIELD,))
+RESOLVE_BODY = P.JsonBody((P.TextField("note", "What was done", max_length=500, min_length=0, multiline=True),))
+
+SITE_OUT = {GEOJSON: {"$ref": "#/components/schemas/Site"}}
+ETAG_OUT = {"ETag": {"description": "The site's new version, for the next If-Match", "schema": {"type": "string"}}}
+WRITE_ERRORS = (403, 404, 412, 415, 422, 428)
+CHANGE_LIST = {"type": "object", "required": ["items", "total", "limit", "offset", "links"], "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Change"}}, "site_id": {"type": "string"},
+    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+    "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
+REPORT_LIST = {"type": "object", "required": ["items", "total", "limit", "offset", "links"], "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Report"}},
+    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"},
+    "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}
 
 
 # ---- plumbing ---------------------------------------------------------------------------------------------
-def store() -> Store:
-    """The app's store."""
-    return current_app.extensions["geoservice.store"]
-
-
 def me() -> Operator:
     """The authenticated operator of this request (401 otherwise)."""
     if "operator" not in g:
-        g.operator = authenticate(store(), request.headers.get("Authorization"))
-    return g.operator
+        g.operator = authenticate(services().accounts, request.headers.get("Authorization"))
+    found: Operator = g.operator
+    return found
+
+
+def my_site(operator: Operator, site_id: str) -> Site:
+    """The site if the operator may manage it: 404 when no such site, 403 when it is someone else's."""
+    svc = services()
+    site = svc.sites.get_site(site_id)
+    if site is None:
+        raise NotFound(f"no site with id {site_id[:64]!r}")
+    if not svc.accounts.owned_site_ids(operator, [site.id]):
+        raise Forbidden(f"site {site.id} is not one of your sites")
+    return site
 
 
 def etag(version: int) -> str:
@@ -75,12 +141,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(site: Site) -> int:
+def expected_version(site: Site, raw: str | None) -> int:
     """The version the client's ``If-Match`` names: 428 when absent, 412 when it is not the stored one.
 
-    This early check is a courtesy; the store checks again atomically with the write.
+    This early check is a courtesy; the write checks again atomically.
     """
-    raw = request.headers.get("If-Match")
     if raw is None or not raw.strip():
         raise PreconditionRequired(
             f"send If-Match with the site's ETag to change it (e.g. If-Match: {etag(site.version)} as given by "
@@ -92,70 +157,29 @@ def expected_version(site: Site) -> int:
         if tag == "*":
             raise PreconditionRequired("If-Match: * is not accepted here; send the site's ETag",
                                        [{"field": "If-Match", "reason": "'*' is not accepted"}])
-        tag = tag.removeprefix("W/").strip('"')
-        if tag.isdigit() and len(tag) < 10:
-            versions.append(int(tag))
+        versions.append(int(tag.removeprefix("W/").strip('"')))  # the pattern checked each tag's shape
     if site.version in versions:
         return site.version
-    raise VersionConflict(site.id, versions[0] if versions else -1, site.version)
+    raise VersionConflict(site.id, versions[0], site.version)
 
 
-MAX_LISTED = 20  # unknown fields named in one problem: a hostile body may hold thousands
-
-
-def reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    """422 naming the fields the endpoint does not know (the first ``MAX_LISTED`` of them)."""
-    unknown = [k for k in body if k not in allowed]
-    if unknown:
-        shown = unknown[:MAX_LISTED]
-        more = f" and {len(unknown) - len(shown)} more" if len(unknown) > len(shown) else ""
-        raise Unprocessable(f"unknown field(s): {', '.join(repr(k)[:70] for k in shown)}{more}; allowed: "
-                            f"{', '.join(allowed)}",
-                            [{"field": str(k)[:70], "reason": f"unknown field; allowed: {', '.join(allowed)}"}
-                             for k in shown])
-
-
-def check_hours(value: Any, field: str = "opening_hours") -> str:
-    """A valid ``opening_hours`` expression, or 422 saying at which character and what was expected."""
-    if not isinstance(value, str):
-        raise Unprocessable(f"{field}: must be a string", [{"field": field, "reason": "must be a string"}])
-    try:
-        return validate_hours(value)
-    except HoursSyntaxError as exc:
-        reason = hours_problem(exc)
-        problem = {"field": field, "reason": reason, "column": exc.column, "expected": exc.expected}
-        if exc.construct:
-            problem["construct"] = exc.construct
-        raise Unprocessable(f"{field}: {reason}", [problem]) from None
-    except BaseException as exc:  # the Rust parser can panic on odd input: still a 422, never a 500
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
-        LOGGER.warning("opening_hours parser failed on %r: %s", value[:80], type(exc).__name__)
-        raise Unprocessable(f"{field}: cannot be evaluated", [{"field": field,
-                                                               "reason": "cannot be evaluated"}]) from None
-
-
-def site_body(site: Site, closures: list[Closure] | None = None, reports: int | None = None,
-              at: dt.datetime | None = None) -> dict[str, Any]:
-    """A site as an operator sees it: the public feature plus closures, ETag, open reports."""
-    s = store()
-    at = at or now_local()
+def operator_feature(site: Site, at: dt.datetime, closures: list[Any] | None = None,
+                     reports: int | None = None) -> dict[str, Any]:
+    """A site as an operator sees it: the public feature plus closures, ETag and open reports."""
+    svc = services()
     if closures is None:
-        closures = s.closures_for([site.id]).get(site.id, [])
+        closures = svc.sites.closures_for([site.id]).get(site.id, [])
     if reports is None:
-        reports = s.unresolved_report_counts([site.id]).get(site.id, 0)
-    state = s.engine.state(site.opening_hours, at, effective_closures(site, closures))
-    feature = site_feature(site, "wgs84", state, at=at, unresolved_reports=reports)
-    feature["properties"]["closures"] = [closure_json(c) for c in closures if c.id is not None]
-    feature["properties"]["etag"] = etag(site.version)
-    return feature
+        reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
+    return feature(site, "wgs84", state=svc.sites.state(site, at, closures), at=at, unresolved_reports=reports,
+                   closures=closures, etag=etag(site.version))
 
 
 def site_response(result: EditResult, status: int = 200, extra: dict[str, Any] | None = None) -> Response:
     """The site after a write, with its new ETag."""
-    body = site_body(result.after, result.closures)
+    body = operator_feature(result.after, now_local(), result.closures)
     body.update(extra or {})
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/geo+json")
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=GEOJSON)
     resp.headers["ETag"] = etag(result.after.version)
     return resp
 
@@ -165,324 +189,317 @@ def as_json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.astimezone(TZ).isoformat(timespec="seconds") if t else None
-
-
-def change_json(c: SiteChange) -> dict[str, Any]:
-    """An audit entry."""
-    return {"id": c.id, "site_id": c.site_id, "actor": c.actor, "at": _iso(c.at), "action": c.action,
-            "changes": c.changes, "version": c.version}
-
-
-def report_json(r: Report) -> dict[str, Any]:
-    """A courier's report."""
-    return {"id": r.id, "site_id": r.site_id, "type": r.type, "amenity": r.amenity, "note": r.note,
-            "lang": r.lang, "observed_at": _iso(r.observed_at), "received_at": _iso(r.received_at),
-            "resolved_at": _iso(r.resolved_at), "resolved_by": r.resolved_by, "resolution_note": r.resolution_note}
-
-
-def page_args(default: int, most: int) -> tuple[int, int]:
-    """``limit`` and ``offset``."""
-    return P.get_int(request, "limit", default, 1, most), P.get_int(request, "offset", 0, 0, 10_000_000)
-
-
-def page_links(endpoint: str, limit: int, offset: int, returned: int, total: int, **values: Any) -> list[dict]:
-    """next/prev links of a paginated listing."""
+def page_links(limit: int, offset: int, returned: int, total: int) -> list[dict[str, str]]:
+    """next/prev links of a paginated listing, keeping the request's other parameters."""
+    base = [(k, v) for k, v in request.args.items(multi=True) if k not in ("offset", "limit")]
     links = []
     if offset + returned < total:
-        links.append({"rel": "next", "href": url_for(endpoint, limit=limit, offset=offset + limit, **values)})
+        links.append({"rel": "next", "href": request.path + "?" + urlencode(
+            base + [("limit", str(limit)), ("offset", str(offset + limit))])})
     if offset > 0:
-        links.append({"rel": "prev", "href": url_for(endpoint, limit=limit, offset=max(0, offset - limit),
-                                                     **values)})
+        links.append({"rel": "prev", "href": request.path + "?" + urlencode(
+            base + [("limit", str(limit)), ("offset", str(max(0, offset - limit)))])})
     return links
 
 
 # ---- who am I, my sites ----------------------------------------------------------------------------------
-@bp.get("/api/v1/operator/me")
-def whoami() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/operator/me", "Who am I", tags=TAGS, security=TOKEN,
+    ok={200: P.Response("The account", {"application/json": {
+        "type": "object", "required": ["name", "role", "sites"],
+        "properties": {"name": {"type": "string"}, "role": {"type": "string", "enum": ["operator", "admin"]},
+                       "sites": {"type": "integer"}}}})}))
+def whoami(args: dict[str, Any]) -> Response:
     """The authenticated account."""
-    P.check_known(request, ())
     op = me()
-    total = store().list_operator_sites(op, 1, 0)[1]
+    total = services().sites.operator_sites(op, 1, 0)[1]
     return as_json({"name": op.name, "role": op.role, "sites": total})
 
 
-@bp.get("/api/v1/operator/sites")
-def my_sites() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/operator/sites", "My sites (admins: every site), with closures, ETag and open reports",
+    params=(P.Integer("limit", "Page size", lo=1, hi=500, fallback=100), PAGE[1]), tags=TAGS, security=TOKEN,
+    ok={200: P.Response("A page of sites", {GEOJSON: {"type": "object", "required": ["type", "features"],
+                                                      "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {"$ref": "#/components/schemas/Site"}},
+        "numberMatched": {"type": "integer"}, "numberReturned": {"type": "integer"},
+        "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}}}}})},
+    errors=(422,)))
+def my_sites(args: dict[str, Any]) -> Response:
     """My sites (an admin: every site), paginated, each with closures, ETag and open reports."""
-    P.check_known(request, ("limit", "offset"))
     op = me()
-    limit, offset = page_args(100, 500)
-    sites, total = store().list_operator_sites(op, limit, offset)
+    svc = services()
+    limit, offset = args["limit"], args["offset"]
+    sites, total = svc.sites.operator_sites(op, limit, offset)
     ids = [s.id for s in sites]
-    closures = store().closures_for(ids)
-    reports = store().unresolved_report_counts(ids)
+    closures, reports = svc.sites.closures_for(ids), svc.reports.unresolved_counts(ids)
     at = now_local()
-    features = [site_body(s, closures.get(s.id, []), reports.get(s.id, 0), at) for s in sites]
+    features = [operator_feature(s, at, closures.get(s.id, []), reports.get(s.id, 0)) for s in sites]
     return Response(json.dumps({
         "type": "FeatureCollection", "features": features, "numberMatched": total, "numberReturned": len(features),
-        "links": page_links("operators.my_sites", limit, offset, len(features), total)}, ensure_ascii=False),
-        mimetype="application/geo+json")
+        "links": page_links(limit, offset, len(features), total)}, ensure_ascii=False), mimetype=GEOJSON)
 
 
 # ---- edits -----------------------------------------------------------------------------------------------
-def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
-    """The editable fields of a JSON merge patch, checked and normalised; 422 lists every problem."""
-    reject_unknown(body, EDITABLE_FIELDS)
-    fields: dict[str, Any] = {}
-    problems: list[dict[str, Any]] = []
-
-    def bad(field: str, reason: str, **more: Any) -> None:
-        problems.append({"field": field, "reason": reason, **more})
-
-    def text(name: str, most: int, nullable: bool) -> None:
-        value = body[name]
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if nullable:
-                fields[name] = None
-            else:
-                bad(name, "is required and cannot be empty")
-        elif not isinstance(value, str):
-            bad(name, "must be a string" + (" or null" if nullable else ""))
-        elif len(value.strip()) > most:
-            bad(name, f"at most {most} characters")
-        elif any(ord(ch) < 32 and ch not in "\n\t" for ch in value):
-            bad(name, "contains control characters")
-        else:
-            fields[name] = value.strip()
-
-    if "opening_hours" in body:
-        try:
-            fields["opening_hours"] = check_hours(body["opening_hours"])
-        except Unprocessable as exc:
-            problems.extend(exc.problems)
-    if "amenities" in body:
-        value = body["amenities"]
-        if value is None:
-            fields["amenities"] = []
-        elif not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            bad("amenities", "must be a list of amenity codes")
-        else:
-            unknown = [a for a in value if a not in AMENITIES]
-            if unknown:
-                bad("amenities", f"unknown amenity {', '.join(repr(a)[:40] for a in unknown)}; allowed: "
-                                 f"{', '.join(AMENITIES)}")
-            else:
-                fields["amenities"] = sorted(dict.fromkeys(value))
-    if "status" in body:
-        if body["status"] not in SITE_STATUSES:
-            bad("status", f"must be one of {', '.join(SITE_STATUSES)}")
-        else:
-            fields["status"] = body["status"]
-    for name, most, nullable in (("phone", MAX_PHONE, True), ("notes", MAX_NOTES, True),
-                                 ("name_zh", MAX_NAME, False), ("name_en", MAX_NAME, True)):
-        if name in body:
-            text(name, most, nullable)
-    if fields.get("phone"):
-        try:
-            fields["phone"] = validate_phone(fields["phone"])
-        except PhoneInvalid as exc:
-            bad("phone", str(exc))
-    if problems:
-        raise Unprocessable("; ".join(f"{p['field']}: {p['reason']}" for p in problems), problems)
-    return fields
-
-
-@bp.patch("/api/v1/sites/<site_id:site_id>")
-def patch_site(site_id: str) -> Response:
+@API.route(bp, P.Operation(
+    "PATCH", "/api/v1/sites/{site_id:site_id}", "Change my site (JSON merge patch)",
+    description="The change, the refreshed open intervals (the public nearest query sees it at once) and the "
+                "audit entry are one transaction.",
+    params=(SITE_ID, IF_MATCH), body=PATCH_BODY.body(), tags=TAGS, security=TOKEN, operation_id="update_site",
+    ok={200: P.Response("The site after the change", SITE_OUT, ETAG_OUT, SITE_LINKS)}, errors=WRITE_ERRORS))
+def patch_site(args: dict[str, Any], site_id: str) -> Response:
     """Change my site's hours, amenities, phone, notes, status or names (JSON merge patch, If-Match)."""
-    P.check_known(request, ())
     op = me()
-    site = site_for(store(), op, site_id)
-    version = expected_version(site)
-    fields = validate_patch(json_object(JSON_TYPES))
-    result = store().update_site(site.id, fields, actor=op.name, expected_version=version)
-    LOGGER.info("site %s changed by %s: %s", site.id, op.name, ", ".join(result.changes) or "nothing")
+    site = my_site(op, site_id)
+    fields = PATCH_BODY.parse(json_object(JSON_TYPES))
+    version = expected_version(site, args["If-Match"])
+    result = services().sites.update_site(site.id, fields, actor=op.name, expected_version=version)
+    LOGGER.info("site %s changed by %r: %s", site.id, op.name, ", ".join(result.changes) or "nothing")
     return site_response(result)
 
 
-@bp.post("/api/v1/sites/<site_id>/closures")
-def add_closure(site_id: str) -> Response:
+@API.route(bp, P.Operation(
+    "POST", "/api/v1/sites/{site_id}/closures", "Close my site on whole days",
+    description="Beijing dates, both inclusive; the closure overrides the weekly hours.",
+    params=(SITE_ID, IF_MATCH), body=CLOSURE_BODY.body(), tags=TAGS, security=TOKEN, operation_id="add_closure",
+    ok={201: P.Response("The site after the change; the new closure in `closure`", SITE_OUT, {
+        **ETAG_OUT, "Location": {"description": "The new closure (for DELETE)", "schema": {"type": "string"}}},
+        {**SITE_LINKS, "delete_closure": {
+            "operationId": "delete_closure", "description": "Remove the closure just added",
+            "parameters": {"path.site_id": "$request.path.site_id", "path.closure_id": "$response.body#/closure/id",
+                           "header.If-Match": "$response.header.ETag"}}}),
+        200: P.Response("An equal closure was already there: nothing changed", SITE_OUT, ETAG_OUT, SITE_LINKS)},
+    errors=WRITE_ERRORS))
+def add_closure(args: dict[str, Any], site_id: str) -> Response:
     """Close my site on whole days ``start``..``end`` (inclusive, Beijing dates), with a reason."""
-    P.check_known(request, ())
     op = me()
-    site = site_for(store(), op, site_id)
-    version = expected_version(site)
-    body = json_object(JSON_TYPES)
-    reject_unknown(body, ("start", "end", "reason"))
-    closure, problems = check_closure(site.id, body.get("start"), body.get("end"), body.get("reason"),
-                                      now_local().date())
+    site = my_site(op, site_id)
+    body = CLOSURE_BODY.parse(json_object(JSON_TYPES))
+    closure, problems = check_closure(site.id, body["start"].isoformat(), body["end"].isoformat(),
+                                      body.get("reason"), now_local().date())
     if closure is None:
-        raise Unprocessable("; ".join(f"{f}: {r}" for f, r in problems),
-                            [{"field": f, "reason": r} for f, r in problems])
-    result = store().add_site_closure(closure, actor=op.name, expected_version=version)
+        raise ValidationFailed([Problem(f, r) for f, r in problems])
+    version = expected_version(site, args["If-Match"])
+    result = services().sites.add_closure(closure, actor=op.name, expected_version=version)
+    if not result.added:
+        return site_response(result, 200)
     added = result.added[0]
-    resp = site_response(result, 201, {"closure": closure_json(added)})
+    resp = site_response(result, 201, {"closure": S.closure(added)})
     resp.headers["Location"] = url_for("operators.delete_closure", site_id=site.id, closure_id=added.id)
     return resp
 
 
-@bp.delete("/api/v1/sites/<site_id>/closures/<int:closure_id>")
-def delete_closure(site_id: str, closure_id: int) -> Response:
+@API.route(bp, P.Operation(
+    "DELETE", "/api/v1/sites/{site_id}/closures/{closure_id:int}", "Remove one of my site's closures",
+    params=(SITE_ID, P.PathInt("closure_id", "Closure id"), IF_MATCH), tags=TAGS, security=TOKEN,
+    operation_id="delete_closure",
+    ok={200: P.Response("The site after the change", SITE_OUT, ETAG_OUT, SITE_LINKS)}, errors=WRITE_ERRORS))
+def delete_closure(args: dict[str, Any], site_id: str, closure_id: int) -> Response:
     """Remove one of my site's closures."""
-    P.check_known(request, ())
     op = me()
-    site = site_for(store(), op, site_id)
-    version = expected_version(site)
-    return site_response(store().delete_site_closure(site.id, closure_id, actor=op.name, expected_version=version))
+    site = my_site(op, site_id)
+    version = expected_version(site, args["If-Match"])
+    return site_response(services().sites.delete_closure(site.id, closure_id, actor=op.name,
+                                                         expected_version=version))
 
 
-@bp.post("/api/v1/sites/<site_id>/verify")
-def verify(site_id: str) -> Response:
+@API.route(bp, P.Operation(
+    "POST", "/api/v1/sites/{site_id}/verify", "Confirm my site's record is current (sets verified_at)",
+    params=(SITE_ID, IF_MATCH), tags=TAGS, security=TOKEN, operation_id="verify_site",
+    ok={200: P.Response("The site after the change", SITE_OUT, ETAG_OUT, SITE_LINKS)}, errors=WRITE_ERRORS))
+def verify(args: dict[str, Any], site_id: str) -> Response:
     """Confirm my site's record is current (sets ``verified_at``)."""
-    P.check_known(request, ())
     op = me()
-    site = site_for(store(), op, site_id)
-    version = expected_version(site)
-    return site_response(store().verify_site(site.id, actor=op.name, expected_version=version))
+    site = my_site(op, site_id)
+    version = expected_version(site, args["If-Match"])
+    return site_response(services().sites.verify(site.id, actor=op.name, expected_version=version))
 
 
 # ---- audit -----------------------------------------------------------------------------------------------
-@bp.get("/api/v1/sites/<site_id>/history")
-def history(site_id: str) -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites/{site_id}/history", "Every change to my site, newest first",
+    params=(SITE_ID, *PAGE), tags=TAGS, security=TOKEN,
+    ok={200: P.Response("Audit entries", {"application/json": CHANGE_LIST})}, errors=(403, 404, 422)))
+def history(args: dict[str, Any], site_id: str) -> Response:
     """Every change to my site, newest first."""
-    P.check_known(request, ("limit", "offset"))
-    op = me()
-    site = site_for(store(), op, site_id)
-    limit, offset = page_args(50, 200)
-    items, total = store().site_history(site.id, limit, offset)
-    return as_json({"site_id": site.id, "items": [change_json(c) for c in items], "total": total, "limit": limit,
-                    "offset": offset, "links": page_links("operators.history", limit, offset, len(items), total,
-                                                          site_id=site.id)})
+    site = my_site(me(), site_id)
+    limit, offset = args["limit"], args["offset"]
+    items, total = services().audit.site_history(site.id, limit, offset)
+    return as_json({"site_id": site.id, "items": [S.change(c) for c in items], "total": total, "limit": limit,
+                    "offset": offset, "links": page_links(limit, offset, len(items), total)})
 
 
-@bp.get("/api/v1/admin/changes")
-def admin_changes() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/admin/changes", "Recent changes across the network (admins)", params=PAGE, tags=TAGS,
+    security=TOKEN, ok={200: P.Response("Audit entries, newest first", {"application/json": CHANGE_LIST})},
+    errors=(403, 422)))
+def admin_changes(args: dict[str, Any]) -> Response:
     """Recent changes across the network (admins)."""
-    P.check_known(request, ("limit", "offset"))
     require_admin(me())
-    limit, offset = page_args(50, 200)
-    items, total = store().recent_changes(limit, offset)
-    return as_json({"items": [change_json(c) for c in items], "total": total, "limit": limit, "offset": offset,
-                    "links": page_links("operators.admin_changes", limit, offset, len(items), total)})
+    limit, offset = args["limit"], args["offset"]
+    items, total = services().audit.recent(limit, offset)
+    return as_json({"items": [S.change(c) for c in items], "total": total, "limit": limit, "offset": offset,
+                    "links": page_links(limit, offset, len(items), total)})
 
 
 # ---- bulk ------------------------------------------------------------------------------------------------
-def _bulk_text() -> str:
+def _bulk_text() -> tuple[str, bool | None]:
+    """The CSV text, and ``dry_run`` when given as a multipart form field."""
+    form_dry_run: bool | None = None
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file") or next(iter(request.files.values()), None)
-        if upload is None:
+        if upload is not None:
+            raw = upload.read()
+        elif "file" in request.form:  # a part without a filename arrives as a form field: the same CSV text
+            raw = request.form["file"].encode("utf-8")
+        else:
             raise InvalidInput("send the CSV as the multipart field 'file'", [{"field": "file",
                                                                               "reason": "is required"}])
-        raw = upload.read()
+        if "dry_run" in request.form:
+            form_dry_run = P.Boolean("dry_run", "").parse([request.form["dry_run"].strip()])
     elif request.mimetype in CSV_TYPES:
         raw = request.get_data()
     else:
         raise UnsupportedMediaType("send the CSV as text/csv or as the multipart/form-data field 'file'",
                                    [{"field": "Content-Type", "reason": "must be text/csv or multipart/form-data"}])
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), form_dry_run
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text", [{"field": "file", "reason": "not UTF-8"}]) from None
 
 
-@bp.post("/api/v1/operator/bulk")
-def bulk() -> Response:
+BULK_RESULT = {
+    "type": "object", "required": ["dry_run", "applied", "sites", "changed", "changes"],
+    "properties": {"dry_run": {"type": "boolean"}, "applied": {"type": "boolean"}, "sites": {"type": "integer"},
+                   "changed": {"type": "integer"},
+                   "changes": {"type": "array", "items": {"type": "object", "properties": {
+                       "site_id": {"type": "string"}, "name_zh": {"type": "string"},
+                       "lines": {"type": "array", "items": {"type": "integer"}},
+                       "version": {"type": "integer"},
+                       "changes": {"type": "object", "description": "{field: {before, after}}"}}}}}}
+
+
+@API.route(bp, P.Operation(
+    "POST", "/api/v1/operator/bulk", "Hours and closures for many of my sites from one CSV, all or nothing",
+    description="Columns site_id,opening_hours,closed_from,closed_to,reason. The whole file is validated first; "
+                "every bad line is listed in the problem's errors (`where`: `line N`, `field`, `reason`; 422; 403 "
+                "when the only problems are sites that are not yours). dry_run=true returns what would change, per "
+                "site before → after, and writes nothing. A retried file adds no closure twice.",
+    params=(P.Boolean("dry_run", "Validate and report only"),), tags=TAGS, security=TOKEN,
+    body=P.Body({"text/csv": {"type": "string"},
+                 "multipart/form-data": {"type": "object", "required": ["file"], "properties": {
+                     "file": {"type": "string", "contentMediaType": "text/csv",
+                              "description": "The CSV file, UTF-8"},
+                     "dry_run": {"type": "string", "enum": ["true", "false"]}}}}),
+    ok={200: P.Response("Applied (or, in a dry run, would apply)", {"application/json": BULK_RESULT})},
+    errors=(403, 413, 415, 422)))
+def bulk(args: dict[str, Any]) -> Response:
     """Hours and closures for many of my sites from one CSV: validated as a whole, applied all or nothing."""
-    P.check_known(request, ("dry_run",))
     op = me()
-    dry_run = P.get_bool(request, "dry_run", False)
-    if request.mimetype == "multipart/form-data" and "dry_run" in request.form:
-        dry_run = request.form["dry_run"].strip().lower() in ("1", "true", "yes", "on")
-    text = _bulk_text()
-    try:
-        plan = parse_bulk_csv(text, store(), op, now_local().date())
-    except BulkInvalid as exc:
-        status, title = (403, "Forbidden") if exc.only_forbidden else (422, "Unprocessable input")
-        shown = "; ".join(str(p) for p in exc.problems[:5]) + ("; …" if len(exc.problems) > 5 else "")
-        return problem(status, title, f"{len(exc.problems)} problem(s), nothing was changed: {shown}",
-                       [p.as_json() for p in exc.problems])
-    results = store().apply_edits(plan.edits, actor=op.name, action="bulk", dry_run=dry_run)
-    LOGGER.info("bulk by %s: %d site(s)%s", op.name, len(results), " (dry run)" if dry_run else "")
+    text, form_dry_run = _bulk_text()
+    dry_run = args["dry_run"] if form_dry_run is None else form_dry_run
+    svc = services()
+    plan = parse_bulk_csv(text, svc, op, now_local().date())
+    results = svc.sites.apply_edits(plan.edits, actor=op.name, action="bulk", dry_run=dry_run)
+    LOGGER.info("bulk by %r: %d site(s)%s", op.name, len(results), " (dry run)" if dry_run else "")
     changes = describe(results, plan)
     return as_json({"dry_run": dry_run, "applied": not dry_run, "sites": len(changes),
                     "changed": sum(1 for c in changes if c["changes"]), "changes": changes})
 
 
 # ---- couriers' reports, operators' side ------------------------------------------------------------------
-@bp.get("/api/v1/operator/reports")
-def my_reports() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/operator/reports", "Couriers' reports on my sites (admins: all), newest first",
+    params=(P.Enum("status", "open: unresolved only", values=("open", "all"), fallback="open"), *PAGE),
+    tags=TAGS, security=TOKEN, ok={200: P.Response("Reports", {"application/json": REPORT_LIST})},
+    errors=(422,)))
+def my_reports(args: dict[str, Any]) -> Response:
     """Reports on my sites (an admin: all), newest first; ``status=all`` includes resolved ones."""
-    P.check_known(request, ("status", "limit", "offset"))
     op = me()
-    status = request.args.get("status", "open")
-    if status not in ("open", "all"):
-        raise Unprocessable("status: must be open or all", [{"field": "status", "reason": "must be open or all"}])
-    limit, offset = page_args(50, 200)
-    items, total = store().list_reports(op, include_resolved=status == "all", limit=limit, offset=offset)
-    return as_json({"items": [report_json(r) for r in items], "total": total, "limit": limit, "offset": offset,
-                    "links": page_links("operators.my_reports", limit, offset, len(items), total, status=status)})
+    limit, offset = args["limit"], args["offset"]
+    items, total = services().reports.page(op, include_resolved=args["status"] == "all", limit=limit,
+                                           offset=offset)
+    return as_json({"items": [S.report(r) for r in items], "total": total, "limit": limit, "offset": offset,
+                    "links": page_links(limit, offset, len(items), total)})
 
 
-@bp.post("/api/v1/operator/reports/<int:report_id>/resolve")
-def resolve_report(report_id: int) -> Response:
+@API.route(bp, P.Operation(
+    "POST", "/api/v1/operator/reports/{report_id:int}/resolve", "Mark a report on my site resolved",
+    params=(P.PathInt("report_id", "Report id"),), body=RESOLVE_BODY.body(required=False), tags=TAGS,
+    security=TOKEN, ok={200: P.Response("The resolved report", {"application/json": {
+        "$ref": "#/components/schemas/Report"}})}, errors=(403, 404, 409, 415, 422)))
+def resolve_report(args: dict[str, Any], report_id: int) -> Response:
     """Mark a report on my site as dealt with (optional ``{"note": "..."}``)."""
-    P.check_known(request, ())
     op = me()
-    body = json_object(JSON_TYPES, optional=True)
-    reject_unknown(body, ("note",))
-    note = body.get("note")
-    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        raise Unprocessable(f"note: a string of at most {MAX_NOTE} characters",
-                            [{"field": "note", "reason": f"a string of at most {MAX_NOTE} characters"}])
-    report = store().get_report(report_id)
+    note = RESOLVE_BODY.parse(json_object(JSON_TYPES, optional=True)).get("note")
+    svc = services()
+    report = svc.reports.get(report_id)
     if report is None:
         raise NotFound(f"no report {report_id}")
-    if not store().owned_site_ids(op, [report.site_id]):
+    if not svc.accounts.owned_site_ids(op, [report.site_id]):
         raise Forbidden(f"report {report_id} is about a site that is not yours")
-    resolved = store().resolve_report(report_id, op.name, note.strip() if note else None)
-    return as_json(report_json(resolved))
+    return as_json(S.report(svc.reports.resolve(report_id, op.name, note or None)))
 
 
 # ---- hours preview (no account needed) -------------------------------------------------------------------
-def _preview_start() -> dt.datetime:
-    raw = request.args.get("from")
-    if raw is not None and len(raw.strip()) == 10:
-        try:
-            day = dt.date.fromisoformat(raw.strip())
-        except ValueError:
-            raise P._bad("from", f"{raw[:40]!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
-        if not 2000 <= day.year <= 2099:
-            raise P._bad("from", "year must be within 2000..2099", 422)
-        return dt.datetime.combine(day, dt.time(), tzinfo=TZ)
-    start = P.get_time(request, "from")
-    assert start is not None
-    if start.year > 2099:
-        raise P._bad("from", "year must be within 2000..2099", 422)
-    return start
+class DateOrTime(P.Param):
+    """A Beijing date (from its 00:00) or an ISO 8601 time; absent means now."""
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": f"(?:{P.DATE_PATTERN})|(?:{P.TIME_PATTERN})"}
+
+    def default(self) -> Any:
+        return now_local()
+
+    def convert(self, raw: str, out_of_range: int) -> dt.datetime:
+        if len(raw) == 10:
+            try:
+                return dt.datetime.combine(P.parse_date_text(raw), dt.time(), tzinfo=TZ)
+            except ValueError:
+                pass
+        result = P.Time(self.name, self.description).convert(raw, out_of_range)
+        return result if result is not None else now_local()
 
 
-@bp.get("/api/v1/hours/preview")
-def hours_preview() -> Response:
+INTERVAL = {"type": "object", "required": ["start", "end"], "properties": {
+    "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"}}}
+PREVIEW = {
+    "type": "object", "required": ["opening_hours", "from", "to", "state", "intervals", "days", "warnings"],
+    "properties": {
+        "opening_hours": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"},
+        "state": {"type": "object", "required": ["is_open", "open_until", "next_open"], "properties": {
+            "is_open": {"type": "boolean"}, "open_until": S.TIME, "next_open": S.TIME}},
+        "intervals": {"type": "array", "items": INTERVAL},
+        "days": {"type": "array", "items": {"type": "object", "properties": {
+            "date": {"type": "string"}, "weekday": {"type": "integer", "description": "1 = Monday"},
+            "day_type": {"type": "string", "enum": ["normal", "holiday", "workday"]},
+            "holiday": {"type": ["object", "null"]}, "calendar_known": {"type": "boolean"},
+            "intervals": {"type": "array", "items": INTERVAL}}}},
+        "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}}}}
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/hours/preview", "Preview an opening_hours expression: the next 7 days of open intervals",
+    description="Evaluated with China's official calendar (holidays, make-up working days); `warnings` says when "
+                "a year has no loaded calendar. A refused expression is a 422 whose errors give `column` (1-based "
+                "character), `expected` and, for what the calendar cannot answer, `construct`. No account needed.",
+    params=(P.Text("opening_hours", "OSM opening_hours", required=True, max_length=1000, format="opening-hours"),
+            DateOrTime("from", "Start: a date (YYYY-MM-DD, from 00:00 Beijing) or an ISO 8601 time; default now")),
+    ok={200: P.Response("Open intervals, day by day", {"application/json": PREVIEW})}, errors=(422,),
+    public_read=True))
+def hours_preview(args: dict[str, Any]) -> Response:
     """The next 7 days of open intervals of an ``opening_hours`` expression, day by day, with China's calendar."""
-    P.check_known(request, ("opening_hours", "from"))
-    raw = request.args.get("opening_hours")
-    if raw is None:
-        raise P._bad("opening_hours", "is required")
-    expression = check_hours(raw)
-    start = _preview_start()
+    expression: str = PREVIEW_HOURS.parse({"opening_hours": args["opening_hours"]})["opening_hours"]
+    start: dt.datetime = args["from"]
     end = start + PREVIEW_DAYS * DAY
-    engine = store().engine
+    sites = services().sites
+    engine = sites.engine
     try:
         intervals = engine.intervals(expression, start, end)
-        state = engine.state(expression, start)
-    except BaseException as exc:  # the Rust evaluator can panic on odd input: a 422, never a 500
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            raise
-        LOGGER.warning("opening_hours evaluation failed on %r: %s", expression[:80], type(exc).__name__)
-        raise Unprocessable("opening_hours: cannot be evaluated", [{"field": "opening_hours",
-                                                                     "reason": "cannot be evaluated"}]) from None
+    except HoursEvaluationError:
+        raise ValidationFailed([Problem("opening_hours", "cannot be evaluated")]) from None
+    state = engine.state(expression, start)
     days = []
     for i in range(PREVIEW_DAYS + (1 if start.time() != dt.time() else 0)):
         day = start.date() + i * DAY
@@ -493,42 +510,11 @@ def hours_preview() -> Response:
             "date": day.isoformat(), "weekday": day.isoweekday(), "day_type": engine.calendar.day_type(day),
             "holiday": {"en": special.name_en, "zh": special.name_zh} if special else None,
             "calendar_known": engine.calendar.covers(day.year),
-            "intervals": [{"start": _iso(max(a, d0)), "end": _iso(min(b, d1))}
+            "intervals": [{"start": S.iso(max(a, d0)), "end": S.iso(min(b, d1))}
                           for a, b in intervals if a < d1 and b > d0]})
     return as_json({
-        "opening_hours": expression, "from": _iso(start), "to": _iso(end),
-        "state": {"is_open": state.is_open, "open_until": _iso(state.open_until), "next_open": _iso(state.next_open)},
-        "intervals": [{"start": _iso(a), "end": _iso(b)} for a, b in intervals],
-        "days": days, "warnings": calendar_warnings(start, end)})
-
-
-# ---- wiring ----------------------------------------------------------------------------------------------
-def _problem_with_headers(exc: GeoserviceError) -> Response:
-    headers = dict(getattr(exc, "headers", {}) or {})
-    if isinstance(exc, VersionConflict):
-        headers["ETag"] = etag(exc.current)
-    return problem(exc.status, exc.title, exc.detail, exc.problems, headers)
-
-
-class SiteIdConverter(BaseConverter):
-    """A site id in a path, never the word ``nearest``: ``PATCH /api/v1/sites/<id>`` must not claim
-    ``/api/v1/sites/nearest`` (its ``Allow`` header would then advertise PATCH there)."""
-
-    regex = r"(?!nearest$)[^/]+"
-
-
-def init_app(app: Flask, static_dir: Any) -> None:
-    """Register the operators' and reports' routes, their error headers, and the page at ``/operator``."""
-    from geoservice.api.ratelimit import TooManyRequests
-    from geoservice.api.reports import bp as reports_bp
-
-    app.url_map.converters["site_id"] = SiteIdConverter
-    app.register_blueprint(bp)
-    app.register_blueprint(reports_bp)
-    for cls in (Unauthorized, VersionConflict, TooManyRequests):
-        app.register_error_handler(cls, _problem_with_headers)
-
-    @app.get("/operator")
-    def operator_page() -> Any:
-        """The operators' page."""
-        return send_from_directory(static_dir, "operator.html")
+        "opening_hours": expression, "from": S.iso(start), "to": S.iso(end),
+        "state": {"is_open": state.is_open, "open_until": S.iso(state.open_until),
+                  "next_open": S.iso(state.next_open)},
+        "intervals": [{"start": S.iso(a), "end": S.iso(b)} for a, b in intervals],
+        "days": days, "warnings": calendar_warnings(sites, start, end)})

@@ -1,100 +1,87 @@
-"""The public API for couriers' apps and partners: nearest open site, sites, districts, health."""
+"""The public API for couriers' apps and partners: nearest open site, sites, districts, vocabulary, health.
+
+Each route is declared once (:mod:`geoservice.api.spec`): its parameters validate the request and write the
+OpenAPI document; handlers parse, call the services, and serialise (:mod:`geoservice.serialize`).
+"""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, json, request, url_for
+from flask import Blueprint, Response, json, request, url_for
+from shapely.geometry import mapping
 
-from geoservice.api import params as P
+from geoservice import serialize as S
+from geoservice.api import spec as P
+from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
-from geoservice.geo import from_wgs84, to_wgs84
-from geoservice.hours import OpenState
-from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, Site
-from geoservice.settings import Settings
-from geoservice.store.base import District, NearestHit, NearestQuery, SiteFilter, Store, closure_json
+from geoservice.geo import DATUMS, from_wgs84, to_wgs84, transform_geometry
+from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, NearestQuery, Site, SiteFilter
+from geoservice.services.sites import SiteService
 
 bp = Blueprint("public", __name__)
+API = P.Api()
 
-NEAREST_PARAMS = ("lat", "lon", "kind", "amenity", "at", "arrive_within", "limit", "max_distance_m",
-                  "include_closed", "crs")
-LIST_PARAMS = ("bbox", "kind", "district", "open_at", "limit", "offset", "crs")
 MAX_LIMIT = 50
 MAX_PAGE = 1000
+MAX_OFFSET = 10_000_000
+GEOJSON = "application/geo+json"
+
+CRS = P.Enum("crs", "Datum of input and output coordinates: WGS-84 (GPS, OSM), GCJ-02 (Amap, Tencent), BD-09 "
+                    "(Baidu).", values=tuple(DATUMS), fallback="wgs84")
+KIND = P.Choices("kind", "Site kind; repeat or comma-separate for several. Default: all kinds.", values=KINDS)
+AMENITY = P.Choices("amenity", "Required amenities (all must be present); repeat or comma-separate.",
+                    values=AMENITIES)
 
 
-def store() -> Store:
-    """The app's store."""
-    return current_app.extensions["geoservice.store"]
+def _district_codes() -> tuple[str, ...]:
+    return tuple(services().sites.district_index())
 
 
-def settings() -> Settings:
-    """The app's settings."""
-    return current_app.extensions["geoservice.settings"]
+DISTRICT = P.Enum("district", "District adcode (see /api/v1/districts), e.g. 110101", values=_district_codes)
+BBOX = P.BBox("bbox", "lon_min,lat_min,lon_max,lat_max in the request's datum (crs); lon_min > lon_max crosses "
+                      "the antimeridian, lat_min > lat_max matches nothing")
+OPEN_AT = P.Time("open_at", "Only sites open at this ISO 8601 time (Beijing time without an offset)",
+                 now_default=False)
+LIST_FILTERS: tuple[P.Param, ...] = (BBOX, KIND, DISTRICT, OPEN_AT, CRS)
+
+SITE_REF = {"$ref": "#/components/schemas/Site"}
+COLLECTION = {"type": "object", "required": ["type", "features", "numberReturned"], "properties": {
+    "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": SITE_REF},
+    "numberReturned": {"type": "integer", "minimum": 0}, "numberMatched": {"type": "integer", "minimum": 0},
+    "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}},
+    "query": {"type": "object"}, "walk_model": {"type": "object"},
+    "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}}}}
+ETAG = {"ETag": {"description": "The site's version: send it back in If-Match to edit the site",
+                 "schema": {"type": "string", "pattern": r'^"\d+"$'}}}
+
+# What an operator can do next with a site just read or written: each write takes its ETag as If-Match.
+SITE_WRITES = {"update_site": "Change the site", "verify_site": "Confirm the site is current",
+               "add_closure": "Close the site on whole days"}
+SITE_LINKS = {op_id: {"operationId": op_id, "description": what,
+                      "parameters": {"path.site_id": "$request.path.site_id",
+                                     "header.If-Match": "$response.header.ETag"}}
+              for op_id, what in SITE_WRITES.items()}
 
 
 def geojson(body: dict[str, Any], status: int = 200) -> Response:
     """A GeoJSON response (UTF-8, Chinese kept readable)."""
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/geo+json")
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=GEOJSON)
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat(timespec="seconds") if t else None
-
-
-def district_names() -> dict[str, District]:
-    return store().cached_district_index()
-
-
-def site_feature(site: Site, datum: str, state: OpenState | None = None, distance_m: float | None = None,
-                 at: dt.datetime | None = None, unresolved_reports: int | None = None) -> dict[str, Any]:
-    """One site as a GeoJSON Feature with bilingual labels (and its open couriers' reports when given)."""
+def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
+    """A site as its public feature in ``datum`` (see :func:`geoservice.serialize.site_feature`)."""
     lon, lat = from_wgs84(site.lon, site.lat, datum)
-    district = district_names().get(site.district_adcode or "")
-    props: dict[str, Any] = {
-        "id": site.id,
-        "source_id": site.source_id,
-        "kind": site.kind,
-        "kind_label": KIND_LABELS[site.kind],
-        "name_zh": site.name_zh,
-        "name_en": site.name_en,
-        "address": site.address,
-        "district": {"adcode": district.adcode, "name_zh": district.name_zh, "name_en": district.name_en}
-        if district else None,
-        "opening_hours": site.opening_hours,
-        "amenities": site.amenities,
-        "amenity_labels": [{"code": a, **AMENITY_LABELS[a]} for a in site.amenities],
-        "operator": site.operator,
-        "phone": site.phone,
-        "notes": site.notes,
-        "simulated": site.simulated,
-        "updated_at": _iso(site.updated_at),
-        "verified_at": _iso(site.verified_at),
-        "version": site.version,
-        "status": site.status,
-        # Set when the site's hours could not be evaluated: it is then shown as closed, never as open.
-        "hours_problem": (state.problem if state is not None else None) or site.hours_problem,
-    }
-    if unresolved_reports is not None:
-        props["unresolved_reports"] = unresolved_reports
-    if distance_m is not None:
-        props["distance_m"] = round(distance_m, 1)
-        props["walk_minutes"] = math.ceil(settings().walk_minutes(distance_m))
-    if state is not None:
-        props["is_open"] = state.is_open
-        props["open_until"] = _iso(state.open_until)
-        props["next_open"] = _iso(state.next_open)
-        props["open_all_week"] = state.is_open and state.open_until is None
-        props["state_at"] = _iso(at)
-    return {"type": "Feature", "id": site.id, "geometry": {"type": "Point", "coordinates": [
-        round(float(lon), 7), round(float(lat), 7)]}, "properties": props}
+    district = services().sites.district_index().get(site.district_adcode or "")
+    if "distance_m" in parts and parts["distance_m"] is not None:
+        parts["walk_minutes"] = services().walk.whole_minutes(parts["distance_m"])
+    return S.site_feature(site, district, (float(lon), float(lat)), **parts)
 
 
-def calendar_warnings(at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
+def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
     """Say plainly when a year's official holiday schedule is not loaded, instead of guessing it."""
-    missing = store().engine.calendar.missing_years(at.date(), until.date())
+    missing = sites.engine.calendar.missing_years(at.date(), until.date())
     return [{
         "code": "calendar-missing",
         "en": f"No official holiday schedule is loaded for {y}: public holidays and make-up working days are "
@@ -103,145 +90,173 @@ def calendar_warnings(at: dt.datetime, until: dt.datetime) -> list[dict[str, str
     } for y in missing]
 
 
-@bp.get("/api/v1/sites/nearest")
-def nearest() -> Response:
+def wgs84_bbox(bbox: tuple[float, float, float, float] | None, datum: str
+               ) -> tuple[float, float, float, float] | None:
+    """A bbox given in ``datum`` as WGS-84 (the store's datum)."""
+    if bbox is None or datum == "wgs84":
+        return bbox
+    x0, y0 = to_wgs84(bbox[0], bbox[1], datum)
+    x1, y1 = to_wgs84(bbox[2], bbox[3], datum)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
+    """The listing filter shared by /api/v1/sites and the downloads."""
+    return SiteFilter(wgs84_bbox(args["bbox"], args["crs"]), args["kind"], args["district"], args["open_at"],
+                      limit, offset)
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites/nearest", "Nearest sites open at a time, by distance",
+    params=(P.Number("lat", "Latitude", required=True, lo=-90, hi=90),
+            P.Number("lon", "Longitude", required=True, lo=-180, hi=180), KIND, AMENITY,
+            P.Time("at", f"When (default now): ISO 8601, e.g. {P.TIME_EXAMPLE}; years 2000-2100"),
+            P.Number("arrive_within", "Minutes on foot the walker accepts: keeps only sites reachable in that "
+                                      "time AND still open when the walker arrives.", lo=1, hi=180),
+            P.Integer("limit", "Results", lo=1, hi=MAX_LIMIT, fallback=5),
+            P.Number("max_distance_m", "Straight-line radius in metres", lo=1, hi=200_000),
+            P.Boolean("include_closed", "Also return sites closed at `at` (each says is_open / next_open)."), CRS),
+    ok={200: P.Response("Sites ordered by distance", {GEOJSON: COLLECTION})}, errors=(422,), public_read=True))
+def nearest(args: dict[str, Any]) -> Response:
     """Nearest sites open at ``at`` (default now), ordered by distance."""
-    P.check_known(request, NEAREST_PARAMS)
-    datum = P.get_datum(request)
-    lat = P.get_float(request, "lat", required=True, lo=-90, hi=90)
-    lon = P.get_float(request, "lon", required=True, lo=-180, hi=180)
-    assert lat is not None and lon is not None
-    kinds = P.get_choices(request, "kind", KINDS)
-    amenities = P.get_choices(request, "amenity", AMENITIES)
-    at = P.get_time(request, "at")
-    assert at is not None
-    arrive = P.get_float(request, "arrive_within", lo=1, hi=180)
-    limit = P.get_int(request, "limit", 5, 1, MAX_LIMIT)
-    max_d = P.get_float(request, "max_distance_m", lo=1, hi=200_000)
-    include_closed = P.get_bool(request, "include_closed", False)
-    wlon, wlat = to_wgs84(lon, lat, datum)
-    cfg = settings()
-    q = NearestQuery(
-        lon=float(wlon), lat=float(wlat), at=at, kinds=kinds, amenities=amenities, limit=limit,
-        max_distance_m=max_d, arrive_within_s=arrive * 60 if arrive is not None else None,
-        open_only=not include_closed, detour_factor=cfg.detour_factor,
-        walk_speed_m_per_s=cfg.walk_speed_m_per_min / 60.0,
-    )
-    hits: list[NearestHit] = store().nearest(q)
-    features = [site_feature(h.site, datum, h.state, h.distance_m, at, h.unresolved_reports) for h in hits]
+    datum, at, arrive = args["crs"], args["at"], args["arrive_within"]
+    lon, lat = to_wgs84(args["lon"], args["lat"], datum)
+    svc = services()
+    q = NearestQuery(lon=float(lon), lat=float(lat), at=at, kinds=args["kind"], amenities=args["amenity"],
+                     limit=args["limit"], max_distance_m=args["max_distance_m"],
+                     arrive_within_s=arrive * 60 if arrive is not None else None,
+                     open_only=not args["include_closed"], walk=svc.walk)
+    hits = svc.sites.nearest(q)
+    features = [feature(h.site, datum, state=h.state, at=at, distance_m=h.distance_m,
+                        unresolved_reports=h.unresolved_reports) for h in hits]
     return geojson({
-        "type": "FeatureCollection",
-        "features": features,
-        "numberReturned": len(features),
-        "query": {"lat": lat, "lon": lon, "crs": datum, "at": _iso(at), "kind": list(kinds),
-                  "amenity": list(amenities), "arrive_within": arrive, "limit": limit, "max_distance_m": max_d,
-                  "include_closed": include_closed},
-        "walk_model": {"detour_factor": cfg.detour_factor, "speed_m_per_min": cfg.walk_speed_m_per_min,
-                       "walk_minutes": "ceil(distance_m * detour_factor / speed_m_per_min)",
-                       "distance_m": "WGS-84 ellipsoidal geodesic (straight line)"},
-        "warnings": calendar_warnings(at, q.latest_instant()),
+        "type": "FeatureCollection", "features": features, "numberReturned": len(features),
+        "query": {"lat": args["lat"], "lon": args["lon"], "crs": datum, "at": S.iso(at), "kind": list(args["kind"]),
+                  "amenity": list(args["amenity"]), "arrive_within": arrive, "limit": args["limit"],
+                  "max_distance_m": args["max_distance_m"], "include_closed": args["include_closed"]},
+        "walk_model": svc.walk.describe(),
+        "warnings": calendar_warnings(svc.sites, at, q.latest_instant()),
     })
 
 
-@bp.get("/api/v1/sites/<site_id>")
-def get_site(site_id: str) -> Response:
-    """One site with its state now."""
-    P.check_known(request, ("crs", "at"))
-    datum = P.get_datum(request)
-    at = P.get_time(request, "at")
-    assert at is not None
-    site = store().get_site(P.site_id(site_id))
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites/{site_id:site_id}", "One site with its state and its closures",
+    params=(P.PathId("site_id", "Site id, e.g. s0123456789ab", what="site"), CRS,
+            P.Time("at", "ISO 8601 time for the state (default now)")),
+    ok={200: P.Response("The site", {GEOJSON: SITE_REF}, ETAG, SITE_LINKS)}, errors=(404, 422), public_read=True))
+def get_site(args: dict[str, Any], site_id: str) -> Response:
+    """One site with its state at ``at`` (default now), its closures and its open reports."""
+    svc = services()
+    site = svc.sites.get_site(site_id)
     if site is None:
         raise NotFound(f"no site with id {site_id!r}")
     # closures_for includes the open-ended closure standing for status temporarily_closed (id None): it
     # counts for the state, but the list shows the operator's own closures only (status says the rest).
-    closures = store().closures_for([site.id]).get(site.id, [])
-    state = store().engine.state(site.opening_hours, at, closures)
-    reports = store().unresolved_report_counts([site.id]).get(site.id, 0)
-    feature = site_feature(site, datum, state, at=at, unresolved_reports=reports)
-    feature["properties"]["closures"] = [closure_json(c) for c in closures if c.id is not None]
-    resp = geojson(feature)
-    resp.headers["ETag"] = f'"{site.version}"'  # the stored version: send it back in If-Match to edit the site
+    closures = svc.sites.closures_for([site.id]).get(site.id, [])
+    state = svc.sites.state(site, args["at"], closures)
+    reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
+    resp = geojson(feature(site, args["crs"], state=state, at=args["at"], unresolved_reports=reports,
+                           closures=closures))
+    resp.headers["ETag"] = f'"{site.version}"'
     return resp
 
 
-def site_filters() -> tuple[str, tuple[float, float, float, float] | None, tuple[str, ...], str | None,
-                          dt.datetime | None]:
-    """The listing filters shared by /api/v1/sites and the downloads: datum, WGS-84 bbox, kinds, district, open_at."""
-    datum = P.get_datum(request)
-    bbox = P.get_bbox(request)
-    if bbox and datum != "wgs84":
-        x0, y0 = to_wgs84(bbox[0], bbox[1], datum)
-        x1, y1 = to_wgs84(bbox[2], bbox[3], datum)
-        bbox = (float(x0), float(y0), float(x1), float(y1))
-    kinds = P.get_choices(request, "kind", KINDS)
-    district = request.args.get("district") or None
-    if district is not None and district not in district_names():
-        raise P._bad("district", f"unknown district adcode {district[:20]!r}; see /api/v1/districts", 422)
-    return datum, bbox, kinds, district, P.get_time(request, "open_at", default_now=False)
-
-
-@bp.get("/api/v1/sites")
-def list_sites() -> Response:
-    """Sites by bbox/kind/district, optionally open at a time, paginated with links."""
-    P.check_known(request, LIST_PARAMS)
-    datum, bbox, kinds, district, open_at = site_filters()
-    limit = P.get_int(request, "limit", 100, 1, MAX_PAGE)
-    offset = P.get_int(request, "offset", 0, 0, 10_000_000)
-    sites, total = store().list_sites(SiteFilter(bbox, kinds, district, open_at, limit, offset))
-    reports = store().unresolved_report_counts([s.id for s in sites])
-    features = [site_feature(s, datum, unresolved_reports=reports.get(s.id, 0)) for s in sites]
-    base = {k: v for k, v in request.args.items(multi=True) if k not in ("offset",)}
-    links = [{"rel": "self", "type": "application/geo+json", "href": request.url}]
-    if offset + len(sites) < total:
-        links.append({"rel": "next", "type": "application/geo+json",
-                      "href": url_for("public.list_sites", _external=True) + "?" + urlencode(
-                          list(base.items()) + [("offset", offset + limit)])})
+def page_links(endpoint: str, offset: int, limit: int, returned: int, total: int) -> list[dict[str, str]]:
+    """self/next/prev links of a listing, keeping the request's other parameters."""
+    base = [(k, v) for k, v in request.args.items(multi=True) if k != "offset"]
+    href = url_for(endpoint, _external=True) + "?"
+    links = [{"rel": "self", "type": GEOJSON, "href": request.url}]
+    if offset + returned < total:
+        links.append({"rel": "next", "type": GEOJSON,
+                      "href": href + urlencode(base + [("offset", str(offset + limit))])})
     if offset > 0:
-        links.append({"rel": "prev", "type": "application/geo+json",
-                      "href": url_for("public.list_sites", _external=True) + "?" + urlencode(
-                          list(base.items()) + [("offset", max(0, offset - limit))])})
+        links.append({"rel": "prev", "type": GEOJSON,
+                      "href": href + urlencode(base + [("offset", str(max(0, offset - limit)))])})
+    return links
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/sites", "List sites, paginated (by id)",
+    params=(*LIST_FILTERS, P.Integer("limit", "Page size", lo=1, hi=MAX_PAGE, fallback=100),
+            P.Integer("offset", "Page start", lo=0, hi=MAX_OFFSET, fallback=0)),
+    ok={200: P.Response("A page of sites with next/prev links", {GEOJSON: COLLECTION})}, errors=(422,),
+    public_read=True))
+def list_sites(args: dict[str, Any]) -> Response:
+    """Sites by bbox/kind/district, optionally open at a time, paginated with links."""
+    svc = services()
+    limit, offset = args["limit"], args["offset"]
+    sites, total = svc.sites.list_sites(site_filter(args, limit, offset))
+    reports = svc.reports.unresolved_counts([s.id for s in sites])
+    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0)) for s in sites]
     return geojson({"type": "FeatureCollection", "features": features, "numberMatched": total,
-                    "numberReturned": len(features), "links": links})
+                    "numberReturned": len(features),
+                    "links": page_links("public.list_sites", offset, limit, len(features), total)})
 
 
-@bp.get("/api/v1/districts")
-def districts() -> Response:
-    """Beijing's districts with population and site counts; geometry only with ``geometry=true``."""
-    P.check_known(request, ("geometry", "crs"))
-    with_geometry = P.get_bool(request, "geometry", False)
-    datum = P.get_datum(request)
-    counts = store().count_sites()
+DISTRICT_FEATURE = {"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
+    "type": {"const": "Feature"}, "id": {"type": "string"}, "geometry": {"type": ["object", "null"]},
+    "properties": {"type": "object", "required": ["adcode", "name_zh", "name_en", "area_km2", "population_2020",
+                                                  "label_point", "sites"], "properties": {
+        "adcode": {"type": "string"}, "name_zh": {"type": "string"}, "name_en": {"type": "string"},
+        "area_km2": {"type": "number"}, "population_2020": {"type": "integer"},
+        "label_point": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "sites": {"type": "object", "additionalProperties": {"type": "integer"}}}}}}
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/districts", "Beijing's districts with 2020 census population and site counts",
+    params=(P.Boolean("geometry", "Include the boundaries"), CRS),
+    ok={200: P.Response("Districts", {GEOJSON: {"type": "object", "required": ["type", "features"], "properties": {
+        "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": DISTRICT_FEATURE},
+        "numberReturned": {"type": "integer"}}}})}, errors=(422,), public_read=True))
+def districts(args: dict[str, Any]) -> Response:
+    """The districts with population and site counts; boundaries only with ``geometry=true``."""
+    svc, datum = services(), args["crs"]
+    counts = svc.sites.count_sites()
     features = []
-    for d in store().cached_districts():
+    for d in svc.sites.districts():
         point = d.geometry.representative_point()
         cx, cy = from_wgs84(point.x, point.y, datum)
         geometry = None
-        if with_geometry:
-            from shapely.geometry import mapping
-
-            from geoservice.geo import transform_geometry
-
+        if args["geometry"]:
             geometry = mapping(transform_geometry(d.geometry, "wgs84", datum) if datum != "wgs84" else d.geometry)
         features.append({"type": "Feature", "id": d.adcode, "geometry": geometry, "properties": {
             "adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en, "area_km2": d.area_km2,
             "population_2020": d.population_2020, "label_point": [round(float(cx), 6), round(float(cy), 6)],
-            "sites": {k: counts.get(d.adcode, {}).get(k, 0) for k in KINDS},
-        }})
+            "sites": S.district_counts(d, counts)}})
     return geojson({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
 
-@bp.get("/api/v1/vocabulary")
-def vocabulary() -> Response:
-    """Kinds and amenities with Chinese and English labels, for clients' filters."""
+VOCABULARY = {"type": "object", "required": ["kinds", "amenities"], "properties": {
+    "kinds": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "amenities": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}}}}
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/vocabulary", "Kinds and amenities with Chinese and English labels",
+    ok={200: P.Response("Labels", {"application/json": VOCABULARY})}))
+def vocabulary(args: dict[str, Any]) -> Response:
+    """Kinds and amenities with Chinese and English labels, for clients' filters and pages."""
     return Response(json.dumps({"kinds": KIND_LABELS, "amenities": AMENITY_LABELS}, ensure_ascii=False),
                     mimetype="application/json")
 
 
-@bp.get("/healthz")
-def healthz() -> Response:
+@API.route(bp, P.Operation(
+    "GET", "/healthz", "Store health (for load balancers)",
+    ok={200: P.Response("OK", {"application/json": {"type": "object", "required": ["status", "backend"],
+                                                    "properties": {"status": {"const": "ok"},
+                                                                   "backend": {"type": "string"}}}})}))
+def healthz(args: dict[str, Any]) -> Response:
     """Checks that the store answers (503 problem+json when it does not)."""
-    info = store().health()
-    window = store().window()
-    info.update(status="ok", window=[_iso(w) for w in window] if window else None)
+    svc = services()
+    info = svc.health()
+    window = svc.sites.window()
+    info.update(status="ok", window=[S.iso(w) for w in window] if window else None)
     return Response(json.dumps(info), mimetype="application/json")
+
+
+def walk_model_description() -> str:
+    """The walk model in words, for the API documents."""
+    walk = settings().walk_model()
+    return (f"Walking time is straight-line distance × {walk.detour_factor:g} / {walk.speed_m_per_min:g} m per "
+            "minute (no road network).")

@@ -12,39 +12,20 @@ their own file: the limit is per host (docs/scaling.md).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask, current_app, request
 
-from geoservice.errors import GeoserviceError
+from geoservice.errors import TooManyRequests
 from geoservice.limiter import SharedLimiter, open_table
 from geoservice.settings import Settings
 
-# Paths a public client reads; the operators' API has accounts (so a site's /history is not public), /metrics
-# and /healthz are for the operator of the service, and static files are cheap.
-PUBLIC_PREFIXES = ("/api/v1/sites", "/api/v1/coverage", "/api/v1/districts", "/api/v1/hours", "/ogc", "/maps")
-NOT_PUBLIC_SUFFIXES = ("/history",)
 TABLE = "geoservice.rate_limit_table"
-
-
-def is_public_read(method: str, path: str) -> bool:
-    """True for the reads the public limit counts."""
-    return (method in ("GET", "HEAD") and path.startswith(PUBLIC_PREFIXES)
-            and not path.endswith(NOT_PUBLIC_SUFFIXES))
-
-
-class TooManyRequests(GeoserviceError):
-    """Rate limit reached (429); ``Retry-After`` says when the next request will be taken."""
-
-    status = 429
-    title = "Too many requests"
-
-    def __init__(self, retry_after: float, what: str = "requests"):
-        seconds = max(1, math.ceil(retry_after))
-        super().__init__(f"too many {what} from this address; try again in {seconds} s")
-        self.headers = {"Retry-After": str(seconds)}
+# The endpoints the public limit counts: the operations declared ``public_read`` (geoservice.api.spec), so the
+# document's 429s and the limiter cannot disagree. The operators' API has accounts, /metrics and /healthz are
+# for whoever runs the service, and static files are cheap.
+PUBLIC_ENDPOINTS = "geoservice.public_endpoints"
 
 
 def state_dir(settings: Settings) -> Path:
@@ -61,7 +42,7 @@ def shared_limiter(app: Flask, scope: str, limits: Sequence[tuple[int, float]]) 
     return limiter
 
 
-def init_rate_limits(app: Flask, settings: Settings) -> None:
+def init_rate_limits(app: Flask, settings: Settings, public_endpoints: set[str]) -> None:
     """Open the shared state (failing at start-up, not at the first request, when it cannot be) and install
     the public-read limit: 429 problem+json with ``Retry-After`` once a client address exceeds
     ``public_rate_per_minute`` public reads (a minute's worth may come at once); 0 turns it off.
@@ -70,6 +51,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
     many phones; and a GIS client paging through /ogc items asks quickly.
     """
     app.extensions[TABLE] = open_table(state_dir(settings))
+    app.extensions[PUBLIC_ENDPOINTS] = frozenset(public_endpoints)
     per_minute = settings.public_rate_per_minute
     if per_minute <= 0:
         return
@@ -77,7 +59,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _public_limit() -> None:
-        if is_public_read(request.method, request.path):
+        if request.method in ("GET", "HEAD") and request.endpoint in current_app.extensions[PUBLIC_ENDPOINTS]:
             wait = shared_limiter(current_app, "public", ()).hit(request.remote_addr or "unknown")
             if wait is not None:
                 raise TooManyRequests(wait)

@@ -1,4 +1,4 @@
-"""Couriers' problem reports: ``POST /api/v1/sites/{id}/reports``, no account, rate-limited per client.
+"""Couriers' problem reports: ``POST /api/v1/sites/{site_id}/reports``, no account, rate-limited per client.
 
 A courier tells us a site was closed when they arrived, or that an amenity was missing (with an optional note of
 at most 500 characters). Nothing about the reporter is stored. The operators of the site see open reports
@@ -13,26 +13,53 @@ counted (a malformed body or an unknown site is refused before the limiter). Beh
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Blueprint, Response, current_app, json, request
 
-from geoservice.api import params as P
+from geoservice import serialize as S
+from geoservice.api import spec as P
 from geoservice.api.body import json_object
-from geoservice.api.operators import reject_unknown
-from geoservice.api.ratelimit import TooManyRequests, shared_limiter
-from geoservice.errors import InvalidInput, NotFound, Unprocessable
-from geoservice.hours import TZ, now_local
+from geoservice.api.context import services
+from geoservice.api.ratelimit import shared_limiter
+from geoservice.errors import NotFound, TooManyRequests
+from geoservice.hours import now_local
 from geoservice.limiter import SharedLimiter
-from geoservice.model import AMENITIES, REPORT_TYPES
-from geoservice.store.base import Report, Store
+from geoservice.model import AMENITIES, REPORT_TYPES, Report
+from geoservice.validation import Problem, ValidationFailed
 
 bp = Blueprint("reports", __name__)
+API = P.Api()
 
 DEFAULT_LIMITS: tuple[tuple[int, float], ...] = ((5, 60.0), (30, 86400.0))
-MAX_NOTE = 500
-FIELDS = ("type", "amenity", "note", "observed_at", "lang")
 MAX_AGE = dt.timedelta(days=7)
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+REPORT_FIELDS = P.JsonBody((
+    P.EnumField("type", "What was wrong", required=True, values=REPORT_TYPES),
+    P.EnumField("amenity", "Which amenity was missing: required with amenity_missing, not allowed otherwise",
+                values=AMENITIES),
+    P.TextField("note", "What the courier saw", max_length=500, min_length=0, multiline=True),
+    P.TimeField("observed_at", "When it was observed: within the last 7 days, not in the future (10 minutes of "
+                               "clock skew allowed); default now"),
+    P.EnumField("lang", "The courier's language", values=("zh", "en")),
+))
+
+
+def _variant(rtype: str, with_amenity: bool) -> dict[str, Any]:
+    base = REPORT_FIELDS.schema()
+    props = dict(base["properties"])
+    props["type"] = {**props["type"], "enum": [rtype]}
+    props["observed_at"] = {**props["observed_at"], "format": "recent-date-time"}
+    required = ["type", "amenity"] if with_amenity else ["type"]
+    if not with_amenity:
+        props.pop("amenity")
+    return {**base, "properties": props, "required": required}
+
+
+# The one rule JSON Schema cannot say field by field: an amenity is named exactly when one is missing.
+REPORT_SCHEMA = {"oneOf": [_variant("closed_on_arrival", False), _variant("amenity_missing", True)],
+                 "description": "A courier's report; nothing about the reporter is stored"}
 
 
 def limiter() -> SharedLimiter:
@@ -40,66 +67,43 @@ def limiter() -> SharedLimiter:
     return shared_limiter(current_app, "reports", current_app.config.get("GEOSERVICE_REPORT_LIMITS", DEFAULT_LIMITS))
 
 
-def _bad(field: str, reason: str) -> Unprocessable:
-    return Unprocessable(f"{field}: {reason}", [{"field": field, "reason": reason}])
-
-
-def parse_report(site_id: str, body: object, now: dt.datetime) -> Report:
+def parse_report(site_id: str, body: dict[str, Any], now: dt.datetime) -> Report:
     """Check a report body as the couriers' page sends it; every problem is a 422 naming the field."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", [{"field": "body", "reason": "not a JSON object"}])
-    reject_unknown(body, FIELDS)
-    rtype = body.get("type")
-    if rtype not in REPORT_TYPES:
-        raise _bad("type", f"must be one of {', '.join(REPORT_TYPES)}")
-    amenity = body.get("amenity")
-    if rtype == "amenity_missing":
-        if amenity not in AMENITIES:
-            raise _bad("amenity", f"which amenity is missing: one of {', '.join(AMENITIES)}")
-    elif amenity is not None:
-        raise _bad("amenity", "only with type amenity_missing")
-    note = body.get("note")
-    if note is not None:
-        if not isinstance(note, str) or len(note.strip()) > MAX_NOTE:
-            raise _bad("note", f"a string of at most {MAX_NOTE} characters")
-        if any(ord(ch) < 32 and ch not in "\n\t" for ch in note):
-            raise _bad("note", "contains control characters")
-        note = note.strip() or None
-    lang = body.get("lang")
-    if lang is not None and lang not in ("zh", "en"):
-        raise _bad("lang", "must be zh or en")
-    observed = now
-    raw = body.get("observed_at")
-    if raw is not None:
-        if not isinstance(raw, str):
-            raise _bad("observed_at", "must be an ISO 8601 time string")
-        try:
-            observed = dt.datetime.fromisoformat(raw.strip())
-        except ValueError:
-            raise _bad("observed_at", f"{raw[:40]!r} is not an ISO 8601 time") from None
-        observed = observed.replace(tzinfo=TZ) if observed.tzinfo is None else observed.astimezone(TZ)
-        if observed > now + MAX_CLOCK_SKEW:
-            raise _bad("observed_at", "is in the future")
-        if observed < now - MAX_AGE:
-            raise _bad("observed_at", "is more than 7 days ago")
-    return Report(site_id=site_id, type=rtype, observed_at=observed, amenity=amenity, note=note, lang=lang)
+    fields = REPORT_FIELDS.parse(body)
+    problems: list[Problem] = []
+    rtype, amenity = fields["type"], fields.get("amenity")
+    if rtype == "amenity_missing" and amenity is None:
+        problems.append(Problem("amenity", f"which amenity is missing: one of {', '.join(AMENITIES)}"))
+    elif rtype != "amenity_missing" and amenity is not None:
+        problems.append(Problem("amenity", "only with type amenity_missing"))
+    observed: dt.datetime = fields.get("observed_at") or now
+    if observed > now + MAX_CLOCK_SKEW:
+        problems.append(Problem("observed_at", "is in the future"))
+    elif observed < now - MAX_AGE:
+        problems.append(Problem("observed_at", "is more than 7 days ago"))
+    if problems:
+        raise ValidationFailed(problems)
+    return Report(site_id=site_id, type=rtype, observed_at=observed, amenity=amenity,
+                  note=fields.get("note") or None, lang=fields.get("lang"))
 
 
-@bp.post("/api/v1/sites/<site_id>/reports")
-def post_report(site_id: str) -> Response:
+@API.route(bp, P.Operation(
+    "POST", "/api/v1/sites/{site_id}/reports", "Report a problem with a site (couriers; no account)",
+    description="\"Closed when I arrived\" or \"amenity missing\". Rate-limited per client address (5 a minute, "
+                "30 a day, for the whole service): past it, 429 with Retry-After. Nothing about the reporter is "
+                "stored.",
+    params=(P.PathId("site_id", "Site id", what="site"),),
+    body=P.Body({"application/json": REPORT_SCHEMA}),
+    ok={201: P.Response("Received", {"application/json": {"$ref": "#/components/schemas/Report"}})},
+    errors=(404, 415, 422, 429)))
+def post_report(args: dict[str, Any], site_id: str) -> Response:
     """A courier reports a problem with a site (no account; rate-limited per client address)."""
-    P.check_known(request, ())
     report = parse_report(site_id, json_object(), now_local())
-    store: Store = current_app.extensions["geoservice.store"]
-    site = store.get_site(site_id) if len(site_id) <= 64 else None
-    if site is None:
+    svc = services()
+    if svc.sites.get_site(site_id) is None:
         raise NotFound(f"no site with id {site_id[:64]!r}")
     wait = limiter().hit(request.remote_addr or "unknown")
     if wait is not None:
         raise TooManyRequests(wait, "reports")
-    saved = store.add_report(report)
-    return Response(json.dumps({
-        "id": saved.id, "site_id": saved.site_id, "type": saved.type, "amenity": saved.amenity, "note": saved.note,
-        "observed_at": saved.observed_at.astimezone(TZ).isoformat(timespec="seconds"),
-        "received_at": saved.received_at.astimezone(TZ).isoformat(timespec="seconds") if saved.received_at else None,
-        "status": "open"}, ensure_ascii=False), status=201, mimetype="application/json")
+    saved = svc.reports.add(report)
+    return Response(json.dumps(S.report(saved), ensure_ascii=False), status=201, mimetype="application/json")

@@ -10,9 +10,8 @@ import pytest
 
 from geoservice.analysis import GridCache, Planner
 from geoservice.settings import Settings
+from tests.support import LAYERS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-LAYERS = ROOT / "layers"
 ARTIFACTS = ROOT / "test-artifacts" / "analysis"
 MONDAY_2200 = "2026-11-23T22:00"
 SUNDAY_1000 = "2026-11-29T10:00"
@@ -27,7 +26,7 @@ def grid_cache() -> GridCache:
 @pytest.fixture(scope="session")
 def planner(demo_embedded: Any, grid_cache: GridCache) -> Planner:
     """A planner over the demo network (embedded store, 11,829 SIMULATED sites) at H3 r9, bundled demand."""
-    return Planner(demo_embedded, grid_cache=grid_cache, layers_dir=LAYERS)
+    return Planner(demo_embedded.sites, grid_cache=grid_cache, layers_dir=LAYERS)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +51,7 @@ def coverage_server(demo_embedded: Any, grid_cache: GridCache,
     from geoservice import create_app
 
     app = create_app(Settings(embedded_path=Path("unused"), layers_dir=LAYERS,
-                              rate_limit_dir=tmp_path_factory.mktemp("limits")), store=demo_embedded, prepare=False)
+                              rate_limit_dir=tmp_path_factory.mktemp("limits")), services=demo_embedded, prepare=False)
     app.extensions["geoservice.coverage_grids"] = grid_cache
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="coverage-live-server", daemon=True)

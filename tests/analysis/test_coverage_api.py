@@ -5,6 +5,8 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
+from tests.support import demo
+
 from .conftest import MONDAY_2200
 
 
@@ -28,7 +30,7 @@ def test_walk_minutes_and_kind(coverage_client) -> None:  # type: ignore[no-unty
     body = coverage_client.get(f"/api/v1/coverage?at={MONDAY_2200}&kind=warm_station&walk_minutes=13").get_json()
     assert body["query"]["radius_m"] == pytest.approx(13 * 75 / 1.3)
     assert body["query"]["kind"] == ["warm_station"]
-    assert body["city"]["sites"] == body["city"]["sites_warm_station"] == 9650
+    assert body["city"]["sites"] == body["city"]["sites_warm_station"] == demo.by_kind()["warm_station"]
 
 
 def test_gaps_geojson(coverage_client, monday) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +63,6 @@ def test_recommendations(coverage_client) -> None:  # type: ignore[no-untyped-de
     ("radius_m=abc", "radius_m", 400),
     ("radius_m=5", "radius_m", 422),
     ("walk_minutes=0", "walk_minutes", 422),
-    ("radius_m=500&walk_minutes=5", "walk_minutes", 422),
     ("kind=castle", "kind", 422),
     ("at=yesterday", "at", 400),
     ("resolution=12", "resolution", 422),
@@ -72,6 +73,16 @@ def test_bad_parameters_name_the_field(coverage_client, query: str, field: str, 
         resp = coverage_client.get(f"{path}?{query}")
         assert resp.status_code == status and resp.mimetype == "application/problem+json", (path, query)
         assert resp.get_json()["errors"][0]["field"] == field
+
+
+def test_walk_minutes_win_over_radius_and_say_so(coverage_client) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/api/v1/coverage", "/api/v1/coverage/gaps", "/api/v1/coverage/recommendations"):
+        both = coverage_client.get(f"{path}?radius_m=500&walk_minutes=5&resolution=7")
+        alone = coverage_client.get(f"{path}?walk_minutes=5&resolution=7")
+        assert both.status_code == alone.status_code == 200, path
+        warned = [w["code"] for w in both.get_json()["warnings"]]
+        assert "radius-ignored" in warned and "radius-ignored" not in [w["code"] for w in alone.get_json()["warnings"]]
+        assert both.get_json()["query"]["radius_m"] == alone.get_json()["query"]["radius_m"] != 500
 
 
 def test_recommendation_count_is_bounded(coverage_client) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from .conftest import LAYERS
 
 
 def _env(demo_embedded) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"GEOSERVICE_EMBEDDED_PATH": str(demo_embedded.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS),
+    return {"GEOSERVICE_EMBEDDED_PATH": str(demo_embedded.spatial.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS),
             "DATABASE_URL": ""}
 
 

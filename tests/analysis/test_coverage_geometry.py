@@ -16,6 +16,7 @@ from geoservice.calendar import bundled_calendar
 from geoservice.geo import METRIC_CRS
 from geoservice.hours import TZ, HoursEngine
 from geoservice.model import Closure, Site
+from geoservice.walk import WalkModel
 
 # A 6 km square in UTM 50N (EPSG:32650) near Beijing, two sites 3 km apart on its middle line.
 X0, Y0, SIDE = 440_000.0, 4_420_000.0, 6_000.0
@@ -112,7 +113,7 @@ def test_distances_are_to_the_nearest_open_site(square) -> None:  # type: ignore
 
 def test_walk_minutes_use_the_api_walk_model() -> None:
     assert radius_for_walk_minutes(13) == pytest.approx(13 * 75 / 1.3)
-    assert radius_for_walk_minutes(10, walk_speed_m_per_min=60, detour_factor=1.5) == pytest.approx(400)
+    assert radius_for_walk_minutes(10, WalkModel(detour_factor=1.5, speed_m_per_min=60)) == pytest.approx(400)
 
 
 def test_no_open_site_means_nothing_covered(square) -> None:  # type: ignore[no-untyped-def]

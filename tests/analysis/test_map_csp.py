@@ -68,7 +68,7 @@ def test_served_map_has_a_fresh_nonce_matching_its_header(coverage_client: Any) 
 
 def test_saved_map_carries_its_policy(demo_embedded: Any, tmp_path: Path) -> None:
     out = tmp_path / "map.html"
-    env = {"GEOSERVICE_EMBEDDED_PATH": str(demo_embedded.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS),
+    env = {"GEOSERVICE_EMBEDDED_PATH": str(demo_embedded.spatial.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS),
            "DATABASE_URL": ""}
     result = CliRunner().invoke(main, ["map", "coverage", "--at", MONDAY_2200, "--resolution", "7", "-n", "2",
                                        "--kind", "worker_home", "--tiles", "http://{s}.tiles.example/{z}/{x}/{y}.png",
@@ -81,7 +81,7 @@ def test_saved_map_carries_its_policy(demo_embedded: Any, tmp_path: Path) -> Non
 def test_each_render_gets_its_own_nonce(demo_embedded: Any, grid_cache: GridCache) -> None:
     from geoservice.maps import page_policy
 
-    planner = Planner(demo_embedded, resolution=7, grid_cache=grid_cache, layers_dir=LAYERS)
+    planner = Planner(demo_embedded.sites, resolution=7, grid_cache=grid_cache, layers_dir=LAYERS)
     m = coverage_map(planner.coverage(MONDAY_2200, kinds=("worker_home",)))
     first, second = render_html(m), render_html(m, "fixedNonceForTheTest_123")
     assert check_nonced(first)[0] != check_nonced(second)[0] == "fixedNonceForTheTest_123"

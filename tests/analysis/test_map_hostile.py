@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hostile import TEMPLATE_PROBE, Seeded, hours_payload, seed
 
 from geoservice.analysis import GridCache, Planner
 from geoservice.cli import main
 from geoservice.maps import coverage_map, render_html
+from geoservice.services import Services
 from geoservice.settings import Settings
 from geoservice.store.embedded import EmbeddedStore
+from tests.support.hostile import TEMPLATE_PROBE, Seeded, hours_payload, seed
 
 from .conftest import LAYERS, MONDAY_2200
 
@@ -104,7 +105,7 @@ def check_map(html: str, clean_html: str, seeded: Seeded) -> Document:
 
 
 def _store(path: Path, hostile: bool) -> tuple[EmbeddedStore, Seeded]:
-    store = EmbeddedStore(path)
+    store = Services.over(EmbeddedStore(path))
     return store, seed(store, hostile)
 
 
@@ -119,7 +120,7 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple
 
 
 def _notebook_map(store: EmbeddedStore, inline: bool) -> str:
-    planner = Planner(store, resolution=RESOLUTION, grid_cache=GridCache(), layers_dir=LAYERS)
+    planner = Planner(store.sites, resolution=RESOLUTION, grid_cache=GridCache(), layers_dir=LAYERS)
     result = planner.coverage(MONDAY_2200)
     return render_html(coverage_map(result, planner.recommend(result, N_RECS), inline_assets=inline))
 
@@ -128,14 +129,15 @@ def _served_map(store: EmbeddedStore) -> str:
     from geoservice import create_app
 
     app = create_app(Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0),
-                     store=store, prepare=False)
+                     services=store, prepare=False)
     resp = app.test_client().get(f"/maps/coverage?at={MONDAY_2200}&resolution={RESOLUTION}&n={N_RECS}")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
     return resp.get_data(as_text=True)
 
 
 def _cli_map(store: EmbeddedStore, out: Path) -> str:
-    env = {"GEOSERVICE_EMBEDDED_PATH": str(store.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS), "DATABASE_URL": ""}
+    env = {"GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path), "GEOSERVICE_LAYERS_DIR": str(LAYERS),
+           "DATABASE_URL": ""}
     result = CliRunner().invoke(main, ["map", "coverage", "--at", MONDAY_2200, "--resolution", str(RESOLUTION),
                                        "-n", str(N_RECS), "-o", str(out)], env=env)
     assert result.exit_code == 0, result.output
@@ -167,7 +169,7 @@ def test_template_syntax_in_data_is_neither_evaluated_nor_fatal(worlds: dict[str
     sites = [dataclasses.replace(seeded.sites[0], id=f"t{i}", source_id=f"t{i}", name_zh=name, name_en=name,
                                  lon=seeded.sites[0].lon + 0.001 * i)
              for i, name in enumerate(names)]
-    planner = Planner(store, resolution=RESOLUTION, grid_cache=GridCache(), layers_dir=LAYERS)
+    planner = Planner(store.sites, resolution=RESOLUTION, grid_cache=GridCache(), layers_dir=LAYERS)
     html = render_html(coverage_map(planner.coverage(MONDAY_2200, sites=sites_frame(sites))))
     rows = [r for rows in decoded_after(Document(html).scripts, r"\bvar rows = ") for r in rows]
     assert sorted(r[2] for r in rows) == sorted(names) and sorted(r[3] for r in rows) == sorted(names)

@@ -75,7 +75,7 @@ def test_exact_method_on_a_district_sized_instance(planner) -> None:  # type: ig
 
     # The functions take GeoDataFrames: restrict the grid to Dongcheng for an instance the MILP solves quickly.
     grid = planner.grid[planner.grid["adcode"] == "110101"]
-    result = coverage_at(grid, planner.districts, planner.sites(), monday_3am(), planner.store.engine,
+    result = coverage_at(grid, planner.districts, planner.sites(), monday_3am(), planner.service.engine,
                          kinds=("worker_home",), radius_m=500)
     greedy = recommend(result, 3)
     exact = recommend(result, 3, method="milp", time_limit_s=60)

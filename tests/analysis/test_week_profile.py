@@ -6,7 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from geoservice.analysis import open_mask, open_matrix, plot_week_heatmap, profile_matrix, sites_from_store
+from geoservice.analysis import open_mask, open_matrix, plot_week_heatmap, profile_matrix, sites_from_service
 from geoservice.analysis.coverage import CITY_ADCODE
 from geoservice.analysis.sites import hour_instants, week_start
 from geoservice.hours import TZ
@@ -17,11 +17,11 @@ from .conftest import ARTIFACTS
 
 @pytest.fixture(scope="module")
 def sites(demo_embedded):  # type: ignore[no-untyped-def]
-    return sites_from_store(demo_embedded)
+    return sites_from_service(demo_embedded.sites)
 
 
 def test_open_matrix_matches_the_engine_site_by_site(sites, demo_embedded) -> None:  # type: ignore[no-untyped-def]
-    engine = demo_embedded.engine
+    engine = demo_embedded.sites.engine
     start = week_start(dt.date(2026, 9, 30))  # National Day week: holidays from Thu 1 Oct
     sample = sites.sample(150, random_state=1).reset_index(drop=True)
     sample.at[0, "closures"] = (Closure(sample.at[0, "id"], dt.date(2026, 9, 29), dt.date(2026, 9, 30)),)

@@ -15,7 +15,7 @@ TOKEN = "s3cr3t-scrape-token-0123456789abcdef"
 
 def _client(demo_embedded, tmp_path: Path, **settings):  # type: ignore[no-untyped-def]
     app = create_app(Settings(embedded_path=tmp_path / "unused", public_rate_per_minute=0, **settings),
-                     store=demo_embedded, prepare=False)
+                     services=demo_embedded, prepare=False)
     return app.test_client()
 
 
@@ -23,7 +23,7 @@ def test_metrics_count_requests_by_route(demo_embedded, tmp_path: Path) -> None:
     client = _client(demo_embedded, tmp_path, metrics_public=True)
 
     def count(text: str, status: str) -> float:
-        m = re.search(r'geoservice_http_requests_total\{endpoint="/api/v1/sites/<site_id>",method="GET",'
+        m = re.search(r'geoservice_http_requests_total\{endpoint="/api/v1/sites/\{site_id\}",method="GET",'
                       rf'status="{status}"\}} ([0-9.e+]+)', text)
         return float(m.group(1)) if m else 0.0
 

@@ -10,6 +10,8 @@ import pytest
 from geoservice.geo import from_wgs84, geodesic_distance_m
 from geoservice.hours import TZ, HoursEngine
 from geoservice.settings import Settings
+from geoservice.walk import WalkModel
+from tests.support import demo
 
 DONGCHENG = {"lat": 39.9289, "lon": 116.4160}  # near Nanluoguxiang
 
@@ -28,7 +30,7 @@ def test_nearest_in_dongcheng_returns_open_sites_by_distance(client, demo_embedd
     assert len(feats) == 10
     distances = [f["properties"]["distance_m"] for f in feats]
     assert distances == sorted(distances)
-    engine: HoursEngine = demo_embedded.engine
+    engine: HoursEngine = demo_embedded.sites.engine
     when = dt.datetime.fromisoformat(at)
     for f in feats:
         p = f["properties"]
@@ -64,17 +66,18 @@ def test_kind_and_amenity_filters_over_http(client) -> None:  # type: ignore[no-
         assert f["properties"]["kind"] == "mother_baby_room"
         assert {"nursing_chair", "sink"} <= set(f["properties"]["amenities"])
     both = nearest(client, at="2026-11-24T15:00", kind="warm_station,worker_home", limit=20)
-    assert {f["properties"]["kind"] for f in both["features"]} <= {"warm_station", "worker_home"}
+    assert both["features"] and {f["properties"]["kind"] for f in both["features"]} <= {"warm_station", "worker_home"}
 
 
 def test_arrive_within_keeps_sites_open_on_arrival(client) -> None:  # type: ignore[no-untyped-def]
     at = "2026-11-24T19:50"
     body = nearest(client, at=at, arrive_within=30, limit=50)
     when = dt.datetime.fromisoformat(at).replace(tzinfo=TZ)
+    assert body["features"], "no site is open on arrival near Dongcheng at 19:50"
     for f in body["features"]:
         p = f["properties"]
         assert p["walk_minutes"] <= 31
-        arrival = when + dt.timedelta(minutes=p["distance_m"] * 1.3 / 75)
+        arrival = when + dt.timedelta(minutes=WalkModel().minutes(p["distance_m"]))
         assert p["open_until"] is None or dt.datetime.fromisoformat(p["open_until"]) > arrival
     plain = nearest(client, at=at, limit=50)
     assert len({f["id"] for f in plain["features"]} - {f["id"] for f in body["features"]}) > 0
@@ -133,7 +136,7 @@ def test_site_by_id_with_state(client) -> None:  # type: ignore[no-untyped-def]
 
 def test_sites_listing_paginates_with_links(client) -> None:  # type: ignore[no-untyped-def]
     page1 = client.get("/api/v1/sites", query_string={"kind": "worker_home", "limit": 100}).get_json()
-    assert page1["numberMatched"] == 159 and page1["numberReturned"] == 100
+    assert page1["numberMatched"] == demo.by_kind()["worker_home"] and page1["numberReturned"] == 100
     nxt = next(link["href"] for link in page1["links"] if link["rel"] == "next")
     page2 = client.get(nxt.replace("http://localhost", "")).get_json()
     assert page2["numberReturned"] == 59
@@ -145,13 +148,14 @@ def test_sites_listing_paginates_with_links(client) -> None:  # type: ignore[no-
 def test_sites_listing_by_district_bbox_and_open_at(client) -> None:  # type: ignore[no-untyped-def]
     dongcheng = client.get("/api/v1/sites", query_string={"district": "110101", "kind": "warm_station",
                                                           "limit": 1}).get_json()
-    assert dongcheng["numberMatched"] == 644
+    assert dongcheng["numberMatched"] == demo.in_district("110101", "warm_station")
     night = client.get("/api/v1/sites", query_string={"district": "110101", "open_at": "2026-11-24T03:00",
                                                       "limit": 1}).get_json()
     day = client.get("/api/v1/sites", query_string={"district": "110101", "open_at": "2026-11-24T11:00",
                                                     "limit": 1}).get_json()
     assert 0 < night["numberMatched"] < day["numberMatched"]
     box = client.get("/api/v1/sites", query_string={"bbox": "116.39,39.90,116.41,39.92", "limit": 1000}).get_json()
+    assert box["features"], "the box around Tiananmen holds demo sites"
     for f in box["features"]:
         lon, lat = f["geometry"]["coordinates"]
         assert 116.39 <= lon <= 116.41 and 39.90 <= lat <= 39.92
@@ -161,10 +165,10 @@ def test_sites_listing_by_district_bbox_and_open_at(client) -> None:  # type: ig
 
 def test_districts_endpoint(client) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/api/v1/districts").get_json()
-    assert len(body["features"]) == 16
+    assert len(body["features"]) == demo.districts()
     dc = body["features"][0]["properties"]
     assert dc["adcode"] == "110101" and dc["name_en"] == "Dongcheng" and dc["population_2020"] == 708_829
-    assert dc["sites"]["warm_station"] == 644
+    assert dc["sites"]["warm_station"] == demo.in_district("110101", "warm_station")
     with_geom = client.get("/api/v1/districts?geometry=true").get_json()
     assert with_geom["features"][0]["geometry"]["type"] == "MultiPolygon"
 
@@ -179,7 +183,7 @@ def test_year_without_official_calendar_is_flagged(client) -> None:  # type: ign
 def test_openapi_document_lists_the_endpoints(client) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert {"/api/v1/sites/nearest", "/api/v1/sites", "/api/v1/sites/{id}", "/api/v1/districts",
+    assert {"/api/v1/sites/nearest", "/api/v1/sites", "/api/v1/sites/{site_id}", "/api/v1/districts",
             "/healthz"} <= set(doc["paths"])
     names = {p["name"] for p in doc["paths"]["/api/v1/sites/nearest"]["get"]["parameters"]}
     assert {"lat", "lon", "kind", "amenity", "at", "arrive_within", "limit", "max_distance_m"} <= names
@@ -187,7 +191,7 @@ def test_openapi_document_lists_the_endpoints(client) -> None:  # type: ignore[n
 
 def test_healthz(client) -> None:  # type: ignore[no-untyped-def]
     body = client.get("/healthz").get_json()
-    assert body["status"] == "ok" and body["sites"] == 11829
+    assert body["status"] == "ok" and body["sites"] == demo.total()
 
 
 def test_page_is_served_at_root(client) -> None:  # type: ignore[no-untyped-def]
@@ -200,7 +204,7 @@ def test_public_reads_are_rate_limited_per_client_address(demo_embedded, tmp_pat
     from geoservice import create_app
 
     app = create_app(Settings(embedded_path=tmp_path / "unused", public_rate_per_minute=3, metrics_public=True),
-                     store=demo_embedded, prepare=False)
+                     services=demo_embedded, prepare=False)
     c = app.test_client()
     url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"
     assert [c.get(url).status_code for _ in range(3)] == [200, 200, 200]
@@ -220,7 +224,7 @@ def test_behind_a_proxy_the_limit_counts_each_forwarded_client(demo_embedded, tm
     from geoservice import create_app
 
     app = create_app(Settings(embedded_path=tmp_path / "unused", public_rate_per_minute=2, proxy_hops=1),
-                     store=demo_embedded, prepare=False)
+                     services=demo_embedded, prepare=False)
     c = app.test_client()
     url = "/api/v1/sites/nearest?lat=39.9087&lon=116.3975"
     one, two = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-LAYERS = ROOT / "layers"
+from tests.support import LAYERS, ROOT
+
 WORKERS = 3
 
 # A worker: its own app over the same embedded store file, configured from the environment as
@@ -41,17 +41,13 @@ WORKER = textwrap.dedent("""
 @pytest.fixture
 def store_file(tmp_path: Path) -> tuple[Path, str]:
     """An embedded store file with the operators' small network (closed again, for the workers to open)."""
-    from geoservice.bootstrap import load_bundled_calendar, load_districts
-    from geoservice.store.embedded import EmbeddedStore
-    from tests.operators.conftest import make_sites, sid
+    from tests.support.sites import sid
+    from tests.support.stores import fresh_embedded
+    from tests.support.world import operator_sites
 
     path = tmp_path / "store" / "geoservice.sqlite"
-    path.parent.mkdir()
-    store = EmbeddedStore(path)
-    store.migrate()
-    load_districts(store, LAYERS)
-    load_bundled_calendar(store)
-    store.upsert_sites(make_sites(store))
+    store = fresh_embedded(path)
+    store.sites.upsert_sites(operator_sites(store))
     store.close()
     return path, sid("op-a")
 
@@ -85,11 +81,12 @@ def test_worker_processes_share_one_reports_limit(tmp_path: Path, store_file: tu
                          GEOSERVICE_PUBLIC_RATE_PER_MINUTE="0")
     assert len(codes) == WORKERS * 5 and set(codes) <= {201, 429}
     assert codes.count(201) == 5, codes  # 5 a minute for the service, not per worker
+    from geoservice.services import Services
     from geoservice.store.embedded import EmbeddedStore
 
-    store = EmbeddedStore(store_path)
+    store = Services.over(EmbeddedStore(store_path))
     try:
-        assert store.unresolved_report_counts([site]).get(site, 0) == 5
+        assert store.reports.unresolved_counts([site]).get(site, 0) == 5
     finally:
         store.close()
     assert any(state.iterdir())  # the state lives where GEOSERVICE_RATE_LIMIT_DIR says

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from csp_watch import watch_csp
+
+from tests.support.csp_watch import watch_csp
 
 CHROMIUM = os.environ.get("GEOSERVICE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,7 +48,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
-        app.extensions["geoservice.store"].close()
+        app.extensions["geoservice.services"].close()
 
 
 @pytest.fixture(scope="session")

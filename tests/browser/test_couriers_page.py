@@ -369,9 +369,9 @@ def test_report_a_problem_is_polite_until_the_endpoint_exists(new_page: Any, liv
     # nothing is sent.
     page = new_page("en-US")
     doc = api_get(live_server, "/api/v1/openapi.json")
-    assert "post" in doc["paths"]["/api/v1/sites/{id}/reports"]  # this service does offer it (issue 3)
+    assert "post" in doc["paths"]["/api/v1/sites/{site_id}/reports"]  # this service does offer it (issue 3)
     without = copy.deepcopy(doc)
-    del without["paths"]["/api/v1/sites/{id}/reports"]
+    del without["paths"]["/api/v1/sites/{site_id}/reports"]
     page.route("**/api/v1/openapi.json", lambda r: r.fulfill(status=200, content_type="application/json",
                                                              body=json.dumps(without)))
     open_page(page)

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from csp_watch import watch_csp
-from hostile import LAYERS, TIANANMEN, Seeded, hours_payload, payload, seed
 
 from geoservice.hours import TZ, now_local
-from geoservice.model import Closure
+from geoservice.model import Closure, Report
+from geoservice.services import Services
 from geoservice.settings import Settings
-from geoservice.store.base import Report
 from geoservice.store.embedded import EmbeddedStore
+from tests.support.csp_watch import watch_csp
+from tests.support.hostile import LAYERS, TIANANMEN, Seeded, hours_payload, payload, seed
 
 pytestmark = pytest.mark.browser
 
@@ -51,17 +51,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from geoservice import create_app
 
     tmp = tmp_path_factory.mktemp("hostile-browser")
-    store = EmbeddedStore(tmp / "hostile.sqlite")
+    store = Services.over(EmbeddedStore(tmp / "hostile.sqlite"))
     seeded = seed(store)
     site = seeded.sites[0]
     extra = {"history": payload("history_notes"), "closure": payload("closure_reason"),
              "report": payload("report_note")}
-    store.update_site(site.id, {"notes": extra["history"]}, seeded.operator)
+    store.sites.update_site(site.id, {"notes": extra["history"]}, seeded.operator)
     later = now_local().date() + dt.timedelta(days=3)
-    store.add_site_closure(Closure(site.id, later, later, reason=extra["closure"]), seeded.operator)
-    store.add_report(Report(site.id, "closed_on_arrival", dt.datetime.now(TZ), note=extra["report"], lang="zh"))
+    store.sites.add_closure(Closure(site.id, later, later, reason=extra["closure"]), seeded.operator)
+    store.reports.add(Report(site.id, "closed_on_arrival", dt.datetime.now(TZ), note=extra["report"], lang="zh"))
     app = create_app(Settings(embedded_path=tmp / "unused.sqlite", layers_dir=LAYERS, public_rate_per_minute=0),
-                     store=store, prepare=False)
+                     services=store, prepare=False)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="hostile-live-server", daemon=True)
     thread.start()

@@ -12,12 +12,13 @@ from shapely.geometry import Point
 
 from geoservice.cli import main
 from geoservice.geo import from_wgs84
-from geoservice.store.base import SiteFilter, Store
+from geoservice.model import SiteFilter
+from geoservice.services import Services
 
 
-def run(store: Store, *args: str) -> Result:
-    env = {"DATABASE_URL": store.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
-        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.path)}  # type: ignore[attr-defined]
+def run(store: Services, *args: str) -> Result:
+    env = {"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
+        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
@@ -33,11 +34,11 @@ def write_geojson(path: Path, features: list) -> Path:  # type: ignore[type-arg]
     return path
 
 
-def count(store: Store) -> int:
-    return store.list_sites(SiteFilter(limit=1))[1]
+def count(store: Services) -> int:
+    return store.sites.list_sites(SiteFilter(limit=1))[1]
 
 
-def test_malformed_file_changes_nothing_and_names_every_bad_record(store: Store, tmp_path: Path) -> None:
+def test_malformed_file_changes_nothing_and_names_every_bad_record(store: Services, tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "bad.geojson", [
         feature("ok-1", 116.40, 39.91),
         feature("bad-hours", 116.41, 39.91, opening_hours="Mo-Fx 09:00-18:00"),
@@ -62,7 +63,7 @@ def test_malformed_file_changes_nothing_and_names_every_bad_record(store: Store,
     assert count(store) == 0
 
 
-def test_csv_in_gcj02_is_converted_and_reload_is_idempotent(store: Store, tmp_path: Path) -> None:
+def test_csv_in_gcj02_is_converted_and_reload_is_idempotent(store: Services, tmp_path: Path) -> None:
     wgs = [(116.3975, 39.9087), (116.4595, 39.9087), (116.3103, 39.9834)]
     rows = ["id,name_zh,name_en,lon,lat,opening_hours,amenities,phone"]
     for i, (lon, lat) in enumerate(wgs):
@@ -74,7 +75,7 @@ def test_csv_in_gcj02_is_converted_and_reload_is_idempotent(store: Store, tmp_pa
     first = run(store, "load", str(path), "--kind", "warm_station", "--crs", "gcj02")
     assert first.exit_code == 0, first.output
     assert "3 inserted" in first.output
-    sites, n = store.list_sites(SiteFilter(limit=10))
+    sites, n = store.sites.list_sites(SiteFilter(limit=10))
     assert n == 3
     by_source = {s.source_id: s for s in sites}
     for i, (lon, lat) in enumerate(wgs):
@@ -88,7 +89,7 @@ def test_csv_in_gcj02_is_converted_and_reload_is_idempotent(store: Store, tmp_pa
     assert count(store) == 3
 
 
-def test_bad_csv_line_numbers(store: Store, tmp_path: Path) -> None:
+def test_bad_csv_line_numbers(store: Services, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("id,name_zh,lon,lat,opening_hours,kind\n"
                     "a,甲,116.40,39.91,24/7,warm_station\n"
@@ -101,7 +102,7 @@ def test_bad_csv_line_numbers(store: Store, tmp_path: Path) -> None:
     assert count(store) == 0
 
 
-def test_geopackage_loads(store: Store, tmp_path: Path) -> None:
+def test_geopackage_loads(store: Services, tmp_path: Path) -> None:
     frame = gpd.GeoDataFrame({
         "id": ["g1", "g2"], "name_zh": ["母婴室一", "母婴室二"], "opening_hours": ["10:00-22:00", "24/7"],
         "amenities": ["nursing_chair;sink", "changing_table"],
@@ -110,11 +111,11 @@ def test_geopackage_loads(store: Store, tmp_path: Path) -> None:
     frame.to_file(path, driver="GPKG")
     result = run(store, "load", str(path), "--kind", "mother_baby_room")
     assert result.exit_code == 0, result.output
-    sites, n = store.list_sites(SiteFilter(kinds=("mother_baby_room",)))
+    sites, n = store.sites.list_sites(SiteFilter(kinds=("mother_baby_room",)))
     assert n == 2 and {s.source_id for s in sites} == {"g1", "g2"}
 
 
-def test_missing_file_and_unknown_format(store: Store, tmp_path: Path) -> None:
+def test_missing_file_and_unknown_format(store: Services, tmp_path: Path) -> None:
     result = run(store, "load", str(tmp_path / "nope.geojson"), "--kind", "warm_station")
     assert result.exit_code == 1 and "does not exist" in result.output
     other = tmp_path / "sites.xlsx"
@@ -123,23 +124,23 @@ def test_missing_file_and_unknown_format(store: Store, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "unsupported extension" in result.output
 
 
-def test_calendar_load_cli(store: Store, tmp_path: Path) -> None:
+def test_calendar_load_cli(store: Services, tmp_path: Path) -> None:
     bad = tmp_path / "cn-2027-bad.csv"
     bad.write_text("date,type,name_en,name_zh\n2027-01-01,holiday,New Year's Day,元旦\n2027-01-04,workday,x,y\n",
                    encoding="utf-8")
     result = run(store, "calendar", "load", str(bad))
-    assert result.exit_code == 1 and f"{bad}:3: type:" in result.output
-    assert 2027 not in store.calendar().years
+    assert result.exit_code == 1 and f"{bad}:line 3: type:" in result.output
+    assert 2027 not in store.calendars.calendar().years
     good = tmp_path / "cn-2027.csv"
     good.write_text("date,type,name_en,name_zh\n2027-01-01,holiday,New Year's Day,元旦\n", encoding="utf-8")
     result = run(store, "calendar", "load", str(good))
     assert result.exit_code == 0, result.output
-    assert 2027 in store.calendar().years
+    assert 2027 in store.calendars.calendar().years
     listing = run(store, "calendar", "list")
     assert "2027" in listing.output and "2026" in listing.output
 
 
-def test_csv_keeps_line_breaks_in_quoted_fields_and_verified_at(store: Store, tmp_path: Path) -> None:
+def test_csv_keeps_line_breaks_in_quoted_fields_and_verified_at(store: Services, tmp_path: Path) -> None:
     path = tmp_path / "notes.csv"
     path.write_text('id,name_zh,lon,lat,opening_hours,notes,verified_at\n'
                     'n1,甲,116.40,39.91,24/7,"line one\nline two",2026-11-01T09:30:00+08:00\n'
@@ -148,6 +149,6 @@ def test_csv_keeps_line_breaks_in_quoted_fields_and_verified_at(store: Store, tm
     assert bad.exit_code == 1 and f"{path}:line 4: verified_at:" in bad.output  # line 4: the record spans 2
     path.write_text(path.read_text(encoding="utf-8").replace("not-a-time", ""), encoding="utf-8")
     assert run(store, "load", str(path), "--kind", "warm_station").exit_code == 0
-    sites = {s.source_id: s for s in store.list_sites(SiteFilter(limit=10))[0]}
+    sites = {s.source_id: s for s in store.sites.list_sites(SiteFilter(limit=10))[0]}
     assert sites["n1"].notes == "line one\nline two"
     assert sites["n1"].verified_at == dt.datetime(2026, 11, 1, 1, 30, tzinfo=dt.UTC)

@@ -15,8 +15,9 @@ import pytest
 
 from geoservice.geo import geodesic_distance_m
 from geoservice.hours import TZ
-from geoservice.model import AMENITIES, KINDS, Site
-from geoservice.store.base import NearestQuery, SiteFilter, Store
+from geoservice.model import AMENITIES, KINDS, NearestQuery, Site, SiteFilter
+from geoservice.services import Services
+from tests.support import demo
 
 WINDOW = (dt.datetime(2026, 9, 26, tzinfo=TZ), dt.datetime(2026, 10, 12, tzinfo=TZ))
 N_QUERIES = 150
@@ -24,17 +25,17 @@ TIE_M = 0.05
 
 
 @pytest.fixture(scope="module")
-def oracle_store(demo_store: Store) -> Iterator[Store]:
+def oracle_store(demo_store: Services) -> Iterator[Services]:
     """The demo store with its window moved over National Day 2026, restored afterwards."""
-    demo_store.refresh_intervals(WINDOW)
+    demo_store.sites.refresh_intervals(WINDOW)
     yield demo_store
-    demo_store.refresh_intervals()
+    demo_store.sites.refresh_intervals()
 
 
 @pytest.fixture(scope="module")
-def all_sites(demo_embedded: Store) -> list[Site]:
-    sites, total = demo_embedded.list_sites(SiteFilter(limit=100_000))
-    assert total == len(sites) == 9650 + 2020 + 159
+def all_sites(demo_embedded: Services) -> list[Site]:
+    sites, total = demo_embedded.sites.list_sites(SiteFilter(limit=100_000))
+    assert total == len(sites) == demo.total()
     return sites
 
 
@@ -65,11 +66,11 @@ def random_queries(seed: int) -> list[NearestQuery]:
     return out
 
 
-def brute_force(store: Store, sites: list[Site], closures: dict, q: NearestQuery) -> list[tuple[str, float]]:
+def brute_force(store: Services, sites: list[Site], closures: dict, q: NearestQuery) -> list[tuple[str, float]]:
     lon = np.array([s.lon for s in sites])
     lat = np.array([s.lat for s in sites])
     dist = np.asarray(geodesic_distance_m(q.lon, q.lat, lon, lat))
-    engine = store.engine
+    engine = store.sites.engine
     found: list[tuple[str, float]] = []
     for i in np.argsort(dist, kind="stable"):
         site, d = sites[i], float(dist[i])
@@ -102,12 +103,12 @@ def same_up_to_ties(got: list[tuple[str, float]], want: list[tuple[str, float]])
     return all(a[0] == b[0] or abs(a[1] - b[1]) <= TIE_M for a, b in zip(got, want))
 
 
-def test_nearest_equals_brute_force_scan(oracle_store: Store, all_sites: list[Site]) -> None:
+def test_nearest_equals_brute_force_scan(oracle_store: Services, all_sites: list[Site]) -> None:
     mismatches = []
     queries = random_queries(seed=20261001)
-    closures = oracle_store.closures_for([s.id for s in all_sites])
+    closures = oracle_store.sites.closures_for([s.id for s in all_sites])
     for q in queries:
-        got = [(h.site.id, h.distance_m) for h in oracle_store.nearest(q)]
+        got = [(h.site.id, h.distance_m) for h in oracle_store.sites.nearest(q)]
         want = brute_force(oracle_store, all_sites, closures, q)
         if not same_up_to_ties(got, want):
             mismatches.append((q, got, want))
@@ -117,8 +118,10 @@ def test_nearest_equals_brute_force_scan(oracle_store: Store, all_sites: list[Si
     assert sum(not (WINDOW[0] <= q.at < WINDOW[1]) for q in queries) > 30
 
 
-def test_states_returned_match_the_engine(oracle_store: Store) -> None:
+def test_states_returned_match_the_engine(oracle_store: Services) -> None:
     q = NearestQuery(lon=116.4160, lat=39.9289, at=dt.datetime(2026, 10, 1, 3, 0, tzinfo=TZ), limit=10,
                      open_only=False)
-    for hit in oracle_store.nearest(q):
-        assert hit.state == oracle_store.engine.state(hit.site.opening_hours, q.at)
+    hits = oracle_store.sites.nearest(q)
+    assert len(hits) == q.limit
+    for hit in hits:
+        assert hit.state == oracle_store.sites.engine.state(hit.site.opening_hours, q.at)

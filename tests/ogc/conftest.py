@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from geoservice.cli import main
+from geoservice.services import Services
 from geoservice.settings import Settings
-from geoservice.store.base import Store
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 _fresh = itertools.count()
@@ -21,13 +21,13 @@ _fresh = itertools.count()
 class LiveServer:
     """The app over HTTP on a free loopback port, recording every request line it serves."""
 
-    def __init__(self, store: Store, state_dir: Path):
+    def __init__(self, store: Services, state_dir: Path):
         from werkzeug.serving import make_server
 
         from geoservice import create_app
 
         settings = Settings(embedded_path=Path("unused"), layers_dir=ROOT / "layers", rate_limit_dir=state_dir)
-        app = create_app(settings, store=store, prepare=False)
+        app = create_app(settings, services=store, prepare=False)
         self.requests: list[str] = []
         inner = app.wsgi_app
 
@@ -52,17 +52,17 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def live_server(demo_embedded: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(demo_embedded: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The service over the demo network (embedded store) on 127.0.0.1:<free port>."""
     with LiveServer(demo_embedded, tmp_path_factory.mktemp("limits")) as server:
         yield server
 
 
-def cli_env(store: Store) -> dict[str, str]:
+def cli_env(store: Services) -> dict[str, str]:
     """Environment that points the `geoservice` CLI at ``store``."""
     if store.backend == "postgis":
-        return {"DATABASE_URL": store.url}  # type: ignore[attr-defined]
-    return {"DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.path)}  # type: ignore[attr-defined]
+        return {"DATABASE_URL": store.spatial.url}  # type: ignore[attr-defined]
+    return {"DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
 
 
 def run_cli(env: dict[str, str], *args: str) -> Result:
@@ -76,9 +76,9 @@ class FreshTarget:
     def __init__(self, env: dict[str, str], opener):  # type: ignore[no-untyped-def]
         self.env = env
         self._opener = opener
-        self.store: Store | None = None
+        self.store: Services | None = None
 
-    def open(self) -> Store:
+    def open(self) -> Services:
         """The store, opened after the CLI has created and filled it."""
         if self.store is None:
             self.store = self._opener()
@@ -86,7 +86,7 @@ class FreshTarget:
 
 
 @pytest.fixture
-def fresh_target(store: Store, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FreshTarget]:
+def fresh_target(store: Services, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FreshTarget]:
     """A second, empty store of the same backend as ``store``: no schema, no districts (the CLI's ``load``
     migrates it and loads the districts and calendar, as on a new installation)."""
     if store.backend == "postgis":
@@ -95,7 +95,7 @@ def fresh_target(store: Store, request: pytest.FixtureRequest, tmp_path: Path) -
         pg_server = request.getfixturevalue("pg_server")
         name = f"gs_ogc_{os.getpid()}_{next(_fresh)}"
         url = pg_server.create_database(name)
-        target = FreshTarget({"DATABASE_URL": url}, lambda: PostgisStore(url, max_size=2))
+        target = FreshTarget({"DATABASE_URL": url}, lambda: Services.over(PostgisStore(url, max_size=2)))
         yield target
         if target.store is not None:
             target.store.close()
@@ -105,7 +105,7 @@ def fresh_target(store: Store, request: pytest.FixtureRequest, tmp_path: Path) -
 
         path = tmp_path / f"fresh-{next(_fresh)}.sqlite"
         target = FreshTarget({"DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(path)},
-                             lambda: EmbeddedStore(path))
+                             lambda: Services.over(EmbeddedStore(path)))
         yield target
         if target.store is not None:
             target.store.close()

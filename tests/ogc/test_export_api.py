@@ -10,7 +10,8 @@ import pytest
 
 from geoservice.exports import CSV_COLUMNS
 from geoservice.geo import from_wgs84
-from geoservice.store.base import SiteFilter, Store
+from geoservice.model import SiteFilter
+from geoservice.services import Services
 
 from .conftest import run_cli
 
@@ -23,7 +24,7 @@ def _get(client, url: str):  # type: ignore[no-untyped-def]
     return resp, body
 
 
-def test_csv_export_in_gcj02_with_bom(client, demo_embedded: Store) -> None:  # type: ignore[no-untyped-def]
+def test_csv_export_in_gcj02_with_bom(client, demo_embedded: Services) -> None:  # type: ignore[no-untyped-def]
     resp, body = _get(client, "/api/v1/sites.csv?kind=worker_home&crs=gcj02&bom=true")
     assert resp.status_code == 200
     assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -32,7 +33,7 @@ def test_csv_export_in_gcj02_with_bom(client, demo_embedded: Store) -> None:  # 
     assert body.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
     assert tuple(rows[0]) == CSV_COLUMNS
-    sites, total = demo_embedded.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))
+    sites, total = demo_embedded.sites.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))
     assert len(rows) == total == int(resp.headers["X-Total-Count"]) == 159
     by_id = {s.id: s for s in sites}
     for row in rows[:40]:
@@ -45,7 +46,7 @@ def test_csv_export_in_gcj02_with_bom(client, demo_embedded: Store) -> None:  # 
         assert row["name_zh"] == site.name_zh and row["opening_hours"] == site.opening_hours
 
 
-def test_geojson_export_matches_the_listing_filters(client, demo_embedded: Store) -> None:  # type: ignore[no-untyped-def]
+def test_geojson_export_matches_the_listing_filters(client, demo_embedded: Services) -> None:  # type: ignore[no-untyped-def]
     bbox = (116.38, 39.90, 116.42, 39.94)
     resp, body = _get(client, "/api/v1/sites.geojson?district=110101&kind=warm_station,mother_baby_room&bbox="
                       + ",".join(map(str, bbox)))
@@ -53,7 +54,7 @@ def test_geojson_export_matches_the_listing_filters(client, demo_embedded: Store
     assert 'filename="sites-warm_station-mother_baby_room-110101-wgs84.geojson"' in resp.headers["Content-Disposition"]
     doc = json.loads(body)
     assert doc["type"] == "FeatureCollection" and doc["datum"] == "wgs84"
-    _, total = demo_embedded.list_sites(SiteFilter(bbox=bbox, kinds=("warm_station", "mother_baby_room"),
+    _, total = demo_embedded.sites.list_sites(SiteFilter(bbox=bbox, kinds=("warm_station", "mother_baby_room"),
                                                    district="110101", limit=1))
     assert total > 0 and len(doc["features"]) == total
     ids = [f["id"] for f in doc["features"]]
@@ -79,7 +80,7 @@ def test_bad_export_parameters_are_problems(client, url: str, field: str, status
     assert resp.get_json()["errors"][0]["field"] == field
 
 
-def test_api_csv_download_loads_back(client, demo_embedded: Store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_api_csv_download_loads_back(client, demo_embedded: Services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     resp, body = _get(client, "/api/v1/sites.csv?kind=worker_home&crs=bd09")
     path = tmp_path / "homes-bd09.csv"
     path.write_bytes(body)
@@ -89,10 +90,10 @@ def test_api_csv_download_loads_back(client, demo_embedded: Store, tmp_path: Pat
     assert "159 inserted" in result.output
     from geoservice.store.embedded import EmbeddedStore
 
-    fresh = EmbeddedStore(tmp_path / "fresh.sqlite")
+    fresh = Services.over(EmbeddedStore(tmp_path / "fresh.sqlite"))
     try:
-        back, _ = fresh.list_sites(SiteFilter(limit=1000))
-        originals = {s.id: s for s in demo_embedded.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))[0]}
+        back, _ = fresh.sites.list_sites(SiteFilter(limit=1000))
+        originals = {s.id: s for s in demo_embedded.sites.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))[0]}
         assert {s.id for s in back} == set(originals)
         for site in back:
             orig = originals[site.id]

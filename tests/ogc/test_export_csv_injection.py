@@ -16,9 +16,9 @@ import pytest
 from geoservice import create_app
 from geoservice.csvcells import FORMULA_PREFIXES, from_csv_cell, to_csv_cell
 from geoservice.exports import CSV_COLUMNS, csv_row
-from geoservice.model import Site
+from geoservice.model import Site, SiteFilter
+from geoservice.services import Services
 from geoservice.settings import Settings
-from geoservice.store.base import SiteFilter, Store
 
 from .conftest import FreshTarget, cli_env, run_cli
 
@@ -42,7 +42,7 @@ COMPARED = ("id", "source_id", "kind", "name_zh", "name_en", "address", "distric
             "operator", "phone", "notes", "simulated")
 
 
-def _fill(store: Store, tmp_path: Path) -> dict[str, Site]:
+def _fill(store: Services, tmp_path: Path) -> dict[str, Site]:
     """Load HOSTILE through the ordinary GeoJSON loader (which keeps every character as given)."""
     features = [{"type": "Feature", "id": sid, "geometry": {"type": "Point", "coordinates": [lon, lat]},
                  "properties": {"kind": kind, **props}} for sid, kind, lon, lat, props in HOSTILE]
@@ -51,7 +51,7 @@ def _fill(store: Store, tmp_path: Path) -> dict[str, Site]:
                     encoding="utf-8")
     result = run_cli(cli_env(store), "load", str(path))
     assert result.exit_code == 0, result.output
-    sites, total = store.list_sites(SiteFilter(limit=100))
+    sites, total = store.sites.list_sites(SiteFilter(limit=100))
     assert total == len(HOSTILE)
     by_source = {s.source_id: s for s in sites}
     assert by_source["=cmd|' /C calc'!A0"].name_zh.startswith("=")  # stored verbatim, hostile as intended
@@ -82,7 +82,7 @@ def _check_loads_back(path: Path, target: FreshTarget, originals: dict[str, Site
     loaded = run_cli(target.env, "load", str(path))
     assert loaded.exit_code == 0, loaded.output
     assert f"{len(HOSTILE)} inserted" in loaded.output
-    back = {s.source_id: s for s in target.open().list_sites(SiteFilter(limit=100))[0]}
+    back = {s.source_id: s for s in target.open().sites.list_sites(SiteFilter(limit=100))[0]}
     assert set(back) == set(originals)
     for source_id, site in originals.items():
         for name in COMPARED:
@@ -92,7 +92,7 @@ def _check_loads_back(path: Path, target: FreshTarget, originals: dict[str, Site
     assert again.exit_code == 0 and f"0 inserted, 0 updated, {len(HOSTILE)} unchanged" in again.output
 
 
-def test_cli_csv_export_neutralises_formulas_and_loads_back(store: Store, fresh_target: FreshTarget,
+def test_cli_csv_export_neutralises_formulas_and_loads_back(store: Services, fresh_target: FreshTarget,
                                                             tmp_path: Path) -> None:
     originals = _fill(store, tmp_path)
     out = tmp_path / "hostile.csv"
@@ -102,10 +102,10 @@ def test_cli_csv_export_neutralises_formulas_and_loads_back(store: Store, fresh_
     _check_loads_back(out, fresh_target, originals)
 
 
-def test_api_csv_download_neutralises_formulas_and_loads_back(store: Store, fresh_target: FreshTarget,
+def test_api_csv_download_neutralises_formulas_and_loads_back(store: Services, fresh_target: FreshTarget,
                                                               tmp_path: Path) -> None:
     originals = _fill(store, tmp_path)
-    app = create_app(Settings(embedded_path=tmp_path / "unused.sqlite"), store=store, prepare=False)
+    app = create_app(Settings(embedded_path=tmp_path / "unused.sqlite"), services=store, prepare=False)
     resp = app.test_client().get("/api/v1/sites.csv?bom=true")
     body = resp.get_data()
     resp.close()

@@ -10,8 +10,8 @@ import pytest
 
 from geoservice.exports import CSV_COLUMNS
 from geoservice.geo import from_wgs84
-from geoservice.model import Site
-from geoservice.store.base import SiteFilter, Store
+from geoservice.model import Site, SiteFilter
+from geoservice.services import Services
 
 from .conftest import FreshTarget, cli_env, run_cli
 
@@ -40,7 +40,7 @@ COMPARED = ("id", "source_id", "kind", "name_zh", "name_en", "address", "distric
             "operator", "phone", "notes", "simulated")
 
 
-def _fill(store: Store, tmp_path: Path) -> list[Site]:
+def _fill(store: Services, tmp_path: Path) -> list[Site]:
     """Load the sample into ``store`` through the ordinary loader (so districts are assigned as usual)."""
     features = [{"type": "Feature", "id": sid, "geometry": {"type": "Point", "coordinates": [lon, lat]},
                  "properties": {"kind": kind, **props}} for sid, kind, lon, lat, props in SAMPLE]
@@ -49,7 +49,7 @@ def _fill(store: Store, tmp_path: Path) -> list[Site]:
                     encoding="utf-8")
     result = run_cli(cli_env(store), "load", str(path))
     assert result.exit_code == 0, result.output
-    sites, total = store.list_sites(SiteFilter(limit=100))
+    sites, total = store.sites.list_sites(SiteFilter(limit=100))
     assert total == len(SAMPLE)
     return sites
 
@@ -74,7 +74,7 @@ def _exported_coords(path: Path, fmt: str) -> dict[str, tuple[float, float, str]
     ("gpkg", "wgs84"), ("gpkg", "gcj02"),
     ("csv", "bd09"),
 ])
-def test_export_then_load_gives_the_same_sites(store: Store, fresh_target: FreshTarget, tmp_path: Path,
+def test_export_then_load_gives_the_same_sites(store: Services, fresh_target: FreshTarget, tmp_path: Path,
                                                fmt: str, datum: str) -> None:
     originals = _fill(store, tmp_path)
     out = tmp_path / f"export.{fmt}"
@@ -99,7 +99,7 @@ def test_export_then_load_gives_the_same_sites(store: Store, fresh_target: Fresh
     assert loaded.exit_code == 0, loaded.output
     assert f"{len(SAMPLE)} inserted" in loaded.output
     target = fresh_target.open()
-    back, total = target.list_sites(SiteFilter(limit=100))
+    back, total = target.sites.list_sites(SiteFilter(limit=100))
     assert total == len(SAMPLE)
     by_id = {s.id: s for s in back}
     for site in originals:
@@ -114,7 +114,7 @@ def test_export_then_load_gives_the_same_sites(store: Store, fresh_target: Fresh
     assert again.exit_code == 0 and f"0 inserted, 0 updated, {len(SAMPLE)} unchanged" in again.output
 
 
-def test_export_filters_kind_and_refuses_bad_options(store: Store, tmp_path: Path) -> None:
+def test_export_filters_kind_and_refuses_bad_options(store: Services, tmp_path: Path) -> None:
     _fill(store, tmp_path)
     env = cli_env(store)
     out = tmp_path / "homes.csv"

@@ -13,12 +13,15 @@ from pathlib import Path
 import pyogrio
 import pytest
 
-from geoservice.store.base import SiteFilter, Store
+from geoservice.model import SiteFilter
+from geoservice.services import Services
+from tests.support import demo
 
 from .conftest import LiveServer
 
-EXPECTED = {"warm_stations": ("warm_station", 9650), "mother_baby_rooms": ("mother_baby_room", 2020),
-            "worker_homes": ("worker_home", 159), "districts": (None, 16)}
+EXPECTED = {"warm_stations": ("warm_station", demo.by_kind()["warm_station"]),
+            "mother_baby_rooms": ("mother_baby_room", demo.by_kind()["mother_baby_room"]),
+            "worker_homes": ("worker_home", demo.by_kind()["worker_home"]), "districts": (None, demo.districts())}
 
 
 def gdal(tool: str, *args: str, timeout: float = 120) -> str:
@@ -36,13 +39,14 @@ def gdal(tool: str, *args: str, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def store_count(store: Store, kind: str | None) -> int:
+def store_count(store: Services, kind: str | None) -> int:
     if kind is None:
-        return len(store.districts())
-    return store.list_sites(SiteFilter(kinds=(kind,), limit=1))[1]
+        return len(store.sites.districts())
+    return store.sites.list_sites(SiteFilter(kinds=(kind,), limit=1))[1]
 
 
-def test_ogrinfo_lists_every_collection_with_its_feature_count(live_server: LiveServer, demo_embedded: Store) -> None:
+def test_ogrinfo_lists_every_collection_with_its_feature_count(live_server: LiveServer,
+                                                                demo_embedded: Services) -> None:
     before = len(live_server.requests)
     out = gdal("ogrinfo", "-ro", "-so", "-al", f"OAPIF:{live_server.url}/ogc")
     layers = dict(re.findall(r"Layer name: (\w+).*?Feature Count: (\d+)", out, re.S))
@@ -58,7 +62,7 @@ def test_ogrinfo_lists_every_collection_with_its_feature_count(live_server: Live
     assert not any("offset=" in r for r in live_server.requests[before:])
 
 
-def test_ogr2ogr_copies_a_collection_into_a_geopackage(live_server: LiveServer, demo_embedded: Store,
+def test_ogr2ogr_copies_a_collection_into_a_geopackage(live_server: LiveServer, demo_embedded: Services,
                                                        tmp_path: Path) -> None:
     out = tmp_path / "worker_homes.gpkg"
     before = len(live_server.requests)
@@ -68,7 +72,7 @@ def test_ogr2ogr_copies_a_collection_into_a_geopackage(live_server: LiveServer, 
     assert sum("offset=" in r for r in pages) >= 15
 
     frame = pyogrio.read_dataframe(out, layer="worker_homes")
-    sites, total = demo_embedded.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))
+    sites, total = demo_embedded.sites.list_sites(SiteFilter(kinds=("worker_home",), limit=1000))
     assert len(frame) == total == 159
     by_id = {s.id: s for s in sites}
     assert set(frame["id"]) == set(by_id)
@@ -82,17 +86,17 @@ def test_ogr2ogr_copies_a_collection_into_a_geopackage(live_server: LiveServer, 
         assert (row.name_en or None) == site.name_en and (row.phone or None) == site.phone
 
 
-def test_ogr2ogr_large_pages_and_server_side_filter(live_server: LiveServer, demo_embedded: Store,
+def test_ogr2ogr_large_pages_and_server_side_filter(live_server: LiveServer, demo_embedded: Services,
                                                    tmp_path: Path) -> None:
-    # All 9,650 warm stations in pages of 1000.
+    # All the warm stations (9,650) in pages of 1000.
     out = tmp_path / "warm.gpkg"
     gdal("ogr2ogr", "-f", "GPKG", "-oo", "PAGE_SIZE=1000", str(out), f"OAPIF:{live_server.url}/ogc", "warm_stations")
-    assert pyogrio.read_info(out, layer="warm_stations")["features"] == 9650
+    assert pyogrio.read_info(out, layer="warm_stations")["features"] == demo.by_kind()["warm_station"]
     # GDAL reads the OpenAPI 3.0 definition, sees district_adcode is a query parameter of this collection and
     # sends the attribute filter to the server instead of downloading everything.
     before = len(live_server.requests)
     info = gdal("ogrinfo", "-ro", "-so", "-where", "district_adcode = '110101'",
                 f"OAPIF:{live_server.url}/ogc", "mother_baby_rooms")
-    expected = demo_embedded.count_sites()["110101"]["mother_baby_room"]
+    expected = demo_embedded.sites.count_sites()["110101"]["mother_baby_room"]
     assert f"Feature Count: {expected}" in info
     assert any("district_adcode=110101" in r for r in live_server.requests[before:])

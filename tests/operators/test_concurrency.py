@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .conftest import World, sid
+from tests.support.sites import sid
+from tests.support.world import World
 
 WRITERS = 8
 ROUNDS = 20
@@ -86,7 +87,7 @@ def test_concurrent_writers_never_lose_an_update(world: World) -> None:
 def test_the_store_alone_checks_the_version_atomically(world: World) -> None:
     """The same race straight at ``Store.update_site`` (no HTTP pre-check): the version check and the write are
     one atomic step in the store itself."""
-    from geoservice.store.base import VersionConflict
+    from geoservice.errors import VersionConflict
 
     store, site = world.store, sid("op-b")
     barrier = threading.Barrier(WRITERS, timeout=60)
@@ -97,11 +98,11 @@ def test_the_store_alone_checks_the_version_atomically(world: World) -> None:
     def writer(w: int) -> None:
         try:
             for r in range(ROUNDS):
-                current = store.get_site(site)
+                current = store.sites.get_site(site)
                 assert current is not None
                 barrier.wait()
                 try:
-                    done = store.update_site(site, {"notes": f"{current.notes or ''} w{w}r{r}".strip()},
+                    done = store.sites.update_site(site, {"notes": f"{current.notes or ''} w{w}r{r}".strip()},
                                              actor=f"writer{w}", expected_version=current.version)
                     with lock:
                         outcome.append((r, f"w{w}r{r}", done.after.version))
@@ -121,7 +122,7 @@ def test_the_store_alone_checks_the_version_atomically(world: World) -> None:
     assert not errors, errors
     won = sorted((o for o in outcome if o[2] is not None), key=lambda o: o[2])  # type: ignore[arg-type, return-value]
     assert [o[0] for o in won] == list(range(ROUNDS)) and [o[2] for o in won] == list(range(2, ROUNDS + 2))
-    history, total = store.site_history(site, limit=200)
+    history, total = store.audit.site_history(site, limit=200)
     assert total == ROUNDS
     assert [c.changes["notes"]["after"].split()[-1] for c in reversed(history)] == [o[1] for o in won]
-    assert store.get_site(site).notes == " ".join(o[1] for o in won)  # type: ignore[union-attr]
+    assert store.sites.get_site(site).notes == " ".join(o[1] for o in won)  # type: ignore[union-attr]

@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from geoservice.hours import now_local
+from tests.support import TIANANMEN
+from tests.support.sites import sid
+from tests.support.world import World, rows_of_every_table
 
-from .conftest import TIANANMEN, World, rows_of_every_table, sid, tomorrow_at
+from .conftest import tomorrow_at
 
 PROBLEM = "application/problem+json"
 
@@ -21,6 +24,11 @@ def problem(resp: Any, status: int) -> dict[str, Any]:
     body = resp.get_json()
     assert body["status"] == status and body["title"] and body["detail"]
     return body
+
+
+def line(error: dict[str, Any]) -> int:
+    """The line number a problem's ``where`` names (``line 4``)."""
+    return int(str(error["where"]).removeprefix("line "))
 
 
 def etag_of(world: World, site_id: str) -> str:
@@ -54,7 +62,7 @@ def test_401_for_missing_or_bad_tokens_403_for_other_peoples_sites_and_revocatio
     problem(c.get(f"/api/v1/sites/{sid('op-c')}/history", headers=world.auth("alice")), 403)
     problem(c.post(f"/api/v1/sites/{sid('op-c')}/verify", headers=world.auth("alice", **{"If-Match": '"1"'})), 403)
     problem(patch(world, "alice", "no-such-site", {"notes": "x"}, etag='"1"'), 404)
-    assert world.store.get_site(sid("op-c")).notes is None  # type: ignore[union-attr]
+    assert world.store.sites.get_site(sid("op-c")).notes is None  # type: ignore[union-attr]
     # an admin reaches every site and the network-wide change log; an operator does not
     assert patch(world, "carol", sid("op-c"), {"notes": "checked by the union"}).status_code == 200
     problem(c.get("/api/v1/admin/changes", headers=world.auth("alice")), 403)
@@ -63,7 +71,7 @@ def test_401_for_missing_or_bad_tokens_403_for_other_peoples_sites_and_revocatio
 
     # revoking takes effect on the very next request, and looks exactly like an unknown token
     assert c.get("/api/v1/operator/sites", headers=world.auth("alice")).status_code == 200
-    world.store.revoke_tokens("alice")
+    world.store.accounts.revoke("alice")
     revoked = problem(c.get("/api/v1/operator/sites", headers=world.auth("alice")), 401)
     assert {k: v for k, v in revoked.items() if k != "instance"} == {
         k: v for k, v in unknown.items() if k != "instance"}
@@ -80,7 +88,7 @@ def test_tokens_are_not_stored_or_logged(world: World, caplog: pytest.LogCapture
     assert patch(world, "alice", sid("op-a"), {"notes": "logged?"}).status_code == 200
     assert patch(world, "alice", sid("op-a"), {"opening_hours": "Mo-Fx"}).status_code == 422
     assert patch(world, "alice", sid("op-c"), {"notes": "x"}).status_code == 403
-    world.store.revoke_tokens("alice")
+    world.store.accounts.revoke("alice")
     assert c.get("/api/v1/operator/me", headers=world.auth("alice")).status_code == 401
     assert c.get("/api/v1/operator/me", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
     assert caplog.records, "expected the requests to log something"
@@ -104,15 +112,18 @@ def test_patch_needs_if_match_and_refuses_a_stale_version(embedded_world: World)
     stale = patch(w, "alice", site, {"notes": "second"}, etag='"1"')
     assert problem(stale, 412)["errors"][0]["field"] == "If-Match"
     assert stale.headers["ETag"] == '"2"'  # the current version, to reload
-    problem(patch(w, "alice", site, {"notes": "second"}, etag='"banana"'), 412)
+    # Not an ETag this service gives: a malformed precondition (400), not a stale one (412).
+    malformed = problem(patch(w, "alice", site, {"notes": "second"}, etag='"banana"'), 400)
+    assert malformed["errors"][0]["field"] == "If-Match"
+    problem(patch(w, "alice", site, {"notes": "second"}, etag='"9"'), 412)
     assert patch(w, "alice", site, {"notes": "second"}, etag='W/"2", "9"').status_code == 200  # a list, weak ok
-    assert w.store.get_site(site).notes == "second"  # type: ignore[union-attr]
+    assert w.store.sites.get_site(site).notes == "second"  # type: ignore[union-attr]
 
 
 def test_patch_validates_everything_before_saving(embedded_world: World) -> None:
     w, site = embedded_world, sid("op-a")
     body = problem(patch(w, "alice", site, {"notes": "x", "lon": 116.0, "kind": "worker_home"}), 422)
-    assert {e["field"] for e in body["errors"]} == {"lon", "kind"} and "'lon'" in body["detail"]
+    assert {e["field"] for e in body["errors"]} == {"lon", "kind"} and "lon: unknown field" in body["detail"]
     body = problem(patch(w, "alice", site, {"opening_hours": "Mo-Fr 09:00-18:0x"}), 422)
     [err] = body["errors"]
     assert err["field"] == "opening_hours" and err["column"] == 16 and "minute" in err["expected"]
@@ -125,9 +136,9 @@ def test_patch_validates_everything_before_saving(embedded_world: World) -> None
     problem(w.client.patch(f"/api/v1/sites/{site}", data="{not json", content_type="application/json",
                            headers=w.auth("alice", **{"If-Match": '"1"'})), 400)
     problem(patch(w, "alice", site, ["notes"]), 400)
-    after = w.store.get_site(site)
+    after = w.store.sites.get_site(site)
     assert after is not None and after.version == 1 and after.opening_hours == "24/7"  # nothing was saved
-    assert w.store.site_history(site)[1] == 0
+    assert w.store.audit.site_history(site)[1] == 0
     merged = w.client.patch(f"/api/v1/sites/{site}", data='{"phone": "010-6512 3456", "amenities": ["wifi"],'
                             ' "name_en": "Gate A Warm Station"}', content_type="application/merge-patch+json",
                             headers=w.auth("alice", **{"If-Match": '"1"'}))
@@ -172,7 +183,9 @@ def test_closures_verify_and_history(embedded_world: World) -> None:
 
     assert problem(post({"start": "2027-02-12", "end": "2027-02-05"}), 422)["errors"][0]["field"] == "end"
     assert problem(post({"start": "2020-01-01", "end": "2020-01-02"}), 422)["errors"][0]["reason"].count("past")
-    assert {e["field"] for e in problem(post({"start": "5 Feb", "till": "x"}), 422)["errors"]} == {"till"}
+    # every problem of the body at once: the unknown field, the unreadable date, the missing one
+    assert {e["field"] for e in problem(post({"start": "5 Feb", "till": "x"}), 422)["errors"]} == {
+        "till", "start", "end"}
     assert {e["field"] for e in problem(post({"start": "5 Feb"}), 422)["errors"]} == {"start", "end"}
     problem(post({"start": "2027-01-01", "end": "2028-06-01"}), 422)  # longer than a year: use status
     problem(c.post(f"/api/v1/sites/{site}/closures", json={"start": "2027-02-05", "end": "2027-02-12"},
@@ -236,32 +249,32 @@ nope,24/7,,,
 
 def test_a_malformed_csv_changes_nothing_and_lists_every_bad_line(world: World) -> None:
     text = BAD_CSV.format(a=sid("op-a"), b=sid("op-b"), c=sid("op-c"))
-    before = {s: world.store.get_site(sid(s)) for s in ("op-a", "op-b", "op-c")}
+    before = {s: world.store.sites.get_site(sid(s)) for s in ("op-a", "op-b", "op-c")}
     resp = world.client.post("/api/v1/operator/bulk", data=text.encode(), content_type="text/csv",
                              headers=world.auth("alice"))
     body = problem(resp, 422)
-    messages = [e["message"] for e in body["errors"]]
-    assert sorted({e["line"] for e in body["errors"]}) == [4, 5, 6, 7, 8, 9, 10, 11], messages
+    messages = [f'{e["where"]}: {e["field"]}: {e["reason"]}' for e in body["errors"]]
+    assert sorted({line(e) for e in body["errors"]}) == [4, 5, 6, 7, 8, 9, 10, 11], messages
     expected = {
         (4, "opening_hours"), (5, "closed_to"), (6, "site_id"), (7, "site_id"), (8, "row"), (9, "opening_hours"),
         (10, "closed_from"), (10, "closed_to"), (11, "row")}
-    assert {(e["line"], e["field"]) for e in body["errors"]} == expected
+    assert {(line(e), e["field"]) for e in body["errors"]} == expected
     assert "line 4: opening_hours: cannot parse at character 4" in messages[0]
     assert any("line 6: site_id:" in m and "not one of your sites" in m for m in messages)
     assert any(m.startswith("line 7: site_id: no site with id 'nope'") for m in messages)
     assert any("line 9: opening_hours: differs from line 2" in m for m in messages)
     assert "nothing was changed" in body["detail"]
     for source, old in before.items():
-        now = world.store.get_site(sid(source))
+        now = world.store.sites.get_site(sid(source))
         assert now == old
-    assert world.store.closures_for([sid("op-a"), sid("op-b")]) == {}
-    assert world.store.recent_changes()[1] == 0
+    assert world.store.sites.closures_for([sid("op-a"), sid("op-b")]) == {}
+    assert world.store.audit.recent()[1] == 0
 
     # only other people's sites: a 403, still line by line
     forbidden = f"site_id,opening_hours,closed_from,closed_to,reason\n{sid('op-c')},24/7,,,\n{sid('op-d')},24/7,,,\n"
     body = problem(world.client.post("/api/v1/operator/bulk", data=forbidden, content_type="text/csv",
                                      headers=world.auth("alice")), 403)
-    assert [e["line"] for e in body["errors"]] == [2, 3]
+    assert [line(e) for e in body["errors"]] == [2, 3]
 
 
 def test_bulk_dry_run_shows_the_changes_then_the_real_run_applies_them(world: World) -> None:
@@ -279,15 +292,15 @@ def test_bulk_dry_run_shows_the_changes_then_the_real_run_applies_them(world: Wo
     assert "opening_hours" not in by_site[b]["changes"]  # unchanged hours are not a change
     assert by_site[b]["changes"]["closures"]["before"] == []
     assert by_site[b]["changes"]["closures"]["after"][0]["reason"] == "inventory"
-    assert world.store.get_site(a).opening_hours == "24/7"  # type: ignore[union-attr]
-    assert world.store.recent_changes()[1] == 0
+    assert world.store.sites.get_site(a).opening_hours == "24/7"  # type: ignore[union-attr]
+    assert world.store.audit.recent()[1] == 0
     assert world.nearest_ids(tomorrow_at(10))[:2] == [a, b]
 
     upload = {"file": (io.BytesIO(text.encode("utf-8-sig")), "hours.csv")}
     real = world.client.post("/api/v1/operator/bulk", data=upload, content_type="multipart/form-data",
                              headers=world.auth("alice"))
     assert real.status_code == 200 and real.get_json()["applied"] is True
-    assert [c.action for c in world.store.recent_changes()[0]] == ["bulk", "bulk"]
+    assert [c.action for c in world.store.audit.recent()[0]] == ["bulk", "bulk"]
     assert a not in world.nearest_ids(tomorrow_at(10)) and b not in world.nearest_ids(tomorrow_at(10))
 
 
@@ -295,7 +308,7 @@ def test_bulk_refuses_bad_files_clearly(embedded_world: World) -> None:
     c, auth = embedded_world.client, embedded_world.auth("alice")
     body = problem(c.post("/api/v1/operator/bulk", data="id,hours\nx,24/7\n", content_type="text/csv",
                           headers=auth), 422)
-    assert body["errors"][0]["line"] == 1 and "missing site_id" in body["errors"][0]["reason"]
+    assert line(body["errors"][0]) == 1 and "missing site_id" in body["errors"][0]["reason"]
     problem(c.post("/api/v1/operator/bulk", data="site_id,opening_hours,closed_from,closed_to,reason\n",
                    content_type="text/csv", headers=auth), 422)
     problem(c.post("/api/v1/operator/bulk", json={"rows": []}, headers=auth), 415)
@@ -393,14 +406,14 @@ def test_hours_preview_shows_seven_days_with_the_official_calendar(embedded_worl
 
 def test_the_openapi_document_offers_reports_to_the_couriers_page(embedded_world: World) -> None:
     doc = embedded_world.client.get("/api/v1/openapi.json").get_json()
-    assert "post" in doc["paths"]["/api/v1/sites/{id}/reports"]
-    assert "patch" in doc["paths"]["/api/v1/sites/{id}"] and "get" in doc["paths"]["/api/v1/sites/{id}"]
-    for path in ("/api/v1/operator/sites", "/api/v1/sites/{id}/closures", "/api/v1/sites/{id}/verify",
-                 "/api/v1/sites/{id}/history", "/api/v1/admin/changes", "/api/v1/operator/bulk",
+    assert "post" in doc["paths"]["/api/v1/sites/{site_id}/reports"]
+    assert "patch" in doc["paths"]["/api/v1/sites/{site_id}"] and "get" in doc["paths"]["/api/v1/sites/{site_id}"]
+    for path in ("/api/v1/operator/sites", "/api/v1/sites/{site_id}/closures", "/api/v1/sites/{site_id}/verify",
+                 "/api/v1/sites/{site_id}/history", "/api/v1/admin/changes", "/api/v1/operator/bulk",
                  "/api/v1/operator/reports", "/api/v1/hours/preview"):
         assert path in doc["paths"], path
     assert doc["components"]["securitySchemes"]["operatorToken"]["scheme"] == "bearer"
-    patch_op = doc["paths"]["/api/v1/sites/{id}"]["patch"]
+    patch_op = doc["paths"]["/api/v1/sites/{site_id}"]["patch"]
     assert {"412", "428", "401", "403"} <= set(patch_op["responses"])
     with embedded_world.client.get("/operator") as page:
         assert page.status_code == 200 and b"operator.js" in page.data

@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from csp_watch import watch_csp
 
-from .conftest import ROOT, TIANANMEN, World, build_world, sid, tomorrow_at
+from tests.support import ROOT, TIANANMEN
+from tests.support.csp_watch import watch_csp
+from tests.support.sites import sid
+from tests.support.world import World, build_world
+
+from .conftest import tomorrow_at
 
 pytestmark = pytest.mark.browser
 
@@ -40,16 +44,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, st
     """A seeded embedded store and the real app on 127.0.0.1:<free port>."""
     from werkzeug.serving import make_server
 
-    from geoservice.bootstrap import load_bundled_calendar, load_districts
-    from geoservice.store.embedded import EmbeddedStore
-
-    from .conftest import LAYERS
+    from tests.support.stores import fresh_embedded
 
     tmp = tmp_path_factory.mktemp("operator-page")
-    store = EmbeddedStore(tmp / "ops.sqlite")
-    store.migrate()
-    load_districts(store, LAYERS)
-    load_bundled_calendar(store)
+    store = fresh_embedded(tmp / "ops.sqlite")
     world = build_world(store, tmp)
     server = make_server("127.0.0.1", 0, world.app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="operator-live-server", daemon=True)
@@ -272,7 +270,7 @@ def test_a_conflicting_edit_is_refused_and_reports_can_be_resolved(
             page.fill("#notes", "晚上有人值班")
             page.click("#save")
             page.wait_for_selector("#save-msg[data-msg=conflict]")
-            assert world.store.get_site(b).notes is None  # type: ignore[union-attr]  # not silently overwritten
+            assert world.store.sites.get_site(b).notes is None  # type: ignore[union-attr]  # not silently overwritten
             page.click("#reload")
             page.wait_for_function("() => document.getElementById('phone').value === '010-8888 0000'")
             page.fill("#notes", "晚上有人值班")
@@ -280,7 +278,7 @@ def test_a_conflicting_edit_is_refused_and_reports_can_be_resolved(
             page.wait_for_selector("#save-msg[data-msg=saved]")
 
     chromium.run(scenario)
-    site = world.store.get_site(b)
+    site = world.store.sites.get_site(b)
     assert site is not None and site.notes == "晚上有人值班" and site.phone == "010-8888 0000"
 
 
@@ -304,7 +302,7 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
     amenity, the card then shows the open report, and the site's operator sees it and resolves it."""
     world, base = served
     d = sid("op-d")  # open 24/7, so it is on the couriers' list whatever the time
-    world.store.assign_sites("bob", [d])
+    world.store.accounts.assign("bob", [d])
     here = {"latitude": TIANANMEN[1], "longitude": TIANANMEN[0]}
 
     def scenario(browser: Any) -> None:
@@ -336,4 +334,4 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
             page.wait_for_selector("#reports-empty:not([hidden])")
 
     chromium.run(scenario)
-    assert world.store.unresolved_report_counts([d]) == {}
+    assert world.store.reports.unresolved_counts([d]) == {}

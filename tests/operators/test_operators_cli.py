@@ -7,14 +7,16 @@ from click.testing import CliRunner, Result
 
 from geoservice.auth import token_hash
 from geoservice.cli import main
-from geoservice.store.base import Store
+from geoservice.services import Services
+from tests.support.sites import sid
+from tests.support.world import World, rows_of_every_table
 
-from .conftest import World, rows_of_every_table, sid, tomorrow_at
+from .conftest import tomorrow_at
 
 
-def run(store: Store, *args: str) -> Result:
-    env = {"DATABASE_URL": store.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
-        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.path)}  # type: ignore[attr-defined]
+def run(store: Services, *args: str) -> Result:
+    env = {"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
+        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
@@ -24,10 +26,10 @@ def test_accounts_assignments_and_tokens(embedded_world: World) -> None:
     assert created.exit_code == 0 and "created operator dora" in created.output
     assert run(store, "operators", "create", "dora").exit_code == 1
     assert run(store, "operators", "create", "staff2", "--admin").exit_code == 0
-    assert store.get_operator("staff2").is_admin  # type: ignore[union-attr]
+    assert store.accounts.get("staff2").is_admin  # type: ignore[union-attr]
     bad = run(store, "operators", "assign", "dora", sid("op-d"), "no-such-site")
     assert bad.exit_code == 1 and "no-such-site" in bad.stderr and "nothing was assigned" in bad.stderr
-    assert store.get_operator("dora").site_count == 0  # type: ignore[union-attr]
+    assert store.accounts.get("dora").site_count == 0  # type: ignore[union-attr]
     assert run(store, "operators", "assign", "dora", sid("op-d")).exit_code == 0
 
     issued = run(store, "operators", "token", "issue", "dora", "--label", "front desk")
@@ -35,7 +37,7 @@ def test_accounts_assignments_and_tokens(embedded_world: World) -> None:
     token = issued.stdout.strip()
     assert token.startswith("gso_") and len(token) >= 47 and "\n" not in token
     assert "shown once" in issued.stderr and token not in issued.stderr
-    assert store.operator_for_token(token_hash(token)).name == "dora"  # type: ignore[union-attr]
+    assert store.accounts.for_token(token_hash(token)).name == "dora"  # type: ignore[union-attr]
     assert token not in rows_of_every_table(store)
     listed = run(store, "operators", "list")
     assert "dora\toperator\t1 site(s)\t1 active token(s)" in listed.output
@@ -51,7 +53,7 @@ def test_accounts_assignments_and_tokens(embedded_world: World) -> None:
     assert embedded_world.client.get("/api/v1/operator/me",
                                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert run(store, "operators", "unassign", "dora", sid("op-d")).exit_code == 0
-    assert store.get_operator("dora").site_count == 0  # type: ignore[union-attr]
+    assert store.accounts.get("dora").site_count == 0  # type: ignore[union-attr]
 
 
 def test_bulk_from_the_command_line_is_all_or_nothing(world: World, tmp_path: Path) -> None:
@@ -67,11 +69,11 @@ def test_bulk_from_the_command_line_is_all_or_nothing(world: World, tmp_path: Pa
     result = run(store, "operators", "bulk", "alice", str(bad))
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith(f"{bad}: line 3: opening_hours: cannot parse")
-    assert lines[1] == f"{bad}: line 4: site_id: {c} is not one of your sites (403)"
-    assert lines[2].startswith(f"{bad}: line 5: closed_to: 'yesterday' is not a date")
+    assert lines[0].startswith(f"{bad}:line 3: opening_hours: cannot parse")
+    assert lines[1] == f"{bad}:line 4: site_id: {c} is not one of your sites"
+    assert lines[2].startswith(f"{bad}:line 5: closed_to: 'yesterday' is not a date")
     assert lines[3] == f"{bad}: 3 problem(s); nothing was changed"
-    assert store.get_site(a).opening_hours == "24/7" and store.recent_changes()[1] == 0  # type: ignore[union-attr]
+    assert store.sites.get_site(a).opening_hours == "24/7" and store.audit.recent()[1] == 0  # type: ignore[union-attr]
 
     good = tmp_path / "good.csv"
     good.write_text("site_id,opening_hours,closed_from,closed_to,reason\n"
@@ -82,9 +84,9 @@ def test_bulk_from_the_command_line_is_all_or_nothing(world: World, tmp_path: Pa
     assert "opening_hours: '24/7' -> 'Mo-Su 18:00-22:00'" in dry.output
     assert f"closures: + {day} .. {day} (盘点)" in dry.output
     assert "2 site(s) would change (dry run, nothing written)" in dry.output
-    assert store.get_site(a).opening_hours == "24/7" and store.recent_changes()[1] == 0  # type: ignore[union-attr]
+    assert store.sites.get_site(a).opening_hours == "24/7" and store.audit.recent()[1] == 0  # type: ignore[union-attr]
     applied = run(store, "operators", "bulk", "alice", str(good))
     assert applied.exit_code == 0 and "2 site(s) changed" in applied.output
-    assert store.get_site(a).opening_hours == "Mo-Su 18:00-22:00"  # type: ignore[union-attr]
-    assert {(ch.actor, ch.action) for ch in store.recent_changes()[0]} == {("alice", "bulk")}
+    assert store.sites.get_site(a).opening_hours == "Mo-Su 18:00-22:00"  # type: ignore[union-attr]
+    assert {(ch.actor, ch.action) for ch in store.audit.recent()[0]} == {("alice", "bulk")}
     assert a not in world.nearest_ids(tomorrow_at(10)) and b not in world.nearest_ids(tomorrow_at(10))

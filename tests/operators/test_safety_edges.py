@@ -12,18 +12,20 @@ import pytest
 from click.testing import CliRunner, Result
 
 from geoservice.cli import main
-from geoservice.store.base import Store
+from geoservice.services import Services
+from tests.support import TIANANMEN
+from tests.support.sites import sid
+from tests.support.world import World
 
-from .conftest import TIANANMEN, World, sid
 from .test_operator_api import etag_of, patch, problem
 
 DAY_AFTER_PH = "Mo-Fr 08:00-18:00; PH +1 day off"
 REFUSED = ("Mo-Fr 08:00-18:00; SH off", "SH")  # school holidays: no calendar for China
 
 
-def cli(store: Store, *args: str, input: str | None = None) -> Result:
-    env = {"DATABASE_URL": store.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
-        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.path)}  # type: ignore[attr-defined]
+def cli(store: Services, *args: str, input: str | None = None) -> Result:
+    env = {"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
+        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
     return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
 
 
@@ -64,8 +66,8 @@ def test_unevaluable_constructs_are_refused_by_name_at_every_entrance(world: Wor
     resp = world.client.post("/api/v1/operator/bulk", data=csv.encode(), content_type="text/csv",
                              headers=world.auth("alice"))
     body = problem(resp, 422)
-    assert body["errors"][0]["line"] == 2 and "cannot evaluate" in body["errors"][0]["reason"]
-    assert world.store.get_site(site).opening_hours == "Mo-Su 06:00-22:00"  # type: ignore[union-attr]
+    assert body["errors"][0]["where"] == "line 2" and "cannot evaluate" in body["errors"][0]["reason"]
+    assert world.store.sites.get_site(site).opening_hours == "Mo-Su 06:00-22:00"  # type: ignore[union-attr]
     # a layer file
     path = tmp_path / "sites.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
@@ -96,10 +98,10 @@ def test_cli_reload_keeps_operator_edits_and_names_file_line_and_field(world: Wo
                     "st-1,东四驿站,warm_station,116.4170,39.9290,Mo-Su 08:00-20:00,010-6512 3456\n"
                     "st-2,南锣驿站,warm_station,116.4030,39.9370,Tu-Su 09:00-20:00,\n", encoding="utf-8")
     assert cli(world.store, "load", str(path)).exit_code == 0
-    from geoservice.store.base import site_id_for
+    from geoservice.model import site_id_for
 
     st1 = site_id_for("st-1")
-    world.store.assign_sites("alice", [st1])
+    world.store.accounts.assign("alice", [st1])
     assert patch(world, "alice", st1, {"opening_hours": "24/7", "phone": "13812345678"}).status_code == 200
     again = cli(world.store, "load", str(path))
     assert again.exit_code == 0, again.output
@@ -107,11 +109,11 @@ def test_cli_reload_keeps_operator_edits_and_names_file_line_and_field(world: Wo
     assert f"{path}:line 2: opening_hours: kept the operator's value (edited {today}" in again.output
     assert f"{path}:line 2: phone: kept the operator's value (edited {today}" in again.output
     assert "by alice)" in again.output and "2 operator edit(s) kept" in again.output
-    kept = world.store.get_site(st1)
+    kept = world.store.sites.get_site(st1)
     assert kept is not None and (kept.opening_hours, kept.phone) == ("24/7", "13812345678")
     forced = cli(world.store, "load", str(path), "--overwrite-edits")
     assert forced.exit_code == 0 and "overwrote the operator's value '24/7'" in forced.output
-    assert world.store.get_site(st1).opening_hours == "Mo-Su 08:00-20:00"  # type: ignore[union-attr]
+    assert world.store.sites.get_site(st1).opening_hours == "Mo-Su 08:00-20:00"  # type: ignore[union-attr]
     history = world.client.get(f"/api/v1/sites/{st1}/history", headers=world.auth("alice")).get_json()
     assert history["items"][0]["action"] == "load-overwrite"
 
@@ -140,7 +142,7 @@ def test_chinese_phone_formats_are_accepted(world: World, phone: str) -> None:
 def test_text_that_is_not_a_phone_number_is_refused(world: World, phone: str) -> None:
     body = problem(patch(world, "alice", sid("op-a"), {"phone": phone}), 422)
     assert body["errors"][0]["field"] == "phone"
-    assert world.store.get_site(sid("op-a")).phone is None  # type: ignore[union-attr]
+    assert world.store.sites.get_site(sid("op-a")).phone is None  # type: ignore[union-attr]
 
 
 def test_a_layer_file_with_a_bad_phone_names_the_line(world: World, tmp_path: Path) -> None:
@@ -162,4 +164,4 @@ def test_closures_have_one_shape_in_the_public_and_the_operators_api(world: Worl
     assert mine == public == {"id": mine["id"], "start": day, "end": day, "reason": "盘点"}
     old_shape = world.client.post(f"/api/v1/sites/{site}/closures", json={"from": day, "to": day},
                                   headers=world.auth("alice", **{"If-Match": created.headers["ETag"]}))
-    assert {e["field"] for e in problem(old_shape, 422)["errors"]} == {"from", "to"}
+    assert {e["field"] for e in problem(old_shape, 422)["errors"]} == {"from", "to", "start", "end"}

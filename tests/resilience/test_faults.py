@@ -14,9 +14,11 @@ import pytest
 
 from geoservice import create_app
 from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.services import Services
 from geoservice.settings import Settings
+from tests.support import LAYERS, demo
+from tests.support.stores import fresh_embedded
 
-LAYERS = Path(__file__).resolve().parents[2] / "layers"
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true"
 
 
@@ -28,15 +30,15 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
     cluster = ThrowawayCluster().start()
     try:
         url = cluster.create_database("outage")
-        store = PostgisStore(url, max_size=2, timeout=2.0)
+        store = Services.over(PostgisStore(url, max_size=2, timeout=2.0))
         store.migrate()
         load_districts(store, LAYERS)
         load_bundled_calendar(store)
-        from tests.contract.test_store_contract import BASIC, make_sites
+        from tests.support.sites import BASIC, make_sites
 
-        store.upsert_sites(make_sites(store, BASIC))
+        store.sites.upsert_sites(make_sites(store, BASIC))
         settings = Settings(database_url=url, rate_limit_dir=tmp_path)
-        client = create_app(settings, store=store, prepare=False).test_client()
+        client = create_app(settings, services=store, prepare=False).test_client()
         assert client.get(NEAREST).status_code == 200
 
         cluster.pause()
@@ -49,7 +51,7 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
             assert int(resp.headers["Retry-After"]) > 0
             assert "Traceback" not in resp.get_data(as_text=True)
         # The pool could not hand out a connection: the breaker is open, so requests fail without waiting.
-        assert store.breaker.state()["state"] == "down"
+        assert store.spatial.breaker.state()["state"] == "down"
         health = client.get("/healthz")
         assert health.status_code == 503 and "Retry-After" in health.headers
 
@@ -86,16 +88,16 @@ def test_postgis_outage_under_concurrent_load_fails_fast_serves_static_and_recov
     from geoservice.devtools.pgcluster import ThrowawayCluster
     from geoservice.devtools.servers import ServeProcess, get
     from geoservice.store.postgis import PostgisStore
-    from tests.contract.test_store_contract import BASIC, make_sites
+    from tests.support.sites import BASIC, make_sites
 
     cluster = ThrowawayCluster().start()
     try:
         url = cluster.create_database("outage_served")
-        store = PostgisStore(url, max_size=2)
+        store = Services.over(PostgisStore(url, max_size=2))
         store.migrate()
         load_districts(store, LAYERS)
         load_bundled_calendar(store)
-        store.upsert_sites(make_sites(store, BASIC))
+        store.sites.upsert_sites(make_sites(store, BASIC))
         store.close()
         env = {"DATABASE_URL": url, "GEOSERVICE_AUTOLOAD_LAYERS": "0", "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
         with ServeProcess(["--workers", "2", "--threads", "4"], env=env, log=tmp_path / "serve.log") as server:
@@ -136,7 +138,8 @@ KILLED_WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from geoservice.bootstrap import load_site_file
-    from geoservice.store import embedded
+    from geoservice.services import Services
+    from geoservice.store.embedded import store as embedded
 
     class AnnouncingTxn(embedded._Txn):
         def __enter__(self):
@@ -145,7 +148,7 @@ KILLED_WRITER = textwrap.dedent("""
             return cur
 
     embedded._Txn = AnnouncingTxn
-    store = embedded.EmbeddedStore(sys.argv[1])
+    store = Services.over(embedded.EmbeddedStore(sys.argv[1]))
     load_site_file(store, Path(sys.argv[2]))
     print("done", flush=True)
 """)
@@ -157,23 +160,19 @@ def _writer(path: Path, layer: Path) -> subprocess.Popen:  # type: ignore[type-a
 
 
 def test_embedded_store_killed_mid_write_is_all_or_nothing(tmp_path: Path) -> None:
-    from geoservice.store.base import NearestQuery, SiteFilter
+    from geoservice.model import NearestQuery, SiteFilter
     from geoservice.store.embedded import EmbeddedStore
 
     path = tmp_path / "crash.sqlite"
-    store = EmbeddedStore(path)
-    store.migrate()
-    load_districts(store, LAYERS)
-    load_bundled_calendar(store)
-    store.close()
+    fresh_embedded(path).close()
     layer = LAYERS / "sites_warm_station_simulated.geojson"
 
     def state() -> tuple[int, int]:
-        reopened = EmbeddedStore(path)
+        reopened = Services.over(EmbeddedStore(path))
         try:
-            assert reopened._conn().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            n = reopened.list_sites(SiteFilter(limit=1))[1]
-            with_hours = reopened._conn().execute(
+            assert reopened.spatial.connection().execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            n = reopened.sites.list_sites(SiteFilter(limit=1))[1]
+            with_hours = reopened.spatial.connection().execute(
                 "SELECT count(DISTINCT site_id) FROM site_open_intervals").fetchone()[0]
             return n, with_hours
         finally:
@@ -187,7 +186,7 @@ def test_embedded_store_killed_mid_write_is_all_or_nothing(tmp_path: Path) -> No
             proc.send_signal(signal.SIGKILL)
             finished = proc.wait(10) == 0
         n, with_hours = state()
-        assert n in (0, 9650), f"half-applied write: {n} sites"
+        assert n in (0, demo.by_kind()["warm_station"]), f"half-applied write: {n} sites"
         assert with_hours == n, "sites and their open intervals land together or not at all"
         killed_inside += int(n == 0 and not finished)
         if n:
@@ -197,8 +196,9 @@ def test_embedded_store_killed_mid_write_is_all_or_nothing(tmp_path: Path) -> No
     # The same write, not interrupted, lands whole and the store serves it.
     with _writer(path, layer) as proc:
         assert proc.wait(120) == 0
-    assert state() == (9650, 9650)
-    served = EmbeddedStore(path)
-    hits = served.nearest(NearestQuery(lon=116.416, lat=39.9289, at=served.default_window()[0], open_only=False))
+    assert state() == (demo.by_kind()["warm_station"], demo.by_kind()["warm_station"])
+    served = Services.over(EmbeddedStore(path))
+    at = served.sites.default_window()[0]
+    hits = served.sites.nearest(NearestQuery(lon=116.416, lat=39.9289, at=at, open_only=False))
     assert len(hits) == 5
     served.close()

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from geoservice.store.base import Store
-from tests.operators.conftest import World, build_world, sid
+from geoservice.services import Services
+from tests.support.sites import sid
+from tests.support.world import World, build_world
 
 DEEP = 100_000
 # (name, body): every one of these is unreadable as a JSON object -> 400, errors[0].field == "body".
@@ -39,13 +40,13 @@ HOSTILE_CONTENT: list[tuple[str, bytes]] = [
     ("NUL in a value", b'{"note": "a\\u0000b", "reason": "\\u0000", "phone": "\\u0000", "type": "\\u0000"}'),
     ("NUL in a key", b'{"no\\u0000te": "x"}'),
     ("10,000 unknown keys", b"{" + b",".join(b'"k%d": 1' % i for i in range(10_000)) + b"}"),
-    ("wrong types everywhere", b'{"note": {"a": 1}, "reason": [1], "from": 1e308, "to": true, "type": false, '
+    ("wrong types everywhere", b'{"note": {"a": 1}, "reason": [1], "start": 1e308, "end": true, "type": false, '
                                b'"opening_hours": [], "phone": 12, "amenities": {"x": 1}}'),
 ]
 
 
 @pytest.fixture
-def world(store: Store, tmp_path: Path) -> World:
+def world(store: Services, tmp_path: Path) -> World:
     """The operators' seeded world on each backend."""
     return build_world(store, tmp_path)
 
@@ -59,14 +60,14 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
     etag = c.get(f"/api/v1/sites/{site}").headers["ETag"]
     writer = world.auth("alice", **{"If-Match": etag})
     return {
-        ("patch", "/api/v1/sites/{id}"): {"url": f"/api/v1/sites/{site}", "headers": writer,
+        ("patch", "/api/v1/sites/{site_id}"): {"url": f"/api/v1/sites/{site}", "headers": writer,
                                           "types": ("application/merge-patch+json", "application/json")},
-        ("post", "/api/v1/sites/{id}/closures"): {"url": f"/api/v1/sites/{site}/closures", "headers": writer,
+        ("post", "/api/v1/sites/{site_id}/closures"): {"url": f"/api/v1/sites/{site}/closures", "headers": writer,
                                                   "types": ("application/json",)},
-        ("post", "/api/v1/operator/reports/{id}/resolve"): {
+        ("post", "/api/v1/operator/reports/{report_id}/resolve"): {
             "url": f"/api/v1/operator/reports/{report.get_json()['id']}/resolve", "headers": world.auth("alice"),
             "types": ("application/json",)},
-        ("post", "/api/v1/sites/{id}/reports"): {"url": f"/api/v1/sites/{site}/reports", "headers": {},
+        ("post", "/api/v1/sites/{site_id}/reports"): {"url": f"/api/v1/sites/{site}/reports", "headers": {},
                                                  "types": ("application/json",)},
     }
 
@@ -77,10 +78,11 @@ def _nul_bodies() -> dict[tuple[str, str], bytes]:
 
     today = now_local().date().isoformat().encode()
     return {
-        ("patch", "/api/v1/sites/{id}"): b'{"notes": "open\\u0000late"}',
-        ("post", "/api/v1/sites/{id}/closures"): b'{"from": "%s", "to": "%s", "reason": "\\u0000"}' % (today, today),
-        ("post", "/api/v1/operator/reports/{id}/resolve"): b'{"note": "done\\u0000"}',
-        ("post", "/api/v1/sites/{id}/reports"): b'{"type": "closed_on_arrival", "note": "\\u0000"}',
+        ("patch", "/api/v1/sites/{site_id}"): b'{"notes": "open\\u0000late"}',
+        ("post", "/api/v1/sites/{site_id}/closures"):
+            b'{"start": "%s", "end": "%s", "reason": "\\u0000"}' % (today, today),
+        ("post", "/api/v1/operator/reports/{report_id}/resolve"): b'{"note": "done\\u0000"}',
+        ("post", "/api/v1/sites/{site_id}/reports"): b'{"type": "closed_on_arrival", "note": "\\u0000"}',
     }
 
 
@@ -91,10 +93,10 @@ def _json_operations(world: World) -> set[tuple[str, str]]:
 
 
 def _state(world: World) -> tuple[int, int, int]:
-    site = world.store.get_site(sid("op-a"))
+    site = world.store.sites.get_site(sid("op-a"))
     assert site is not None
-    closures = len(world.store.closures_for([site.id]).get(site.id, []))
-    return site.version, closures, world.store.unresolved_report_counts([site.id]).get(site.id, 0)
+    closures = len(world.store.sites.closures_for([site.id]).get(site.id, []))
+    return site.version, closures, world.store.reports.unresolved_counts([site.id]).get(site.id, 0)
 
 
 def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> None:

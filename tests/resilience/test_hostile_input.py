@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from geoservice import create_app
+from geoservice.model import SiteFilter
+from geoservice.services import Services
 from geoservice.settings import Settings
-from geoservice.store.base import SiteFilter, Store
 
 SQL_META = ["'", "\"", ";", "--", "' OR '1'='1", "1; DROP TABLE sites; --", "%", "_", "\\", "$1", "\x00",
             "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ﾟ･✿ヾ╲(｡◕‿◕｡)╱✿･ﾟ", "A" * 5000]
@@ -21,15 +22,15 @@ STRING_PARAMS = {
 
 
 @pytest.fixture
-def hostile_client(store: Store, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from tests.contract.test_store_contract import BASIC, make_sites
+def hostile_client(store: Services, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from tests.support.sites import BASIC, make_sites
 
-    store.upsert_sites(make_sites(store, BASIC))
-    app = create_app(Settings(embedded_path=tmp_path / "unused.sqlite"), store=store, prepare=False)
+    store.sites.upsert_sites(make_sites(store, BASIC))
+    app = create_app(Settings(embedded_path=tmp_path / "unused.sqlite"), services=store, prepare=False)
     return app.test_client()
 
 
-def test_sql_metacharacters_in_every_string_parameter(hostile_client, store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_sql_metacharacters_in_every_string_parameter(hostile_client, store: Services) -> None:  # type: ignore[no-untyped-def]
     for path, spec in STRING_PARAMS.items():
         for param in spec["params"]:
             for value in SQL_META:
@@ -40,7 +41,7 @@ def test_sql_metacharacters_in_every_string_parameter(hostile_client, store: Sto
         for value in SQL_META:
             resp = hostile_client.get(f"/api/v1/sites/{value}" if "/" not in value else "/api/v1/sites/x%2Fy")
             assert resp.status_code in (404, 400), (value[:20], resp.status_code)
-    assert store.list_sites(SiteFilter(limit=1))[1] == 5  # nothing was dropped or changed
+    assert store.sites.list_sites(SiteFilter(limit=1))[1] == 5  # nothing was dropped or changed
 
 
 @pytest.mark.parametrize("value", ["NaN", "nan", "Infinity", "-inf", "1e999", "0x1A", "", " "])
@@ -70,7 +71,7 @@ def test_oversized_request_body_is_413(hostile_client) -> None:  # type: ignore[
     assert resp.mimetype == "application/problem+json"
 
 
-def test_invalid_geometries_in_an_uploaded_file_change_nothing(store: Store, tmp_path: Path) -> None:
+def test_invalid_geometries_in_an_uploaded_file_change_nothing(store: Services, tmp_path: Path) -> None:
     import json
 
     from click.testing import CliRunner
@@ -88,18 +89,19 @@ def test_invalid_geometries_in_an_uploaded_file_change_nothing(store: Store, tmp
         {"type": "Feature", "id": "d", "geometry": None, "properties": {"name_zh": "丁", "opening_hours": "24/7"}},
         "not a feature",
     ]}), encoding="utf-8")
-    env = {"DATABASE_URL": store.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
-        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.path)}  # type: ignore[attr-defined]
+    env = {"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
+        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
     result = CliRunner().invoke(main, ["load", str(path), "--kind", "warm_station"], env=env)
     assert result.exit_code == 1
     for n in range(1, 6):
         assert f"{path}:feature {n}: geometry:" in result.output or f"feature {n}: lon/lat" in result.output
     assert "Traceback" not in result.output
-    assert store.list_sites(SiteFilter(limit=1))[1] == 0
+    assert store.sites.list_sites(SiteFilter(limit=1))[1] == 0
 
 
-def test_a_50_mb_csv_upload_is_refused_and_changes_nothing(store: Store, tmp_path: Path) -> None:
-    from tests.operators.conftest import build_world, rows_of_every_table, sid
+def test_a_50_mb_csv_upload_is_refused_and_changes_nothing(store: Services, tmp_path: Path) -> None:
+    from tests.support.sites import sid
+    from tests.support.world import build_world, rows_of_every_table
 
     world = build_world(store, tmp_path)
     before = rows_of_every_table(store)

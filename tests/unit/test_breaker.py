@@ -7,7 +7,7 @@ import time
 import pytest
 
 from geoservice.errors import StoreUnavailable
-from geoservice.store.postgis import Breaker
+from geoservice.store.postgis.breaker import Breaker
 
 
 class FlakyProbe:

@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from geoservice.calendar import Calendar, CalendarDay, CalendarFileError, bundled_calendar, parse_calendar_csv
+from geoservice.calendar import Calendar, CalendarDay, bundled_calendar, parse_calendar_csv
 from geoservice.hours import TZ, HoursEngine, HoursSyntaxError, validate_hours
 from geoservice.model import Closure
+from geoservice.validation import ValidationFailed
 
 
 def at(text: str) -> dt.datetime:
@@ -106,12 +107,12 @@ def test_loading_a_new_year_changes_answers_without_code() -> None:
 def test_bad_calendar_file_names_every_line() -> None:
     text = ("date,type,name_en,name_zh\n2027-13-01,holiday,x,y\n2027-01-05,workday,x,y\n"
             "2027-01-01,party,x,y\n")
-    with pytest.raises(CalendarFileError) as err:
+    with pytest.raises(ValidationFailed) as err:
         parse_calendar_csv(text, "cn-2027.csv")
-    problems = err.value.problems
-    assert any(p.startswith("cn-2027.csv:2: date:") for p in problems)
-    assert any(p.startswith("cn-2027.csv:3: type:") and "weekday" in p for p in problems)
-    assert any(p.startswith("cn-2027.csv:4: type:") for p in problems)
+    problems = err.value.lines()
+    assert any(p.startswith("cn-2027.csv:line 2: date:") for p in problems)
+    assert any(p.startswith("cn-2027.csv:line 3: type:") and "weekday" in p for p in problems)
+    assert any(p.startswith("cn-2027.csv:line 4: type:") for p in problems)
 
 
 def test_shipped_calendar_matches_the_published_2026_schedule() -> None:

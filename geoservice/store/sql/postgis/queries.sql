@@ -109,30 +109,63 @@ FROM sites s
 WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
   AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
   -- Planar lon/lat containment, edges inclusive: the index of migration 004 finds candidates with && (boxes
-  -- rounded outward to float4), ST_Intersects then tests the exact coordinates.
-  AND (%(bbox)s::float8[] IS NULL OR ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
-        (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      )))
+  -- rounded outward to float4), ST_Intersects then tests the exact coordinates. As OGC API - Features reads a
+  -- box, lon_min > lon_max crosses the antimeridian (two envelopes) and lat_min > lat_max holds nothing.
+  AND (%(bbox)s::float8[] IS NULL OR ((%(bbox)s::float8[])[2] <= (%(bbox)s::float8[])[4] AND (
+        ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
+          (%(bbox)s::float8[])[1],
+          (%(bbox)s::float8[])[2],
+          CASE WHEN (%(bbox)s::float8[])[1] <= (%(bbox)s::float8[])[3] THEN (%(bbox)s::float8[])[3] ELSE 180 END,
+          (%(bbox)s::float8[])[4], 4326))
+        OR ((%(bbox)s::float8[])[1] > (%(bbox)s::float8[])[3] AND ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
+          -180, (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326))))))
   AND (%(open_at)s::timestamptz IS NULL OR EXISTS (
         SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz))
 ORDER BY s.id
 OFFSET %(offset)s LIMIT %(limit)s
 
--- name: list_site_ids_hours
-SELECT s.id, s.opening_hours, s.status
-FROM sites s
-WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
-  AND (%(district)s::text IS NULL OR s.district_adcode = %(district)s)
-  AND (%(bbox)s::float8[] IS NULL OR ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
-        (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326
-      )))
-ORDER BY s.id
-
 -- name: get_site
 SELECT {site_columns} FROM sites s WHERE s.id = %(id)s
 
 -- name: all_sites
-SELECT {site_columns} FROM sites s
+SELECT {site_columns} FROM sites s ORDER BY s.id
+
+-- name: get_window
+SELECT key, value FROM meta WHERE key IN ('window_start', 'window_end')
+
+-- name: site_count
+SELECT count(*) FROM sites
+
+-- name: postgis_version
+SELECT postgis_lib_version()
+
+-- name: analyze_sites
+ANALYZE sites
+
+-- name: analyze_intervals
+ANALYZE site_open_intervals
+
+-- name: migration_lock
+SELECT pg_advisory_xact_lock(%(key)s)
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                              applied_at timestamptz DEFAULT now())
+
+-- name: applied_migrations
+SELECT version FROM schema_migrations
+
+-- name: record_migration
+INSERT INTO schema_migrations (version, name) VALUES (%(version)s, %(name)s)
+
+-- name: delete_all_intervals
+DELETE FROM site_open_intervals
+
+-- name: copy_intervals
+COPY site_open_intervals (site_id, during) FROM STDIN
+
+-- name: statement_timeout_off
+SET LOCAL statement_timeout = 0
 
 -- name: insert_site
 INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, geog, opening_hours, amenities,
@@ -155,7 +188,7 @@ WHERE id = %(id)s
 SELECT {site_columns} FROM sites s WHERE s.source_id = ANY (%(source_ids)s::text[]) ORDER BY s.id FOR UPDATE
 
 -- name: sites_by_id
-SELECT {site_columns} FROM sites s WHERE s.id = ANY (%(ids)s::text[])
+SELECT {site_columns} FROM sites s WHERE s.id = ANY (%(ids)s::text[]) ORDER BY s.id
 
 -- name: site_versions
 SELECT id, version FROM sites
@@ -204,19 +237,8 @@ SELECT id FROM sites WHERE status = 'temporarily_closed' AND id = ANY (%(ids)s::
 -- name: delete_intervals_for
 DELETE FROM site_open_intervals WHERE site_id = ANY (%(ids)s::text[])
 
--- name: calendar_years
-SELECT year FROM calendar_years
-
--- name: calendar_days
-SELECT day, type, name_en, name_zh FROM calendar_days
-
 -- name: set_meta
 INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-
--- name: get_window
-SELECT key, value FROM meta WHERE key IN ('window_start', 'window_end')
-
--- ---- operators' side -------------------------------------------------------------------------------------
 
 -- name: lock_site
 -- Row lock for an operator's edit: concurrent writers to one site queue here, then see the new version.
@@ -245,102 +267,3 @@ INSERT INTO site_changes (site_id, actor, action, changes, version)
 VALUES (%(site_id)s, %(actor)s, %(action)s, %(changes)s, %(version)s)
 RETURNING id, at
 
--- name: change_columns
-id, site_id, actor, at, action, changes, version
-
--- name: site_history
-SELECT {change_columns}, count(*) OVER () FROM site_changes WHERE site_id = %(site_id)s
-ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
-
--- name: site_history_count
-SELECT count(*) FROM site_changes WHERE site_id = %(site_id)s
-
--- name: recent_changes
-SELECT {change_columns}, count(*) OVER () FROM site_changes ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
-
--- name: changes_count
-SELECT count(*) FROM site_changes
-
--- name: operator_select
-SELECT o.id, o.name, o.role, o.created_at,
-       (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),
-       (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL)
-FROM operators o
-
--- name: insert_operator
-INSERT INTO operators (name, role) VALUES (%(name)s, %(role)s) ON CONFLICT (name) DO NOTHING RETURNING id
-
--- name: operator_by_name
-{operator_select} WHERE o.name = %(name)s
-
--- name: all_operators
-{operator_select} ORDER BY o.name
-
--- name: operator_by_token
--- Looked up by the token's SHA-256: the token itself is never stored or compared.
-{operator_select} WHERE o.id = (SELECT operator_id FROM operator_tokens
-                                WHERE token_sha256 = %(hash)s AND revoked_at IS NULL)
-
--- name: existing_site_ids
-SELECT id FROM sites WHERE id = ANY (%(ids)s::text[])
-
--- name: assign_sites
-INSERT INTO operator_sites (operator_id, site_id) SELECT %(operator_id)s, unnest(%(ids)s::text[])
-ON CONFLICT DO NOTHING
-
--- name: unassign_sites
-DELETE FROM operator_sites WHERE operator_id = %(operator_id)s AND site_id = ANY (%(ids)s::text[])
-
--- name: owned_site_ids
-SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s AND site_id = ANY (%(ids)s::text[])
-
--- name: operator_sites
-SELECT {site_columns}, count(*) OVER () AS total FROM sites s
-WHERE %(all)s OR s.id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s)
-ORDER BY s.id OFFSET %(offset)s LIMIT %(limit)s
-
--- name: operator_sites_count
-SELECT count(*) FROM sites s
-WHERE %(all)s OR s.id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s)
-
--- name: insert_token
-INSERT INTO operator_tokens (operator_id, token_sha256, label) VALUES (%(operator_id)s, %(hash)s, %(label)s)
-RETURNING id, created_at
-
--- name: list_tokens
-SELECT id, label, created_at, revoked_at FROM operator_tokens WHERE operator_id = %(operator_id)s ORDER BY id DESC
-
--- name: revoke_tokens
-UPDATE operator_tokens SET revoked_at = now()
-WHERE operator_id = %(operator_id)s AND revoked_at IS NULL AND (%(ids)s::bigint[] IS NULL OR id = ANY (%(ids)s::bigint[]))
-
--- name: report_columns
-id, site_id, type, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by, resolution_note
-
--- name: insert_report
-INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at)
-VALUES (%(site_id)s, %(type)s, %(amenity)s, %(note)s, %(lang)s, %(observed_at)s)
-RETURNING {report_columns}
-
--- name: get_report
-SELECT {report_columns} FROM site_reports WHERE id = %(id)s
-
--- name: list_reports
-SELECT {report_columns}, count(*) OVER () FROM site_reports
-WHERE (%(all)s OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s))
-  AND (%(include_resolved)s OR resolved_at IS NULL)
-ORDER BY id DESC OFFSET %(offset)s LIMIT %(limit)s
-
--- name: count_reports
-SELECT count(*) FROM site_reports
-WHERE (%(all)s OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = %(operator_id)s))
-  AND (%(include_resolved)s OR resolved_at IS NULL)
-
--- name: resolve_report
-UPDATE site_reports SET resolved_at = now(), resolved_by = %(actor)s, resolution_note = %(note)s
-WHERE id = %(id)s AND resolved_at IS NULL
-RETURNING {report_columns}
-
--- name: unresolved_report_counts
-SELECT site_id, count(*) FROM site_reports
-WHERE resolved_at IS NULL AND site_id = ANY (%(ids)s::text[]) GROUP BY site_id

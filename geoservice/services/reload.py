@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from geoservice.model import EDITABLE_FIELDS, Site
+from geoservice.model import EDITABLE_FIELDS, ReloadConflict, Site
 
 # Content a file carries; the order is the audit's and the conflict report's.
 CONTENT_FIELDS = (
@@ -59,28 +59,6 @@ def same_value(name: str, a: Any, b: Any) -> bool:
     if name in ("lon", "lat"):
         return abs(float(a) - float(b)) <= 1e-7
     return bool(a == b)
-
-
-@dataclasses.dataclass(frozen=True)
-class ReloadConflict:
-    """A field where the file and an operator's later edit disagree."""
-
-    site_id: str
-    source_id: str
-    field: str
-    operator_value: Any
-    file_value: Any
-    edited_by: str
-    edited_at: str
-    overwritten: bool = False
-
-    def describe(self) -> str:
-        """``field: kept the operator's value (edited 2026-11-30 by X)`` or the overwrite's wording."""
-        day = self.edited_at[:10]
-        if self.overwritten:
-            return (f"{self.field}: overwrote the operator's value {self.operator_value!r} (edited {day} by "
-                    f"{self.edited_by}) with the file's {self.file_value!r}")
-        return f"{self.field}: kept the operator's value (edited {day} by {self.edited_by})"
 
 
 @dataclasses.dataclass

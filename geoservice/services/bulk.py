@@ -9,7 +9,8 @@ File format (UTF-8, header required, columns in any order)::
 A line changes the site's ``opening_hours`` (when given) and/or adds a closure (``closed_from`` and
 ``closed_to``, inclusive dates in Asia/Shanghai, with an optional ``reason``). Several lines may name the same
 site (e.g. two closures), but not two different ``opening_hours``. Every problem is collected first and
-reported as ``line N: field: reason``; nothing is written unless the whole file is valid.
+reported as ``line N: field: reason`` (:class:`~geoservice.validation.ValidationFailed`; ``Forbidden`` when the
+only problems are sites that are not the operator's); nothing is written unless the whole file is valid.
 
 The API (``POST /api/v1/operator/bulk``) and the CLI (``geoservice operators bulk``) share this module.
 """
@@ -19,46 +20,20 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from geoservice.errors import Forbidden
 from geoservice.hours import HoursSyntaxError, validate_hours
-from geoservice.model import Closure
-from geoservice.store.base import EditResult, Operator, SiteEdit, Store
+from geoservice.model import Closure, EditResult, Operator, SiteEdit
+from geoservice.validation import Problem, ValidationFailed
+
+if TYPE_CHECKING:
+    from geoservice.services import Services
 
 COLUMNS = ("site_id", "opening_hours", "closed_from", "closed_to", "reason")
 MAX_LINES = 10_000
 MAX_CLOSURE_DAYS = 366
 MAX_REASON = 200
-
-
-@dataclasses.dataclass(frozen=True)
-class LineProblem:
-    """One bad line. ``forbidden`` marks a site that is not the operator's (a 403-style problem)."""
-
-    line: int
-    field: str
-    reason: str
-    forbidden: bool = False
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.reason}"
-
-    def as_json(self) -> dict[str, Any]:
-        """As an entry of a problem's ``errors`` list."""
-        return {"line": self.line, "field": self.field, "reason": self.reason, "message": str(self)}
-
-
-class BulkInvalid(Exception):
-    """The file is not valid; ``problems`` lists every bad line."""
-
-    def __init__(self, problems: list[LineProblem]):
-        super().__init__(f"{len(problems)} problem(s)")
-        self.problems = problems
-
-    @property
-    def only_forbidden(self) -> bool:
-        """True when every problem is a site the operator may not touch."""
-        return all(p.forbidden for p in self.problems)
 
 
 @dataclasses.dataclass
@@ -105,6 +80,8 @@ def check_closure(site_id: str, raw_from: Any, raw_to: Any, raw_reason: Any,
         reason = ""
     elif len(reason.strip()) > MAX_REASON:
         problems.append(("reason", f"at most {MAX_REASON} characters"))
+    elif any(ord(ch) < 32 and ch not in "\t" for ch in reason):
+        problems.append(("reason", "contains control characters"))
     if len(dates) == 2:
         start, end = dates["start"], dates["end"]
         if end < start:
@@ -119,14 +96,20 @@ def check_closure(site_id: str, raw_from: Any, raw_to: Any, raw_reason: Any,
     return Closure(site_id, dates["start"], dates["end"], reason.strip()), []
 
 
-def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) -> BulkPlan:
-    """Validate a whole bulk file for ``operator``; :class:`BulkInvalid` lists every problem."""
-    problems: list[LineProblem] = []
+def parse_bulk_csv(text: str, services: Services, operator: Operator, today: dt.date) -> BulkPlan:
+    """Validate a whole bulk file for ``operator``: ``ValidationFailed`` lists every problem (``Forbidden`` when
+    the only problems are sites that are not the operator's)."""
+    problems: list[tuple[int, Problem]] = []
+    forbidden: list[tuple[int, Problem]] = []
+
+    def bad(line: int, field: str, reason: str) -> None:
+        problems.append((line, Problem(field, reason, f"line {line}")))
+
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise BulkInvalid([LineProblem(1, "header", f"not CSV ({exc})")]) from None
+        raise ValidationFailed([Problem("header", f"not CSV ({exc})", "line 1")]) from None
     columns = [c.strip() for c in header or []]
     missing = [c for c in COLUMNS if c not in columns]
     extra = [c for c in columns if c not in COLUMNS]
@@ -136,8 +119,8 @@ def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) 
             detail.append(f"missing {', '.join(missing)}")
         if extra:
             detail.append(f"unknown {', '.join(extra)}")
-        raise BulkInvalid([LineProblem(1, "header", f"expected the columns {','.join(COLUMNS)}"
-                                                    + (f" ({'; '.join(detail)})" if detail else ""))])
+        raise ValidationFailed([Problem("header", f"expected the columns {','.join(COLUMNS)}"
+                                        + (f" ({'; '.join(detail)})" if detail else ""), "line 1")])
     at = {name: columns.index(name) for name in COLUMNS}
     rows: list[tuple[int, dict[str, str]]] = []
     while True:
@@ -146,16 +129,16 @@ def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) 
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.append(LineProblem(reader.line_num, "row", f"not CSV ({exc})"))
+            bad(reader.line_num, "row", f"not CSV ({exc})")
             break
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
         if len(rows) >= MAX_LINES:
-            problems.append(LineProblem(line, "file", f"at most {MAX_LINES} lines per file"))
+            bad(line, "file", f"at most {MAX_LINES} lines per file")
             break
         if len(row) != len(columns):
-            problems.append(LineProblem(line, "row", f"expected {len(columns)} columns, got {len(row)}"))
+            bad(line, "row", f"expected {len(columns)} columns, got {len(row)}")
             continue
         rows.append((line, {name: row[i].strip() for name, i in at.items()}))
 
@@ -165,50 +148,54 @@ def parse_bulk_csv(text: str, store: Store, operator: Operator, today: dt.date) 
     for line, rec in rows:
         site_id = rec["site_id"]
         if not site_id:
-            problems.append(LineProblem(line, "site_id", "is required"))
+            bad(line, "site_id", "is required")
             continue
         if len(site_id) > 64:
-            problems.append(LineProblem(line, "site_id", "at most 64 characters"))
+            bad(line, "site_id", "at most 64 characters")
             continue
         wants_closure = bool(rec["closed_from"] or rec["closed_to"])
         if not rec["opening_hours"] and not wants_closure:
             what = "reason without closed_from/closed_to" if rec["reason"] else "nothing to change"
-            problems.append(LineProblem(line, "row", f"{what}: give opening_hours and/or closed_from + closed_to"))
+            bad(line, "row", f"{what}: give opening_hours and/or closed_from + closed_to")
             continue
         lines.setdefault(site_id, []).append(line)
         if rec["opening_hours"]:
             try:
                 value = validate_hours(rec["opening_hours"])
             except HoursSyntaxError as exc:
-                problems.append(LineProblem(line, "opening_hours", hours_problem(exc)))
+                bad(line, "opening_hours", hours_problem(exc))
             else:
                 if site_id in hours and hours[site_id][1] != value:
-                    problems.append(LineProblem(line, "opening_hours", f"differs from line {hours[site_id][0]} "
-                                                                       "for the same site"))
+                    bad(line, "opening_hours", f"differs from line {hours[site_id][0]} for the same site")
                 else:
                     hours.setdefault(site_id, (line, value))
         if wants_closure:
-            closure, bad = check_closure(site_id, rec["closed_from"], rec["closed_to"], rec["reason"], today)
+            closure, problems_ = check_closure(site_id, rec["closed_from"], rec["closed_to"], rec["reason"], today)
             names = {"start": "closed_from", "end": "closed_to", "reason": "reason"}
-            problems.extend(LineProblem(line, names[f], r) for f, r in bad)
+            for f, r in problems_:
+                bad(line, names[f], r)
             if closure is not None:
                 closures.setdefault(site_id, []).append(closure)
 
     if lines:
-        owned = store.owned_site_ids(operator, list(lines))
+        owned = services.accounts.owned_site_ids(operator, list(lines))
         for site_id, site_lines in lines.items():
             if site_id in owned:
                 continue
-            exists = store.get_site(site_id) is not None
+            exists = services.sites.get_site(site_id) is not None
             for line in site_lines:
                 if exists:
-                    problems.append(LineProblem(line, "site_id", f"{site_id} is not one of your sites (403)", True))
+                    forbidden.append((line, Problem("site_id", f"{site_id} is not one of your sites", f"line {line}")))
                 else:
-                    problems.append(LineProblem(line, "site_id", f"no site with id {site_id!r}"))
-    if not rows and not problems:
-        problems.append(LineProblem(2, "file", "no data lines after the header"))
+                    bad(line, "site_id", f"no site with id {site_id!r}")
+    if not rows and not problems and not forbidden:
+        bad(2, "file", "no data lines after the header")
+    ordered = [p for _, p in sorted(problems + forbidden, key=lambda x: (x[0], x[1].field))]
     if problems:
-        raise BulkInvalid(sorted(problems, key=lambda p: (p.line, p.field)))
+        raise ValidationFailed(ordered, note="nothing was changed")
+    if forbidden:
+        raise Forbidden(f"{len(forbidden)} line(s) name sites that are not yours; nothing was changed",
+                        [p.as_json() for p in ordered])
     edits = []
     for site_id in lines:
         fields = {"opening_hours": hours[site_id][1]} if site_id in hours else {}

@@ -9,18 +9,15 @@ set ``window.__pwned`` (or request ``/pwned/<field>``). The data is written with
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from geoservice.auth import new_token, token_hash
 from geoservice.bootstrap import load_bundled_calendar, load_districts
 from geoservice.layers import ServiceArea
-from geoservice.model import Site
-from geoservice.store.base import Store, site_id_for
+from geoservice.model import Site, site_id_for
+from geoservice.services import Services
+from tests.support import LAYERS, TIANANMEN
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ROOT / "layers"
-TIANANMEN = (116.3975, 39.9087)
 SITE_FIELDS = ("name_zh", "name_en", "address", "operator", "phone", "notes")
 TEMPLATE_PROBE = "{{ 7*7 }}"
 
@@ -54,7 +51,7 @@ class Seeded:
     token: str
 
 
-def seed(store: Store, hostile: bool = True) -> Seeded:
+def seed(store: Services, hostile: bool = True) -> Seeded:
     """Districts, calendar, three sites near Tiananmen (one per kind) and an operator with a token.
 
     With ``hostile`` every free-text field (and every district name) carries :func:`payload`; otherwise
@@ -66,9 +63,9 @@ def seed(store: Store, hostile: bool = True) -> Seeded:
     load_bundled_calendar(store)
     districts = [dataclasses.replace(d, name_zh=d.name_zh + text(f"district_zh_{d.adcode}"),
                                      name_en=d.name_en + text(f"district_en_{d.adcode}"))
-                 for d in store.districts()]
-    store.replace_districts(districts)
-    area = ServiceArea(store.districts())
+                 for d in store.sites.districts()]
+    store.sites.replace_districts(districts)
+    area = ServiceArea(store.sites.districts())
     sites = []
     for i, kind in enumerate(("warm_station", "mother_baby_room", "worker_home")):
         lon, lat = TIANANMEN[0] + 0.002 * (i + 1), TIANANMEN[1] + 0.001 * i
@@ -78,10 +75,10 @@ def seed(store: Store, hostile: bool = True) -> Seeded:
                           opening_hours=hours_payload() if hostile else "24/7",
                           amenities=["drinking_water", "toilet", "wifi"],
                           district_adcode=area.lookup([lon], [lat])[0], **fields))
-    store.upsert_sites(sites)
+    store.sites.upsert_sites(sites)
     operator = "hostile-test.op"  # account names are restricted to [A-Za-z0-9_.@-] by the store itself
-    store.create_operator(operator)
-    store.assign_sites(operator, [s.id for s in sites])
+    store.accounts.create(operator)
+    store.accounts.assign(operator, [s.id for s in sites])
     token = new_token()
-    store.add_token(operator, token_hash(token), "test")
+    store.accounts.add_token(operator, token_hash(token), "test")
     return Seeded(sites, {d.adcode: (d.name_zh, d.name_en) for d in districts}, operator, token)

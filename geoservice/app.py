@@ -1,0 +1,85 @@
+"""The app factory: settings, services, the API blueprints, the pages, errors, headers, limits and metrics."""
+from __future__ import annotations
+
+import atexit
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
+
+from geoservice.api import exports, metrics, ogc, openapi, operators, public, reports
+from geoservice.api.errors import register_error_handlers
+from geoservice.api.jsonprovider import FastJSONProvider
+from geoservice.api.ratelimit import init_rate_limits
+from geoservice.api.security import init_app as init_security_headers
+from geoservice.api.spec import Api
+from geoservice.bootstrap import ensure_ready
+from geoservice.services import Services, open_services
+from geoservice.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+class SiteIdConverter(BaseConverter):
+    """A site id in a path, never the word ``nearest``: ``PATCH /api/v1/sites/<id>`` must not claim
+    ``/api/v1/sites/nearest`` (its ``Allow`` header would then advertise PATCH there)."""
+
+    regex = r"(?!nearest$)[^/]+"
+
+
+def _planners(app: Flask) -> Api | None:
+    """The planners' routes (coverage API, /maps/coverage), when their libraries are installed."""
+    try:
+        from geoservice.api import coverage
+    except ImportError as exc:  # the couriers'-API install has no planners' stack
+        LOGGER.info("planners' routes not served (%s): install geoservice[planners]", exc)
+        return None
+    app.register_blueprint(coverage.bp)
+    return coverage.API
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None, prepare: bool = True) -> Flask:
+    """The WSGI app. ``services`` lets tests share one backend; ``prepare`` loads the bundled data when missing."""
+    settings = settings or Settings.from_env()
+    app = Flask("geoservice", static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.json = FastJSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.url_map.converters["site_id"] = SiteIdConverter
+    if settings.proxy_hops > 0:  # client addresses (rate limits, logs) and URLs as the proxy received them
+        n = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    owned = services is None
+    services = services or open_services(settings)
+    if prepare:
+        ensure_ready(services, settings)
+    app.extensions["geoservice.settings"] = settings
+    app.extensions["geoservice.services"] = services
+    register_error_handlers(app)
+    init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
+    metrics.init_app(app)
+    for module in (public, operators, reports, exports, openapi, ogc):
+        app.register_blueprint(module.bp)
+    apis = [public.API, operators.API, reports.API, exports.API, openapi.API]
+    planners = _planners(app)
+    if planners is not None:
+        apis.append(planners)
+    app.extensions["geoservice.apis"] = apis
+    init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
+
+    @app.get("/")
+    def index() -> Any:
+        """The couriers' page."""
+        return send_from_directory(STATIC_DIR, "index.html")
+
+    @app.get("/operator")
+    def operator_page() -> Any:
+        """The operators' page."""
+        return send_from_directory(STATIC_DIR, "operator.html")
+
+    if owned:
+        atexit.register(services.close)
+    return app

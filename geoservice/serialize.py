@@ -1,0 +1,256 @@
+"""Every outward shape of the service, written once, each next to the JSON Schema that documents it.
+
+A site becomes a public GeoJSON feature (couriers, partners), a flat OGC feature (GIS), an export record
+(GeoJSON/GeoPackage/CSV) or an operator's view (the public feature plus closures and ETag); closures, audit
+entries, reports and districts have one shape each. The OpenAPI documents take their response schemas from
+here (``SCHEMAS``), so what is documented is what is written. Times are ISO 8601 in Beijing time (+08:00) to the
+second; ``None`` stays ``null``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from geoservice.hours import TZ
+from geoservice.model import (
+    AMENITIES,
+    AMENITY_LABELS,
+    KIND_LABELS,
+    KINDS,
+    REPORT_TYPES,
+    SITE_STATUSES,
+    Closure,
+    District,
+    OpenState,
+    Report,
+    Site,
+    SiteChange,
+)
+
+COORD_DECIMALS = 7  # ~1 cm, as stored
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    """An aware time as ISO 8601 in Beijing time to the second (naive times are taken as Beijing time)."""
+    if t is None:
+        return None
+    aware = t.replace(tzinfo=TZ) if t.tzinfo is None else t.astimezone(TZ)
+    return aware.isoformat(timespec="seconds")
+
+
+def stamp(t: dt.datetime | None) -> str | None:
+    """When a record was written (updated, verified, received, resolved): ISO 8601 in UTC to the second.
+
+    Record times are instants for machines (GeoPackage and most GIS want them in UTC); times a courier reads
+    (open until, next open, the query's time) are Beijing time (:func:`iso`)."""
+    if t is None:
+        return None
+    aware = t.replace(tzinfo=TZ) if t.tzinfo is None else t
+    return aware.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def point(lon: float, lat: float, decimals: int = COORD_DECIMALS) -> dict[str, Any]:
+    """A GeoJSON Point."""
+    return {"type": "Point", "coordinates": [round(float(lon), decimals), round(float(lat), decimals)]}
+
+
+# ---- small shapes ---------------------------------------------------------------------------------------------
+def closure(c: Closure) -> dict[str, Any]:
+    """A closure: whole days ``start``..``end`` inclusive (Beijing dates), with its reason."""
+    return {"id": c.id, "start": c.start.isoformat(), "end": c.end.isoformat(), "reason": c.reason}
+
+
+def change(c: SiteChange) -> dict[str, Any]:
+    """One audit entry: who changed what (``{field: {before, after}}``), when, producing which version."""
+    return {"id": c.id, "site_id": c.site_id, "actor": c.actor, "at": stamp(c.at), "action": c.action,
+            "changes": c.changes, "version": c.version}
+
+
+def report(r: Report) -> dict[str, Any]:
+    """A courier's report (nothing about the reporter is kept)."""
+    return {"id": r.id, "site_id": r.site_id, "type": r.type, "amenity": r.amenity, "note": r.note,
+            "lang": r.lang, "observed_at": stamp(r.observed_at), "received_at": stamp(r.received_at),
+            "status": "resolved" if r.resolved_at else "open", "resolved_at": stamp(r.resolved_at),
+            "resolved_by": r.resolved_by, "resolution_note": r.resolution_note}
+
+
+def district_ref(d: District | None) -> dict[str, str] | None:
+    """A site's district, named in both languages."""
+    return {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en} if d else None
+
+
+# ---- sites ----------------------------------------------------------------------------------------------------
+def site_properties(site: Site, district: District | None) -> dict[str, Any]:
+    """What every public view of a site says about it (couriers' API, operators' view)."""
+    return {
+        "id": site.id, "source_id": site.source_id, "kind": site.kind, "kind_label": KIND_LABELS[site.kind],
+        "name_zh": site.name_zh, "name_en": site.name_en, "address": site.address,
+        "district": district_ref(district), "opening_hours": site.opening_hours, "amenities": list(site.amenities),
+        "amenity_labels": [{"code": a, **AMENITY_LABELS.get(a, {"zh": a, "en": a})} for a in site.amenities],
+        "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": bool(site.simulated),
+        "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at), "version": site.version,
+        "status": site.status, "hours_problem": site.hours_problem,
+    }
+
+
+def state_properties(state: OpenState, at: dt.datetime) -> dict[str, Any]:
+    """A site's open state at ``at`` (see :class:`geoservice.hours.OpenState`)."""
+    return {"is_open": state.is_open, "open_until": iso(state.open_until), "next_open": iso(state.next_open),
+            "open_all_week": state.is_open and state.open_until is None, "state_at": iso(at)}
+
+
+def site_feature(site: Site, district: District | None, lonlat: tuple[float, float], *,
+                 state: OpenState | None = None, at: dt.datetime | None = None, distance_m: float | None = None,
+                 walk_minutes: int | None = None, unresolved_reports: int | None = None,
+                 closures: Sequence[Closure] | None = None, etag: str | None = None) -> dict[str, Any]:
+    """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. Optional parts appear
+    only when given: distance and walk (nearest), state (with ``at``), report count, closures and ETag."""
+    props = site_properties(site, district)
+    if unresolved_reports is not None:
+        props["unresolved_reports"] = unresolved_reports
+    if distance_m is not None:
+        props["distance_m"] = round(distance_m, 1)
+        props["walk_minutes"] = walk_minutes
+    if state is not None and at is not None:
+        props.update(state_properties(state, at))
+        props["hours_problem"] = state.problem or site.hours_problem
+    if closures is not None:
+        props["closures"] = [closure(c) for c in closures if c.id is not None]
+    if etag is not None:
+        props["etag"] = etag
+    return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
+
+
+def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None) -> dict[str, Any]:
+    """A site as a flat OGC API feature in CRS84: scalar properties only (``amenities`` ``;``-separated, as in the
+    CSV export), so GIS clients get plain columns and a saved copy loads back with ``geoservice load``."""
+    label = KIND_LABELS[site.kind]
+    props: dict[str, Any] = {
+        "source_id": site.source_id, "kind": site.kind, "kind_zh": label["zh"], "kind_en": label["en"],
+        "name_zh": site.name_zh, "name_en": site.name_en, "address": site.address,
+        "district_adcode": site.district_adcode, "district_zh": district.name_zh if district else None,
+        "district_en": district.name_en if district else None, "opening_hours": site.opening_hours,
+        "amenities": ";".join(site.amenities), "operator": site.operator, "phone": site.phone, "notes": site.notes,
+        "simulated": bool(site.simulated), "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at),
+        "version": site.version,
+    }
+    if distance_m is not None:
+        props["distance_m"] = round(float(distance_m), 1)
+    return {"type": "Feature", "id": site.id, "geometry": point(site.lon, site.lat), "properties": props}
+
+
+# Export columns, in order: what `geoservice load` reads back. `crs` names the datum of the coordinates on every
+# record (a CSV cannot carry a header comment that spreadsheet tools and the loader would both accept).
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "id", "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat",
+    "opening_hours", "amenities", "operator", "phone", "notes", "simulated", "updated_at", "verified_at", "crs",
+)
+EXPORT_ATTRIBUTES: tuple[str, ...] = tuple(c for c in EXPORT_COLUMNS if c not in ("lon", "lat"))
+
+
+def export_attributes(site: Site, datum: str) -> dict[str, Any]:
+    """Typed export attributes of a site (GeoJSON / GeoPackage): amenities a list, simulated a bool."""
+    return {
+        "id": site.id, "source_id": site.source_id or site.id, "kind": site.kind, "name_zh": site.name_zh,
+        "name_en": site.name_en, "address": site.address, "district_adcode": site.district_adcode,
+        "opening_hours": site.opening_hours, "amenities": list(site.amenities), "operator": site.operator,
+        "phone": site.phone, "notes": site.notes, "simulated": bool(site.simulated),
+        "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at), "crs": datum,
+    }
+
+
+def district_counts(d: District, counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """Sites of each kind in a district."""
+    return {k: counts.get(d.adcode, {}).get(k, 0) for k in KINDS}
+
+
+def finite(value: float) -> float | None:
+    """A float for JSON (NaN and infinities become null)."""
+    return value if math.isfinite(value) else None
+
+
+# ---- JSON Schemas of the shapes above (for the OpenAPI documents) -----------------------------------------------
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type", "string")
+    types = kind if isinstance(kind, list) else [kind]
+    return {**schema, "type": [*types, "null"]}
+
+
+STRING = {"type": "string"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+TIME = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601, Beijing time (+08:00)"}
+LABELS = {"type": "object", "required": ["zh", "en"], "properties": {"zh": STRING, "en": STRING},
+          "additionalProperties": False}
+POINT = {"type": "object", "required": ["type", "coordinates"], "properties": {
+    "type": {"const": "Point"},
+    "coordinates": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}}
+
+CLOSURE_SCHEMA = {"type": "object", "required": ["id", "start", "end", "reason"], "additionalProperties": False,
+                  "properties": {"id": {"type": "integer"}, "start": {"type": "string", "format": "date"},
+                                 "end": {"type": "string", "format": "date"}, "reason": STRING}}
+CHANGE_SCHEMA = {
+    "type": "object", "required": ["id", "site_id", "actor", "at", "action", "changes", "version"],
+    "additionalProperties": False,
+    "properties": {"id": {"type": "integer"}, "site_id": STRING, "actor": STRING, "at": TIME,
+                   "action": {"type": "string", "description": "update, add_closure, delete_closure, verify, bulk, "
+                                                               "load or load-overwrite"},
+                   "changes": {"type": "object", "description": "{field: {before, after}}"},
+                   "version": {"type": ["integer", "null"], "description": "The site version it produced"}}}
+REPORT_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "site_id", "type", "amenity", "note", "lang", "observed_at", "received_at", "status",
+                 "resolved_at", "resolved_by", "resolution_note"],
+    "properties": {"id": {"type": "integer"}, "site_id": STRING, "type": {"type": "string", "enum": list(REPORT_TYPES)},
+                   "amenity": {"type": ["string", "null"], "enum": [*AMENITIES, None]}, "note": NULLABLE_STRING,
+                   "lang": {"type": ["string", "null"], "enum": ["zh", "en", None]}, "observed_at": TIME,
+                   "received_at": TIME, "status": {"type": "string", "enum": ["open", "resolved"]},
+                   "resolved_at": TIME, "resolved_by": NULLABLE_STRING, "resolution_note": NULLABLE_STRING}}
+SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
+    "id": STRING, "source_id": NULLABLE_STRING, "kind": {"type": "string", "enum": list(KINDS)},
+    "kind_label": LABELS, "name_zh": STRING, "name_en": NULLABLE_STRING, "address": NULLABLE_STRING,
+    "district": {"type": ["object", "null"], "required": ["adcode", "name_zh", "name_en"],
+                 "properties": {"adcode": STRING, "name_zh": STRING, "name_en": STRING}},
+    "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
+    "amenities": {"type": "array", "items": {"type": "string", "enum": list(AMENITIES)}},
+    "amenity_labels": {"type": "array", "items": {"type": "object", "required": ["code", "zh", "en"],
+                                                  "properties": {"code": STRING, "zh": STRING, "en": STRING}}},
+    "operator": NULLABLE_STRING, "phone": NULLABLE_STRING, "notes": NULLABLE_STRING, "simulated": {"type": "boolean"},
+    "updated_at": TIME, "verified_at": TIME, "version": {"type": "integer", "minimum": 1},
+    "status": {"type": "string", "enum": list(SITE_STATUSES),
+               "description": "temporarily_closed: closed for every query until set back to open"},
+    "hours_problem": {"type": ["string", "null"],
+                      "description": "Set when the opening hours could not be evaluated: the site is reported closed"},
+    "unresolved_reports": {"type": "integer", "minimum": 0,
+                           "description": "Couriers' problem reports not yet resolved by the operator"},
+    "distance_m": {"type": "number", "minimum": 0, "description": "WGS-84 ellipsoidal geodesic distance, metres"},
+    "walk_minutes": {"type": "integer", "minimum": 0, "description": "Minutes on foot under the walk model"},
+    "is_open": {"type": "boolean"},
+    "open_until": {**TIME, "description": "When it closes; null if open beyond the next 8 days (e.g. 24/7)"},
+    "next_open": {**TIME, "description": "When a closed site opens next; null if not within 8 days"},
+    "open_all_week": {"type": "boolean"}, "state_at": TIME,
+    "closures": {"type": "array", "items": {"$ref": "#/components/schemas/Closure"}},
+    "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
+}
+SITE_REQUIRED = ["id", "source_id", "kind", "kind_label", "name_zh", "name_en", "address", "district",
+                 "opening_hours", "amenities", "amenity_labels", "operator", "phone", "notes", "simulated",
+                 "updated_at", "verified_at", "version", "status", "hours_problem"]
+SITE_SCHEMA = {"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
+    "type": {"const": "Feature"}, "id": STRING, "geometry": POINT,
+    "properties": {"type": "object", "required": SITE_REQUIRED, "properties": SITE_PROPERTIES_SCHEMA,
+                   "additionalProperties": False}}}
+WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
+                  "properties": {"code": STRING, "en": STRING, "zh": STRING}}
+LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
+               "properties": {"rel": STRING, "href": STRING, "type": STRING, "title": STRING}}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Site": SITE_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
+    "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA,
+    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+        "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
+        "instance": NULLABLE_STRING,
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "reason"],
+                                              "properties": {"field": STRING, "reason": STRING}}}}},
+}

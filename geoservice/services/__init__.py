@@ -1,0 +1,64 @@
+"""The service layer: every workflow of the product, written once over the storage interfaces.
+
+:func:`open_services` picks the backend from the settings (PostGIS when ``database_url`` is set, otherwise the
+embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), and the
+dialect-neutral repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the CLI, the
+planners' analysis and the tests all go through it; nothing above this layer talks to a database.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from geoservice.services.accounts import AccountService
+from geoservice.services.sites import SiteService
+from geoservice.settings import Settings
+from geoservice.store import open_spatial
+from geoservice.store.relational import Audit, Calendars, Reports
+from geoservice.store.spatial import SpatialStore
+from geoservice.walk import WalkModel
+
+
+@dataclasses.dataclass
+class Services:
+    """One backend's services."""
+
+    spatial: SpatialStore
+    sites: SiteService
+    accounts: AccountService
+    audit: Audit
+    reports: Reports
+    calendars: Calendars
+    walk: WalkModel
+
+    @classmethod
+    def over(cls, spatial: SpatialStore, walk: WalkModel | None = None,
+             window_days: tuple[int, int] = (1, 14)) -> Services:
+        """The services over an opened spatial store."""
+        db = spatial.database
+        accounts, reports, calendars = AccountService(db), Reports(db), Calendars(db)
+        sites = SiteService(spatial, calendars, reports, accounts, window_days)
+        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel())
+
+    @property
+    def backend(self) -> str:
+        """``embedded`` or ``postgis``."""
+        return self.spatial.backend
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the schema; returns the migrations applied."""
+        return self.spatial.migrate()
+
+    def health(self) -> dict[str, Any]:
+        """The backend's health (``StoreUnavailable`` when it does not answer)."""
+        return self.spatial.health()
+
+    def close(self) -> None:
+        """Release connections."""
+        self.spatial.close()
+
+
+def open_services(settings: Settings) -> Services:
+    """The services over the backend the settings name."""
+    return Services.over(open_spatial(settings), settings.walk_model(),
+                         (settings.window_days_before, settings.window_days_after))

@@ -1,0 +1,404 @@
+"""The dialect-neutral half of storage, written once for both backends: accounts and tokens, the audit trail,
+couriers' reports and the holiday calendar.
+
+Each repository runs the named statements of ``sql/common/queries.sql`` through a :class:`Database`, which a
+backend provides: connections and transactions (``reading``/``writing``) and a :class:`Dialect` — how parameters
+are written and how times, dates, JSON and booleans travel. Nothing here knows which backend it runs on.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from geoservice.calendar import Calendar, CalendarDay
+from geoservice.errors import Conflict, NotFound
+from geoservice.model import Operator, Report, SiteChange, TokenInfo
+from geoservice.store import sql as sqlfiles
+
+CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+_FRAGMENT = re.compile(r"\{(\w+)\}")
+
+
+class Cursor(Protocol):
+    """What a statement gives back (sqlite3 and psycopg cursors both are)."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Executor(Protocol):
+    """Something that runs one statement with named parameters (a sqlite3 cursor, a psycopg connection)."""
+
+    def execute(self, sql: Any, params: Any = ...) -> Any: ...
+
+
+class Dialect(abc.ABC):
+    """How one backend writes parameters and carries values."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def placeholders(self, sql: str) -> str:
+        """``:name`` parameters in the backend's own style."""
+
+    @abc.abstractmethod
+    def value(self, v: Any) -> Any:
+        """A Python value (datetime, date, dict, list, bool) as the backend stores it."""
+
+    @abc.abstractmethod
+    def time(self, v: Any) -> dt.datetime | None:
+        """A stored time back as an aware datetime."""
+
+    @abc.abstractmethod
+    def date(self, v: Any) -> dt.date:
+        """A stored date back as a date."""
+
+    @abc.abstractmethod
+    def json(self, v: Any) -> Any:
+        """A stored JSON document back as Python data."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    """Connections of one backend for the repositories: its SQL dialect, and two ways to get a connection."""
+
+    dialect: Dialect
+    # Reads (no snapshot needed across statements).
+    reading: Callable[[], AbstractContextManager[Executor]]
+    # One write transaction: committed when the block ends, rolled back on any exception.
+    writing: Callable[[], AbstractContextManager[Executor]]
+
+
+@functools.cache
+def _statements() -> dict[str, str]:
+    raw = sqlfiles.queries("common")
+
+    def expand(text: str) -> str:
+        return _FRAGMENT.sub(lambda m: expand(raw[m.group(1)]) if m.group(1) in raw else m.group(0), text)
+
+    return {name: expand(text) for name, text in raw.items()}
+
+
+def statement(db: Database, name: str, params: Mapping[str, Any], /) -> tuple[str, dict[str, Any]]:
+    """Named statement ``name`` for ``db``'s dialect with ``params`` bound; list values expand to one parameter
+    each (``:ids`` -> ``:ids_0, :ids_1``)."""
+    text = _statements()[name]
+    bound: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, (list, tuple)):
+            names = [f"{key}_{i}" for i in range(len(value))] or [f"{key}_none"]
+            text = re.sub(rf"(?<![:\w]):{key}\b", ", ".join(":" + n for n in names), text)
+            if not value:
+                bound[f"{key}_none"] = None  # "IN (NULL)": matches nothing
+            bound.update({n: db.dialect.value(v) for n, v in zip(names, value)})
+        else:
+            bound[key] = db.dialect.value(value)
+    return db.dialect.placeholders(text), bound
+
+
+def run(db: Database, ex: Executor, query: str, /, **params: Any) -> Any:
+    """Execute the named statement ``query`` on ``ex``; returns the cursor."""
+    text, bound = statement(db, query, params)
+    return ex.execute(text, bound)
+
+
+def chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """Distinct ids in lists of at most :data:`CHUNK`."""
+    unique = list(dict.fromkeys(ids))
+    for i in range(0, len(unique), CHUNK):
+        yield unique[i:i + CHUNK]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Repository:
+    """Base of the repositories: one database."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def _one(self, query: str, /, **params: Any) -> Any:
+        with self.db.reading() as ex:
+            return run(self.db, ex, query, **params).fetchone()
+
+    def _all(self, query: str, /, **params: Any) -> list[Any]:
+        with self.db.reading() as ex:
+            return list(run(self.db, ex, query, **params).fetchall())
+
+    def _page(self, query: str, count_query: str, /, **params: Any) -> tuple[list[Any], int]:
+        """Rows of a ``count(*) OVER ()`` page and the total (counted apart when the page is empty)."""
+        with self.db.reading() as ex:
+            rows = list(run(self.db, ex, query, **params).fetchall())
+            if rows:
+                return rows, int(rows[0][-1])
+            total = run(self.db, ex, count_query, **params).fetchone()
+        return [], int(total[0]) if total else 0
+
+
+class Accounts(Repository):
+    """Operators and union staff, their sites and their bearer tokens (only tokens' SHA-256 is kept)."""
+
+    def _operator(self, row: Sequence[Any]) -> Operator:
+        oid, name, role, created_at, sites, tokens = row[:6]
+        return Operator(int(oid), name, role, self.db.dialect.time(created_at), int(sites), int(tokens))
+
+    def create(self, name: str, role: str) -> Operator:
+        """A new account (name and role already checked); ``Conflict`` when the name is taken."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "insert_operator", name=name, role=role, now=_now()).fetchone()
+        if row is None:
+            raise Conflict(f"an operator named {name!r} already exists")
+        created = self.get(name)
+        assert created is not None
+        return created
+
+    def get(self, name: str) -> Operator | None:
+        """One account by name."""
+        row = self._one("operator_by_name", name=name)
+        return self._operator(row) if row else None
+
+    def all(self) -> list[Operator]:
+        """Every account with its site and active-token counts, by name."""
+        return [self._operator(r) for r in self._all("all_operators")]
+
+    def for_token(self, token_sha256: str) -> Operator | None:
+        """The account of an active (not revoked) token, by the token's hash."""
+        row = self._one("operator_by_token", hash=token_sha256)
+        return self._operator(row) if row else None
+
+    def _id(self, ex: Executor, name: str) -> int:
+        row = run(self.db, ex, "operator_id", name=name).fetchone()
+        if row is None:
+            raise NotFound(f"no operator named {name!r}")
+        return int(row[0])
+
+    def assign(self, name: str, site_ids: Sequence[str]) -> int:
+        """Give an account these sites, all or none (``NotFound`` names unknown ids); returns how many were new."""
+        ids = list(dict.fromkeys(site_ids))
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            known: set[str] = set()
+            for chunk in chunks(ids):
+                known.update(r[0] for r in run(self.db, ex, "existing_site_ids", ids=chunk).fetchall())
+            unknown = [i for i in ids if i not in known]
+            if unknown:
+                raise NotFound(f"no site with id {', '.join(unknown)}")
+            before = run(self.db, ex, "assigned_count", operator_id=oid).fetchone()[0]
+            now = _now()
+            for site_id in ids:
+                run(self.db, ex, "assign_site", operator_id=oid, site_id=site_id, now=now)
+            after = run(self.db, ex, "assigned_count", operator_id=oid).fetchone()[0]
+        return int(after) - int(before)
+
+    def unassign(self, name: str, site_ids: Sequence[str]) -> int:
+        """Take sites away from an account; returns how many were removed."""
+        n = 0
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            for site_id in dict.fromkeys(site_ids):
+                n += run(self.db, ex, "unassign_site", operator_id=oid, site_id=site_id).rowcount
+        return n
+
+    def owned_site_ids(self, operator: Operator, site_ids: Sequence[str]) -> set[str]:
+        """Which of ``site_ids`` exist and are the account's (an admin's: every existing site)."""
+        out: set[str] = set()
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                if operator.is_admin:
+                    rows = run(self.db, ex, "existing_site_ids", ids=chunk).fetchall()
+                else:
+                    rows = run(self.db, ex, "owned_site_ids", operator_id=operator.id, ids=chunk).fetchall()
+                out.update(r[0] for r in rows)
+        return out
+
+    def site_ids_page(self, operator: Operator, limit: int, offset: int) -> tuple[list[str], int]:
+        """A page of the account's site ids by id (an admin's: every site), and their total."""
+        if operator.is_admin:
+            rows, total = self._page("all_site_ids_page", "all_sites_count", limit=limit, offset=offset)
+        else:
+            rows, total = self._page("operator_site_ids_page", "assigned_count", operator_id=operator.id,
+                                     limit=limit, offset=offset)
+        return [r[0] for r in rows], total
+
+    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
+        """Record a new token's hash for an account."""
+        now = _now()
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            row = run(self.db, ex, "insert_token", operator_id=oid, hash=token_sha256, label=label, now=now).fetchone()
+        return TokenInfo(int(row[0]), name, label, now)
+
+    def tokens(self, name: str) -> list[TokenInfo]:
+        """An account's tokens (active and revoked), newest first."""
+        with self.db.reading() as ex:
+            oid = self._id(ex, name)
+            rows = run(self.db, ex, "list_tokens", operator_id=oid).fetchall()
+        t = self.db.dialect.time
+        return [TokenInfo(int(r[0]), name, r[1], t(r[2]) or _now(), t(r[3])) for r in rows]
+
+    def revoke(self, name: str, token_ids: Sequence[int] | None = None) -> int:
+        """Revoke some (or, with None, all) of an account's active tokens; returns how many."""
+        now = _now()
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            if token_ids is None:
+                return int(run(self.db, ex, "revoke_all_tokens", operator_id=oid, now=now).rowcount)
+            return sum(run(self.db, ex, "revoke_token", id=int(t), operator_id=oid, now=now).rowcount
+                       for t in dict.fromkeys(token_ids))
+
+
+class Audit(Repository):
+    """The append-only audit trail (written by the site writers in the same transaction as each change)."""
+
+    def _change(self, row: Sequence[Any]) -> SiteChange:
+        cid, site_id, actor, at, action, changes, version = row[:7]
+        return SiteChange(int(cid), site_id, actor, self.db.dialect.time(at) or _now(), action,
+                          self.db.dialect.json(changes), version)
+
+    def site_history(self, site_id: str, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        """A site's changes, newest first, and their total."""
+        rows, total = self._page("site_history", "site_history_count", site_id=site_id, limit=limit, offset=offset)
+        return [self._change(r) for r in rows], total
+
+    def recent(self, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
+        """Changes across the network, newest first, and their total."""
+        rows, total = self._page("recent_changes", "changes_count", limit=limit, offset=offset)
+        return [self._change(r) for r in rows], total
+
+
+class Reports(Repository):
+    """Couriers' reports about sites. Nothing about the reporter is stored."""
+
+    def _report(self, row: Sequence[Any]) -> Report:
+        (rid, site_id, rtype, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by,
+         resolution_note) = row[:11]
+        t = self.db.dialect.time
+        return Report(site_id=site_id, type=rtype, observed_at=t(observed_at) or _now(), amenity=amenity, note=note,
+                      lang=lang, id=int(rid), received_at=t(received_at), resolved_at=t(resolved_at),
+                      resolved_by=resolved_by, resolution_note=resolution_note)
+
+    def add(self, report: Report) -> Report:
+        """Store a report; returns it with its id and received time."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "insert_report", site_id=report.site_id, type=report.type, amenity=report.amenity,
+                      note=report.note, lang=report.lang, observed_at=report.observed_at, now=_now()).fetchone()
+        return self._report(row)
+
+    def get(self, report_id: int) -> Report | None:
+        """One report by id."""
+        row = self._one("get_report", id=int(report_id))
+        return self._report(row) if row else None
+
+    def page(self, operator: Operator, include_resolved: bool = False, limit: int = 50,
+             offset: int = 0) -> tuple[list[Report], int]:
+        """Reports on the account's sites (an admin's: all), newest first, and their total."""
+        rows, total = self._page("list_reports", "count_reports", all_sites=operator.is_admin,
+                                 operator_id=operator.id, include_resolved=include_resolved, limit=limit,
+                                 offset=offset)
+        return [self._report(r) for r in rows], total
+
+    def resolve(self, report_id: int, actor: str, note: str | None = None) -> Report:
+        """Mark a report resolved (``NotFound`` if unknown, ``Conflict`` if already resolved)."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "resolve_report", id=int(report_id), actor=actor, note=note, now=_now()).fetchone()
+        if row is None:
+            if self.get(report_id) is None:
+                raise NotFound(f"no report {report_id}")
+            raise Conflict(f"report {report_id} is already resolved")
+        return self._report(row)
+
+    def unresolved_counts(self, site_ids: Sequence[str]) -> dict[str, int]:
+        """Open reports per site id (only ids that have some)."""
+        out: dict[str, int] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                out.update({r[0]: int(r[1]) for r in run(self.db, ex, "unresolved_report_counts",
+                                                          ids=chunk).fetchall()})
+        return out
+
+
+class Calendars(Repository):
+    """China's official holiday schedule, one year at a time."""
+
+    def load_year(self, year: int, days: Sequence[CalendarDay], source: str) -> None:
+        """Replace one year's schedule in one transaction."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "delete_calendar_year", first=dt.date(year, 1, 1), after=dt.date(year + 1, 1, 1))
+            for d in days:
+                run(self.db, ex, "insert_calendar_day", day=d.day, type=d.type, name_en=d.name_en, name_zh=d.name_zh)
+            run(self.db, ex, "upsert_calendar_year", year=year, source=source, now=_now())
+
+    def calendar(self) -> Calendar:
+        """The loaded schedule."""
+        with self.db.reading() as ex:
+            years = [int(r[0]) for r in run(self.db, ex, "calendar_years").fetchall()]
+            days = [CalendarDay(self.db.dialect.date(d), t, en, zh)
+                    for d, t, en, zh in run(self.db, ex, "calendar_days").fetchall()]
+        return Calendar.from_days(years, days)
+
+
+class SqliteDialect(Dialect):
+    """SQLite (embedded store): ``:name`` as is; times and dates as ISO text, JSON as text, booleans as 0/1."""
+
+    name = "sqlite"
+
+    def placeholders(self, sql: str) -> str:
+        return sql
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, dt.datetime):
+            return v.isoformat()
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, (dict, list)):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, bool):
+            return int(v)
+        return v
+
+    def time(self, v: Any) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(v) if v else None
+
+    def date(self, v: Any) -> dt.date:
+        return dt.date.fromisoformat(v)
+
+    def json(self, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through psycopg 3: ``%(name)s`` parameters, native timestamptz, date and jsonb."""
+
+    name = "postgresql"
+
+    def placeholders(self, sql: str) -> str:
+        return _PARAM.sub(r"%(\1)s", sql)
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, (dict, list)):
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(v)
+        return v
+
+    def time(self, v: Any) -> dt.datetime | None:
+        return v if v is None or isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
+
+    def date(self, v: Any) -> dt.date:
+        return v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
+
+    def json(self, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v

@@ -1,0 +1,135 @@
+-- Dialect-neutral statements, run as written by SQLite (embedded store) and PostgreSQL (PostGIS store).
+-- Parameters are :name (each backend's dialect rewrites them to its own style); a list parameter :ids is
+-- expanded to :ids_0, :ids_1, ... by the repository, so "IN (:ids)" works in both. No casts, no now():
+-- times come from Python, so both backends store the same instants.
+
+-- ---- accounts ------------------------------------------------------------------------------------------------
+
+-- name: operator_select
+SELECT o.id, o.name, o.role, o.created_at,
+       (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),
+       (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL)
+FROM operators o
+
+-- name: insert_operator
+INSERT INTO operators (name, role, created_at) VALUES (:name, :role, :now) ON CONFLICT (name) DO NOTHING RETURNING id
+
+-- name: operator_by_name
+{operator_select} WHERE o.name = :name
+
+-- name: operator_id
+SELECT id FROM operators WHERE name = :name
+
+-- name: all_operators
+{operator_select} ORDER BY o.name
+
+-- name: operator_by_token
+-- Looked up by the token's SHA-256: the token itself is never stored or compared.
+{operator_select} WHERE o.id = (SELECT operator_id FROM operator_tokens WHERE token_sha256 = :hash AND revoked_at IS NULL)
+
+-- name: existing_site_ids
+SELECT id FROM sites WHERE id IN (:ids)
+
+-- name: assigned_count
+SELECT count(*) FROM operator_sites WHERE operator_id = :operator_id
+
+-- name: assign_site
+INSERT INTO operator_sites (operator_id, site_id, assigned_at) VALUES (:operator_id, :site_id, :now)
+ON CONFLICT DO NOTHING
+
+-- name: unassign_site
+DELETE FROM operator_sites WHERE operator_id = :operator_id AND site_id = :site_id
+
+-- name: owned_site_ids
+SELECT site_id FROM operator_sites WHERE operator_id = :operator_id AND site_id IN (:ids)
+
+-- name: all_site_ids_page
+SELECT id, count(*) OVER () FROM sites ORDER BY id LIMIT :limit OFFSET :offset
+
+-- name: operator_site_ids_page
+SELECT site_id, count(*) OVER () FROM operator_sites WHERE operator_id = :operator_id
+ORDER BY site_id LIMIT :limit OFFSET :offset
+
+-- name: all_sites_count
+SELECT count(*) FROM sites
+
+-- name: insert_token
+INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at) VALUES (:operator_id, :hash, :label, :now)
+RETURNING id
+
+-- name: list_tokens
+SELECT id, label, created_at, revoked_at FROM operator_tokens WHERE operator_id = :operator_id ORDER BY id DESC
+
+-- name: revoke_all_tokens
+UPDATE operator_tokens SET revoked_at = :now WHERE operator_id = :operator_id AND revoked_at IS NULL
+
+-- name: revoke_token
+UPDATE operator_tokens SET revoked_at = :now WHERE id = :id AND operator_id = :operator_id AND revoked_at IS NULL
+
+-- ---- the audit trail -----------------------------------------------------------------------------------------
+
+-- name: change_columns
+id, site_id, actor, at, action, changes, version
+
+-- name: site_history
+SELECT {change_columns}, count(*) OVER () FROM site_changes WHERE site_id = :site_id
+ORDER BY id DESC LIMIT :limit OFFSET :offset
+
+-- name: site_history_count
+SELECT count(*) FROM site_changes WHERE site_id = :site_id
+
+-- name: recent_changes
+SELECT {change_columns}, count(*) OVER () FROM site_changes ORDER BY id DESC LIMIT :limit OFFSET :offset
+
+-- name: changes_count
+SELECT count(*) FROM site_changes
+
+-- ---- couriers' reports ---------------------------------------------------------------------------------------
+
+-- name: report_columns
+id, site_id, type, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by, resolution_note
+
+-- name: insert_report
+INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at, received_at)
+VALUES (:site_id, :type, :amenity, :note, :lang, :observed_at, :now)
+RETURNING {report_columns}
+
+-- name: get_report
+SELECT {report_columns} FROM site_reports WHERE id = :id
+
+-- name: list_reports
+SELECT {report_columns}, count(*) OVER () FROM site_reports
+WHERE (:all_sites OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = :operator_id))
+  AND (:include_resolved OR resolved_at IS NULL)
+ORDER BY id DESC LIMIT :limit OFFSET :offset
+
+-- name: count_reports
+SELECT count(*) FROM site_reports
+WHERE (:all_sites OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = :operator_id))
+  AND (:include_resolved OR resolved_at IS NULL)
+
+-- name: resolve_report
+UPDATE site_reports SET resolved_at = :now, resolved_by = :actor, resolution_note = :note
+WHERE id = :id AND resolved_at IS NULL
+RETURNING {report_columns}
+
+-- name: unresolved_report_counts
+SELECT site_id, count(*) FROM site_reports WHERE resolved_at IS NULL AND site_id IN (:ids) GROUP BY site_id
+
+-- ---- the holiday calendar ------------------------------------------------------------------------------------
+
+-- name: delete_calendar_year
+DELETE FROM calendar_days WHERE day >= :first AND day < :after
+
+-- name: insert_calendar_day
+INSERT INTO calendar_days (day, type, name_en, name_zh) VALUES (:day, :type, :name_en, :name_zh)
+
+-- name: upsert_calendar_year
+INSERT INTO calendar_years (year, source, loaded_at) VALUES (:year, :source, :now)
+ON CONFLICT (year) DO UPDATE SET source = excluded.source, loaded_at = excluded.loaded_at
+
+-- name: calendar_years
+SELECT year FROM calendar_years
+
+-- name: calendar_days
+SELECT day, type, name_en, name_zh FROM calendar_days

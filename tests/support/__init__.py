@@ -1,0 +1,9 @@
+"""Shared test helpers: paths, the small networks the tests build, counts of the bundled demo, hostile text."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ROOT / "layers"
+# The point every small test network is built around (WGS-84).
+TIANANMEN = (116.3975, 39.9087)

@@ -28,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from geoservice import create_app  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
 from geoservice.hours import TZ, now_local  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
 from geoservice.store import open_store  # noqa: E402
 from geoservice.store.base import NearestQuery, Store  # noqa: E402
+from tools.pgcluster import ThrowawayCluster  # noqa: E402
 
 SCENARIOS = {
     "10:00, any kind": {"hour": 10, "kinds": (), "amenities": ()},

@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geoservice.bootstrap import load_bundled_calendar, load_districts  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
 from geoservice.store.postgis import PostgisStore  # noqa: E402
+from tools.pgcluster import ThrowawayCluster  # noqa: E402
+from tools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
 
 PATHS = ["/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true", "/api/v1/sites?limit=3",
          "/ogc/collections/warm_stations/items?limit=2"]

@@ -38,12 +38,12 @@ import psycopg  # noqa: E402
 
 from bench.bench_scale import WRK_SCRIPT, query_points  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
 from geoservice.store import open_store  # noqa: E402
 from geoservice.store.base import SiteFilter  # noqa: E402
+from tools.pgcluster import ThrowawayCluster  # noqa: E402
+from tools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy  # noqa: E402
 
 BIN = Path(sys.executable).parent
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&kind=warm_station&amenity=toilet&limit=5"

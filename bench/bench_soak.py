@@ -41,12 +41,12 @@ import psycopg  # noqa: E402
 from bench.bench_nearest import percentiles  # noqa: E402
 from bench.bench_scale import query_points  # noqa: E402
 from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import NginxProcess, ServeProcess, get, stop_on_sigterm  # noqa: E402
 from geoservice.hours import TZ  # noqa: E402
 from geoservice.settings import Settings  # noqa: E402
 from geoservice.store import open_store  # noqa: E402
 from geoservice.store.base import SiteFilter  # noqa: E402
+from tools.pgcluster import ThrowawayCluster  # noqa: E402
+from tools.servers import NginxProcess, ServeProcess, get, stop_on_sigterm  # noqa: E402
 
 P99_LIMIT_MS = 50.0
 REQUEST_TIMEOUT_S = 10.0

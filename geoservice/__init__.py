@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, send_from_directory
 
+from geoservice.packagedata import static_dir
 from geoservice.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = static_dir()  # package data: geoservice/static/
 
 
 def create_app(settings: Settings | None = None, store: Any = None, prepare: bool = True) -> Flask:

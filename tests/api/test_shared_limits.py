@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from geoservice.packagedata import layers_dir
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 WORKERS = 3
 
 # A worker: its own app over the same embedded store file, configured from the environment as

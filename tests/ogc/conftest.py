@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from geoservice.cli import main
+from geoservice.packagedata import layers_dir
 from geoservice.settings import Settings
 from geoservice.store.base import Store
 
@@ -26,7 +27,7 @@ class LiveServer:
 
         from geoservice import create_app
 
-        settings = Settings(embedded_path=Path("unused"), layers_dir=ROOT / "layers", rate_limit_dir=state_dir)
+        settings = Settings(embedded_path=Path("unused"), layers_dir=layers_dir(), rate_limit_dir=state_dir)
         app = create_app(settings, store=store, prepare=False)
         self.requests: list[str] = []
         inner = app.wsgi_app

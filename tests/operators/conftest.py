@@ -17,11 +17,12 @@ from geoservice.auth import new_token, token_hash
 from geoservice.hours import TZ, now_local
 from geoservice.layers import ServiceArea
 from geoservice.model import Site
+from geoservice.packagedata import layers_dir
 from geoservice.settings import Settings
 from geoservice.store.base import Store, site_id_for
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 TIANANMEN = (116.3975, 39.9087)
 
 # (source_id, metres east, metres north, hours, amenities)

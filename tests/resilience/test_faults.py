@@ -14,16 +14,17 @@ import pytest
 
 from geoservice import create_app
 from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.packagedata import layers_dir
 from geoservice.settings import Settings
 
-LAYERS = Path(__file__).resolve().parents[2] / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true"
 
 
 @pytest.mark.postgis
 def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
-    from geoservice.devtools.pgcluster import ThrowawayCluster
     from geoservice.store.postgis import PostgisStore
+    from tools.pgcluster import ThrowawayCluster
 
     cluster = ThrowawayCluster().start()
     try:
@@ -83,10 +84,10 @@ def test_postgis_outage_under_concurrent_load_fails_fast_serves_static_and_recov
     times as many requests as threads all get a 503 problem well within the client timeout (each request used
     to wait for the pool in turn, so a burst queued for tens of seconds), and a static file and /healthz answer
     meanwhile; after the database comes back, the service recovers by itself."""
-    from geoservice.devtools.pgcluster import ThrowawayCluster
-    from geoservice.devtools.servers import ServeProcess, get
     from geoservice.store.postgis import PostgisStore
     from tests.contract.test_store_contract import BASIC, make_sites
+    from tools.pgcluster import ThrowawayCluster
+    from tools.servers import ServeProcess, get
 
     cluster = ThrowawayCluster().start()
     try:

@@ -8,7 +8,7 @@ thousands), so equal shares put sites densely in cities and sparsely on the plat
 census: no county population table is available offline. Within a county, points are uniform. Names, hosts,
 hours and amenities reuse the Beijing demo generator's profiles. Reproducible: same seed, same sites.
 
-Not written to ``layers/`` (it would be ~120 MB); the benchmark generates it on the fly.
+Not written to ``geoservice/data/layers/`` (it would be ~120 MB); the benchmark generates it on the fly.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ import shapely
 from shapely.geometry import shape
 
 from geoservice.geo import transform_geometry
-from geoservice.layerbuild.demo_sites import District, _site_properties, apportion
 from geoservice.model import Site
 from geoservice.store.base import site_id_for
+from tools.layers.demo_sites import District, _site_properties, apportion
 
 LOGGER = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The operators' page (geoservice/static/operator.html at /operator) in real headless Chromium (Debian's, never downloaded).
+"""The operators' page (geoservice/static/operator.html, at /operator) in real headless Chromium (Debian's, never
+downloaded).
 
 The page is driven end to end against the real app on a free port (embedded store with the small test network):
 sign in with a token, edit hours with the live preview (including a parse error shown at its position), save,

@@ -9,6 +9,7 @@ import click
 
 from geoservice.calendar import CalendarFileError, read_calendar_file
 from geoservice.errors import GeoserviceError, ValidationFailed
+from geoservice.extras import ExtraMissing
 from geoservice.geo import DATUMS
 from geoservice.model import KINDS
 from geoservice.settings import Settings
@@ -30,7 +31,18 @@ def _fail(lines: list[str]) -> None:
     sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top-level group: a feature whose optional extra is missing ends with one line naming the extra."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ExtraMissing as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """Rest sites for outdoor workers in Beijing (暖心驿站 / 母婴关爱室 / 职工之家).

@@ -28,6 +28,7 @@ from shapely.geometry import shape
 
 from geoservice.csvcells import from_csv_cell
 from geoservice.errors import ValidationFailed
+from geoservice.extras import GPKG, require
 from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
 from geoservice.model import AMENITIES, KINDS, Site
@@ -113,6 +114,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
 
 
 def _read_gpkg(path: Path) -> Iterator[RawRecord]:
+    require(GPKG)  # the gpkg extra (geopandas, pyogrio); the other formats need neither
     import pyogrio
 
     try:

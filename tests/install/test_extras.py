@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.packaging
+
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKED = ("geopandas", "pandas", "h3", "folium", "branca", "matplotlib", "pyogrio")
 

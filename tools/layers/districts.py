@@ -185,8 +185,7 @@ def _metadata(simplified: bool) -> dict[str, Any]:
         "area_km2": "geodesic area on the WGS-84 ellipsoid (pyproj.Geod), km², 2 decimals",
         "population_2020": "resident population, 7th national population census (reference date 2020-11-01)",
         "population_source": POPULATION_2020_SOURCE,
-        "built_by": "geoservice.layerbuild.districts.build_districts "
-                    "(python -m geoservice.layerbuild.districts)",
+        "built_by": "tools.layers.districts.build_districts (python -m tools.layers build-districts)",
     }
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geoservice.analysis import Planner, recommend  # noqa: E402
-from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.maps import coverage_map, render_html  # noqa: E402
-from geoservice.services import open_services  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from geoservice.analysis import Planner, recommend
+from geoservice.bootstrap import ensure_ready
+from geoservice.maps import coverage_map, render_html
+from geoservice.services import open_services
+from geoservice.settings import Settings
 
 AT = "2026-11-23T22:00"
 WEEK = "2026-11-23"

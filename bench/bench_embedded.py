@@ -31,17 +31,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_nearest import percentiles  # noqa: E402
-from bench.bench_scale import nearest_queries, query_points  # noqa: E402
-from geoservice.bootstrap import load_bundled_calendar  # noqa: E402
-from geoservice.hours import TZ, now_local  # noqa: E402
+from bench.bench_nearest import percentiles
+from bench.bench_scale import nearest_queries, query_points
+from geoservice.bootstrap import load_bundled_calendar
+from geoservice.hours import TZ, now_local
 from geoservice.model import NearestQuery, SiteFilter
 from geoservice.services import (
     Services,
-    open_services,  # noqa: E402
+    open_services,
 )
-from geoservice.services import Services as Store  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from geoservice.services import Services as Store
+from geoservice.settings import Settings
 
 CACHE = Path("/tmp/embedded200k")
 

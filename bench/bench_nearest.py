@@ -26,14 +26,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geoservice import create_app  # noqa: E402
-from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.hours import TZ, now_local  # noqa: E402
+from geoservice import create_app
+from geoservice.bootstrap import ensure_ready
+from geoservice.hours import TZ, now_local
 from geoservice.model import NearestQuery
-from geoservice.services import Services as Store  # noqa: E402
-from geoservice.services import open_services  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from geoservice.services import Services as Store
+from geoservice.services import open_services
+from geoservice.settings import Settings
+from tools.pgcluster import ThrowawayCluster
 
 SCENARIOS = {
     "10:00, any kind": {"hour": 10, "kinds": (), "amenities": ()},
@@ -52,7 +52,7 @@ def points(n: int, seed: int = 7) -> list[tuple[float, float]]:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples)
-    pick = lambda p: ms[min(len(ms) - 1, int(round(p / 100 * (len(ms) - 1))))]  # noqa: E731
+    pick = lambda p: ms[min(len(ms) - 1, round(p / 100 * (len(ms) - 1)))]  # noqa: E731
     return {"p50": pick(50), "p95": pick(95), "p99": pick(99), "mean": statistics.fmean(ms)}
 
 

@@ -23,12 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geoservice.bootstrap import load_bundled_calendar, load_districts  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import ServeProcess, get, stop_on_sigterm  # noqa: E402
-from geoservice.hours import TZ  # noqa: E402
+from geoservice.bootstrap import load_bundled_calendar, load_districts
+from geoservice.hours import TZ
+from geoservice.packagedata import layers_dir
 from geoservice.services import Services
-from geoservice.store.postgis import PostgisStore  # noqa: E402
+from geoservice.store.postgis import PostgisStore
+from tools.pgcluster import ThrowawayCluster
+from tools.servers import ServeProcess, get, stop_on_sigterm
 
 PATHS = ["/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true", "/api/v1/sites?limit=3",
          "/ogc/collections/warm_stations/items?limit=2"]
@@ -60,7 +61,7 @@ def main() -> None:
         url = cluster.create_database("outage")
         store = Services.over(PostgisStore(url, max_size=2))
         store.migrate()
-        load_districts(store, ROOT / "layers")
+        load_districts(store, layers_dir())
         load_bundled_calendar(store)
         from tests.contract.test_store_contract import BASIC, make_sites
 

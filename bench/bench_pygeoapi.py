@@ -164,9 +164,9 @@ def load_standalone(n: int) -> tuple[Any, str]:
     """A throwaway PostGIS cluster with n simulated national sites, loaded as bench_scale.py does."""
     from bench.bench_scale import load_national
     from geoservice.bootstrap import load_bundled_calendar
-    from geoservice.devtools.pgcluster import ThrowawayCluster
     from geoservice.services import open_services
     from geoservice.settings import Settings
+    from tools.pgcluster import ThrowawayCluster
 
     cluster = ThrowawayCluster(fast=False).start()
     try:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geoservice.limiter import SharedLimiter, open_table  # noqa: E402
+from geoservice.limiter import SharedLimiter, open_table
 
 LIMITS = ((1_000_000, 60.0),)  # never refuses: every hit does the full read-modify-write
 KEYS = 1000

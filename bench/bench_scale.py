@@ -28,19 +28,18 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_nearest import percentiles  # noqa: E402
-from geoservice.bootstrap import ensure_ready, load_bundled_calendar  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.hours import TZ, now_local  # noqa: E402
+from bench.bench_nearest import percentiles
+from geoservice.bootstrap import ensure_ready, load_bundled_calendar
+from geoservice.hours import TZ, now_local
 from geoservice.model import (
     NearestQuery,
-    Site,  # noqa: E402
+    Site,
     SiteFilter,
 )
-from geoservice.services import Services as Store  # noqa: E402
-from geoservice.services import open_services  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
-from geoservice.store.postgis import (  # noqa: E402
+from geoservice.services import Services as Store
+from geoservice.services import open_services
+from geoservice.settings import Settings
+from geoservice.store.postgis import (
     NEAREST_MARGIN,
     _q,
     nearest_open_params,
@@ -48,6 +47,7 @@ from geoservice.store.postgis import (  # noqa: E402
     nearest_rows_proven,
     run_nearest_open,
 )
+from tools.pgcluster import ThrowawayCluster
 
 
 def query_points(sites: list[Site], n: int, seed: int = 11) -> list[tuple[float, float]]:
@@ -204,7 +204,7 @@ def ratios(rows: dict[str, dict[str, float]]) -> str:
 def load_national(store: Store, total: int) -> list[Site]:
     from tqdm import tqdm
 
-    from geoservice.layerbuild.national import generate_national_sites, load_counties
+    from tools.layers.national import generate_national_sites, load_counties
 
     with tqdm(total=2875, desc="counties", unit="county") as bar:
         counties = load_counties(progress=bar.update)

@@ -34,16 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench.bench_scale import WRK_SCRIPT, query_points  # noqa: E402
-from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy  # noqa: E402
-from geoservice.hours import TZ  # noqa: E402
-from geoservice.model import SiteFilter  # noqa: E402
-from geoservice.services import open_services  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from bench.bench_scale import WRK_SCRIPT, query_points
+from geoservice.bootstrap import ensure_ready
+from geoservice.hours import TZ
+from geoservice.model import SiteFilter
+from geoservice.services import open_services
+from geoservice.settings import Settings
+from tools.pgcluster import ThrowawayCluster
+from tools.servers import NginxProcess, ServeProcess, free_port, get, stop_on_sigterm, wait_healthy
 
 BIN = Path(sys.executable).parent
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&kind=warm_station&amenity=toilet&limit=5"

@@ -36,17 +36,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench.bench_nearest import percentiles  # noqa: E402
-from bench.bench_scale import query_points  # noqa: E402
-from geoservice.bootstrap import ensure_ready  # noqa: E402
-from geoservice.devtools.pgcluster import ThrowawayCluster  # noqa: E402
-from geoservice.devtools.servers import NginxProcess, ServeProcess, get, stop_on_sigterm  # noqa: E402
-from geoservice.hours import TZ  # noqa: E402
-from geoservice.model import SiteFilter  # noqa: E402
-from geoservice.services import open_services  # noqa: E402
-from geoservice.settings import Settings  # noqa: E402
+from bench.bench_nearest import percentiles
+from bench.bench_scale import query_points
+from geoservice.bootstrap import ensure_ready
+from geoservice.hours import TZ
+from geoservice.model import SiteFilter
+from geoservice.services import open_services
+from geoservice.settings import Settings
+from tools.pgcluster import ThrowawayCluster
+from tools.servers import NginxProcess, ServeProcess, get, stop_on_sigterm
 
 P99_LIMIT_MS = 50.0
 REQUEST_TIMEOUT_S = 10.0

@@ -3,25 +3,24 @@ from __future__ import annotations
 
 import atexit
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from geoservice.api import exports, metrics, ogc, openapi, operators, public, reports
+from geoservice.api import coverage, exports, metrics, ogc, openapi, operators, public, reports
 from geoservice.api.errors import register_error_handlers
 from geoservice.api.jsonprovider import FastJSONProvider
 from geoservice.api.ratelimit import init_rate_limits
 from geoservice.api.security import init_app as init_security_headers
-from geoservice.api.spec import Api
 from geoservice.bootstrap import ensure_ready
+from geoservice.packagedata import static_dir
 from geoservice.services import Services, open_services
 from geoservice.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = static_dir()  # package data: geoservice/static/
 
 
 class SiteIdConverter(BaseConverter):
@@ -29,17 +28,6 @@ class SiteIdConverter(BaseConverter):
     ``/api/v1/sites/nearest`` (its ``Allow`` header would then advertise PATCH there)."""
 
     regex = r"(?!nearest$)[^/]+"
-
-
-def _planners(app: Flask) -> Api | None:
-    """The planners' routes (coverage API, /maps/coverage), when their libraries are installed."""
-    try:
-        from geoservice.api import coverage
-    except ImportError as exc:  # the couriers'-API install has no planners' stack
-        LOGGER.info("planners' routes not served (%s): install geoservice[planners]", exc)
-        return None
-    app.register_blueprint(coverage.bp)
-    return coverage.API
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, prepare: bool = True) -> Flask:
@@ -61,12 +49,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     register_error_handlers(app)
     init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
     metrics.init_app(app)
-    for module in (public, operators, reports, exports, openapi, ogc):
+    # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
+    for module in (public, operators, reports, exports, openapi, ogc, coverage):
         app.register_blueprint(module.bp)
-    apis = [public.API, operators.API, reports.API, exports.API, openapi.API]
-    planners = _planners(app)
-    if planners is not None:
-        apis.append(planners)
+    apis = [public.API, operators.API, reports.API, exports.API, openapi.API, coverage.API]
     app.extensions["geoservice.apis"] = apis
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
 

@@ -21,10 +21,10 @@ import datetime as dt
 import io
 import logging
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from geoservice.packagedata import calendar_files
 from geoservice.validation import Problem, Problems, ValidationFailed
 
 LOGGER = logging.getLogger(__name__)
@@ -138,8 +138,7 @@ def read_calendar_file(path: Path) -> tuple[int, list[CalendarDay]]:
 
 def bundled_calendar_files() -> list[tuple[str, str]]:
     """``(filename, text)`` of every year shipped in the package."""
-    folder = resources.files("geoservice") / "data" / "calendar"
-    return sorted((f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".csv"))
+    return [(f.name, f.read_text(encoding="utf-8")) for f in calendar_files()]
 
 
 def bundled_calendar() -> Calendar:

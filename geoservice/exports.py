@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from geoservice.csvcells import to_csv_cell
+from geoservice.extras import GPKG, require
 from geoservice.geo import DATUMS, from_wgs84
 from geoservice.model import Site, SiteFilter
 from geoservice.serialize import EXPORT_ATTRIBUTES, EXPORT_COLUMNS, export_attributes
@@ -202,7 +203,8 @@ def gpkg_crs(datum: str) -> Any:
 
 def write_gpkg(pages: Iterator[list[Site]], path: Path, datum: str, layer: str = "sites",
                on_page: Callable[[int], None] | None = None) -> int:
-    """Write a GeoPackage (one Point layer) and return the number of sites written."""
+    """Write a GeoPackage (one Point layer) and return the number of sites written (needs the gpkg extra)."""
+    require(GPKG)
     import geopandas as gpd
     import pandas as pd
     import shapely

@@ -27,6 +27,7 @@ import shapely
 from shapely.geometry import shape
 
 from geoservice.csvcells import from_csv_cell
+from geoservice.extras import GPKG, require
 from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
 from geoservice.model import AMENITIES, KINDS, District, Site, site_id_for
@@ -117,6 +118,7 @@ def _read_csv(path: Path) -> Iterator[RawRecord]:
 
 
 def _read_gpkg(path: Path) -> Iterator[RawRecord]:
+    require(GPKG)  # the gpkg extra (geopandas, pyogrio); the other formats need neither
     import pyogrio
 
     try:
@@ -211,8 +213,9 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
     return validate_file(records, filename, area, kind, datum).sites
 
 
-def validate_file(records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
-                  datum: str = "wgs84") -> SiteFile:
+def validate_file(  # noqa: C901 - one flat pass over every field of a record, collecting all problems
+    records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
+    datum: str = "wgs84") -> SiteFile:
     """:func:`validate_records` keeping each site's place in the file."""
     if datum not in DATUMS:
         raise _refused(filename, "crs", f"{datum!r} is not one of {', '.join(DATUMS)}")
@@ -345,7 +348,7 @@ def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum
 
 
 def read_districts(path: Path) -> list[District]:
-    """Read ``layers/districts.geojson`` (WGS-84) into District records."""
+    """Read a districts layer such as the bundled ``data/layers/districts.geojson`` (WGS-84) into District records."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     out = []
     for f in doc["features"]:

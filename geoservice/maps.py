@@ -3,8 +3,8 @@
 Every Leaflet asset comes from the service itself, never from a CDN (CDNs are unreliable in mainland China):
 
 * ``assets_base="/static/vendor"`` (the web app's default) points ``<script>``/``<link>`` tags at the
-  service's vendored copies: Leaflet 1.9.4 (``static/vendor/leaflet/``) and Leaflet.markercluster 1.5.3
-  (``static/vendor/leaflet.markercluster/``);
+  service's vendored copies: Leaflet 1.9.4 (``geoservice/static/vendor/leaflet/``) and Leaflet.markercluster 1.5.3
+  (``geoservice/static/vendor/leaflet.markercluster/``);
 * ``inline_assets=True`` (the CLI's default) copies those files into the HTML, so a saved map opens offline
   with no server at all (~200 KB more);
 * folium's other defaults (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped: the map uses plain
@@ -59,10 +59,11 @@ from geoservice.foliumsafe import (
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.htmlsafe import html_text, raw_text, script_json
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS
+from geoservice.packagedata import vendor_dir
 
 LOGGER = logging.getLogger(__name__)
 
-STATIC_VENDOR = Path(__file__).resolve().parent.parent / "static" / "vendor"
+STATIC_VENDOR = vendor_dir()  # package data: geoservice/static/vendor/
 DEFAULT_ASSETS_BASE = "/static/vendor"
 LEAFLET_JS = "leaflet/leaflet.js"
 LEAFLET_CSS = "leaflet/leaflet.css"

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geoservice.packagedata import layers_dir as _bundled_layers_dir
 from geoservice.validation import Problem, ValidationFailed
 from geoservice.walk import WalkModel
 
@@ -23,10 +24,6 @@ PREFIX = "GEOSERVICE_"
 NOT_SETTINGS = ("GEOSERVICE_TEST_", "GEOSERVICE_CHROMIUM", "GEOSERVICE_NOTEBOOK_OUT")
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
-
-
-def _default_layers_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "layers"
 
 
 def _range(lo: float, hi: float) -> dict[str, Any]:
@@ -51,7 +48,7 @@ class Settings:
 
     database_url: str = dataclasses.field(default="", repr=False)  # may hold a password
     embedded_path: Path = Path("instance/geoservice.sqlite")
-    layers_dir: Path = dataclasses.field(default_factory=_default_layers_dir)
+    layers_dir: Path = dataclasses.field(default_factory=_bundled_layers_dir)  # GEOSERVICE_LAYERS_DIR overrides
     autoload_layers: bool = True
     detour_factor: float = dataclasses.field(default=1.3, metadata=_range(1.0, 5.0))
     walk_speed_m_per_min: float = dataclasses.field(default=75.0, metadata=_range(10.0, 300.0))  # 4.5 km/h

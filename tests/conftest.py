@@ -65,7 +65,7 @@ def pg_server() -> Iterator[object]:
     if url:
         server: object = _ExternalServer(url)
     else:
-        from geoservice.devtools.pgcluster import ClusterError, ThrowawayCluster
+        from tools.pgcluster import ClusterError, ThrowawayCluster
 
         try:
             server = ThrowawayCluster().start()
@@ -138,7 +138,7 @@ def demo_postgis(pg_server: object, pg_template: str) -> Iterator[Services]:
     """PostGIS with the full bundled demo network (shared, read-only by convention)."""
     from geoservice.bootstrap import ensure_ready
 
-    s, name = _new_postgis_store(pg_server, pg_template)
+    s, _name = _new_postgis_store(pg_server, pg_template)
     ensure_ready(s, Settings(database_url="set", layers_dir=LAYERS))
     yield s
     s.close()

@@ -11,20 +11,37 @@ underneath take and return (Geo)DataFrames:
 """
 from __future__ import annotations
 
-from geoservice.analysis.coverage import (
-    CoverageResult,
-    coverage_at,
-    gap_polygons,
-    plot_week_heatmap,
-    profile_matrix,
-    radius_for_walk_minutes,
-    week_profile,
-)
-from geoservice.analysis.demand import demand_for_grid, read_demand_layer, uniform_demand
-from geoservice.analysis.grid import build_grid, districts_frame
-from geoservice.analysis.placement import recommend
-from geoservice.analysis.planner import GridCache, Planner, parse_time
-from geoservice.analysis.sites import open_mask, open_matrix, sites_frame, sites_from_service
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from geoservice.analysis.coverage import (
+        CoverageResult,
+        coverage_at,
+        gap_polygons,
+        plot_week_heatmap,
+        profile_matrix,
+        radius_for_walk_minutes,
+        week_profile,
+    )
+    from geoservice.analysis.demand import demand_for_grid, read_demand_layer, uniform_demand
+    from geoservice.analysis.grid import build_grid, districts_frame
+    from geoservice.analysis.placement import recommend
+    from geoservice.analysis.planner import GridCache, Planner, parse_time
+    from geoservice.analysis.sites import open_mask, open_matrix, sites_frame, sites_from_service
+
+# Loaded on first use (PEP 562), so that ``geoservice.analysis.commands`` — registered by the ``geoservice``
+# command — imports without the planners' extra, which these modules need (geopandas, h3, …).
+_EXPORTS = {
+    "coverage": ("CoverageResult", "coverage_at", "gap_polygons", "plot_week_heatmap", "profile_matrix",
+                 "radius_for_walk_minutes", "week_profile"),
+    "demand": ("demand_for_grid", "read_demand_layer", "uniform_demand"),
+    "grid": ("build_grid", "districts_frame"),
+    "placement": ("recommend",),
+    "planner": ("GridCache", "Planner", "parse_time"),
+    "sites": ("open_mask", "open_matrix", "sites_frame", "sites_from_service"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "CoverageResult", "GridCache", "Planner", "build_grid", "coverage_at", "demand_for_grid", "districts_frame",
@@ -32,3 +49,13 @@ __all__ = [
     "radius_for_walk_minutes", "read_demand_layer", "recommend", "sites_frame", "sites_from_service",
     "uniform_demand", "week_profile",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` when it is first asked for."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

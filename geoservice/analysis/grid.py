@@ -62,7 +62,7 @@ def unproject_points(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def districts_frame(districts: Sequence[object]) -> gpd.GeoDataFrame:
-    """District records (``geoservice.store.base.District``) as a GeoDataFrame indexed 0..n-1, WGS-84.
+    """District records (``geoservice.model.District``) as a GeoDataFrame indexed 0..n-1, WGS-84.
 
     Columns: ``adcode``, ``name_zh``, ``name_en``, ``population_2020``, ``area_km2`` (the stored geodesic
     area) and ``geometry``.

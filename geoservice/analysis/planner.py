@@ -86,8 +86,8 @@ class Planner:
     resolution
         H3 resolution of the grid (default 9).
     demand
-        ``"bundled"`` (default: ``layers/demand_h3r8_modelled.csv``), ``"uniform"`` (census population spread
-        by area), a path to a demand layer, or a (Geo)DataFrame (see
+        ``"bundled"`` (default: the package's ``data/layers/demand_h3r8_modelled.csv``), ``"uniform"``
+        (census population spread by area), a path to a demand layer, or a (Geo)DataFrame (see
         :func:`~geoservice.analysis.demand.demand_for_grid`).
     demand_weight
         The weight column of a custom demand layer.
@@ -125,7 +125,7 @@ class Planner:
         elif isinstance(self.demand, str) and self.demand == "bundled":
             grid["demand"] = demand_for_grid(grid, bundled_demand(self.layers_dir), "weight")
             meta = bundled_demand_metadata(self.layers_dir)
-            grid.attrs["demand_source"] = ("layers/demand_h3r8_modelled.csv — " + meta["name"])
+            grid.attrs["demand_source"] = ("geoservice/data/layers/demand_h3r8_modelled.csv — " + meta["name"])
         else:
             layer = self.demand if isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)) \
                 else read_demand_layer(self.demand)

@@ -9,24 +9,32 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, json, request
 
-from geoservice.analysis.coverage import CoverageResult
-from geoservice.analysis.grid import to_metric, to_wgs84
-from geoservice.analysis.planner import GridCache, Planner
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.api.public import CRS, GEOJSON, KIND
+from geoservice.extras import PLANNERS, require
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.model import KINDS
 from geoservice.validation import Problem, ValidationFailed
 
+if TYPE_CHECKING:  # the planners' stack is the [planners] extra: imported inside the views only
+    from geoservice.analysis.coverage import CoverageResult
+    from geoservice.analysis.planner import GridCache, Planner
+
 bp = Blueprint("coverage", __name__)
 API = P.Api()
+
+
+@bp.before_request
+def _planners_installed() -> None:
+    """501 problem+json (Chinese and English, naming the extra) when the planners' stack is not installed."""
+    require(PLANNERS)
 
 API_RESOLUTIONS = (7, 8, 9)
 RADIUS_RANGE = (50.0, 20_000.0)
@@ -59,11 +67,15 @@ class CoverageQuery:
 
 
 def _cache() -> GridCache:
+    from geoservice.analysis.planner import GridCache
+
     return current_app.extensions.setdefault("geoservice.coverage_grids", GridCache())  # type: ignore[no-any-return]
 
 
 def planner(resolution: int) -> Planner:
     """A planner over the app's services sharing the app's grid cache."""
+    from geoservice.analysis.planner import Planner
+
     cfg = settings()
     return Planner(services().sites, resolution=resolution, walk=services().walk, grid_cache=_cache(),
                    layers_dir=cfg.layers_dir)
@@ -140,7 +152,7 @@ def _method(result: CoverageResult) -> dict[str, Any]:
     description="Share of area and of population-weighted demand with a site of the chosen kinds OPEN within reach, "
                 "open/all sites by kind, sites per 10,000 residents.",
     params=COMMON, ok={200: P.Response("Per-district figures, city totals, method and warnings",
-                                       {"application/json": OBJECT})}, errors=(422,), public_read=True,
+                                       {"application/json": OBJECT})}, errors=(422, 501), public_read=True,
     tags=("planners",)))
 def coverage(args: dict[str, Any]) -> Response:
     """Coverage per district at ``at`` by sites of ``kind`` open then, within ``radius_m`` / ``walk_minutes``."""
@@ -155,7 +167,7 @@ def coverage(args: dict[str, Any]) -> Response:
 @API.route(bp, P.Operation(
     "GET", "/api/v1/coverage/gaps", "The area with no open site within reach at a time, per district (GeoJSON)",
     params=(*COMMON, CRS, P.Number("simplify_m", "Simplify the polygons (metres)", lo=0, hi=1000, fallback=0)),
-    ok={200: P.Response("FeatureCollection of (Multi)Polygons", {GEOJSON: OBJECT})}, errors=(422,),
+    ok={200: P.Response("FeatureCollection of (Multi)Polygons", {GEOJSON: OBJECT})}, errors=(422, 501),
     public_read=True, tags=("planners",)))
 def gaps(args: dict[str, Any]) -> Response:
     """The uncovered area at ``at`` as dissolved (Multi)Polygons per district (GeoJSON)."""
@@ -166,6 +178,8 @@ def gaps(args: dict[str, Any]) -> Response:
     for g in result.gaps.itertuples(index=False):
         geom = g.geometry
         if simplify:
+            from geoservice.analysis.grid import to_metric, to_wgs84
+
             geom = to_wgs84(shapely.simplify(to_metric(geom), simplify, preserve_topology=True))
         if datum != "wgs84":
             geom = transform_geometry(geom, "wgs84", datum)
@@ -187,7 +201,7 @@ def gaps(args: dict[str, Any]) -> Response:
     description="Maximal covering location problem, greedy with a stated optimality bound; open sites fixed.",
     params=(*COMMON, CRS, P.Integer("n", "How many new sites", lo=1, hi=MAX_RECOMMENDATIONS, fallback=10)),
     ok={200: P.Response("FeatureCollection of points in pick order with added demand and cumulative coverage",
-                        {GEOJSON: OBJECT})}, errors=(422,), public_read=True, tags=("planners",)))
+                        {GEOJSON: OBJECT})}, errors=(422, 501), public_read=True, tags=("planners",)))
 def recommendations(args: dict[str, Any]) -> Response:
     """Top-``n`` new sites covering the most demand uncovered at ``at`` (greedy MCLP with a stated bound)."""
     q = common(args)
@@ -219,7 +233,7 @@ def recommendations(args: dict[str, Any]) -> Response:
                    fallback="osm"),
             P.Enum("metric", "What colours the districts", values=("demand_share", "area_share"),
                    fallback="demand_share")),
-    ok={200: P.Response("The map page", {"text/html": {"type": "string"}})}, errors=(422,), public_read=True,
+    ok={200: P.Response("The map page", {"text/html": {"type": "string"}})}, errors=(422, 501), public_read=True,
     tags=("planners",)))
 def coverage_map(args: dict[str, Any]) -> Response:
     """The Folium coverage map as HTML; Leaflet and plugins from this service's /static/vendor.

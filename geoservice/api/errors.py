@@ -52,5 +52,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        LOGGER.exception("unhandled error on %s", request.path)
+        LOGGER.error("unhandled error on %s", request.path, exc_info=exc)
         return problem(500, "Internal error", "An unexpected error occurred; it has been logged.")

@@ -420,6 +420,7 @@ STATUS_TEXT = {
     422: "Readable but not acceptable: a value outside its range or vocabulary, or a rule named in the problem",
     428: "If-Match is required: send the ETag of the version you are changing",
     429: "Too many requests from this client; Retry-After says when to try again",
+    501: "This installation lacks the optional extra the feature needs (the problem names it)",
     503: "The store is unavailable; Retry-After says when to try again",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string", "pattern": r"^\d+$"}}}

@@ -96,7 +96,8 @@ def check_closure(site_id: str, raw_from: Any, raw_to: Any, raw_reason: Any,
     return Closure(site_id, dates["start"], dates["end"], reason.strip()), []
 
 
-def parse_bulk_csv(text: str, services: Services, operator: Operator, today: dt.date) -> BulkPlan:
+def parse_bulk_csv(  # noqa: C901 - one flat pass over every line and field, collecting all problems
+    text: str, services: Services, operator: Operator, today: dt.date) -> BulkPlan:
     """Validate a whole bulk file for ``operator``: ``ValidationFailed`` lists every problem (``Forbidden`` when
     the only problems are sites that are not the operator's)."""
     problems: list[tuple[int, Problem]] = []

@@ -324,8 +324,9 @@ class SiteService:
             results = {e.site_id: self._apply_edit(writer, e, actor, action, window, dry_run) for e in ordered}
         return [results[i] for i in ids]
 
-    def _apply_edit(self, w: SiteWriter, e: SiteEdit, actor: str, action: str, window: Window,
-                    dry_run: bool) -> EditResult:
+    def _apply_edit(  # noqa: C901 - one edit: lock, version check, each field, closures, intervals, audit
+        self, w: SiteWriter, e: SiteEdit, actor: str, action: str, window: Window,
+        dry_run: bool) -> EditResult:
         site = w.lock_site(e.site_id)
         if site is None:
             raise NotFound(f"no site with id {e.site_id!r}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the checkout, for tests.support
-from tests.support.csp_watch import watch_csp  # noqa: E402
+from tests.support.csp_watch import watch_csp
 
 CHROMIUM = os.environ.get("GEOSERVICE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -43,7 +43,7 @@ def test_gaps_geojson(coverage_client, monday) -> None:  # type: ignore[no-untyp
     assert areas == pytest.approx(expected.to_dict(), rel=1e-5)
     for f in body["features"]:
         geom = shape(f["geometry"])
-        assert geom.geom_type in ("Polygon", "MultiPolygon") and shapely.is_valid(geom) or geom.buffer(0).area > 0
+        assert (geom.geom_type in ("Polygon", "MultiPolygon") and shapely.is_valid(geom)) or geom.buffer(0).area > 0
     gcj = coverage_client.get(f"/api/v1/coverage/gaps?at={MONDAY_2200}&simplify_m=20&crs=gcj02").get_json()
     x_wgs = shape(body["features"][0]["geometry"]).centroid.x
     assert shape(gcj["features"][0]["geometry"]).centroid.x - x_wgs == pytest.approx(0.006, abs=0.004)

@@ -59,7 +59,7 @@ def _sites() -> gpd.GeoDataFrame:
 
 
 def test_grid_area_is_the_square(square) -> None:  # type: ignore[no-untyped-def]
-    districts, grid = square
+    _districts, grid = square
     # Grid areas are planar UTM areas divided by the areal scale factor, i.e. true (ellipsoidal) areas.
     k2 = Proj(METRIC_CRS).get_factors(*to_wgs84(shapely.Point(X0 + 3000, Y0 + 3000)).coords[0]).areal_scale
     assert grid["area_m2"].sum() == pytest.approx(SIDE * SIDE / k2, rel=1e-4)

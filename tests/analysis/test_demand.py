@@ -61,7 +61,7 @@ def test_bundled_layer_onto_r9_grid_keeps_totals(planner) -> None:  # type: igno
 def test_rebuilding_the_bundled_layer_is_byte_identical(districts, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     build_proxy_demand(districts, tmp_path)
     assert filecmp.cmp(tmp_path / BUNDLED_DEMAND, LAYERS / BUNDLED_DEMAND, shallow=False), \
-        "layers/demand_h3r8_modelled.csv is stale: run `geoservice coverage build-demand`"
+        "geoservice/data/layers/demand_h3r8_modelled.csv is stale: run `geoservice coverage build-demand`"
     assert filecmp.cmp(tmp_path / BUNDLED_DEMAND_META, LAYERS / BUNDLED_DEMAND_META, shallow=False)
 
 

@@ -22,7 +22,7 @@ def test_greedy_within_its_guarantee_and_bound(seed: int) -> None:
     A, w = random_instance(seed)
     n = 5
     picks, added, bound, complete = greedy_mclp(A, w, n)
-    exact, opt, dual = milp_mclp(A, w, n, time_limit_s=30)
+    exact, opt, _dual = milp_mclp(A, w, n, time_limit_s=30)
     assert complete and len(picks) == n and len(exact) == n
     greedy = sum(added)
     assert greedy == pytest.approx(w[np.unique(A[picks].indices)].sum())

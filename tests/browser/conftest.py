@@ -63,7 +63,7 @@ def browser() -> Iterator[Any]:
     try:
         try:
             b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        except Exception as exc:  # noqa: BLE001 - turn any launch problem into a clear failure
+        except Exception as exc:
             pytest.fail(f"could not launch Chromium at {CHROMIUM}: {exc}", pytrace=False)
         yield b
         b.close()
@@ -122,7 +122,7 @@ def new_page(browser: Any, live_server: str, request: pytest.FixtureRequest) -> 
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
         try:
             pages[-1].screenshot(path=str(out / f"{name}.png"), full_page=True)
-        except Exception as exc:  # noqa: BLE001 - a failed screenshot must not hide the test's own result
+        except Exception as exc:
             sys.stderr.write(f"screenshot of {name} failed: {exc}\n")
     for ctx in contexts:
         ctx.close()

@@ -1,4 +1,4 @@
-"""The couriers' page (static/index.html) in real headless Chromium on a 360×740 phone viewport."""
+"""The couriers' page (geoservice/static/index.html) in real headless Chromium on a 360×740 phone viewport."""
 from __future__ import annotations
 
 import copy

@@ -118,7 +118,7 @@ def test_a_save_made_while_the_refresh_runs_is_not_undone(store: Services, chang
     def refresh() -> None:
         try:
             store.sites.refresh_intervals()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=refresh)

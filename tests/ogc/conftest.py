@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 from geoservice.cli import main
 from geoservice.services import Services
 from geoservice.settings import Settings
+from tests.support import LAYERS
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 _fresh = itertools.count()
 
 
@@ -26,7 +26,7 @@ class LiveServer:
 
         from geoservice import create_app
 
-        settings = Settings(embedded_path=Path("unused"), layers_dir=ROOT / "layers", rate_limit_dir=state_dir)
+        settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, rate_limit_dir=state_dir)
         app = create_app(settings, services=store, prepare=False)
         self.requests: list[str] = []
         inner = app.wsgi_app

@@ -81,7 +81,7 @@ def test_bad_export_parameters_are_problems(client, url: str, field: str, status
 
 
 def test_api_csv_download_loads_back(client, demo_embedded: Services, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    resp, body = _get(client, "/api/v1/sites.csv?kind=worker_home&crs=bd09")
+    _resp, body = _get(client, "/api/v1/sites.csv?kind=worker_home&crs=bd09")
     path = tmp_path / "homes-bd09.csv"
     path.write_bytes(body)
     env = {"DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(tmp_path / "fresh.sqlite")}

@@ -231,7 +231,7 @@ def test_districts_collection(client, demo_embedded: Services) -> None:  # type:
 
 def test_open_at_extension(client, demo_embedded: Services) -> None:  # type: ignore[no-untyped-def]
     at = dt.datetime.now(TZ).replace(hour=3, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
-    resp, doc = get(client, f"/ogc/collections/warm_stations/items?open_at={at:%Y-%m-%dT%H:%M}&limit=100")
+    _resp, doc = get(client, f"/ogc/collections/warm_stations/items?open_at={at:%Y-%m-%dT%H:%M}&limit=100")
     _, total = demo_embedded.sites.list_sites(SiteFilter(kinds=("warm_station",), open_at=at, limit=1))
     assert doc["numberMatched"] == total
     assert 0 < total < demo.by_kind()["warm_station"]  # at 03:00 only part of the network is open
@@ -240,7 +240,7 @@ def test_open_at_extension(client, demo_embedded: Services) -> None:  # type: ig
 
 def test_near_extension_orders_by_distance(client, demo_embedded: Services) -> None:  # type: ignore[no-untyped-def]
     lon, lat = 116.3975, 39.9087  # Tian'anmen
-    resp, doc = get(client, f"/ogc/collections/worker_homes/items?near={lon},{lat}&limit=5")
+    _, doc = get(client, f"/ogc/collections/worker_homes/items?near={lon},{lat}&limit=5")
     assert doc["numberMatched"] == demo.by_kind()["worker_home"]
     dists = [f["properties"]["distance_m"] for f in doc["features"]]
     assert dists == sorted(dists)
@@ -248,5 +248,5 @@ def test_near_extension_orders_by_distance(client, demo_embedded: Services) -> N
     brute = sorted(homes, key=lambda s: geodesic_distance_m(lon, lat, s.lon, s.lat))[:5]
     assert [f["id"] for f in doc["features"]] == [s.id for s in brute]
     assert dists[0] == pytest.approx(geodesic_distance_m(lon, lat, brute[0].lon, brute[0].lat), abs=0.1)
-    resp, page2 = get(client, local(links(doc)["next"]["href"]))
+    _resp, page2 = get(client, local(links(doc)["next"]["href"]))
     assert page2["features"][0]["properties"]["distance_m"] >= dists[-1]

@@ -43,7 +43,7 @@ def test_concurrent_writers_never_lose_an_update(world: World) -> None:
                                     "notes": body.get("properties", {}).get("notes") if resp.status_code == 200
                                     else None})
                 barrier.wait()  # the next round reads only after every PATCH of this one has answered
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:
             errors.append(exc)
             barrier.abort()
 
@@ -110,7 +110,7 @@ def test_the_store_alone_checks_the_version_atomically(world: World) -> None:
                     with lock:
                         outcome.append((r, f"w{w}r{r}", None))
                 barrier.wait()
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:
             errors.append(exc)
             barrier.abort()
 

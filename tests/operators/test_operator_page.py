@@ -1,4 +1,5 @@
-"""The operators' page (static/operator.html at /operator) in real headless Chromium (Debian's, never downloaded).
+"""The operators' page (geoservice/static/operator.html, at /operator) in real headless Chromium (Debian's, never
+downloaded).
 
 The page is driven end to end against the real app on a free port (embedded store with the small test network):
 sign in with a token, edit hours with the live preview (including a parse error shown at its position), save,
@@ -139,7 +140,7 @@ def new_page(browser: Any, base: str, name: str, locale: str = "zh-CN", **option
         out.mkdir(parents=True, exist_ok=True)
         try:
             pg.screenshot(path=str(out / (re.sub(r"[^\w.-]+", "_", name) + ".png")), full_page=True)
-        except Exception as exc:  # noqa: BLE001 - a failed screenshot must not hide the test's own result
+        except Exception as exc:
             sys.stderr.write(f"screenshot failed: {exc}\n")
         ctx.close()
     assert not errors, f"JavaScript errors on the page: {errors}"

@@ -24,8 +24,8 @@ NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true"
 
 @pytest.mark.postgis
 def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
-    from geoservice.devtools.pgcluster import ThrowawayCluster
     from geoservice.store.postgis import PostgisStore
+    from tools.pgcluster import ThrowawayCluster
 
     cluster = ThrowawayCluster().start()
     try:
@@ -85,10 +85,10 @@ def test_postgis_outage_under_concurrent_load_fails_fast_serves_static_and_recov
     times as many requests as threads all get a 503 problem well within the client timeout (each request used
     to wait for the pool in turn, so a burst queued for tens of seconds), and a static file and /healthz answer
     meanwhile; after the database comes back, the service recovers by itself."""
-    from geoservice.devtools.pgcluster import ThrowawayCluster
-    from geoservice.devtools.servers import ServeProcess, get
     from geoservice.store.postgis import PostgisStore
     from tests.support.sites import BASIC, make_sites
+    from tools.pgcluster import ThrowawayCluster
+    from tools.servers import ServeProcess, get
 
     cluster = ThrowawayCluster().start()
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from geoservice.devtools.servers import NginxProcess, ServeProcess, get
+from tools.servers import NginxProcess, ServeProcess, get
 
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&at=2026-11-23T10:00&amenity=toilet&limit=3"
 CLIENT_TIMEOUT = 15.0  # generous: an unblocked server answers in milliseconds

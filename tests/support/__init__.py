@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from geoservice.packagedata import layers_dir
+
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ROOT / "layers"
+LAYERS = layers_dir()  # the bundled layers, as the package ships them
 # The point every small test network is built around (WGS-84).
 TIANANMEN = (116.3975, 39.9087)

@@ -1,4 +1,4 @@
-"""Tests for the committed layers in layers/ and the builders in geoservice.layerbuild."""
+"""Tests for the bundled layers in geoservice/data/layers/ and their builders in tools.layers."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ import shapely
 from shapely.geometry import shape
 
 from geoservice.geo import area_km2
-from geoservice.layerbuild import LAYERS_DIR, demo_sites, districts
 from geoservice.model import AMENITIES, KINDS
+from tools.layers import LAYERS_DIR, demo_sites, districts
 
 DISTRICTS_PATH = LAYERS_DIR / "districts.geojson"
 EXPECTED_ADCODES = [

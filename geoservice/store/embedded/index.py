@@ -56,7 +56,7 @@ def chord(distance_m: float) -> float:
 class Eligible:
     """A read-only eligibility mask with its count, and its positions when the vectorised scan will use them."""
 
-    __slots__ = ("mask", "count", "idx")
+    __slots__ = ("count", "idx", "mask")
 
     def __init__(self, mask: np.ndarray):
         self.mask = mask

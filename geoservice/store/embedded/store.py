@@ -240,7 +240,7 @@ class EmbeddedStore(SpatialStore):
             ok &= index.until_at(flt.open_at.timestamp()) > -np.inf
         matched = np.flatnonzero(ok)
         page = matched[flt.offset:flt.offset + flt.limit]
-        return [index.sites[i] for i in page], int(len(matched))
+        return [index.sites[i] for i in page], len(matched)
 
     def count_sites(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -68,7 +68,7 @@ class Breaker:
             attempt += 1
             try:
                 self._probe()
-            except Exception as exc:  # noqa: BLE001 - any failure means "still down"
+            except Exception as exc:
                 self._reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 continue
             with self._lock:

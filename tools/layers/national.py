@@ -8,7 +8,7 @@ thousands), so equal shares put sites densely in cities and sparsely on the plat
 census: no county population table is available offline. Within a county, points are uniform. Names, hosts,
 hours and amenities reuse the Beijing demo generator's profiles. Reproducible: same seed, same sites.
 
-Not written to ``layers/`` (it would be ~120 MB); the benchmark generates it on the fly.
+Not written to ``geoservice/data/layers/`` (it would be ~120 MB); the benchmark generates it on the fly.
 """
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ import shapely
 from shapely.geometry import shape
 
 from geoservice.geo import transform_geometry
-from geoservice.layerbuild.demo_sites import District, _site_properties, apportion
-from geoservice.model import Site
-from geoservice.store.base import site_id_for
+from geoservice.model import Site, site_id_for
+from tools.layers.demo_sites import District, _site_properties, apportion
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ def generate_national_sites(total: int = 200_000, seed: int = DEFAULT_SEED,
     per_kind_share = np.array(list(KIND_SHARES.values()), float)
     per_kind_share /= per_kind_share.sum()
     sites: list[Site] = []
-    serial = {k: 0 for k in KIND_SHARES}
+    serial = dict.fromkeys(KIND_SHARES, 0)
     for county, n in zip(counties, per_county):
         if n == 0:
             continue

@@ -1,4 +1,4 @@
-"""Generate the SIMULATED demo network of rest facilities (``layers/sites_*_simulated.geojson``).
+"""Generate the SIMULATED demo network of rest facilities (``geoservice/data/layers/sites_*_simulated.geojson``).
 
 There is no open list of the real stations, so the demo data is made up, reproducibly, from a seed.
 It is sized from Beijing trade-union reporting (shared/domain.md):
@@ -15,7 +15,7 @@ Gaussian clusters around approximate built-up centres (district seats, new towns
 Yanqing stay sparse. Every point is rejection-sampled to lie in its own district polygon and in no other.
 
 Names, addresses, operators and phone numbers are generic or fictional; they do not describe real places or
-businesses. Run ``python -m geoservice.layerbuild.demo_sites [DISTRICTS_PATH [OUT_DIR]]`` to regenerate.
+businesses. Run ``python -m tools.layers.demo_sites [DISTRICTS_PATH [OUT_DIR]]`` to regenerate.
 """
 from __future__ import annotations
 
@@ -33,14 +33,14 @@ import opening_hours
 import shapely
 from shapely.geometry import shape
 
-from geoservice.layerbuild import (
+from geoservice.model import AMENITIES, KIND_LABELS
+from tools.layers import (
     DISTRICTS_FILENAME,
     LAYERS_DIR,
     feature_collection_text,
     point_feature,
     write_text,
 )
-from geoservice.model import AMENITIES, KIND_LABELS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class District:
 
 
 def load_districts(districts_path: Path) -> list[District]:
-    """Read the districts layer written by :mod:`geoservice.layerbuild.districts`, in adcode order."""
+    """Read the districts layer written by :mod:`tools.layers.districts`, in adcode order."""
     doc = json.loads(Path(districts_path).read_text(encoding="utf-8"))
     out = []
     for feat in doc["features"]:
@@ -627,7 +627,7 @@ def _metadata(kind: str, seed: int, counts: dict[str, int], districts: Sequence[
         "datum": "WGS-84 (EPSG:4326)",
         "coordinate_decimals": 6,
         "districts_layer": DISTRICTS_FILENAME,
-        "generator": "geoservice.layerbuild.demo_sites.generate_demo_sites",
+        "generator": "tools.layers.demo_sites.generate_demo_sites",
         "seed": seed,
         "reference_date": REFERENCE_DATE,
         "phones": "random and fictional (010-5xxx-xxxx); do not call",
@@ -665,7 +665,7 @@ def generate_demo_sites(districts_path: Path, out_dir: Path, seed: int = DEFAULT
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m geoservice.layerbuild.demo_sites [DISTRICTS_PATH [OUT_DIR]]``."""
+    """Command-line entry: ``python -m tools.layers.demo_sites [DISTRICTS_PATH [OUT_DIR]]``."""
     args = sys.argv[1:] if argv is None else argv
     districts_path = Path(args[0]) if args else LAYERS_DIR / DISTRICTS_FILENAME
     out_dir = Path(args[1]) if len(args) > 1 else LAYERS_DIR

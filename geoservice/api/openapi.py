@@ -34,6 +34,8 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                  "Datum of input and output coordinates: WGS-84 (GPS, OSM), GCJ-02 (Amap, Tencent), BD-09 (Baidu).")
     kind = _param("kind", {"type": "array", "items": {"type": "string", "enum": list(KINDS)}},
                   "Site kind; repeat or comma-separate for several. Default: all kinds.", explode=True)
+    labels = {"type": "object", "additionalProperties": {"type": "object", "required": ["zh", "en"], "properties": {
+        "zh": {"type": "string"}, "en": {"type": "string"}}}}
     site_props = {
         "id": {"type": "string"}, "source_id": {"type": ["string", "null"]},
         "kind": {"type": "string", "enum": list(KINDS)},
@@ -155,8 +157,11 @@ def document(detour: float, speed: float) -> dict[str, Any]:
                 "parameters": [_param("geometry", {"type": "boolean", "default": False}, "Include polygons"), crs],
                 "responses": {"200": {"description": "Districts", "content": {"application/geo+json": {
                     "schema": {"type": "object"}}}}, "400": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
-            "/api/v1/vocabulary": {"get": {"summary": "Kinds and amenities with zh/en labels", "responses": {
-                "200": {"description": "Labels", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/vocabulary": {"get": {"summary": "Kinds, amenities and weekdays with zh/en labels", "responses": {
+                "200": {"description": "Labels, each keyed by its code (weekdays by OSM token, Mo..Su)", "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["kinds", "amenities", "weekdays"],
+                                                     "properties": {"kinds": labels, "amenities": labels,
+                                                                    "weekdays": labels}}}}}}}},
             "/healthz": {"get": {"summary": "Store health", "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
                 "503": PROBLEM}}},

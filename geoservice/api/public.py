@@ -12,7 +12,7 @@ from geoservice.api import params as P
 from geoservice.errors import NotFound
 from geoservice.geo import from_wgs84, to_wgs84
 from geoservice.hours import OpenState
-from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, Site
+from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, WEEKDAY_LABELS, Site
 from geoservice.settings import Settings
 from geoservice.store.base import District, NearestHit, NearestQuery, SiteFilter, Store, closure_json
 
@@ -233,9 +233,11 @@ def districts() -> Response:
 
 @bp.get("/api/v1/vocabulary")
 def vocabulary() -> Response:
-    """Kinds and amenities with Chinese and English labels, for clients' filters."""
-    return Response(json.dumps({"kinds": KIND_LABELS, "amenities": AMENITY_LABELS}, ensure_ascii=False),
-                    mimetype="application/json")
+    """Kinds, amenities and weekdays with Chinese and English labels, for clients' filters and the pages.
+
+    Keys stay in the model's display order (weekdays Mo..Su), not sorted: the pages show them in that order."""
+    body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
+    return Response(json.dumps(body, ensure_ascii=False, sort_keys=False), mimetype="application/json")
 
 
 @bp.get("/healthz")

@@ -58,7 +58,7 @@ from geoservice.foliumsafe import (
 )
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.htmlsafe import html_text, raw_text, script_json
-from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS
+from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, WEEKDAY_LABELS
 from geoservice.packagedata import vendor_dir
 
 LOGGER = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ KIND_COLOURS = {"warm_station": "#d9480f", "mother_baby_room": "#9c36b5", "worke
 SHARE_BINS = (0.2, 0.4, 0.6, 0.8)
 SHARE_COLOURS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
 GAP_COLOUR = "#212529"  # dark: "nothing here", distinct from the red-to-green choropleth
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+WEEKDAYS = tuple(label["en"] for label in WEEKDAY_LABELS.values())
+WEEKDAYS_ZH = tuple(label["zh"] for label in WEEKDAY_LABELS.values())
 # Simplification tolerances (metres, EPSG:32650) for what the map draws; the analysis itself is not simplified.
 DISTRICT_TOLERANCE_M = 60.0
 GAP_TOLERANCE_M = 40.0

@@ -53,6 +53,17 @@ AMENITY_LABELS: dict[str, dict[str, str]] = {
 AMENITIES: tuple[str, ...] = tuple(AMENITY_LABELS)
 KINDS: tuple[str, ...] = tuple(k.value for k in SiteKind)
 
+# Weekdays keyed by their OpenStreetMap opening_hours tokens, Monday first (the pages' day names).
+WEEKDAY_LABELS: dict[str, dict[str, str]] = {
+    "Mo": {"zh": "周一", "en": "Mon"},
+    "Tu": {"zh": "周二", "en": "Tue"},
+    "We": {"zh": "周三", "en": "Wed"},
+    "Th": {"zh": "周四", "en": "Thu"},
+    "Fr": {"zh": "周五", "en": "Fri"},
+    "Sa": {"zh": "周六", "en": "Sat"},
+    "Su": {"zh": "周日", "en": "Sun"},
+}
+
 
 def site_id_for(source_id: str) -> str:
     """Stable public id derived from the source's own id, identical in every store."""

@@ -17,7 +17,16 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, to_wgs84, transform_geometry
-from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, NearestQuery, Site, SiteFilter
+from geoservice.model import (
+    AMENITIES,
+    AMENITY_LABELS,
+    KIND_LABELS,
+    KINDS,
+    WEEKDAY_LABELS,
+    NearestQuery,
+    Site,
+    SiteFilter,
+)
 from geoservice.services.sites import SiteService
 
 bp = Blueprint("public", __name__)
@@ -227,18 +236,22 @@ def districts(args: dict[str, Any]) -> Response:
     return geojson({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
 
-VOCABULARY = {"type": "object", "required": ["kinds", "amenities"], "properties": {
+VOCABULARY = {"type": "object", "required": ["kinds", "amenities", "weekdays"], "properties": {
     "kinds": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
-    "amenities": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}}}}
+    "amenities": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "weekdays": {"type": "object", "description": "OpenStreetMap weekday tokens, Monday first",
+                 "additionalProperties": {"$ref": "#/components/schemas/Labels"}}}}
 
 
 @API.route(bp, P.Operation(
-    "GET", "/api/v1/vocabulary", "Kinds and amenities with Chinese and English labels",
+    "GET", "/api/v1/vocabulary", "Kinds, amenities and weekdays with Chinese and English labels",
     ok={200: P.Response("Labels", {"application/json": VOCABULARY})}))
 def vocabulary(args: dict[str, Any]) -> Response:
-    """Kinds and amenities with Chinese and English labels, for clients' filters and pages."""
-    return Response(json.dumps({"kinds": KIND_LABELS, "amenities": AMENITY_LABELS}, ensure_ascii=False),
-                    mimetype="application/json")
+    """Kinds, amenities and weekdays with Chinese and English labels, for clients' filters and the pages.
+
+    Keys stay in the model's display order (weekdays Mo..Su), not sorted: the pages show them in that order."""
+    body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
+    return Response(json.dumps(body, ensure_ascii=False, sort_keys=False), mimetype="application/json")
 
 
 @API.route(bp, P.Operation(

@@ -31,14 +31,20 @@ DONGCHENG = {"latitude": 39.9289, "longitude": 116.4160}
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app (embedded store, bundled layers) on 127.0.0.1:<free port>."""
-    from werkzeug.serving import make_server
-
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app behind :func:`live_server` (embedded store, bundled layers), for tests that seed it."""
     from geoservice import create_app
     from geoservice.settings import Settings
 
-    app = create_app(Settings(embedded_path=tmp_path_factory.mktemp("b") / "g.sqlite"))
+    return create_app(Settings(embedded_path=tmp_path_factory.mktemp("b") / "g.sqlite"))
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app: Any) -> Iterator[str]:
+    """The real app (embedded store, bundled layers) on 127.0.0.1:<free port>."""
+    from werkzeug.serving import make_server
+
+    app = live_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-live-server", daemon=True)
     thread.start()

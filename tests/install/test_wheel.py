@@ -116,6 +116,8 @@ def served(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 def test_the_wheel_carries_the_pages_assets_layers_and_calendars_but_not_the_tools(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for shipped in ("geoservice/static/index.html", "geoservice/static/operator.html", "geoservice/static/js/app.js",
+                    "geoservice/static/js/common.js", "geoservice/static/js/i18n.js",
+                    "geoservice/static/js/operator.js", "geoservice/static/js/operator-i18n.js",
                     "geoservice/static/css/app.css", "geoservice/static/vendor/leaflet/leaflet.js",
                     "geoservice/static/vendor/leaflet/images/marker-icon.png",
                     "geoservice/static/vendor/leaflet.markercluster/leaflet.markercluster.js",

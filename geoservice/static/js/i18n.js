@@ -1,6 +1,8 @@
-/* All UI text of the couriers' page, in one place. Keys must match between languages.
-   {name} placeholders are filled by app.js. Text inside <span lang="en"> in Chinese strings is a proper name. */
-window.I18N = {
+/* All UI text of the couriers' page, in one place (an ES module, imported by app.js). Keys must match between
+   languages (tests/browser/test_page_i18n.py checks it). {name} placeholders are filled by app.js. Text inside
+   <span lang="en"> in Chinese strings is a proper name. The labels of data (site kinds, amenities, weekdays) are
+   not here: they come from GET /api/v1/vocabulary, the same words the API and the operators' page use. */
+export const STR = {
   zh: {
     pageTitle: "附近开放的驿站",
     appTitle: "附近开放的驿站",
@@ -49,7 +51,6 @@ window.I18N = {
     closesIn: "{n} 分钟后关闭",
     closedOpens: "已关闭 — {t} 开放",
     closed: "已关闭",
-    weekdays: ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
     call: "拨打 {phone}",
     reportsOpen: "{n} 条问题反馈尚未处理",
     reportsOpenOne: "1 条问题反馈尚未处理",
@@ -80,29 +81,6 @@ window.I18N = {
     zoomOut: "缩小",
     attribution: "© <a href=\"https://www.openstreetmap.org/copyright\"><span lang=\"en\">OpenStreetMap</span></a> 贡献者",
     timesNote: "时间均为北京时间。步行时间按直线距离估算。",
-    kind: {
-      warm_station: "暖心驿站",
-      mother_baby_room: "母婴关爱室",
-      worker_home: "职工之家"
-    },
-    amenity: {
-      drinking_water: "饮用水",
-      hot_water: "热水",
-      heating: "取暖",
-      air_conditioning: "空调",
-      microwave: "微波炉",
-      toilet: "厕所",
-      charging: "充电",
-      wifi: "无线网络",
-      seating: "座椅",
-      first_aid: "急救包",
-      lockers: "储物柜",
-      changing_table: "尿布台",
-      nursing_chair: "哺乳椅",
-      fridge: "冰箱",
-      sink: "洗手池",
-      wheelchair_accessible: "无障碍通行"
-    },
     landmark: {
       tiananmen: "天安门",
       bjstation: "北京站",
@@ -160,7 +138,6 @@ window.I18N = {
     closesIn: "closes in {n} min",
     closedOpens: "Closed — opens {t}",
     closed: "Closed",
-    weekdays: ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
     call: "Call {phone}",
     reportsOpen: "{n} problem reports not yet resolved",
     reportsOpenOne: "1 problem report not yet resolved",
@@ -191,29 +168,6 @@ window.I18N = {
     zoomOut: "Zoom out",
     attribution: "© <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors",
     timesNote: "All times are Beijing time. Walking time is estimated from straight-line distance.",
-    kind: {
-      warm_station: "Warm station",
-      mother_baby_room: "Mother-and-baby room",
-      worker_home: "Workers' home"
-    },
-    amenity: {
-      drinking_water: "Drinking water",
-      hot_water: "Hot water",
-      heating: "Heating",
-      air_conditioning: "Air conditioning",
-      microwave: "Microwave",
-      toilet: "Toilet",
-      charging: "Phone charging",
-      wifi: "Wi-Fi",
-      seating: "Seating",
-      first_aid: "First-aid kit",
-      lockers: "Lockers",
-      changing_table: "Changing table",
-      nursing_chair: "Nursing chair",
-      fridge: "Fridge",
-      sink: "Sink",
-      wheelchair_accessible: "Wheelchair accessible"
-    },
     landmark: {
       tiananmen: "Tiananmen",
       bjstation: "Beijing Railway Station",

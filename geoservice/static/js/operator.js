@@ -1,493 +1,412 @@
 /* The operators' page: sign in with a token, list my sites, edit hours with a live preview, closures, history,
-   couriers' reports. No framework, no build step, no CDN. Every UI string is in STR (zh and en). */
-(function () {
-  "use strict";
+   couriers' reports. No framework, no build step, no CDN; an ES module. Every UI string is in operator-i18n.js
+   (zh and en); the labels of data (amenities, weekdays) come from GET /api/v1/vocabulary; the helpers from
+   common.js, shared with the couriers' page. */
+import { $, el, makeT, initialLang, dataLang, storageGet, storageSet, fetchJSON, loadVocabulary, label,
+  weekdayLabel } from "./common.js";
+import { STR } from "./operator-i18n.js";
 
-  var STR = {
-    zh: {
-      title: "站点运营管理", signInTitle: "用令牌登录",
-      signInHelp: "粘贴工会发给您的令牌。令牌只保存在本浏览器标签页中，关闭即清除。",
-      tokenLabel: "令牌", signIn: "登录", signOut: "退出", badToken: "令牌无效或已被撤销。",
-      whoami: "{name}（{role}），共 {n} 个站点", role_operator: "站点运营者", role_admin: "工会管理员",
-      mySites: "我的站点", more: "更多", back: "← 返回列表", noSites: "还没有分配给您的站点。",
-      hoursTitle: "开放时间", hoursLabel: "开放时间（OpenStreetMap 格式）",
-      hoursHelp: "例如 Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off　或　24/7",
-      hoursErrorAt: "第 {col} 个字符处无法识别：", hoursError: "无法识别：", previewTitle: "未来 7 天（北京时间）",
-      day: "日期", openTimes: "开放", closedAllDay: "全天关闭", allDay: "全天",
-      dayType_holiday: "法定节假日", dayType_workday: "调休上班日",
-      detailsTitle: "站点信息", statusLabel: "状态", status_open: "正常开放（按开放时间）",
-      status_temporarily_closed: "暂停开放（直到改回）", nameZh: "中文名称", nameEn: "英文名称", phone: "电话",
-      notes: "备注", amenities: "设施", save: "保存", verify: "确认信息无误", reload: "重新载入",
-      saved: "已保存，公众查询立即生效。", nothingToSave: "没有需要保存的修改。", verified: "已确认信息无误。",
-      conflict: "保存失败：其他人刚刚修改了这个站点。请重新载入后再修改。", failed: "失败：",
-      closuresTitle: "临时关闭", from: "从", to: "到（含当天）", reason: "原因", addClosure: "添加关闭",
-      closureAdded: "已添加关闭。", closureRemoved: "已删除关闭。", remove: "删除", noClosures: "没有临时关闭。",
-      historyTitle: "修改记录", noHistory: "还没有修改记录。", reportsTitle: "骑手反馈（未处理）",
-      noReports: "没有未处理的反馈。", resolve: "标记为已处理", report_closed_on_arrival: "到达时未开放",
-      report_amenity_missing: "缺少设施：{a}", version: "版本 {v}", openNow: "现在开放", closedNow: "现在关闭",
-      statusClosedBadge: "暂停开放", reportsBadge: "{n} 条反馈", action_update: "修改",
-      action_add_closure: "添加关闭", action_delete_closure: "删除关闭", action_verify: "确认无误",
-      action_bulk: "批量更新", action_load: "数据导入", field_opening_hours: "开放时间", field_amenities: "设施",
-      field_phone: "电话", field_notes: "备注", field_status: "状态", field_name_zh: "中文名称",
-      field_name_en: "英文名称", field_verified_at: "确认时间", field_closures: "临时关闭", empty: "（空）",
-      weekdays: ["周一", "周二", "周三", "周四", "周五", "周六", "周日"], langButton: "English"
-    },
-    en: {
-      title: "Station operators", signInTitle: "Sign in with your token",
-      signInHelp: "Paste the token the union gave you. It is kept in this browser tab only and forgotten when you close it.",
-      tokenLabel: "Token", signIn: "Sign in", signOut: "Sign out", badToken: "The token is not valid or was revoked.",
-      whoami: "{name} ({role}), {n} site(s)", role_operator: "station operator", role_admin: "union staff",
-      mySites: "My sites", more: "More", back: "← Back to the list", noSites: "No sites are assigned to you yet.",
-      hoursTitle: "Opening hours", hoursLabel: "Opening hours (OpenStreetMap syntax)",
-      hoursHelp: "e.g. Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off   or   24/7",
-      hoursErrorAt: "Not understood at character {col}: ", hoursError: "Not understood: ",
-      previewTitle: "Next 7 days (Beijing time)", day: "Day", openTimes: "Open", closedAllDay: "Closed all day",
-      allDay: "All day", dayType_holiday: "Public holiday", dayType_workday: "Make-up working day",
-      detailsTitle: "Site details", statusLabel: "Status", status_open: "Open (follows the opening hours)",
-      status_temporarily_closed: "Temporarily closed (until set back)", nameZh: "Name (Chinese)",
-      nameEn: "Name (English)", phone: "Phone", notes: "Notes", amenities: "Amenities", save: "Save",
-      verify: "Confirm the record is current", reload: "Reload",
-      saved: "Saved. Public searches see it now.", nothingToSave: "Nothing to save.", verified: "Confirmed as current.",
-      conflict: "Not saved: someone else changed this site just now. Reload it, then make your change again.",
-      failed: "Failed: ", closuresTitle: "Temporary closures", from: "From", to: "To (inclusive)", reason: "Reason",
-      addClosure: "Add closure", closureAdded: "Closure added.", closureRemoved: "Closure removed.",
-      remove: "Remove", noClosures: "No temporary closures.", historyTitle: "History",
-      noHistory: "No changes yet.", reportsTitle: "Couriers' reports (open)", noReports: "No open reports.",
-      resolve: "Mark resolved", report_closed_on_arrival: "Closed on arrival",
-      report_amenity_missing: "Missing: {a}", version: "version {v}", openNow: "Open now", closedNow: "Closed now",
-      statusClosedBadge: "Temporarily closed", reportsBadge: "{n} report(s)", action_update: "edit",
-      action_add_closure: "closure added", action_delete_closure: "closure removed", action_verify: "confirmed",
-      action_bulk: "bulk update", action_load: "data load", field_opening_hours: "hours", field_amenities: "amenities",
-      field_phone: "phone", field_notes: "notes", field_status: "status", field_name_zh: "Chinese name",
-      field_name_en: "English name", field_verified_at: "confirmed at", field_closures: "closures", empty: "(empty)",
-      weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], langButton: "中文"
-    }
-  };
-  var FIELDS = ["opening_hours", "status", "name_zh", "name_en", "phone", "notes", "amenities"];
+var FIELDS = ["opening_hours", "status", "name_zh", "name_en", "phone", "notes", "amenities"];
 
-  function $(id) { return document.getElementById(id); }
-  function store(k, v) { try { if (v === null) sessionStorage.removeItem(k); else sessionStorage.setItem(k, v); } catch (e) { /* private */ } }
-  function recall(k) { try { return sessionStorage.getItem(k); } catch (e) { return null; } }
-  var S = {
-    lang: recall("gs.op.lang") || (/^zh/i.test(navigator.language || "") ? "zh" : "en"),
-    token: recall("gs.op.token"), me: null, sites: [], total: 0, vocab: null, site: null, etag: null,
-    previewSeq: 0, previewCtl: null, previewTimer: null
-  };
-  window.operatorPage = S; // for tests and debugging (never holds anything the page did not show)
+// The token lives in this tab only (sessionStorage), as the sign-in text promises.
+function store(k, v) { storageSet("session", k, v); }
+function recall(k) { return storageGet("session", k); }
+var S = {
+  lang: initialLang(recall("gs.op.lang")),
+  token: recall("gs.op.token"), me: null, sites: [], total: 0, vocab: null, site: null, etag: null,
+  previewSeq: 0, previewCtl: null, previewTimer: null
+};
+window.operatorPage = S; // for tests and debugging (never holds anything the page did not show)
 
-  function t(key, vars) {
-    var s = STR[S.lang][key];
-    if (s === undefined) s = STR.en[key];
-    if (s === undefined) return key;
-    return String(s).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
-  }
-  function el(tag, attrs, kids) {
-    var n = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      var v = attrs[k];
-      if (v === null || v === undefined || v === false) return;
-      if (k === "text") n.textContent = v;
-      else if (k.slice(0, 2) === "on") n.addEventListener(k.slice(2), v);
-      else n.setAttribute(k, v === true ? "" : v);
-    });
-    (kids || []).forEach(function (c) { if (c) n.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-    return n;
-  }
-  function msg(node, kind, key, detail) {
-    node.hidden = false;
-    node.dataset.kind = kind;
-    node.dataset.msg = key;
-    node.textContent = t(key) + (detail ? " " + detail : "");
-  }
-  function dataLang(s) { return /[\u3400-\u9fff]/.test(s || "") ? "zh" : "en"; }
+var t = makeT(STR, function () { return S.lang; });
+function msg(node, kind, key, detail) {
+  node.hidden = false;
+  node.dataset.kind = kind;
+  node.dataset.msg = key;
+  node.textContent = t(key) + (detail ? " " + detail : "");
+}
 
-  /* ---------- API ---------- */
-  function api(method, path, body, extra) {
-    var headers = { Accept: "application/json, application/geo+json, application/problem+json" };
-    if (S.token) headers.Authorization = "Bearer " + S.token;
-    Object.keys(extra || {}).forEach(function (k) { headers[k] = extra[k]; });
-    var init = { method: method, headers: headers, cache: "no-store" };
-    if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    return fetch(path, init).then(function (r) {
-      return r.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        return { status: r.status, ok: r.ok, body: data, etag: r.headers.get("ETag") };
-      });
-    });
-  }
-  function problemText(res) {
-    var b = res.body || {};
-    return b.detail || ("HTTP " + res.status);
-  }
-
-  /* ---------- language ---------- */
-  function applyLang() {
-    document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
-    document.querySelectorAll("[data-i18n]").forEach(function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
-    document.title = t("title");
-    var b = $("lang");
-    b.textContent = t("langButton");
-    b.setAttribute("lang", S.lang === "zh" ? "en" : "zh");
-    document.querySelectorAll(".msg[data-msg]").forEach(function (n) {
-      if (!n.hidden && n.dataset.msg) n.textContent = t(n.dataset.msg) + (n.dataset.detail ? " " + n.dataset.detail : "");
-    });
-    if (S.me) { renderMe(); renderSites(); renderReports(S.reports || []); }
-    if (S.site) { renderSite(); renderAmenities(currentAmenities()); renderHistory(S.history || []); if (S.lastPreview) renderPreview(S.lastPreview); }
-  }
-
-  /* ---------- sign in ---------- */
-  function signIn(token) {
-    S.token = token;
-    return api("GET", "/api/v1/operator/me").then(function (res) {
-      if (res.status === 401) { S.token = null; store("gs.op.token", null); msg($("signin-msg"), "bad", "badToken"); return; }
-      if (!res.ok) { msg($("signin-msg"), "bad", "failed", problemText(res)); return; }
-      store("gs.op.token", token);
-      S.me = res.body;
-      $("signin").hidden = true;
-      $("signout").hidden = false;
-      $("mine").hidden = false;
-      $("reports").hidden = false;
-      $("signin-msg").hidden = true;
-      renderMe();
-      return Promise.all([loadVocab(), loadSites(0), loadReports()]).then(function () {
-        document.body.dataset.state = "list";
-      });
-    });
-  }
-  function signOut() {
-    S.token = null; S.me = null; S.site = null; S.sites = [];
-    store("gs.op.token", null);
-    $("token").value = "";
-    $("signin").hidden = false; $("signout").hidden = true; $("mine").hidden = true; $("editor").hidden = true;
-    $("reports").hidden = true;
-    document.body.dataset.state = "signed-out";
-  }
-  function renderMe() {
-    $("whoami").textContent = t("whoami", { name: S.me.name, role: t("role_" + S.me.role), n: S.me.sites });
-  }
-  function loadVocab() {
-    if (S.vocab) return Promise.resolve();
-    return api("GET", "/api/v1/vocabulary").then(function (res) { if (res.ok) S.vocab = res.body; });
-  }
-
-  /* ---------- my sites ---------- */
-  function loadSites(offset) {
-    return api("GET", "/api/v1/operator/sites?limit=50&offset=" + offset).then(function (res) {
-      if (!res.ok) return;
-      S.sites = offset ? S.sites.concat(res.body.features) : res.body.features;
-      S.total = res.body.numberMatched;
-      renderSites();
-    });
-  }
-  function siteName(p) { return (S.lang === "en" && p.name_en) || p.name_zh; }
-  function renderSites() {
-    var ul = $("sites");
-    ul.textContent = "";
-    if (!S.sites.length) ul.appendChild(el("li", { "class": "muted", text: t("noSites") }));
-    S.sites.forEach(function (f) {
-      var p = f.properties;
-      var badges = [];
-      if (p.status === "temporarily_closed") badges.push(el("span", { "class": "badge closed", text: t("statusClosedBadge") }));
-      if (p.unresolved_reports > 0) badges.push(el("span", { "class": "badge", text: t("reportsBadge", { n: p.unresolved_reports }) }));
-      var name = siteName(p);
-      ul.appendChild(el("li", {}, [el("button", { type: "button", "class": "site", "data-id": p.id, onclick: function () { openSite(p.id); } }, [
-        el("strong", { lang: dataLang(name), "data-from": "api", text: name }),
-        el("span", { "class": "sub" }, [el("code", { text: p.id }), " · ", el("span", { lang: "en", "data-from": "api", text: p.opening_hours })].concat(badges))
-      ])]));
-    });
-    $("more").hidden = S.sites.length >= S.total;
-  }
-
-  /* ---------- one site ---------- */
-  function openSite(id) {
-    return api("GET", "/api/v1/sites/" + encodeURIComponent(id)).then(function (res) {
-      if (!res.ok) return;
-      setSite(res.body, res.etag);
-      $("mine").hidden = true; $("reports").hidden = true; $("editor").hidden = false;
-      ["save-msg", "closure-msg"].forEach(function (k) { $(k).hidden = true; });
-      $("reload").hidden = true;
-      fillForm();
-      preview();
-      loadHistory();
-      document.body.dataset.state = "editing";
-      window.scrollTo(0, 0);
-    });
-  }
-  function setSite(feature, etag) {
-    S.site = feature;
-    S.etag = etag || feature.properties.etag || ('"' + feature.properties.version + '"');
-    renderSite();
-  }
-  function renderSite() {
-    var p = S.site.properties;
-    var name = siteName(p);
-    $("site-name").textContent = name;
-    $("site-name").setAttribute("lang", dataLang(name));
-    $("site-meta").textContent = p.id + " · " + t("version", { v: p.version }) + (p.address ? " · " + p.address : "");
-    var st = $("site-state");
-    st.textContent = p.is_open ? t("openNow") : t("closedNow");
-    st.className = "state " + (p.is_open ? "open" : "closed");
-    renderClosures(p.closures || []);
-  }
-  function fillForm() {
-    var p = S.site.properties;
-    $("hours").value = p.opening_hours || "";
-    $("status").value = p.status || "open";
-    $("name_zh").value = p.name_zh || "";
-    $("name_en").value = p.name_en || "";
-    $("phone").value = p.phone || "";
-    $("notes").value = p.notes || "";
-    renderAmenities(p.amenities || []);
-  }
-  function currentAmenities() {
-    return Array.prototype.map.call(document.querySelectorAll("#amenities input:checked"), function (i) { return i.value; });
-  }
-  function renderAmenities(selected) {
-    var box = $("amenities");
-    box.textContent = "";
-    var labels = (S.vocab && S.vocab.amenities) || {};
-    Object.keys(labels).forEach(function (code) {
-      var id = "am-" + code;
-      box.appendChild(el("label", { "for": id }, [
-        el("input", { type: "checkbox", id: id, value: code, checked: selected.indexOf(code) >= 0 }),
-        labels[code][S.lang] || code
-      ]));
-    });
-  }
-  function formValues() {
-    var v = {
-      opening_hours: $("hours").value.trim(), status: $("status").value, name_zh: $("name_zh").value.trim(),
-      name_en: $("name_en").value.trim() || null, phone: $("phone").value.trim() || null,
-      notes: $("notes").value.trim() || null, amenities: currentAmenities().sort()
-    };
-    return v;
-  }
-  function diff() {
-    var p = S.site.properties, v = formValues(), out = {};
-    FIELDS.forEach(function (f) {
-      var before = f === "amenities" ? (p.amenities || []).slice().sort() : (p[f] === undefined ? null : p[f]);
-      if (JSON.stringify(before) !== JSON.stringify(v[f])) out[f] = v[f];
-    });
-    return out;
-  }
-  function save(ev) {
-    ev.preventDefault();
-    var patch = diff();
-    var out = $("save-msg");
-    if (!Object.keys(patch).length) { msg(out, "ok", "nothingToSave"); return; }
-    $("save").disabled = true;
-    api("PATCH", "/api/v1/sites/" + encodeURIComponent(S.site.id), patch, { "If-Match": S.etag }).then(function (res) {
-      $("save").disabled = false;
-      if (res.ok) {
-        setSite(res.body, res.etag);
-        fillForm();
-        msg(out, "ok", "saved");
-        $("reload").hidden = true;
-        updateListed(res.body);
-        loadHistory();
-      } else if (res.status === 412) {
-        msg(out, "bad", "conflict");
-        $("reload").hidden = false;
-      } else {
-        var errs = (res.body && res.body.errors) || [];
-        var hoursErr = errs.filter(function (e) { return e.field === "opening_hours"; })[0];
-        if (hoursErr) showHoursError($("hours").value.trim(), hoursErr);
-        out.dataset.detail = problemText(res);
-        msg(out, "bad", "failed", problemText(res));
-      }
-    }, function () { $("save").disabled = false; msg(out, "bad", "failed"); });
-  }
-  function verify() {
-    api("POST", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/verify", undefined, { "If-Match": S.etag }).then(function (res) {
-      var out = $("save-msg");
-      if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "verified"); loadHistory(); updateListed(res.body); }
-      else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
-      else msg(out, "bad", "failed", problemText(res));
-    });
-  }
-  function updateListed(feature) {
-    S.sites = S.sites.map(function (f) { return f.id === feature.id ? feature : f; });
-  }
-
-  /* ---------- live preview ---------- */
-  function scheduledPreview() {
-    clearTimeout(S.previewTimer);
-    S.previewTimer = setTimeout(preview, 250);
-  }
-  function todayBeijing() {
-    return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
-  }
-  function preview() {
-    var expr = $("hours").value.trim();
-    var box = $("preview");
-    if (!expr) { box.dataset.status = "idle"; $("preview-days").textContent = ""; return; }
-    if (S.previewCtl) S.previewCtl.abort();
-    var ctl = S.previewCtl = (window.AbortController ? new AbortController() : null);
-    var seq = ++S.previewSeq;
-    box.dataset.status = "loading";
-    var url = "/api/v1/hours/preview?opening_hours=" + encodeURIComponent(expr) + "&from=" + todayBeijing();
-    fetch(url, { signal: ctl ? ctl.signal : undefined, headers: { Accept: "application/json" } }).then(function (r) {
-      return r.json().then(function (b) { return { status: r.status, body: b }; });
-    }).then(function (res) {
-      if (seq !== S.previewSeq) return;
-      if (res.status === 200) {
-        $("hours-error").hidden = true;
-        S.lastPreview = res.body;
-        renderPreview(res.body);
-        box.dataset.status = "ok";
-        box.dataset.expr = expr;
-      } else {
-        var e = ((res.body && res.body.errors) || [])[0] || { reason: res.body && res.body.detail };
-        showHoursError(expr, e);
-        box.dataset.status = "error";
-      }
-    }).catch(function (err) { if (!err || err.name !== "AbortError") box.dataset.status = "error"; });
-  }
-  function showHoursError(expr, e) {
-    var box = $("hours-error");
-    box.hidden = false;
-    box.dataset.column = e.column || "";
-    var what = e.expected || e.reason || "";
-    $("hours-error-text").textContent = (e.column ? t("hoursErrorAt", { col: e.column }) : t("hoursError")) + what;
-    $("hours-caret").textContent = e.column ? expr + "\n" + new Array(e.column).join(" ") + "^" : expr;
-  }
-  function hhmm(iso, dayIso) {
-    var d = iso.slice(0, 10), hm = iso.slice(11, 16);
-    return d > dayIso && hm === "00:00" ? "24:00" : hm;
-  }
-  function renderPreview(body) {
-    var tb = $("preview-days");
-    tb.textContent = "";
-    var ws = $("preview-warnings");
-    ws.textContent = "";
-    (body.warnings || []).forEach(function (w) { ws.appendChild(el("li", { text: w[S.lang] || w.en })); });
-    body.days.slice(0, 7).forEach(function (d) {
-      var label = d.date.slice(5) + " " + STR[S.lang].weekdays[d.weekday - 1];
-      var first = [el("span", { text: label })];
-      if (d.day_type !== "normal") {
-        var hol = d.holiday ? (d.holiday[S.lang] || d.holiday.en) : "";
-        first.push(el("br"), el("span", { "class": "holiday", text: t("dayType_" + d.day_type) + (hol ? " · " + hol : "") }));
-      }
-      var spans = d.intervals.map(function (iv) { return hhmm(iv.start, d.date) + "–" + hhmm(iv.end, d.date); });
-      var allDay = spans.length === 1 && spans[0] === "00:00–24:00";
-      tb.appendChild(el("tr", { "data-date": d.date }, [
-        el("td", {}, first),
-        el("td", { "class": spans.length ? "open" : "closed", text: allDay ? t("allDay") : (spans.join(", ") || t("closedAllDay")) })
-      ]));
-    });
-  }
-
-  /* ---------- closures ---------- */
-  function renderClosures(list) {
-    var ul = $("closures");
-    ul.textContent = "";
-    if (!list.length) ul.appendChild(el("li", { "class": "muted", text: t("noClosures") }));
-    list.forEach(function (c) {
-      var from = c.start || c.from, to = c.end || c.to; // audit entries before 2026-12 used from/to
-      ul.appendChild(el("li", { "data-id": c.id }, [
-        el("span", {}, [from + " – " + to + (c.reason ? " · " : ""), c.reason ? el("span", { "data-from": "api", lang: dataLang(c.reason), text: c.reason }) : null]),
-        el("button", { type: "button", "class": "btn btn-danger", text: t("remove"), onclick: function () { removeClosure(c.id); } })
-      ]));
-    });
-  }
-  function addClosure(ev) {
-    ev.preventDefault();
-    var out = $("closure-msg");
-    var body = { start: $("c-from").value, end: $("c-to").value, reason: $("c-reason").value.trim() };
-    api("POST", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/closures", body, { "If-Match": S.etag }).then(function (res) {
-      if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "closureAdded"); $("c-reason").value = ""; loadHistory(); updateListed(res.body); }
-      else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
-      else { out.dataset.detail = problemText(res); msg(out, "bad", "failed", problemText(res)); }
-    });
-  }
-  function removeClosure(id) {
-    var out = $("closure-msg");
-    api("DELETE", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/closures/" + id, undefined, { "If-Match": S.etag }).then(function (res) {
-      if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "closureRemoved"); loadHistory(); updateListed(res.body); }
-      else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
-      else msg(out, "bad", "failed", problemText(res));
-    });
-  }
-
-  /* ---------- history ---------- */
-  function loadHistory() {
-    return api("GET", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/history?limit=50").then(function (res) {
-      if (res.ok) { S.history = res.body.items; renderHistory(S.history); }
-    });
-  }
-  function show(v) {
-    if (v === null || v === undefined || v === "") return t("empty");
-    if (Array.isArray(v)) return v.map(function (x) { return typeof x === "object" ? ((x.start || x.from) + "–" + (x.end || x.to)) : x; }).join(", ") || t("empty");
-    return String(v);
-  }
-  function renderHistory(items) {
-    var ol = $("history");
-    ol.textContent = "";
-    if (!items.length) ol.appendChild(el("li", { "class": "muted", text: t("noHistory") }));
-    items.forEach(function (c) {
-      var lines = Object.keys(c.changes).map(function (f) {
-        var ch = c.changes[f];
-        return el("div", {}, [t("field_" + f) + ": ", el("code", { "data-from": "api", text: show(ch.before) }), " → ",
-          el("code", { "data-from": "api", text: show(ch.after) })]);
-      });
-      ol.appendChild(el("li", { "data-id": c.id, "data-action": c.action }, [
-        el("div", { "class": "who" }, [c.at.slice(0, 16).replace("T", " ") + " · ", el("span", { "data-from": "api", lang: "en", text: c.actor }),
-          " · " + t("action_" + c.action) + " · " + t("version", { v: c.version })])
-      ].concat(lines)));
-    });
-  }
-
-  /* ---------- couriers' reports ---------- */
-  function loadReports() {
-    return api("GET", "/api/v1/operator/reports?limit=50").then(function (res) {
-      if (res.ok) { S.reports = res.body.items; renderReports(S.reports); }
-    });
-  }
-  function renderReports(items) {
-    var ul = $("report-list");
-    ul.textContent = "";
-    $("reports-empty").hidden = items.length > 0;
-    var names = {};
-    S.sites.forEach(function (f) { names[f.id] = siteName(f.properties); });
-    items.forEach(function (r) {
-      var what = r.type === "amenity_missing"
-        ? t("report_amenity_missing", { a: (S.vocab && S.vocab.amenities[r.amenity] && S.vocab.amenities[r.amenity][S.lang]) || r.amenity })
-        : t("report_closed_on_arrival");
-      ul.appendChild(el("li", { "data-id": r.id }, [
-        el("span", {}, [el("strong", { text: what }), " · ", el("span", { "data-from": "api", text: names[r.site_id] || r.site_id }),
-          " · " + (r.observed_at || "").slice(0, 16).replace("T", " "),
-          r.note ? el("div", { "data-from": "api", lang: dataLang(r.note), text: r.note }) : null]),
-        el("button", { type: "button", "class": "btn", text: t("resolve"), onclick: function () { resolveReport(r.id); } })
-      ]));
-    });
-  }
-  function resolveReport(id) {
-    api("POST", "/api/v1/operator/reports/" + id + "/resolve").then(function (res) {
-      if (res.ok || res.status === 409) { loadReports(); loadSites(0); }
-    });
-  }
-
-  /* ---------- wiring ---------- */
-  function backToList() {
-    S.site = null;
-    $("editor").hidden = true; $("mine").hidden = false; $("reports").hidden = false;
-    renderSites();
-    document.body.dataset.state = "list";
-  }
-  document.addEventListener("DOMContentLoaded", function () {
-    $("lang").addEventListener("click", function () { S.lang = S.lang === "zh" ? "en" : "zh"; store("gs.op.lang", S.lang); applyLang(); });
-    $("signin-form").addEventListener("submit", function (ev) { ev.preventDefault(); var v = $("token").value.trim(); if (v) signIn(v); });
-    $("signout").addEventListener("click", signOut);
-    $("more").addEventListener("click", function () { loadSites(S.sites.length); });
-    $("back").addEventListener("click", backToList);
-    $("edit-form").addEventListener("submit", save);
-    $("verify").addEventListener("click", verify);
-    $("reload").addEventListener("click", function () { openSite(S.site.id); });
-    $("hours").addEventListener("input", scheduledPreview);
-    $("closure-form").addEventListener("submit", addClosure);
-    $("c-from").value = $("c-to").value = todayBeijing();
-    applyLang();
-    if (S.token) signIn(S.token); else document.body.dataset.state = "signed-out";
+/* ---------- API ---------- */
+// Every answer, error or not, as {status, ok, body, etag, error}; only a failed connection rejects.
+function api(method, path, body, extra) {
+  var headers = { Accept: "application/json, application/geo+json, application/problem+json" };
+  if (S.token) headers.Authorization = "Bearer " + S.token;
+  Object.keys(extra || {}).forEach(function (k) { headers[k] = extra[k]; });
+  return fetchJSON(path, { method: method, headers: headers, json: body, cache: "no-store", full: true }).then(function (r) {
+    return { status: r.status, ok: true, body: r.body, etag: r.etag, error: null };
+  }, function (e) {
+    if (e.status === undefined) throw e;
+    return { status: e.status, ok: false, body: e.body, etag: null, error: e };
   });
-})();
+}
+function problemText(res) {
+  return (res.error && res.error.detail) || ("HTTP " + res.status);
+}
+
+/* ---------- language ---------- */
+function applyLang() {
+  document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach(function (n) { n.textContent = t(n.getAttribute("data-i18n")); });
+  document.title = t("title");
+  var b = $("lang");
+  b.textContent = t("langButton");
+  b.setAttribute("lang", S.lang === "zh" ? "en" : "zh");
+  document.querySelectorAll(".msg[data-msg]").forEach(function (n) {
+    if (!n.hidden && n.dataset.msg) n.textContent = t(n.dataset.msg) + (n.dataset.detail ? " " + n.dataset.detail : "");
+  });
+  if (S.me) { renderMe(); renderSites(); renderReports(S.reports || []); }
+  if (S.site) { renderSite(); renderAmenities(currentAmenities()); renderHistory(S.history || []); if (S.lastPreview) renderPreview(S.lastPreview); }
+}
+
+/* ---------- sign in ---------- */
+function signIn(token) {
+  S.token = token;
+  return api("GET", "/api/v1/operator/me").then(function (res) {
+    if (res.status === 401) { S.token = null; store("gs.op.token", null); msg($("signin-msg"), "bad", "badToken"); return; }
+    if (!res.ok) { msg($("signin-msg"), "bad", "failed", problemText(res)); return; }
+    store("gs.op.token", token);
+    S.me = res.body;
+    $("signin").hidden = true;
+    $("signout").hidden = false;
+    $("mine").hidden = false;
+    $("reports").hidden = false;
+    $("signin-msg").hidden = true;
+    renderMe();
+    return Promise.all([loadVocab(), loadSites(0), loadReports()]).then(function () {
+      document.body.dataset.state = "list";
+    });
+  });
+}
+function signOut() {
+  S.token = null; S.me = null; S.site = null; S.sites = [];
+  store("gs.op.token", null);
+  $("token").value = "";
+  $("signin").hidden = false; $("signout").hidden = true; $("mine").hidden = true; $("editor").hidden = true;
+  $("reports").hidden = true;
+  document.body.dataset.state = "signed-out";
+}
+function renderMe() {
+  $("whoami").textContent = t("whoami", { name: S.me.name, role: t("role_" + S.me.role), n: S.me.sites });
+}
+function loadVocab() {
+  if (S.vocab) return Promise.resolve();
+  return loadVocabulary().then(function (v) { S.vocab = v; }, function () { /* labels fall back to codes */ });
+}
+
+/* ---------- my sites ---------- */
+function loadSites(offset) {
+  return api("GET", "/api/v1/operator/sites?limit=50&offset=" + offset).then(function (res) {
+    if (!res.ok) return;
+    S.sites = offset ? S.sites.concat(res.body.features) : res.body.features;
+    S.total = res.body.numberMatched;
+    renderSites();
+  });
+}
+function siteName(p) { return (S.lang === "en" && p.name_en) || p.name_zh; }
+function renderSites() {
+  var ul = $("sites");
+  ul.textContent = "";
+  if (!S.sites.length) ul.appendChild(el("li", { "class": "muted", text: t("noSites") }));
+  S.sites.forEach(function (f) {
+    var p = f.properties;
+    var badges = [];
+    if (p.status === "temporarily_closed") badges.push(el("span", { "class": "badge closed", text: t("statusClosedBadge") }));
+    if (p.unresolved_reports > 0) badges.push(el("span", { "class": "badge", text: t("reportsBadge", { n: p.unresolved_reports }) }));
+    var name = siteName(p);
+    ul.appendChild(el("li", {}, [el("button", { type: "button", "class": "site", "data-id": p.id, onclick: function () { openSite(p.id); } }, [
+      el("strong", { lang: dataLang(name), "data-from": "api", text: name }),
+      el("span", { "class": "sub" }, [el("code", { text: p.id }), " · ", el("span", { lang: "en", "data-from": "api", text: p.opening_hours })].concat(badges))
+    ])]));
+  });
+  $("more").hidden = S.sites.length >= S.total;
+}
+
+/* ---------- one site ---------- */
+function openSite(id) {
+  return api("GET", "/api/v1/sites/" + encodeURIComponent(id)).then(function (res) {
+    if (!res.ok) return;
+    setSite(res.body, res.etag);
+    $("mine").hidden = true; $("reports").hidden = true; $("editor").hidden = false;
+    ["save-msg", "closure-msg"].forEach(function (k) { $(k).hidden = true; });
+    $("reload").hidden = true;
+    fillForm();
+    preview();
+    loadHistory();
+    document.body.dataset.state = "editing";
+    window.scrollTo(0, 0);
+  });
+}
+function setSite(feature, etag) {
+  S.site = feature;
+  S.etag = etag || feature.properties.etag || ('"' + feature.properties.version + '"');
+  renderSite();
+}
+function renderSite() {
+  var p = S.site.properties;
+  var name = siteName(p);
+  $("site-name").textContent = name;
+  $("site-name").setAttribute("lang", dataLang(name));
+  $("site-meta").textContent = p.id + " · " + t("version", { v: p.version }) + (p.address ? " · " + p.address : "");
+  var st = $("site-state");
+  st.textContent = p.is_open ? t("openNow") : t("closedNow");
+  st.className = "state " + (p.is_open ? "open" : "closed");
+  renderClosures(p.closures || []);
+}
+function fillForm() {
+  var p = S.site.properties;
+  $("hours").value = p.opening_hours || "";
+  $("status").value = p.status || "open";
+  $("name_zh").value = p.name_zh || "";
+  $("name_en").value = p.name_en || "";
+  $("phone").value = p.phone || "";
+  $("notes").value = p.notes || "";
+  renderAmenities(p.amenities || []);
+}
+function currentAmenities() {
+  return Array.prototype.map.call(document.querySelectorAll("#amenities input:checked"), function (i) { return i.value; });
+}
+function renderAmenities(selected) {
+  var box = $("amenities");
+  box.textContent = "";
+  var labels = (S.vocab && S.vocab.amenities) || {};
+  Object.keys(labels).forEach(function (code) {
+    var id = "am-" + code;
+    box.appendChild(el("label", { "for": id }, [
+      el("input", { type: "checkbox", id: id, value: code, checked: selected.indexOf(code) >= 0 }),
+      label(labels[code], S.lang, code)
+    ]));
+  });
+}
+function formValues() {
+  var v = {
+    opening_hours: $("hours").value.trim(), status: $("status").value, name_zh: $("name_zh").value.trim(),
+    name_en: $("name_en").value.trim() || null, phone: $("phone").value.trim() || null,
+    notes: $("notes").value.trim() || null, amenities: currentAmenities().sort()
+  };
+  return v;
+}
+function diff() {
+  var p = S.site.properties, v = formValues(), out = {};
+  FIELDS.forEach(function (f) {
+    var before = f === "amenities" ? (p.amenities || []).slice().sort() : (p[f] === undefined ? null : p[f]);
+    if (JSON.stringify(before) !== JSON.stringify(v[f])) out[f] = v[f];
+  });
+  return out;
+}
+function save(ev) {
+  ev.preventDefault();
+  var patch = diff();
+  var out = $("save-msg");
+  if (!Object.keys(patch).length) { msg(out, "ok", "nothingToSave"); return; }
+  $("save").disabled = true;
+  api("PATCH", "/api/v1/sites/" + encodeURIComponent(S.site.id), patch, { "If-Match": S.etag }).then(function (res) {
+    $("save").disabled = false;
+    if (res.ok) {
+      setSite(res.body, res.etag);
+      fillForm();
+      msg(out, "ok", "saved");
+      $("reload").hidden = true;
+      updateListed(res.body);
+      loadHistory();
+    } else if (res.status === 412) {
+      msg(out, "bad", "conflict");
+      $("reload").hidden = false;
+    } else {
+      var errs = (res.body && res.body.errors) || [];
+      var hoursErr = errs.filter(function (e) { return e.field === "opening_hours"; })[0];
+      if (hoursErr) showHoursError($("hours").value.trim(), hoursErr);
+      out.dataset.detail = problemText(res);
+      msg(out, "bad", "failed", problemText(res));
+    }
+  }, function () { $("save").disabled = false; msg(out, "bad", "failed"); });
+}
+function verify() {
+  api("POST", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/verify", undefined, { "If-Match": S.etag }).then(function (res) {
+    var out = $("save-msg");
+    if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "verified"); loadHistory(); updateListed(res.body); }
+    else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
+    else msg(out, "bad", "failed", problemText(res));
+  });
+}
+function updateListed(feature) {
+  S.sites = S.sites.map(function (f) { return f.id === feature.id ? feature : f; });
+}
+
+/* ---------- live preview ---------- */
+function scheduledPreview() {
+  clearTimeout(S.previewTimer);
+  S.previewTimer = setTimeout(preview, 250);
+}
+function todayBeijing() {
+  return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
+}
+function preview() {
+  var expr = $("hours").value.trim();
+  var box = $("preview");
+  if (!expr) { box.dataset.status = "idle"; $("preview-days").textContent = ""; return; }
+  if (S.previewCtl) S.previewCtl.abort();
+  var ctl = S.previewCtl = (window.AbortController ? new AbortController() : null);
+  var seq = ++S.previewSeq;
+  box.dataset.status = "loading";
+  var url = "/api/v1/hours/preview?opening_hours=" + encodeURIComponent(expr) + "&from=" + todayBeijing();
+  fetchJSON(url, { signal: ctl ? ctl.signal : undefined }).then(function (body) {
+    if (seq !== S.previewSeq) return;
+    $("hours-error").hidden = true;
+    S.lastPreview = body;
+    renderPreview(body);
+    box.dataset.status = "ok";
+    box.dataset.expr = expr;
+  }, function (err) {
+    if (err.status === undefined) throw err;
+    if (seq !== S.previewSeq) return;
+    showHoursError(expr, err.problems[0] || { reason: err.detail });
+    box.dataset.status = "error";
+  }).catch(function (err) { if (!err || err.name !== "AbortError") box.dataset.status = "error"; });
+}
+function showHoursError(expr, e) {
+  var box = $("hours-error");
+  box.hidden = false;
+  box.dataset.column = e.column || "";
+  var what = e.expected || e.reason || "";
+  $("hours-error-text").textContent = (e.column ? t("hoursErrorAt", { col: e.column }) : t("hoursError")) + what;
+  $("hours-caret").textContent = e.column ? expr + "\n" + new Array(e.column).join(" ") + "^" : expr;
+}
+function hhmm(iso, dayIso) {
+  var d = iso.slice(0, 10), hm = iso.slice(11, 16);
+  return d > dayIso && hm === "00:00" ? "24:00" : hm;
+}
+function renderPreview(body) {
+  var tb = $("preview-days");
+  tb.textContent = "";
+  var ws = $("preview-warnings");
+  ws.textContent = "";
+  (body.warnings || []).forEach(function (w) { ws.appendChild(el("li", { text: w[S.lang] || w.en })); });
+  body.days.slice(0, 7).forEach(function (d) {
+    var day = d.date.slice(5) + " " + weekdayLabel(S.vocab, d.weekday - 1, S.lang); // weekday: 1 = Monday
+    var first = [el("span", { "class": "weekday", text: day })];
+    if (d.day_type !== "normal") {
+      var hol = d.holiday ? (d.holiday[S.lang] || d.holiday.en) : "";
+      first.push(el("br"), el("span", { "class": "holiday", text: t("dayType_" + d.day_type) + (hol ? " · " + hol : "") }));
+    }
+    var spans = d.intervals.map(function (iv) { return hhmm(iv.start, d.date) + "–" + hhmm(iv.end, d.date); });
+    var allDay = spans.length === 1 && spans[0] === "00:00–24:00";
+    tb.appendChild(el("tr", { "data-date": d.date }, [
+      el("td", {}, first),
+      el("td", { "class": spans.length ? "open" : "closed", text: allDay ? t("allDay") : (spans.join(", ") || t("closedAllDay")) })
+    ]));
+  });
+}
+
+/* ---------- closures ---------- */
+function renderClosures(list) {
+  var ul = $("closures");
+  ul.textContent = "";
+  if (!list.length) ul.appendChild(el("li", { "class": "muted", text: t("noClosures") }));
+  list.forEach(function (c) {
+    var from = c.start || c.from, to = c.end || c.to; // audit entries before 2026-12 used from/to
+    ul.appendChild(el("li", { "data-id": c.id }, [
+      el("span", {}, [from + " – " + to + (c.reason ? " · " : ""), c.reason ? el("span", { "data-from": "api", lang: dataLang(c.reason), text: c.reason }) : null]),
+      el("button", { type: "button", "class": "btn btn-danger", text: t("remove"), onclick: function () { removeClosure(c.id); } })
+    ]));
+  });
+}
+function addClosure(ev) {
+  ev.preventDefault();
+  var out = $("closure-msg");
+  var body = { start: $("c-from").value, end: $("c-to").value, reason: $("c-reason").value.trim() };
+  api("POST", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/closures", body, { "If-Match": S.etag }).then(function (res) {
+    if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "closureAdded"); $("c-reason").value = ""; loadHistory(); updateListed(res.body); }
+    else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
+    else { out.dataset.detail = problemText(res); msg(out, "bad", "failed", problemText(res)); }
+  });
+}
+function removeClosure(id) {
+  var out = $("closure-msg");
+  api("DELETE", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/closures/" + id, undefined, { "If-Match": S.etag }).then(function (res) {
+    if (res.ok) { setSite(res.body, res.etag); msg(out, "ok", "closureRemoved"); loadHistory(); updateListed(res.body); }
+    else if (res.status === 412) { msg(out, "bad", "conflict"); $("reload").hidden = false; }
+    else msg(out, "bad", "failed", problemText(res));
+  });
+}
+
+/* ---------- history ---------- */
+function loadHistory() {
+  return api("GET", "/api/v1/sites/" + encodeURIComponent(S.site.id) + "/history?limit=50").then(function (res) {
+    if (res.ok) { S.history = res.body.items; renderHistory(S.history); }
+  });
+}
+function show(v) {
+  if (v === null || v === undefined || v === "") return t("empty");
+  if (Array.isArray(v)) return v.map(function (x) { return typeof x === "object" ? ((x.start || x.from) + "–" + (x.end || x.to)) : x; }).join(", ") || t("empty");
+  return String(v);
+}
+function renderHistory(items) {
+  var ol = $("history");
+  ol.textContent = "";
+  if (!items.length) ol.appendChild(el("li", { "class": "muted", text: t("noHistory") }));
+  items.forEach(function (c) {
+    var lines = Object.keys(c.changes).map(function (f) {
+      var ch = c.changes[f];
+      return el("div", {}, [t("field_" + f) + ": ", el("code", { "data-from": "api", text: show(ch.before) }), " → ",
+        el("code", { "data-from": "api", text: show(ch.after) })]);
+    });
+    ol.appendChild(el("li", { "data-id": c.id, "data-action": c.action }, [
+      el("div", { "class": "who" }, [c.at.slice(0, 16).replace("T", " ") + " · ", el("span", { "data-from": "api", lang: "en", text: c.actor }),
+        " · " + t("action_" + c.action) + " · " + t("version", { v: c.version })])
+    ].concat(lines)));
+  });
+}
+
+/* ---------- couriers' reports ---------- */
+function loadReports() {
+  return api("GET", "/api/v1/operator/reports?limit=50").then(function (res) {
+    if (res.ok) { S.reports = res.body.items; renderReports(S.reports); }
+  });
+}
+function renderReports(items) {
+  var ul = $("report-list");
+  ul.textContent = "";
+  $("reports-empty").hidden = items.length > 0;
+  var names = {};
+  S.sites.forEach(function (f) { names[f.id] = siteName(f.properties); });
+  items.forEach(function (r) {
+    var what = r.type === "amenity_missing"
+      ? t("report_amenity_missing", { a: label(S.vocab && S.vocab.amenities[r.amenity], S.lang, r.amenity) })
+      : t("report_closed_on_arrival");
+    ul.appendChild(el("li", { "data-id": r.id }, [
+      el("span", {}, [el("strong", { text: what }), " · ", el("span", { "data-from": "api", text: names[r.site_id] || r.site_id }),
+        " · " + (r.observed_at || "").slice(0, 16).replace("T", " "),
+        r.note ? el("div", { "data-from": "api", lang: dataLang(r.note), text: r.note }) : null]),
+      el("button", { type: "button", "class": "btn", text: t("resolve"), onclick: function () { resolveReport(r.id); } })
+    ]));
+  });
+}
+function resolveReport(id) {
+  api("POST", "/api/v1/operator/reports/" + id + "/resolve").then(function (res) {
+    if (res.ok || res.status === 409) { loadReports(); loadSites(0); }
+  });
+}
+
+/* ---------- wiring ---------- */
+function backToList() {
+  S.site = null;
+  $("editor").hidden = true; $("mine").hidden = false; $("reports").hidden = false;
+  renderSites();
+  document.body.dataset.state = "list";
+}
+function init() {
+  $("lang").addEventListener("click", function () { S.lang = S.lang === "zh" ? "en" : "zh"; store("gs.op.lang", S.lang); applyLang(); });
+  $("signin-form").addEventListener("submit", function (ev) { ev.preventDefault(); var v = $("token").value.trim(); if (v) signIn(v); });
+  $("signout").addEventListener("click", signOut);
+  $("more").addEventListener("click", function () { loadSites(S.sites.length); });
+  $("back").addEventListener("click", backToList);
+  $("edit-form").addEventListener("submit", save);
+  $("verify").addEventListener("click", verify);
+  $("reload").addEventListener("click", function () { openSite(S.site.id); });
+  $("hours").addEventListener("input", scheduledPreview);
+  $("closure-form").addEventListener("submit", addClosure);
+  $("c-from").value = $("c-to").value = todayBeijing();
+  applyLang();
+  if (S.token) signIn(S.token); else document.body.dataset.state = "signed-out";
+}
+init(); // a module runs once the document is parsed

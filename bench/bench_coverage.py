@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from geoservice.analysis import Planner, recommend
+from geoservice.analysis.maps import coverage_map, render_html
 from geoservice.bootstrap import ensure_ready
-from geoservice.maps import coverage_map, render_html
 from geoservice.services import open_services
 from geoservice.settings import Settings
 

@@ -243,7 +243,7 @@ def map_coverage_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: floa
                      metric: str, assets_base: str | None, output: Path) -> None:
     """Coverage map at --at: district choropleth, gaps, sites by kind (open/closed), recommendations."""
     require(PLANNERS)
-    from geoservice.maps import MapError, resolve_tiles, save_map
+    from geoservice.analysis.maps import MapError, resolve_tiles, save_map
 
     _check_reach(radius_m, walk_minutes)
     wanted = _kinds(kinds)

@@ -177,7 +177,7 @@ class Planner:
         return recommend(result, n, method, **options)
 
     def map(self, result: CoverageResult, recommendations: gpd.GeoDataFrame | None = None, **options: Any) -> Any:
-        """A Folium map of ``result`` (see :func:`geoservice.maps.coverage_map`)."""
-        from geoservice.maps import coverage_map
+        """A Folium map of ``result`` (see :func:`geoservice.analysis.maps.coverage_map`)."""
+        from geoservice.analysis.maps import coverage_map
 
         return coverage_map(result, recommendations, **options)

@@ -240,9 +240,9 @@ def coverage_map(args: dict[str, Any]) -> Response:
 
     Its scripts and styles carry a fresh nonce, and the response's Content-Security-Policy allows only them.
     """
+    from geoservice.analysis.maps import MapError, page_policy, render_html
     from geoservice.api.security import set_policy
     from geoservice.csp import new_nonce
-    from geoservice.maps import MapError, page_policy, render_html
 
     q = common(args)
     p, result = _run(q)

@@ -9,8 +9,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from geoservice.analysis import GridCache, Planner
+from geoservice.analysis.maps import coverage_map, render_html
 from geoservice.cli import main
-from geoservice.maps import coverage_map, render_html
 
 from .conftest import LAYERS, MONDAY_2200
 from .test_map_hostile import Document
@@ -79,7 +79,7 @@ def test_saved_map_carries_its_policy(demo_embedded: Any, tmp_path: Path) -> Non
 
 
 def test_each_render_gets_its_own_nonce(demo_embedded: Any, grid_cache: GridCache) -> None:
-    from geoservice.maps import page_policy
+    from geoservice.analysis.maps import page_policy
 
     planner = Planner(demo_embedded.sites, resolution=7, grid_cache=grid_cache, layers_dir=LAYERS)
     m = coverage_map(planner.coverage(MONDAY_2200, kinds=("worker_home",)))

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from geoservice.analysis import GridCache, Planner
+from geoservice.analysis.maps import coverage_map, render_html
 from geoservice.cli import main
-from geoservice.maps import coverage_map, render_html
 from geoservice.services import Services
 from geoservice.settings import Settings
 from geoservice.store.embedded import EmbeddedStore

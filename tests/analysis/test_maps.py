@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from geoservice.maps import MapError, coverage_map, render_html, resolve_tiles
+from geoservice.analysis.maps import MapError, coverage_map, render_html, resolve_tiles
 
 from .conftest import ARTIFACTS, MONDAY_2200
 

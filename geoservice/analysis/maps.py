@@ -18,7 +18,7 @@ Baidu's own Mercator variant) are refused: converting coordinates does not make 
 
 Safety: text from sites, districts and files is data, never markup or code — :func:`~geoservice.htmlsafe.script_json`
 in scripts, :func:`~geoservice.htmlsafe.html_text` in markup, and elements that are never re-read as templates
-(:mod:`geoservice.foliumsafe`). Every ``<script>``/``<style>`` of the page carries a nonce fresh for each render,
+(:mod:`.foliumsafe`). Every ``<script>``/``<style>`` of the page carries a nonce fresh for each render,
 and the page's Content-Security-Policy (:func:`page_policy`, also written as a ``<meta>`` so saved files keep it)
 allows only those: no inline handlers, no inline style attributes (colours are classes or set through the CSSOM).
 """
@@ -42,9 +42,7 @@ from folium.template import Template
 from shapely.geometry import mapping
 
 from geoservice.analysis.coverage import CoverageResult
-from geoservice.analysis.grid import to_metric, to_wgs84
-from geoservice.csp import Policy, image_source, map_policy, new_nonce
-from geoservice.foliumsafe import (
+from geoservice.analysis.foliumsafe import (
     NONCE,
     Asset,
     NoncedFigure,
@@ -56,6 +54,8 @@ from geoservice.foliumsafe import (
     TextTooltip,
     VerbatimMacro,
 )
+from geoservice.analysis.grid import to_metric, to_wgs84
+from geoservice.csp import Policy, image_source, map_policy, new_nonce
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.htmlsafe import html_text, raw_text, script_json
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, WEEKDAY_LABELS

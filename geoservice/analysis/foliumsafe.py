@@ -106,7 +106,7 @@ class NoncedFigure(Figure):
     """folium's Figure with a CSP ``<meta>``, UTF-8 declared first, and the page script carrying the nonce.
 
     ``nonce`` and ``image_sources`` (http tile or asset hosts, see :func:`geoservice.csp.image_source`) are set
-    before rendering (:func:`geoservice.maps.render_html`).
+    before rendering (:func:`geoservice.analysis.maps.render_html`).
     """
 
     _template = Template(

@@ -229,6 +229,16 @@ class NearestHit:
 
 
 @dataclasses.dataclass(frozen=True)
+class Alternatives:
+    """What a courier can do when a nearest-open query finds nothing: the matching site nearby that opens
+    soonest (closed at the query's time), and the nearest site open now of any kind, amenities and distance.
+    Either is None when there is none."""
+
+    opens_soonest: NearestHit | None
+    nearest_open_any: NearestHit | None
+
+
+@dataclasses.dataclass(frozen=True)
 class SiteFilter:
     """Listing filter; ``bbox`` is (lon_min, lat_min, lon_max, lat_max) in WGS-84."""
 

@@ -228,6 +228,12 @@ class NearestHit:
     unresolved_reports: int = 0
 
 
+# "Opens soonest" (Alternatives) looks at the nearest ALTERNATIVE_CANDIDATES sites matching the query's kinds and
+# amenities within its radius, and never farther than ALTERNATIVE_RADIUS_M: bounded work, and a walk a courier takes.
+ALTERNATIVE_RADIUS_M = 5_000.0
+ALTERNATIVE_CANDIDATES = 50
+
+
 @dataclasses.dataclass(frozen=True)
 class Alternatives:
     """What a courier can do when a nearest-open query finds nothing: the matching site nearby that opens

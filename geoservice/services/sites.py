@@ -27,6 +27,8 @@ from geoservice.calendar import CalendarDay
 from geoservice.errors import NotFound, VersionConflict
 from geoservice.hours import HoursEngine, HoursEvaluationError, local_day_window, now_local, utc_now
 from geoservice.model import (
+    ALTERNATIVE_CANDIDATES,
+    ALTERNATIVE_RADIUS_M,
     EDITABLE_FIELDS,
     Alternatives,
     Closure,
@@ -54,11 +56,8 @@ ENGINE_BATCH = 256  # candidates asked for at a time when the engine decides who
 ANALYZE_AFTER = 500  # changed sites in one write after which the backend refreshes its planner statistics
 CACHE_S = 60.0  # how long the hours engine (calendar) and the districts are reused before being read again
 ALL = 100_000_000  # "no limit" for listings filtered by the engine
-# When nothing matches (SiteService.alternatives): "opens soonest" looks at the nearest ALTERNATIVE_CANDIDATES sites
-# matching the query's kinds and amenities within its radius, capped at ALTERNATIVE_RADIUS_M; "open now, any kind"
-# outside the materialised window lets the engine examine at most ALTERNATIVE_ENGINE_BUDGET candidates.
-ALTERNATIVE_RADIUS_M = 5_000.0
-ALTERNATIVE_CANDIDATES = 50
+# When nothing matches (SiteService.alternatives), "open now, any kind" outside the materialised window lets the
+# engine examine at most this many candidates (the bounds of "opens soonest" are the model's, as the API says them).
 ALTERNATIVE_ENGINE_BUDGET = 8 * ENGINE_BATCH
 
 

@@ -11,9 +11,8 @@ import datetime as dt
 import pytest
 
 from geoservice.hours import TZ
-from geoservice.model import Closure, NearestQuery, Report
+from geoservice.model import ALTERNATIVE_RADIUS_M, Closure, NearestQuery, Report
 from geoservice.services import Services
-from geoservice.services.sites import ALTERNATIVE_RADIUS_M
 from tests.support import TIANANMEN
 from tests.support.sites import Spec, make_sites, sid
 

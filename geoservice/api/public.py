@@ -16,7 +16,7 @@ from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
-from geoservice.geo import DATUMS, from_wgs84, to_wgs84, transform_geometry
+from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -139,7 +139,7 @@ def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
 def nearest(args: dict[str, Any]) -> Response:
     """Nearest sites open at ``at`` (default now), ordered by distance; when none matches, the alternatives."""
     datum, at, arrive = args["crs"], args["at"], args["arrive_within"]
-    lon, lat = to_wgs84(args["lon"], args["lat"], datum)
+    lon, lat = point_to_wgs84(args["lon"], args["lat"], datum)
     svc = services()
     q = NearestQuery(lon=float(lon), lat=float(lat), at=at, kinds=args["kind"], amenities=args["amenity"],
                      limit=args["limit"], max_distance_m=args["max_distance_m"],

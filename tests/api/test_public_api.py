@@ -231,6 +231,17 @@ def test_alternatives_are_null_when_there_are_results(client) -> None:  # type: 
     assert not Draft202012Validator(schema).is_valid({**body, "alternatives": {"opens_soonest": None}})
 
 
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02", "bd09"])
+@pytest.mark.parametrize("corner", [(-90, -180), (90, 180), (-90, 180), (90, -180)])
+def test_nearest_from_a_pole_or_the_antimeridian_answers(client, crs, corner) -> None:  # type: ignore[no-untyped-def]
+    # Found by the fuzz: BD-09's offset took (-90, -180) off the globe, every distance was NaN and the answer 500.
+    lat, lon = corner
+    for extra in ({}, {"include_closed": "true"}, {"max_distance_m": 1}):
+        body = nearest(client, lat=lat, lon=lon, crs=crs, limit=1, **extra)
+        for f in body["features"] + [a for a in (body["alternatives"] or {}).values() if a]:
+            assert math.isfinite(f["properties"]["distance_m"]) and f["properties"]["walk_minutes"] >= 0
+
+
 def test_openapi_document_lists_the_endpoints(client) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")

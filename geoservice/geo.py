@@ -283,6 +283,14 @@ def to_wgs84(lon: CoordLike, lat: CoordLike, datum: str) -> tuple[Coord, Coord]:
     return _convert(lon, lat, datum, "wgs84")
 
 
+def point_to_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]:
+    """One point in ``datum`` as a valid WGS-84 point: :func:`to_wgs84`, then latitude clipped to ±90° and
+    longitude wrapped into [-180°, 180°). BD-09's offset applies everywhere, so a point at a pole or on the
+    antimeridian would otherwise leave the globe (and every distance from it would be NaN)."""
+    x, y = to_wgs84(lon, lat, datum)
+    return float((float(x) + 180.0) % 360.0 - 180.0), float(min(90.0, max(-90.0, float(y))))
+
+
 @overload
 def from_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]: ...
 @overload

@@ -228,6 +228,22 @@ class NearestHit:
     unresolved_reports: int = 0
 
 
+# "Opens soonest" (Alternatives) looks at the nearest ALTERNATIVE_CANDIDATES sites matching the query's kinds and
+# amenities within its radius, and never farther than ALTERNATIVE_RADIUS_M: bounded work, and a walk a courier takes.
+ALTERNATIVE_RADIUS_M = 5_000.0
+ALTERNATIVE_CANDIDATES = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Alternatives:
+    """What a courier can do when a nearest-open query finds nothing: the matching site nearby that opens
+    soonest (closed at the query's time), and the nearest site open now of any kind, amenities and distance.
+    Either is None when there is none."""
+
+    opens_soonest: NearestHit | None
+    nearest_open_any: NearestHit | None
+
+
 @dataclasses.dataclass(frozen=True)
 class SiteFilter:
     """Listing filter; ``bbox`` is (lon_min, lat_min, lon_max, lat_max) in WGS-84."""

@@ -15,6 +15,8 @@ from typing import Any
 
 from geoservice.hours import TZ
 from geoservice.model import (
+    ALTERNATIVE_CANDIDATES,
+    ALTERNATIVE_RADIUS_M,
     AMENITIES,
     AMENITY_LABELS,
     KIND_LABELS,
@@ -240,6 +242,18 @@ SITE_SCHEMA = {"type": "object", "required": ["type", "id", "geometry", "propert
     "type": {"const": "Feature"}, "id": STRING, "geometry": POINT,
     "properties": {"type": "object", "required": SITE_REQUIRED, "properties": SITE_PROPERTIES_SCHEMA,
                    "additionalProperties": False}}}
+_SITE_OR_NULL = [{"$ref": "#/components/schemas/Site"}, {"type": "null"}]
+ALTERNATIVES_SCHEMA = {
+    "type": ["object", "null"], "required": ["opens_soonest", "nearest_open_any"], "additionalProperties": False,
+    "description": "What a courier can do when no site matches (features is empty); null when there are results. "
+                   "Each is a feature like the results (distance, walk minutes, open state at `at`), or null.",
+    "properties": {
+        "opens_soonest": {"anyOf": _SITE_OR_NULL, "description": (
+            f"Of the {ALTERNATIVE_CANDIDATES} nearest sites matching kind and amenity within the query's radius "
+            f"(max_distance_m, or what arrive_within allows), never beyond {ALTERNATIVE_RADIUS_M / 1000:g} km: the "
+            "one closed at `at` with the earliest next_open (ties: the nearer); null if none opens within 8 days")},
+        "nearest_open_any": {"anyOf": _SITE_OR_NULL, "description": (
+            "The nearest site open at `at` of any kind and amenities, at any distance; null if none is")}}}
 WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
                   "properties": {"code": STRING, "en": STRING, "zh": STRING}}
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
@@ -247,7 +261,7 @@ LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Site": SITE_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
-    "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA,
+    "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
         "instance": NULLABLE_STRING,

@@ -16,13 +16,14 @@ from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
-from geoservice.geo import DATUMS, from_wgs84, to_wgs84, transform_geometry
+from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
     KIND_LABELS,
     KINDS,
     WEEKDAY_LABELS,
+    NearestHit,
     NearestQuery,
     Site,
     SiteFilter,
@@ -56,12 +57,14 @@ OPEN_AT = P.Time("open_at", "Only sites open at this ISO 8601 time (Beijing time
 LIST_FILTERS: tuple[P.Param, ...] = (BBOX, KIND, DISTRICT, OPEN_AT, CRS)
 
 SITE_REF = {"$ref": "#/components/schemas/Site"}
-COLLECTION = {"type": "object", "required": ["type", "features", "numberReturned"], "properties": {
+COLLECTION: dict[str, Any] = {"type": "object", "required": ["type", "features", "numberReturned"], "properties": {
     "type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": SITE_REF},
     "numberReturned": {"type": "integer", "minimum": 0}, "numberMatched": {"type": "integer", "minimum": 0},
     "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}},
     "query": {"type": "object"}, "walk_model": {"type": "object"},
     "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}}}}
+NEAREST_COLLECTION = {**COLLECTION, "required": [*COLLECTION["required"], "alternatives"], "properties": {
+    **COLLECTION["properties"], "alternatives": {"$ref": "#/components/schemas/Alternatives"}}}
 ETAG = {"ETag": {"description": "The site's version: send it back in If-Match to edit the site",
                  "schema": {"type": "string", "pattern": r'^"\d+"$'}}}
 
@@ -86,6 +89,12 @@ def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
     if "distance_m" in parts and parts["distance_m"] is not None:
         parts["walk_minutes"] = services().walk.whole_minutes(parts["distance_m"])
     return S.site_feature(site, district, (float(lon), float(lat)), **parts)
+
+
+def hit_feature(hit: NearestHit, datum: str, at: dt.datetime) -> dict[str, Any]:
+    """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``."""
+    return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m,
+                   unresolved_reports=hit.unresolved_reports)
 
 
 def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
@@ -125,21 +134,25 @@ def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
             P.Integer("limit", "Results", lo=1, hi=MAX_LIMIT, fallback=5),
             P.Number("max_distance_m", "Straight-line radius in metres", lo=1, hi=200_000),
             P.Boolean("include_closed", "Also return sites closed at `at` (each says is_open / next_open)."), CRS),
-    ok={200: P.Response("Sites ordered by distance", {GEOJSON: COLLECTION})}, errors=(422,), public_read=True))
+    ok={200: P.Response("Sites ordered by distance; when none matches, `alternatives` says what the courier can do",
+                        {GEOJSON: NEAREST_COLLECTION})}, errors=(422,), public_read=True))
 def nearest(args: dict[str, Any]) -> Response:
-    """Nearest sites open at ``at`` (default now), ordered by distance."""
+    """Nearest sites open at ``at`` (default now), ordered by distance; when none matches, the alternatives."""
     datum, at, arrive = args["crs"], args["at"], args["arrive_within"]
-    lon, lat = to_wgs84(args["lon"], args["lat"], datum)
+    lon, lat = point_to_wgs84(args["lon"], args["lat"], datum)
     svc = services()
     q = NearestQuery(lon=float(lon), lat=float(lat), at=at, kinds=args["kind"], amenities=args["amenity"],
                      limit=args["limit"], max_distance_m=args["max_distance_m"],
                      arrive_within_s=arrive * 60 if arrive is not None else None,
                      open_only=not args["include_closed"], walk=svc.walk)
-    hits = svc.sites.nearest(q)
-    features = [feature(h.site, datum, state=h.state, at=at, distance_m=h.distance_m,
-                        unresolved_reports=h.unresolved_reports) for h in hits]
+    hits, alternatives = svc.sites.nearest_with_alternatives(q)
+    features = [hit_feature(h, datum, at) for h in hits]
+    alt = None if alternatives is None else {
+        "opens_soonest": hit_feature(alternatives.opens_soonest, datum, at) if alternatives.opens_soonest else None,
+        "nearest_open_any": (hit_feature(alternatives.nearest_open_any, datum, at)
+                             if alternatives.nearest_open_any else None)}
     return geojson({
-        "type": "FeatureCollection", "features": features, "numberReturned": len(features),
+        "type": "FeatureCollection", "features": features, "numberReturned": len(features), "alternatives": alt,
         "query": {"lat": args["lat"], "lon": args["lon"], "crs": datum, "at": S.iso(at), "kind": list(args["kind"]),
                   "amenity": list(args["amenity"]), "arrive_within": arrive, "limit": args["limit"],
                   "max_distance_m": args["max_distance_m"], "include_closed": args["include_closed"]},

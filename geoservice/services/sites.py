@@ -8,7 +8,8 @@
 * **Refreshes** (:meth:`SiteService.refresh_intervals`): the rolling window of materialised open intervals,
   never putting back a state older than what is stored, skipping (and flagging) a site whose hours fail.
 * **Nearest** (:meth:`SiteService.nearest`): the materialised intervals inside the window, the hours engine
-  outside it, one state per answer; listings likewise.
+  outside it, one state per answer; listings likewise. When nothing matches, :meth:`SiteService.alternatives`
+  says what a courier can do instead: the matching site nearby that opens soonest, the nearest open one of any kind.
 
 The hours engine is built from the stored calendar and re-read at most once a minute.
 """
@@ -26,7 +27,10 @@ from geoservice.calendar import CalendarDay
 from geoservice.errors import NotFound, VersionConflict
 from geoservice.hours import HoursEngine, HoursEvaluationError, local_day_window, now_local, utc_now
 from geoservice.model import (
+    ALTERNATIVE_CANDIDATES,
+    ALTERNATIVE_RADIUS_M,
     EDITABLE_FIELDS,
+    Alternatives,
     Closure,
     District,
     EditResult,
@@ -52,6 +56,9 @@ ENGINE_BATCH = 256  # candidates asked for at a time when the engine decides who
 ANALYZE_AFTER = 500  # changed sites in one write after which the backend refreshes its planner statistics
 CACHE_S = 60.0  # how long the hours engine (calendar) and the districts are reused before being read again
 ALL = 100_000_000  # "no limit" for listings filtered by the engine
+# When nothing matches (SiteService.alternatives), "open now, any kind" outside the materialised window lets the
+# engine examine at most this many candidates (the bounds of "opens soonest" are the model's, as the API says them).
+ALTERNATIVE_ENGINE_BUDGET = 8 * ENGINE_BATCH
 
 
 @dataclasses.dataclass
@@ -180,12 +187,17 @@ class SiteService:
         Open-only queries inside the materialised window are answered by the backend's interval search (one
         round trip on PostGIS); outside it the hours engine decides, walking candidates by distance.
         """
+        return self._nearest(q)
+
+    def _nearest(self, q: NearestQuery, engine_budget: int | None = None) -> list[NearestHit]:
+        """:meth:`nearest`; outside the window the engine examines at most ``engine_budget`` candidates."""
         with self.spatial.database.reading():  # one pooled connection for the whole answer
             rows = self.spatial.nearest_open(q) if q.open_only else None
             if rows is not None:
                 found = [(r.site, r.distance_m, r.closures, r.unresolved_reports) for r in rows]
             else:
-                pairs = self.spatial.candidates(q, 0, q.limit) if not q.open_only else self._open_by_engine(q)
+                pairs = (self.spatial.candidates(q, 0, q.limit) if not q.open_only
+                         else self._open_by_engine(q, engine_budget))
                 found = [(s, d, None, None) for s, d in pairs]
             missing_closures = [s.id for s, _, c, _ in found if c is None]
             closures = self.spatial.closures_for(missing_closures) if missing_closures else {}
@@ -205,13 +217,15 @@ class SiteService:
         arrival = q.at + dt.timedelta(seconds=q.walk_seconds(distance_m))
         return state.open_until is None or arrival < state.open_until
 
-    def _open_by_engine(self, q: NearestQuery) -> list[tuple[Site, float]]:
-        """Outside the materialised window: walk candidates by distance and ask the engine directly."""
+    def _open_by_engine(self, q: NearestQuery, budget: int | None = None) -> list[tuple[Site, float]]:
+        """Outside the materialised window: walk candidates by distance and ask the engine directly (at most
+        ``budget`` candidates when given)."""
         engine = self.engine
         found: list[tuple[Site, float]] = []
         offset = 0
-        while len(found) < q.limit:
-            batch = self.spatial.candidates(q, offset, ENGINE_BATCH)
+        while len(found) < q.limit and (budget is None or offset < budget):
+            count = ENGINE_BATCH if budget is None else min(ENGINE_BATCH, budget - offset)
+            batch = self.spatial.candidates(q, offset, count)
             if not batch:
                 break
             closures = self.spatial.closures_for([s.id for s, _ in batch])
@@ -223,6 +237,46 @@ class SiteService:
                         break
             offset += len(batch)
         return found
+
+    def nearest_with_alternatives(self, q: NearestQuery) -> tuple[list[NearestHit], Alternatives | None]:
+        """:meth:`nearest`, and when it finds nothing, :meth:`alternatives` (None when there are results)."""
+        hits = self.nearest(q)
+        return hits, None if hits else self.alternatives(q)
+
+    def alternatives(self, q: NearestQuery) -> Alternatives:
+        """What a courier can do when ``q`` finds nothing (the API asks only then).
+
+        ``opens_soonest``: among the :data:`ALTERNATIVE_CANDIDATES` nearest sites matching ``q``'s kinds and
+        amenities within its radius (``max_distance_m``, or the walk ``arrive_within`` allows), never farther
+        than :data:`ALTERNATIVE_RADIUS_M`, the one closed at ``q.at`` whose ``next_open`` is earliest (ties: the
+        nearer). ``nearest_open_any``: the nearest site open at ``q.at`` of any kind and amenities at any
+        distance (the backend's open-only search without filters; outside the materialised window the engine
+        examines at most :data:`ALTERNATIVE_ENGINE_BUDGET` candidates). The same on both stores: it is built
+        on the primitives every store has.
+        """
+        radius = q.radius_m()
+        near = dataclasses.replace(q, max_distance_m=min(radius if radius is not None else ALTERNATIVE_RADIUS_M,
+                                                         ALTERNATIVE_RADIUS_M), arrive_within_s=None)
+        anywhere = dataclasses.replace(q, kinds=(), amenities=(), max_distance_m=None, arrive_within_s=None,
+                                       limit=1, open_only=True)
+        engine = self.engine
+        with self.spatial.database.reading():  # one pooled connection for the whole answer
+            pairs = self.spatial.candidates(near, 0, ALTERNATIVE_CANDIDATES)
+            closures = self.spatial.closures_for([s.id for s, _ in pairs]) if pairs else {}
+            soonest: tuple[dt.datetime, Site, float, OpenState] | None = None
+            for site, dist in pairs:  # by distance: a later site must open strictly sooner to win
+                state = engine.state(site.opening_hours, q.at, effective_closures(site, closures.get(site.id, [])))
+                if state.is_open or state.next_open is None:
+                    continue
+                if soonest is None or state.next_open < soonest[0]:
+                    soonest = (state.next_open, site, dist, state)
+            opens_soonest = None
+            if soonest is not None:
+                _, site, dist, state = soonest
+                reports = self.reports.unresolved_counts([site.id]).get(site.id, 0)
+                opens_soonest = NearestHit(site, dist, state, reports)
+            open_any = self._nearest(anywhere, engine_budget=ALTERNATIVE_ENGINE_BUDGET)
+        return Alternatives(opens_soonest, open_any[0] if open_any else None)
 
     # ---- materialising open intervals --------------------------------------------------------------
     def materialise(self, sites: Iterable[Site], closures: dict[str, list[Closure]], window: Window) -> Materialised:

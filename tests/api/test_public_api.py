@@ -180,6 +180,68 @@ def test_year_without_official_calendar_is_flagged(client) -> None:  # type: ign
     assert nearest(client, at="2026-11-24T10:00")["warnings"] == []
 
 
+# 23:45 in Dongcheng: no mother-and-baby room with a toilet is open within an hour's walk (demo network).
+NOTHING_OPEN = {"at": "2026-11-24T23:45", "kind": "mother_baby_room", "amenity": "toilet", "arrive_within": 60}
+
+
+def nearest_schema(client):  # type: ignore[no-untyped-def]
+    """The documented 200 body of the nearest endpoint, with the document's components (so its $refs resolve)."""
+    doc = client.get("/api/v1/openapi.json").get_json()
+    body = doc["paths"]["/api/v1/sites/nearest"]["get"]["responses"]["200"]["content"]["application/geo+json"]
+    return {**body["schema"], "components": doc["components"]}
+
+
+def test_when_nothing_matches_the_answer_names_alternatives(client) -> None:  # type: ignore[no-untyped-def]
+    from jsonschema import Draft202012Validator
+
+    body = nearest(client, **NOTHING_OPEN)
+    assert body["features"] == [] and body["numberReturned"] == 0
+    alt = body["alternatives"]
+    assert set(alt) == {"opens_soonest", "nearest_open_any"}
+    soon, open_any = alt["opens_soonest"], alt["nearest_open_any"]
+    assert soon is not None and open_any is not None
+    # opens_soonest: a matching site, closed now, opening at dawn, within the hour's walk; serialised exactly as
+    # the same site is among the results when closed sites are asked for.
+    p = soon["properties"]
+    assert p["kind"] == "mother_baby_room" and "toilet" in p["amenities"]
+    assert p["is_open"] is False and p["next_open"] == "2026-11-25T05:00:00+08:00"
+    assert p["distance_m"] <= 60 * 75 / 1.3 and p["walk_minutes"] <= 60
+    with_closed = nearest(client, **NOTHING_OPEN, include_closed="true", limit=50)
+    assert with_closed["alternatives"] is None
+    [same] = [f for f in with_closed["features"] if f["id"] == soon["id"]]
+    assert same == soon
+    closed = [f["properties"] for f in with_closed["features"] if f["properties"]["distance_m"] <= p["distance_m"]]
+    assert closed and all(c["next_open"] is None or c["next_open"] >= p["next_open"] for c in closed)
+    # nearest_open_any: the first answer of the same place and time with every filter dropped.
+    plain = nearest(client, at=NOTHING_OPEN["at"], limit=1)
+    assert plain["alternatives"] is None
+    assert open_any == plain["features"][0] and open_any["properties"]["is_open"] is True
+    assert "toilet" not in open_any["properties"]["amenities"]
+    Draft202012Validator(nearest_schema(client)).validate(body)
+
+
+def test_alternatives_are_null_when_there_are_results(client) -> None:  # type: ignore[no-untyped-def]
+    from jsonschema import Draft202012Validator
+
+    body = nearest(client, at="2026-11-24T12:00", kind="mother_baby_room")
+    assert body["features"] and body["alternatives"] is None
+    schema = nearest_schema(client)
+    assert "alternatives" in schema["required"]
+    Draft202012Validator(schema).validate(body)
+    assert not Draft202012Validator(schema).is_valid({**body, "alternatives": {"opens_soonest": None}})
+
+
+@pytest.mark.parametrize("crs", ["wgs84", "gcj02", "bd09"])
+@pytest.mark.parametrize("corner", [(-90, -180), (90, 180), (-90, 180), (90, -180)])
+def test_nearest_from_a_pole_or_the_antimeridian_answers(client, crs, corner) -> None:  # type: ignore[no-untyped-def]
+    # Found by the fuzz: BD-09's offset took (-90, -180) off the globe, every distance was NaN and the answer 500.
+    lat, lon = corner
+    for extra in ({}, {"include_closed": "true"}, {"max_distance_m": 1}):
+        body = nearest(client, lat=lat, lon=lon, crs=crs, limit=1, **extra)
+        for f in body["features"] + [a for a in (body["alternatives"] or {}).values() if a]:
+            assert math.isfinite(f["properties"]["distance_m"]) and f["properties"]["walk_minutes"] >= 0
+
+
 def test_openapi_document_lists_the_endpoints(client) -> None:  # type: ignore[no-untyped-def]
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +164,31 @@ def test_couriers_page_shows_hostile_text_as_text(watched: Any, world: World) ->
     page.click("#list .card button.report")
     page.wait_for_selector("#list .card .report-box button[data-report]")
     w.check_clean("couriers")
+
+
+def test_couriers_page_shows_hostile_alternatives_as_text(watched: Any, world: World) -> None:
+    """The alternatives shown when nothing matches (issue 17) carry site text into a sentence: still text."""
+    def nothing_matches(route: Any) -> None:
+        body = route.fetch().json()
+        assert len(body["features"]) >= 2
+        soonest, open_any = body["features"][:2]
+        body.update(features=[], numberReturned=0,
+                    alternatives={"opens_soonest": soonest, "nearest_open_any": open_any})
+        route.fulfill(status=200, content_type="application/geo+json", body=json.dumps(body))
+
+    w = watched(locale="zh-CN", viewport={"width": 360, "height": 740}, permissions=["geolocation"],
+                geolocation={"latitude": TIANANMEN[1], "longitude": TIANANMEN[0]})
+    page, names = w.page, {s.name_zh for s in world.seeded.sites}
+    page.route("**/api/v1/sites/nearest*", nothing_matches)
+    w.goto("/")
+    page.wait_for_selector("body[data-status=ok] #alternatives .card")
+    shown = page.eval_on_selector_all("#alternatives .alt-name", TEXTS)
+    assert len(shown) == 2 and set(shown) <= names
+    assert set(page.eval_on_selector_all("#alternatives .card .name", TEXTS)) == set(shown)
+    page.click("#lang")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    assert set(page.eval_on_selector_all("#alternatives .alt-name", TEXTS)) <= {s.name_en for s in world.seeded.sites}
+    w.check_clean("couriers_alternatives")
 
 
 def test_operators_page_shows_hostile_text_as_text(watched: Any, world: World) -> None:

@@ -1,8 +1,8 @@
 /* Couriers' page: nearest OPEN rest sites. No framework; the list never waits for the map. An ES module.
    UI text comes from i18n.js only; the labels of data (kinds, amenities, weekdays) from GET /api/v1/vocabulary;
    the helpers from common.js (shared with the operators' page); coordinates for navigation apps from datum.js. */
-import { $, el, makeT, initialLang, dataLang, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary, label,
-  weekdayLabel } from "./common.js";
+import { $, el, makeT, fillNodes, initialLang, dataLang, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary,
+  label, weekdayLabel } from "./common.js";
 import { STR } from "./i18n.js";
 import * as Datum from "./datum.js";
 
@@ -297,7 +297,7 @@ function renderStatus() {
   (S.data.warnings || []).forEach(function (x) {
     w.appendChild(el("div", { "class": "notice", "data-code": x.code }, [icon("i-warn"), el("span", { text: x[S.lang] || x.en || x.zh, lang: x[S.lang] ? null : dataLang(x.en || x.zh) })]));
   });
-  if (feats.some(function (f) { return f.properties.simulated; })) {
+  if (feats.concat(alternativeFeatures().map(function (x) { return x[1]; })).some(function (f) { return f.properties.simulated; })) {
     w.appendChild(el("div", { "class": "notice demo" }, [icon("i-warn"), el("span", { text: tr("demoData") })]));
   }
   if (!feats.length) {
@@ -316,17 +316,69 @@ function renderStatus() {
 function renderList() {
   var list = $("list");
   list.textContent = "";
+  renderAlternatives();
   if (S.status !== "ok") return;
-  S.data.features.forEach(function (f, i) { list.appendChild(card(f, i)); });
+  S.data.features.forEach(function (f, i) { list.appendChild(card(f, String(i + 1))); });
 }
-function card(f, i) {
+
+/* ---------- nothing matches: what the courier can do instead (the answer's "alternatives") ---------- */
+var ALTERNATIVES = [
+  { key: "opens_soonest", title: "altSoonest", line: "altSoonestLine", none: "altSoonestNone" },
+  { key: "nearest_open_any", title: "altOpenAny", line: "altOpenAnyLine", none: "altOpenAnyNone" }
+];
+function alternativesShown() {
+  var alt = S.status === "ok" && !S.data.features.length ? S.data.alternatives : null;
+  return alt && typeof alt === "object" ? alt : null;
+}
+// [kind of alternative, feature] for each alternative the answer names.
+function alternativeFeatures() {
+  var alt = alternativesShown();
+  return ALTERNATIVES.filter(function (a) { return alt && alt[a.key] && alt[a.key].properties; })
+    .map(function (a) { return [a.key, alt[a.key]]; });
+}
+// When a site opens, said as a courier would: "05:00" today, "tomorrow 05:00", else "Wed 05:00".
+function whenText(iso, atIso) {
+  var n = bj(iso), at = bj(atIso);
+  if (!n) return "";
+  if (at && n.day === at.day) return n.hm;
+  if (at && n.day === at.day + 1) return tr("tomorrowAt", { t: n.hm });
+  return weekday(n.wd) + " " + n.hm;
+}
+function renderAlternatives() {
+  var box = $("alternatives"), alt = alternativesShown();
+  box.textContent = "";
+  box.hidden = !alt;
+  if (!alt) return;
+  box.appendChild(el("h2", { text: tr("altHeading") }));
+  ALTERNATIVES.forEach(function (a) {
+    var f = alt[a.key], sec = el("section", { "class": "alt", "data-alt": a.key });
+    sec.appendChild(el("h3", { "class": "alt-title", text: tr(a.title) }));
+    if (!f || !f.properties) {
+      sec.appendChild(el("p", { "class": "alt-none", text: tr(a.none) }));
+    } else {
+      var p = f.properties, name = (S.lang === "en" && p.name_en) || p.name_zh;
+      sec.appendChild(el("p", { "class": "alt-line" }, fillNodes(tr(a.line), {
+        name: el("strong", { "class": "alt-name", lang: dataLang(name), "data-from": "api", text: name }),
+        time: whenText(p.next_open, p.state_at || (S.data.query && S.data.query.at)),
+        dist: distanceText(p.distance_m), min: String(p.walk_minutes)
+      })));
+      var ul = el("ul", { "class": "cards" });
+      ul.appendChild(card(f, null, "alt-"));
+      sec.appendChild(ul);
+    }
+    box.appendChild(sec);
+  });
+}
+
+// A site's card; mark is its number in the list (null: none), idPrefix keeps ids apart ("site-" by default).
+function card(f, mark, idPrefix) {
   var p = f.properties, lon = f.geometry.coordinates[0], lat = f.geometry.coordinates[1];
   var name = (S.lang === "en" && p.name_en) || p.name_zh;
   var st = stateOf(p);
-  var li = el("li", { "class": "card", id: "site-" + p.id, "data-id": p.id, "data-kind": p.kind,
+  var li = el("li", { "class": "card", id: (idPrefix || "site-") + p.id, "data-id": p.id, "data-kind": p.kind,
     "data-amenities": (p.amenities || []).join(" ") });
   kindColour(li, p.kind);
-  li.appendChild(el("div", { "class": "card-head" }, [el("span", { "class": "num", text: String(i + 1) }), icon("k-" + p.kind),
+  li.appendChild(el("div", { "class": "card-head" }, [mark ? el("span", { "class": "num", text: mark }) : null, icon("k-" + p.kind),
     el("span", { "class": "kind", text: kindLabel(p.kind, p) })]));
   li.appendChild(el("h3", { "class": "name", lang: dataLang(name), "data-from": "api", text: name }));
   li.appendChild(el("p", { "class": "meta" }, [icon("i-walk"), el("strong", { "class": "dist", text: distanceText(p.distance_m) }),

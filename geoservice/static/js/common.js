@@ -24,6 +24,20 @@ export function el(tag, attrs, kids) {
   return n;
 }
 
+/** Nodes for a template such as "{name}, opens {time}": the text between placeholders becomes text nodes, each
+    {key} becomes vars[key] (a node, or a string as a text node); an unknown placeholder stays as written. The
+    template is split before anything is put in, so a value is never read as a template, nor as markup. */
+export function fillNodes(template, vars) {
+  const out = [];
+  String(template).split(/(\{\w+\})/).forEach((part) => {
+    const m = /^\{(\w+)\}$/.exec(part);
+    const v = m && vars && m[1] in vars ? vars[m[1]] : part;
+    if (v === null || v === undefined || v === "") return;
+    out.push(typeof v === "string" || typeof v === "number" ? document.createTextNode(String(v)) : v);
+  });
+  return out;
+}
+
 /** A translator over dict = {zh: {...}, en: {...}}: t(key, vars) in `lang` (a string, or a function returning the
     page's current language), falling back to English, then to the key itself. "{name}" is replaced by vars.name;
     an unknown placeholder is left as it is. */

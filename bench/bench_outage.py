@@ -63,7 +63,7 @@ def main() -> None:
         store.migrate()
         load_districts(store, layers_dir())
         load_bundled_calendar(store)
-        from tests.contract.test_store_contract import BASIC, make_sites
+        from tests.support.sites import BASIC, make_sites
 
         store.sites.upsert_sites(make_sites(store, BASIC))
         store.close()

@@ -39,7 +39,7 @@ from geoservice.model import (
 from geoservice.services import Services as Store
 from geoservice.services import open_services
 from geoservice.settings import Settings
-from geoservice.store.postgis import (
+from geoservice.store.postgis.store import (
     NEAREST_MARGIN,
     _q,
     nearest_open_params,

@@ -257,6 +257,7 @@ def main() -> None:
             admin.execute("VACUUM (ANALYZE)")
         paths = make_paths(query_points(sites, 2000))
         env = {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0", "GEOSERVICE_PROXY_HOPS": "1",
+               "GEOSERVICE_METRICS_PUBLIC": "1",  # the counter cross-check below reads /metrics
                "GEOSERVICE_POOL_MAX_SIZE": "2"}
         with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app, \
                 NginxProcess(f"127.0.0.1:{app.port}") as proxy:

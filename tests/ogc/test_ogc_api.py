@@ -250,3 +250,10 @@ def test_near_extension_orders_by_distance(client, demo_embedded: Services) -> N
     assert dists[0] == pytest.approx(geodesic_distance_m(lon, lat, brute[0].lon, brute[0].lat), abs=0.1)
     _resp, page2 = get(client, local(links(doc)["next"]["href"]))
     assert page2["features"][0]["properties"]["distance_m"] >= dists[-1]
+
+
+def test_contradictory_filters_match_nothing(client) -> None:  # type: ignore[no-untyped-def]
+    # Regression (fuzz): two different districts in district and district_adcode answered 400; filters are
+    # conjunctive, so they match nothing.
+    resp, doc = get(client, "/ogc/collections/warm_stations/items?district=110101&district_adcode=110105")
+    assert resp.status_code == 200 and doc["numberMatched"] == 0 and doc["features"] == []

@@ -418,3 +418,13 @@ def test_the_openapi_document_offers_reports_to_the_couriers_page(embedded_world
     with embedded_world.client.get("/operator") as page:
         assert page.status_code == 200 and b"operator.js" in page.data
 
+
+
+def test_ids_beyond_64_bits_are_no_such_resource(embedded_world: World) -> None:
+    # Regression (fuzz): an id above 2^63-1 in a path overflowed the store's integer and answered 500.
+    w, site = embedded_world, sid("op-a")
+    etag = w.client.get(f"/api/v1/sites/{site}").headers["ETag"]
+    resp = w.client.delete(f"/api/v1/sites/{site}/closures/{2**63}", headers=w.auth("alice", **{"If-Match": etag}))
+    assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+    resp = w.client.post(f"/api/v1/operator/reports/{2**64}/resolve", json={}, headers=w.auth("alice"))
+    assert resp.status_code == 404 and resp.mimetype == "application/problem+json"

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["geoservice.settings"] = settings
     app.extensions["geoservice.services"] = services
     register_error_handlers(app)
-    init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
+    init_security_headers(app, settings.basemap())  # CSP per kind of response, nosniff, no framing, Referrer-Policy
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
     for module in (public, operators, reports, exports, openapi, ogc, coverage):

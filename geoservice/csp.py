@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 # Directives a browser ignores in a <meta http-equiv> policy: sent in the header only.
 HEADER_ONLY = ("frame-ancestors", "report-uri", "sandbox")
-OSM_TILES = "https://tile.openstreetmap.org"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +46,14 @@ def new_nonce() -> str:
 # JSON, GeoJSON, CSV, problem details, metrics, static assets: nothing may load, run or frame it.
 API = _policy()
 
-# The couriers' page (static/index.html): scripts, styles and the API from this service; OSM tiles for the map
-# (app.js uses only that tile server); the favicon is a data: URL.
-COURIERS_PAGE = _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),
-                        img_src=("'self'", "data:", OSM_TILES))
+
+
+def couriers_page(tile_source: str | None) -> Policy:
+    """The couriers' page (static/index.html): scripts, styles and the API from this service; images from the
+    service, data: URLs (the favicon) and the one tile server it is configured with (``GEOSERVICE_TILES``)."""
+    return _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),
+                   img_src=("'self'", "data:", *((tile_source,) if tile_source else ())))
+
 
 # The operators' page (static/operator.html): no map, no images but its data: favicon.
 OPERATORS_PAGE = _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from geoservice.basemap import BaseMap
 from geoservice.hours import TZ
 from geoservice.model import (
     ALTERNATIVE_CANDIDATES,
@@ -168,6 +169,15 @@ def district_counts(d: District, counts: Mapping[str, Mapping[str, int]]) -> dic
     return {k: counts.get(d.adcode, {}).get(k, 0) for k in KINDS}
 
 
+def basemap(spec: BaseMap | None) -> dict[str, Any]:
+    """The base map a page draws on: its URL template, datum and attribution (``tiles`` null for none)."""
+    if spec is None:
+        return {"tiles": None}
+    return {"tiles": {"url": spec.url, "datum": spec.datum, "subdomains": spec.subdomains, "max_zoom": spec.max_zoom,
+                      "name": spec.name, "attribution": {"zh": spec.attribution_zh, "en": spec.attribution_en},
+                      "attribution_url": spec.attribution_url or None}}
+
+
 def finite(value: float) -> float | None:
     """A float for JSON (NaN and infinities become null)."""
     return value if math.isfinite(value) else None
@@ -254,6 +264,20 @@ ALTERNATIVES_SCHEMA = {
             "one closed at `at` with the earliest next_open (ties: the nearer); null if none opens within 8 days")},
         "nearest_open_any": {"anyOf": _SITE_OR_NULL, "description": (
             "The nearest site open at `at` of any kind and amenities, at any distance; null if none is")}}}
+BASEMAP_SCHEMA = {"type": "object", "required": ["tiles"], "additionalProperties": False, "properties": {"tiles": {
+    "description": "null when the service draws no tiles",
+    "oneOf": [{"type": "null"}, {
+        "type": "object", "additionalProperties": False,
+        "required": ["url", "datum", "subdomains", "max_zoom", "name", "attribution", "attribution_url"],
+        "properties": {
+            "url": {"type": "string", "description": "Tile URL template: {s} subdomain, {z}/{x}/{y}"},
+            "datum": {"enum": ["wgs84", "gcj02"],
+                      "description": "Datum of the tiles' streets: draw every WGS-84 coordinate converted into it"},
+            "subdomains": STRING, "max_zoom": {"type": "integer", "minimum": 0, "maximum": 30}, "name": STRING,
+            "attribution": {"type": "object", "required": ["zh", "en"], "additionalProperties": False,
+                            "properties": {"zh": STRING, "en": STRING},
+                            "description": "Plain text (not HTML) the tiles' licence asks to show"},
+            "attribution_url": NULLABLE_STRING}}]}}}
 WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
                   "properties": {"code": STRING, "en": STRING, "zh": STRING}}
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],

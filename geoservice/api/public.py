@@ -268,6 +268,19 @@ def vocabulary(args: dict[str, Any]) -> Response:
 
 
 @API.route(bp, P.Operation(
+    "GET", "/api/v1/basemap", "The base map the service's pages draw on, and the datum to draw coordinates in",
+    description="Tiles whose streets are drawn in GCJ-02 (Amap) need every WGS-84 coordinate converted to GCJ-02 "
+                "before it is drawn on them, or markers land 100–700 m off. Set by GEOSERVICE_TILES.",
+    ok={200: P.Response("Base map", {"application/json": S.BASEMAP_SCHEMA})}))
+def basemap(args: dict[str, Any]) -> Response:
+    """The configured base map, so the couriers' page draws on the server's tiles in their datum."""
+    resp = Response(json.dumps(S.basemap(settings().basemap()), ensure_ascii=False), mimetype="application/json")
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 600
+    return resp
+
+
+@API.route(bp, P.Operation(
     "GET", "/healthz", "Store health (for load balancers)",
     ok={200: P.Response("OK", {"application/json": {"type": "object", "required": ["status", "backend"],
                                                     "properties": {"status": {"const": "ok"},

@@ -468,43 +468,75 @@ function sendReport(p, box, body) {
 }
 
 /* ---------- map: progressive; loaded after the list, never blocks it ---------- */
-var map = null, layer = null, tiles = null, zoom = null, mapRequested = false, tileOk = false;
+// The server says which tiles to draw on and in which datum their streets are (GET /api/v1/basemap). State and
+// the API stay WGS-84; only what is drawn is converted, so markers line up with GCJ-02 (Amap) tiles too.
+var map = null, layer = null, tiles = null, zoom = null, mapRequested = false, tileOk = false, base = null;
+function toMap(lat, lon) {
+  if (!base || base.datum !== "gcj02") return [lat, lon];
+  var g = Datum.wgs84ToGcj02(lon, lat);
+  return [g[1], g[0]];
+}
+function fromMap(latlng) {
+  if (!base || base.datum !== "gcj02") return { lat: latlng.lat, lon: latlng.lng };
+  var w = Datum.gcj02ToWgs84(latlng.lng, latlng.lat);
+  return { lat: w[1], lon: w[0] };
+}
+function mapNote(key) {
+  $("mapNote").hidden = false; $("mapNote").textContent = tr(key); $("mapNote").setAttribute("data-i18n", key);
+}
 function loadMap() {
   if (mapRequested) return;
   mapRequested = true;
   var css = el("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" });
   var mine = document.querySelector('link[href$="app.css"]');
   document.head.insertBefore(css, mine);
+  // Without the base map setting there are no tiles to draw on: the markers still show, in WGS-84.
+  var spec = fetchJSON("/api/v1/basemap").then(function (b) { return b.tiles; }, function () { return null; });
   var s = el("script", { src: "/static/vendor/leaflet/leaflet.js", async: true });
-  s.onload = initMap;
-  s.onerror = function () { $("mapNote").textContent = tr("mapFailed"); $("mapNote").setAttribute("data-i18n", "mapFailed"); };
+  s.onload = function () { spec.then(initMap); };
+  s.onerror = function () { mapNote("mapFailed"); };
   document.head.appendChild(s);
+}
+function attributionHtml() {
+  if (!base) return "";
+  var text = S.lang === "en" ? base.attribution.en : base.attribution.zh;
+  var a = el(base.attribution_url ? "a" : "span");
+  if (base.attribution_url) a.setAttribute("href", base.attribution_url);
+  // Brand names keep their script ("OpenStreetMap 贡献者"): each run of Latin or Chinese text says its language.
+  (text.match(/[\u3400-\u9fff\uff00-\uffef]+|[^\u3400-\u9fff\uff00-\uffef]+/g) || []).forEach(function (run) {
+    a.appendChild(run.trim() ? el("span", { text: run, lang: dataLang(run) }) : document.createTextNode(run));
+  });
+  return "© " + a.outerHTML; // built as DOM text: the setting's words are never markup
 }
 function mapTexts() {
   if (!map) return;
   if (zoom) zoom.remove();
   zoom = L.control.zoom({ zoomInTitle: tr("zoomIn"), zoomOutTitle: tr("zoomOut") }).addTo(map);
+  if (!tiles) return;
   var old = tiles.options.attribution;
-  tiles.options.attribution = tr("attribution");
+  tiles.options.attribution = attributionHtml();
   map.attributionControl.removeAttribution(old).addAttribution(tiles.options.attribution);
 }
-function initMap() {
+function initMap(spec) {
   var L = window.L;
   if (!L || map) return;
+  base = spec;
   map = L.map("map", { zoomControl: false });
   layer = L.layerGroup().addTo(map);
+  document.body.setAttribute("data-map-datum", base ? base.datum : "wgs84");
   drawMap(); // set the view before any tile is asked for
-  if (!S.origin) map.setView([39.9087, 116.3975], 12);
+  if (!S.origin) map.setView(toMap(39.9087, 116.3975), 12);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" lang="en">Leaflet</a>');
-  tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 19, attribution: tr("attribution") }).addTo(map);
-  tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });
-  tiles.on("tileerror", function () {
-    if (!tileOk) { $("mapNote").hidden = false; $("mapNote").textContent = tr("mapFailed"); $("mapNote").setAttribute("data-i18n", "mapFailed"); }
-  });
+  if (base) {
+    tiles = L.tileLayer(base.url, { maxZoom: base.max_zoom, subdomains: base.subdomains, attribution: attributionHtml() }).addTo(map);
+    tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });
+    tiles.on("tileerror", function () { if (!tileOk) mapNote("mapFailed"); });
+  }
   mapTexts();
   map.on("click", function (e) {
-    if (S.picking) setOrigin({ src: "map", lat: e.latlng.lat, lon: e.latlng.lng });
+    if (S.picking) { var w = fromMap(e.latlng); setOrigin({ src: "map", lat: w.lat, lon: w.lon }); }
   });
+  api.map = map; // for tests and embedding pages: the Leaflet map itself
   document.body.setAttribute("data-map", "ready");
 }
 function pin(cls, text, kind) {
@@ -512,23 +544,29 @@ function pin(cls, text, kind) {
   kindColour(d, kind || "none");
   return L.divIcon({ className: "", iconSize: [40, 40], html: d }); // an element per marker: Leaflet moves it in
 }
+// Each marker says where it is drawn (in the tiles' datum), so that tests and assistive tools can check it.
+function mark(m) {
+  var e = m.getElement(), ll = m.getLatLng();
+  if (e) { e.setAttribute("data-lat", ll.lat.toFixed(9)); e.setAttribute("data-lon", ll.lng.toFixed(9)); }
+  return e;
+}
 function drawMap() {
   if (!map) return;
   layer.clearLayers();
   var pts = [], feats = S.status === "ok" ? S.data.features : [];
-  if (S.origin) pts.push([S.origin.lat, S.origin.lon]);
-  feats.forEach(function (f) { pts.push([f.geometry.coordinates[1], f.geometry.coordinates[0]]); });
+  if (S.origin) pts.push(toMap(S.origin.lat, S.origin.lon));
+  feats.forEach(function (f) { pts.push(toMap(f.geometry.coordinates[1], f.geometry.coordinates[0])); });
   if (pts.length > 1) map.fitBounds(pts, { padding: [30, 30], maxZoom: 17 });
   else if (pts.length) map.setView(pts[0], 15);
   if (S.origin) {
-    L.marker(pts[0], { icon: pin("me", "★"), keyboard: false, title: tr("youAreHere"), zIndexOffset: -1000 }).addTo(layer);
+    mark(L.marker(pts[0], { icon: pin("me", "★"), keyboard: false, title: tr("youAreHere"), zIndexOffset: -1000 }).addTo(layer));
   }
   feats.forEach(function (f, i) {
     var p = f.properties, name = (S.lang === "en" && p.name_en) || p.name_zh;
-    var m = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], { icon: pin("", String(i + 1), p.kind), title: name })
+    var m = L.marker(pts[S.origin ? i + 1 : i], { icon: pin("", String(i + 1), p.kind), title: name })
       .on("click", function () { highlight(p.id); }).addTo(layer);
-    var e = m.getElement();
-    if (e) { e.setAttribute("data-from", "api"); e.setAttribute("lang", dataLang(name)); }
+    var e = mark(m);
+    if (e) { e.setAttribute("data-from", "api"); e.setAttribute("data-site", p.id); e.setAttribute("lang", dataLang(name)); }
   });
 }
 function highlight(id) {

@@ -87,7 +87,6 @@ export const STR = {
     youAreHere: "你在这里",
     zoomIn: "放大",
     zoomOut: "缩小",
-    attribution: "© <a href=\"https://www.openstreetmap.org/copyright\"><span lang=\"en\">OpenStreetMap</span></a> 贡献者",
     timesNote: "时间均为北京时间。步行时间按直线距离估算。",
     landmark: {
       tiananmen: "天安门",
@@ -182,7 +181,6 @@ export const STR = {
     youAreHere: "You are here",
     zoomIn: "Zoom in",
     zoomOut: "Zoom out",
-    attribution: "© <a href=\"https://www.openstreetmap.org/copyright\">OpenStreetMap</a> contributors",
     timesNote: "All times are Beijing time. Walking time is estimated from straight-line distance.",
     landmark: {
       tiananmen: "Tiananmen",

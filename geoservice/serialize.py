@@ -107,9 +107,11 @@ def state_properties(state: OpenState, at: dt.datetime) -> dict[str, Any]:
 def site_feature(site: Site, district: District | None, lonlat: tuple[float, float], *,
                  state: OpenState | None = None, at: dt.datetime | None = None, distance_m: float | None = None,
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
-                 closures: Sequence[Closure] | None = None, etag: str | None = None) -> dict[str, Any]:
+                 closures: Sequence[Closure] | None = None, etag: str | None = None,
+                 open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None) -> dict[str, Any]:
     """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. Optional parts appear
-    only when given: distance and walk (nearest), state (with ``at``), report count, closures and ETag."""
+    only when given: distance and walk (nearest), state (with ``at``), report count, closures, ETag and the
+    open intervals ahead."""
     props = site_properties(site, district)
     if unresolved_reports is not None:
         props["unresolved_reports"] = unresolved_reports
@@ -123,6 +125,8 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
         props["closures"] = [closure(c) for c in closures if c.id is not None]
     if etag is not None:
         props["etag"] = etag
+    if open_intervals is not None:
+        props["open_intervals"] = [{"start": iso(a), "end": iso(b)} for a, b in open_intervals]
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
 
 
@@ -193,6 +197,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 STRING = {"type": "string"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601, Beijing time (+08:00)"}
+INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601, Beijing time (+08:00)"}
 LABELS = {"type": "object", "required": ["zh", "en"], "properties": {"zh": STRING, "en": STRING},
           "additionalProperties": False}
 POINT = {"type": "object", "required": ["type", "coordinates"], "properties": {
@@ -244,6 +249,10 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "open_all_week": {"type": "boolean"}, "state_at": TIME,
     "closures": {"type": "array", "items": {"$ref": "#/components/schemas/Closure"}},
     "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
+    "open_intervals": {"type": "array", "description": "Asked for with intervals_hours: when the site is open from "
+                                                       "`at` for that many hours, clipped to that span, in order",
+                       "items": {"type": "object", "required": ["start", "end"], "additionalProperties": False,
+                                 "properties": {"start": INSTANT, "end": INSTANT}}},
 }
 SITE_REQUIRED = ["id", "source_id", "kind", "kind_label", "name_zh", "name_en", "address", "district",
                  "opening_hours", "amenities", "amenity_labels", "operator", "phone", "notes", "simulated",

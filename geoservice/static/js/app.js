@@ -1,10 +1,11 @@
 /* Couriers' page: nearest OPEN rest sites. No framework; the list never waits for the map. An ES module.
    UI text comes from i18n.js only; the labels of data (kinds, amenities, weekdays) from GET /api/v1/vocabulary;
    the helpers from common.js (shared with the operators' page); coordinates for navigation apps from datum.js. */
-import { $, el, makeT, fillNodes, initialLang, dataLang, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary,
+import { $, el, makeT, fillNodes, initialLang, dataLang, storageGet, storageSet, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary,
   label, weekdayLabel } from "./common.js";
 import { STR } from "./i18n.js";
 import * as Datum from "./datum.js";
+import * as Offline from "./offline.js";
 
 var LIMIT = 10, ARRIVE_MIN = 60, TIMEOUT_MS = 20000;
 // Which amenities get a filter chip (codes only: their labels come from the vocabulary).
@@ -31,7 +32,7 @@ var S = {
   kinds: codes(prefs.kinds),
   amenities: codes(prefs.amenities).filter(function (a) { return FILTER_AMENITIES.indexOf(a) >= 0; }),
   arrive: prefs.arrive !== false, includeClosed: false,
-  status: "idle", error: null, data: null, vocab: null
+  status: "idle", error: null, data: null, vocab: null, offline: null
 };
 // For tests and debugging: the exact request the page made and what it got back.
 var api = window.geoservice = { state: S, lastUrl: null, lastBody: null };
@@ -69,6 +70,7 @@ function bj(iso) {
   return { t: t, day: Math.floor(local / 86400000), wd: d.getUTCDay(), hm: pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) };
 }
 function stateOf(p) {
+  if (p.state_unknown) return { cls: "closed", text: tr("stateUnknown") };
   var at = bj(p.state_at || (S.data && S.data.query && S.data.query.at));
   if (p.is_open) {
     if (p.open_all_week) return { cls: "open", text: tr("open24") };
@@ -231,6 +233,7 @@ function queryUrl() {
   if (S.arrive) p.set("arrive_within", String(ARRIVE_MIN));
   if (S.includeClosed) p.set("include_closed", "true");
   p.set("limit", String(LIMIT));
+  p.set("intervals_hours", String(Offline.HORIZON_HOURS)); // so that offline, open states can be recomputed
   return "/api/v1/sites/nearest?" + p.toString();
 }
 function search() {
@@ -256,7 +259,8 @@ function fetchNearest(my) {
     .then(function (x) {
       if (my !== seq) return;
       if (x.ok && x.b && x.b.features) {
-        S.status = "ok"; S.data = x.b; S.error = null; api.lastBody = x.b;
+        S.status = "ok"; S.data = x.b; S.error = null; S.offline = null; api.lastBody = x.b;
+        Offline.keep(function (text) { return storageSet("local", "gs.last", text); }, x.b, Date.now());
       } else {
         S.status = "error";
         S.error = { detail: (x.b && (x.b.detail || x.b.title)) || String(x.status) };
@@ -264,11 +268,33 @@ function fetchNearest(my) {
       render(url);
     }, function () {
       if (my !== seq) return;
+      if (showKept()) { render(url); return; }
       S.status = "error";
       S.error = { key: timedOut ? "timeout" : "offline" };
       render(url);
     })
     .then(function () { clearTimeout(timer); });
+}
+
+/* ---------- offline: the last answer, its open states recomputed for now ---------- */
+function showKept() {
+  var saved = Offline.kept(function () { return storageGet("local", "gs.last"); });
+  if (!saved) return false;
+  S.status = "ok"; S.error = null; S.data = Offline.replay(saved, Date.now());
+  S.offline = { savedAt: saved.saved_at };
+  return true;
+}
+function ageText(ms) {
+  var min = Math.max(0, Math.round(ms / 60000));
+  if (min < 60) return tr("ageMinutes", { n: min });
+  if (min < 48 * 60) return tr("ageHours", { n: Math.round(min / 60) });
+  return tr("ageDays", { n: Math.round(min / 1440) });
+}
+function offlineNotice() {
+  var saved = new Date(S.offline.savedAt + 480 * 60000);
+  return el("div", { "class": "notice offline", "data-code": "offline", role: "status" }, [icon("i-warn"),
+    el("span", { text: tr("offlineShowing", { age: ageText(Date.now() - S.offline.savedAt),
+      t: pad(saved.getUTCHours()) + ":" + pad(saved.getUTCMinutes()) }) })]);
 }
 
 /* ---------- results ---------- */
@@ -293,6 +319,7 @@ function renderStatus() {
     return;
   }
   if (S.status !== "ok") return;
+  if (S.offline) w.appendChild(offlineNotice());
   var feats = S.data.features;
   (S.data.warnings || []).forEach(function (x) {
     w.appendChild(el("div", { "class": "notice", "data-code": x.code }, [icon("i-warn"), el("span", { text: x[S.lang] || x.en || x.zh, lang: x[S.lang] ? null : dataLang(x.en || x.zh) })]));
@@ -619,6 +646,9 @@ function init() {
   $("pickCancel").addEventListener("click", function () { S.picking = false; renderPick(); });
   $("arrive").addEventListener("change", function (e) { S.arrive = e.target.checked; S.includeClosed = false; savePrefs(); search(); });
   $("filterBox").addEventListener("toggle", function () { if ($("filterBox").open) ensureVocab(); });
+  // Back online: fresh results by themselves. Offline: the page shell comes from the service worker.
+  window.addEventListener("online", function () { if (S.offline || S.status === "error") search(); });
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(function () {});
   ensureVocab();
   applyLang();
   locate();

@@ -12,6 +12,7 @@ from werkzeug.routing import BaseConverter
 from geoservice.api import coverage, exports, metrics, ogc, openapi, operators, public, reports
 from geoservice.api.errors import register_error_handlers
 from geoservice.api.jsonprovider import FastJSONProvider
+from geoservice.api.offline import init_app as init_offline
 from geoservice.api.ratelimit import init_rate_limits
 from geoservice.api.security import init_app as init_security_headers
 from geoservice.bootstrap import ensure_ready
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.extensions["geoservice.settings"] = settings
     app.extensions["geoservice.services"] = services
     register_error_handlers(app)
-    init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
+    init_security_headers(app, settings.basemap())  # CSP per kind of response, nosniff, no framing, Referrer-Policy
+    init_offline(app, settings.basemap())  # the couriers' page's service worker at /sw.js
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
     for module in (public, operators, reports, exports, openapi, ogc, coverage):

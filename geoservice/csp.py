@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 # Directives a browser ignores in a <meta http-equiv> policy: sent in the header only.
 HEADER_ONLY = ("frame-ancestors", "report-uri", "sandbox")
-OSM_TILES = "https://tile.openstreetmap.org"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,10 +46,25 @@ def new_nonce() -> str:
 # JSON, GeoJSON, CSV, problem details, metrics, static assets: nothing may load, run or frame it.
 API = _policy()
 
-# The couriers' page (static/index.html): scripts, styles and the API from this service; OSM tiles for the map
-# (app.js uses only that tile server); the favicon is a data: URL.
-COURIERS_PAGE = _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),
-                        img_src=("'self'", "data:", OSM_TILES))
+
+
+def _tiles(tile_source: str | None) -> tuple[str, ...]:
+    return (tile_source,) if tile_source else ()
+
+
+def couriers_page(tile_source: str | None) -> Policy:
+    """The couriers' page (static/index.html): scripts, styles, the API, its manifest and service worker from
+    this service; images from the service, data: URLs (the favicon) and the one tile server it is configured
+    with (``GEOSERVICE_TILES``)."""
+    return _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),
+                   img_src=("'self'", "data:", *_tiles(tile_source)), manifest_src=("'self'",),
+                   worker_src=("'self'",))
+
+
+def service_worker(tile_source: str | None) -> Policy:
+    """The couriers' page's service worker (static/sw.js): it fetches only this service and the tile server."""
+    return _policy(connect_src=("'self'", *_tiles(tile_source)))
+
 
 # The operators' page (static/operator.html): no map, no images but its data: favicon.
 OPERATORS_PAGE = _policy(script_src=("'self'",), style_src=("'self'",), connect_src=("'self'",),

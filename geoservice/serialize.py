@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from geoservice.basemap import BaseMap
 from geoservice.hours import TZ
 from geoservice.model import (
     ALTERNATIVE_CANDIDATES,
@@ -106,9 +107,11 @@ def state_properties(state: OpenState, at: dt.datetime) -> dict[str, Any]:
 def site_feature(site: Site, district: District | None, lonlat: tuple[float, float], *,
                  state: OpenState | None = None, at: dt.datetime | None = None, distance_m: float | None = None,
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
-                 closures: Sequence[Closure] | None = None, etag: str | None = None) -> dict[str, Any]:
+                 closures: Sequence[Closure] | None = None, etag: str | None = None,
+                 open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None) -> dict[str, Any]:
     """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. Optional parts appear
-    only when given: distance and walk (nearest), state (with ``at``), report count, closures and ETag."""
+    only when given: distance and walk (nearest), state (with ``at``), report count, closures, ETag and the
+    open intervals ahead."""
     props = site_properties(site, district)
     if unresolved_reports is not None:
         props["unresolved_reports"] = unresolved_reports
@@ -122,6 +125,8 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
         props["closures"] = [closure(c) for c in closures if c.id is not None]
     if etag is not None:
         props["etag"] = etag
+    if open_intervals is not None:
+        props["open_intervals"] = [{"start": iso(a), "end": iso(b)} for a, b in open_intervals]
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
 
 
@@ -168,6 +173,15 @@ def district_counts(d: District, counts: Mapping[str, Mapping[str, int]]) -> dic
     return {k: counts.get(d.adcode, {}).get(k, 0) for k in KINDS}
 
 
+def basemap(spec: BaseMap | None) -> dict[str, Any]:
+    """The base map a page draws on: its URL template, datum and attribution (``tiles`` null for none)."""
+    if spec is None:
+        return {"tiles": None}
+    return {"tiles": {"url": spec.url, "datum": spec.datum, "subdomains": spec.subdomains, "max_zoom": spec.max_zoom,
+                      "name": spec.name, "attribution": {"zh": spec.attribution_zh, "en": spec.attribution_en},
+                      "attribution_url": spec.attribution_url or None}}
+
+
 def finite(value: float) -> float | None:
     """A float for JSON (NaN and infinities become null)."""
     return value if math.isfinite(value) else None
@@ -183,6 +197,7 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 STRING = {"type": "string"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 TIME = {"type": ["string", "null"], "format": "date-time", "description": "ISO 8601, Beijing time (+08:00)"}
+INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601, Beijing time (+08:00)"}
 LABELS = {"type": "object", "required": ["zh", "en"], "properties": {"zh": STRING, "en": STRING},
           "additionalProperties": False}
 POINT = {"type": "object", "required": ["type", "coordinates"], "properties": {
@@ -234,6 +249,10 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "open_all_week": {"type": "boolean"}, "state_at": TIME,
     "closures": {"type": "array", "items": {"$ref": "#/components/schemas/Closure"}},
     "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
+    "open_intervals": {"type": "array", "description": "Asked for with intervals_hours: when the site is open from "
+                                                       "`at` for that many hours, clipped to that span, in order",
+                       "items": {"type": "object", "required": ["start", "end"], "additionalProperties": False,
+                                 "properties": {"start": INSTANT, "end": INSTANT}}},
 }
 SITE_REQUIRED = ["id", "source_id", "kind", "kind_label", "name_zh", "name_en", "address", "district",
                  "opening_hours", "amenities", "amenity_labels", "operator", "phone", "notes", "simulated",
@@ -254,6 +273,20 @@ ALTERNATIVES_SCHEMA = {
             "one closed at `at` with the earliest next_open (ties: the nearer); null if none opens within 8 days")},
         "nearest_open_any": {"anyOf": _SITE_OR_NULL, "description": (
             "The nearest site open at `at` of any kind and amenities, at any distance; null if none is")}}}
+BASEMAP_SCHEMA = {"type": "object", "required": ["tiles"], "additionalProperties": False, "properties": {"tiles": {
+    "description": "null when the service draws no tiles",
+    "oneOf": [{"type": "null"}, {
+        "type": "object", "additionalProperties": False,
+        "required": ["url", "datum", "subdomains", "max_zoom", "name", "attribution", "attribution_url"],
+        "properties": {
+            "url": {"type": "string", "description": "Tile URL template: {s} subdomain, {z}/{x}/{y}"},
+            "datum": {"enum": ["wgs84", "gcj02"],
+                      "description": "Datum of the tiles' streets: draw every WGS-84 coordinate converted into it"},
+            "subdomains": STRING, "max_zoom": {"type": "integer", "minimum": 0, "maximum": 30}, "name": STRING,
+            "attribution": {"type": "object", "required": ["zh", "en"], "additionalProperties": False,
+                            "properties": {"zh": STRING, "en": STRING},
+                            "description": "Plain text (not HTML) the tiles' licence asks to show"},
+            "attribution_url": NULLABLE_STRING}}]}}}
 WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
                   "properties": {"code": STRING, "en": STRING, "zh": STRING}}
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],

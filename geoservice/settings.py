@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from geoservice.basemap import BaseMap, BaseMapError
+from geoservice.basemap import resolve as resolve_basemap
 from geoservice.packagedata import layers_dir as _bundled_layers_dir
 from geoservice.validation import Problem, ValidationFailed
 from geoservice.walk import WalkModel
@@ -72,12 +74,21 @@ class Settings:
     # it is left out of repr() so that logging the settings does not log it.
     metrics_token: str = dataclasses.field(default="", repr=False)
     metrics_public: bool = False
+    # The couriers' page's base map (geoservice/basemap.py): osm (WGS-84), amap (GCJ-02), none, or an http(s)
+    # {z}/{x}/{y} template with its datum (wgs84 or gcj02) and the attribution its licence asks for.
+    tiles: str = "osm"
+    tiles_datum: str = ""
+    tiles_attribution: str = ""
 
     def __post_init__(self) -> None:
         problems = [p for f in dataclasses.fields(self) if (p := _out_of_range(f, getattr(self, f.name)))]
         if self.pool_min_size > self.pool_max_size:
             problems.append(Problem("pool_min_size", f"{self.pool_min_size} is more than pool_max_size "
                                                      f"({self.pool_max_size})"))
+        try:
+            self.basemap()
+        except BaseMapError as exc:
+            problems.append(Problem("tiles", str(exc)))
         if problems:
             raise ValidationFailed(problems, "settings")
 
@@ -112,6 +123,10 @@ class Settings:
         except ValidationFailed as exc:  # name the variable, not the field
             raise ValidationFailed([dataclasses.replace(p, field=PREFIX + p.field.upper()) for p in exc.items],
                                    "environment") from None
+
+    def basemap(self) -> BaseMap | None:
+        """The couriers' page's base map (None: no tiles), or raise :class:`BaseMapError`."""
+        return resolve_basemap(self.tiles, self.tiles_datum, self.tiles_attribution)
 
     def walk_model(self) -> WalkModel:
         """The walk model these settings describe."""

@@ -41,6 +41,7 @@ from folium.plugins import MarkerCluster
 from folium.template import Template
 from shapely.geometry import mapping
 
+from geoservice import basemap
 from geoservice.analysis.coverage import CoverageResult
 from geoservice.analysis.foliumsafe import (
     NONCE,
@@ -55,6 +56,7 @@ from geoservice.analysis.foliumsafe import (
     VerbatimMacro,
 )
 from geoservice.analysis.grid import to_metric, to_wgs84
+from geoservice.basemap import BaseMap
 from geoservice.csp import Policy, image_source, map_policy, new_nonce
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.htmlsafe import html_text, raw_text, script_json
@@ -70,15 +72,6 @@ LEAFLET_CSS = "leaflet/leaflet.css"
 CLUSTER_JS = "leaflet.markercluster/leaflet.markercluster.js"
 CLUSTER_CSS = ("leaflet.markercluster/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.Default.css")
 
-TILES: dict[str, dict[str, Any]] = {
-    "osm": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "datum": "wgs84", "subdomains": "abc",
-            "attr": '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
-            "name": "OpenStreetMap", "max_zoom": 19},
-    "amap": {"url": "https://webrd0{s}.is.autonavi.com/appmaprd/?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-             "datum": "gcj02", "subdomains": "1234", "attr": "&copy; 高德地图 AutoNavi (GCJ-02)",
-             "name": "Amap 高德 (GCJ-02)", "max_zoom": 18},
-}
-TILE_DATUMS = ("wgs84", "gcj02")
 
 KIND_COLOURS = {"warm_station": "#d9480f", "mother_baby_room": "#9c36b5", "worker_home": "#1864ab"}
 SHARE_BINS = (0.2, 0.4, 0.6, 0.8)
@@ -282,26 +275,12 @@ def _hhmm(t: dt.datetime | None, at: dt.datetime) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # The map
 # ---------------------------------------------------------------------------------------------------------
-def resolve_tiles(tiles: str, tiles_datum: str | None = None) -> dict[str, Any] | None:
-    """The tile spec for ``tiles`` (``osm``, ``amap``, ``none`` or a URL template) or raise :class:`MapError`."""
-    key = (tiles or "osm").strip()
-    if key.lower() == "none":
-        return None
-    if key.lower() in TILES:
-        spec = dict(TILES[key.lower()])
-        if tiles_datum and tiles_datum != spec["datum"]:
-            raise MapError(f"tiles {key!r} are {spec['datum']}; tiles_datum {tiles_datum!r} does not match")
-        return spec
-    if key.lower() in ("baidu", "bd09") or (tiles_datum or "").lower() == "bd09":
-        raise MapError("Baidu tiles (BD-09, Baidu's own Mercator) are not supported: converting coordinates does not "
-                       "make features line up with them. Use tiles=osm (WGS-84) or tiles=amap (GCJ-02).")
-    if not re.match(r"^https?://", key) or not all(p in key for p in ("{x}", "{y}", "{z}")):
-        raise MapError("tiles must be 'osm', 'amap', 'none' or an http(s) URL template with {z}, {x} and {y}")
-    datum = (tiles_datum or "wgs84").lower().replace("-", "")
-    if datum not in TILE_DATUMS:
-        raise MapError(f"tiles_datum must be one of {', '.join(TILE_DATUMS)} (BD-09 tiles are not supported)")
-    return {"url": key, "datum": datum, "attr": "custom tiles", "name": "Custom tiles", "max_zoom": 19,
-            "subdomains": "abc"}
+def resolve_tiles(tiles: str, tiles_datum: str | None = None) -> BaseMap | None:
+    """The base map for ``tiles`` (``osm``, ``amap``, ``none`` or a URL template) or raise :class:`MapError`."""
+    try:
+        return basemap.resolve(tiles, tiles_datum)
+    except basemap.BaseMapError as exc:
+        raise MapError(str(exc)) from None
 
 
 def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str) -> tuple[dict[str, list[list[Any]]], list[str]]:
@@ -340,20 +319,20 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     if metric not in ("demand_share", "area_share"):
         raise MapError("metric must be demand_share or area_share")
     spec = resolve_tiles(tiles, tiles_datum)
-    datum = spec["datum"] if spec else "wgs84"
+    datum = spec.datum if spec else "wgs84"
     bounds = result.district_geometry.total_bounds
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     clon, clat = _points_for_map(np.array([centre[1]]), np.array([centre[0]]), datum)
     m = NoncedMap(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=True,
                   prefer_canvas=False)
     use_local_assets(m, assets_base, inline_assets)
-    image_urls = [spec["url"]] if spec else []
+    image_urls = [spec.url] if spec else []
     if not inline_assets and assets_base:
         image_urls.append(assets_base)  # Leaflet's CSS images come from there
     _figure(m).image_sources = tuple(s for s in map(image_source, image_urls) if s)
     if spec:
-        SafeTileLayer(tiles=spec["url"], attr=spec["attr"], name=spec["name"], max_zoom=spec["max_zoom"],
-                      subdomains=spec["subdomains"], control=False).add_to(m)
+        SafeTileLayer(tiles=spec.url, attr=spec.attribution_html(), name=spec.name, max_zoom=spec.max_zoom,
+                      subdomains=spec.subdomains, control=False).add_to(m)
     x0, y0 = _points_for_map(np.array([bounds[0]]), np.array([bounds[1]]), datum)
     x1, y1 = _points_for_map(np.array([bounds[2]]), np.array([bounds[3]]), datum)
     m.add_child(SafeFitBounds([[float(y0[0]), float(x0[0])], [float(y1[0]), float(x1[0])]]))
@@ -533,7 +512,7 @@ def _popup_script(hours: list[str]) -> str:
     return re.sub(r"@(HOURS|AMENITIES|KINDS)@", lambda m: tables[m.group(1)], _POPUP_JS)
 
 
-def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: dict[str, Any] | None,
+def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: BaseMap | None,
                 title: str | None) -> str:
     s = result.summary
     city = s["city"]
@@ -556,7 +535,7 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
                     f"{recs['added_demand'].sum():,.0f} people within reach; demand covered "
                     f"{_pct(a.get('baseline_demand_share'))} → {_pct(recs['demand_share_after'].iloc[-1])} "
                     f"(optimality gap ≤ {_pct(a.get('gap'))}).</div>")
-    tiles_line = f"Tiles: {spec['name']}" if spec else "No tiles"
+    tiles_line = f"Tiles: {spec.name}" if spec else "No tiles"
     head = esc(title) if title else "Rest-site coverage 户外劳动者驿站覆盖"
     title_html = f"""
 <div id="gs-title" class="gs-panel" data-at="{esc(s['at'])}" data-radius="{result.radius_m:g}">

@@ -17,6 +17,7 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
+from geoservice.hours import Interval
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -63,6 +64,7 @@ COLLECTION: dict[str, Any] = {"type": "object", "required": ["type", "features",
     "links": {"type": "array", "items": {"$ref": "#/components/schemas/Link"}},
     "query": {"type": "object"}, "walk_model": {"type": "object"},
     "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/Warning"}}}}
+MAX_INTERVAL_HOURS = 48
 NEAREST_COLLECTION = {**COLLECTION, "required": [*COLLECTION["required"], "alternatives"], "properties": {
     **COLLECTION["properties"], "alternatives": {"$ref": "#/components/schemas/Alternatives"}}}
 ETAG = {"ETag": {"description": "The site's version: send it back in If-Match to edit the site",
@@ -91,10 +93,12 @@ def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
     return S.site_feature(site, district, (float(lon), float(lat)), **parts)
 
 
-def hit_feature(hit: NearestHit, datum: str, at: dt.datetime) -> dict[str, Any]:
-    """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``."""
+def hit_feature(hit: NearestHit, datum: str, at: dt.datetime,
+                open_intervals: list[Interval] | None = None) -> dict[str, Any]:
+    """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``
+    and, when asked for, its open intervals ahead."""
     return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m,
-                   unresolved_reports=hit.unresolved_reports)
+                   unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals)
 
 
 def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
@@ -133,7 +137,10 @@ def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
                                       "time AND still open when the walker arrives.", lo=1, hi=180),
             P.Integer("limit", "Results", lo=1, hi=MAX_LIMIT, fallback=5),
             P.Number("max_distance_m", "Straight-line radius in metres", lo=1, hi=200_000),
-            P.Boolean("include_closed", "Also return sites closed at `at` (each says is_open / next_open)."), CRS),
+            P.Boolean("include_closed", "Also return sites closed at `at` (each says is_open / next_open)."),
+            P.Integer("intervals_hours", "Also give each site's `open_intervals` from `at` for this many hours (0: "
+                                         "none), so a client can tell open from closed later while offline",
+                      lo=0, hi=MAX_INTERVAL_HOURS, fallback=0), CRS),
     ok={200: P.Response("Sites ordered by distance; when none matches, `alternatives` says what the courier can do",
                         {GEOJSON: NEAREST_COLLECTION})}, errors=(422,), public_read=True))
 def nearest(args: dict[str, Any]) -> Response:
@@ -146,16 +153,22 @@ def nearest(args: dict[str, Any]) -> Response:
                      arrive_within_s=arrive * 60 if arrive is not None else None,
                      open_only=not args["include_closed"], walk=svc.walk)
     hits, alternatives = svc.sites.nearest_with_alternatives(q)
-    features = [hit_feature(h, datum, at) for h in hits]
-    alt = None if alternatives is None else {
-        "opens_soonest": hit_feature(alternatives.opens_soonest, datum, at) if alternatives.opens_soonest else None,
-        "nearest_open_any": (hit_feature(alternatives.nearest_open_any, datum, at)
-                             if alternatives.nearest_open_any else None)}
+    extra = [] if alternatives is None else [alternatives.opens_soonest, alternatives.nearest_open_any]
+    ahead = (svc.sites.upcoming_intervals([h.site for h in (*hits, *extra) if h], at, args["intervals_hours"])
+             if args["intervals_hours"] else {})
+
+    def one(hit: NearestHit | None) -> dict[str, Any] | None:
+        return None if hit is None else hit_feature(hit, datum, at, ahead.get(hit.site.id) if ahead else None)
+
+    features = [one(h) for h in hits]
+    alt = None if alternatives is None else {"opens_soonest": one(alternatives.opens_soonest),
+                                             "nearest_open_any": one(alternatives.nearest_open_any)}
     return geojson({
         "type": "FeatureCollection", "features": features, "numberReturned": len(features), "alternatives": alt,
         "query": {"lat": args["lat"], "lon": args["lon"], "crs": datum, "at": S.iso(at), "kind": list(args["kind"]),
                   "amenity": list(args["amenity"]), "arrive_within": arrive, "limit": args["limit"],
-                  "max_distance_m": args["max_distance_m"], "include_closed": args["include_closed"]},
+                  "max_distance_m": args["max_distance_m"], "include_closed": args["include_closed"],
+                  "intervals_hours": args["intervals_hours"]},
         "walk_model": svc.walk.describe(),
         "warnings": calendar_warnings(svc.sites, at, q.latest_instant()),
     })
@@ -265,6 +278,19 @@ def vocabulary(args: dict[str, Any]) -> Response:
     Keys stay in the model's display order (weekdays Mo..Su), not sorted: the pages show them in that order."""
     body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
     return Response(json.dumps(body, ensure_ascii=False, sort_keys=False), mimetype="application/json")
+
+
+@API.route(bp, P.Operation(
+    "GET", "/api/v1/basemap", "The base map the service's pages draw on, and the datum to draw coordinates in",
+    description="Tiles whose streets are drawn in GCJ-02 (Amap) need every WGS-84 coordinate converted to GCJ-02 "
+                "before it is drawn on them, or markers land 100–700 m off. Set by GEOSERVICE_TILES.",
+    ok={200: P.Response("Base map", {"application/json": S.BASEMAP_SCHEMA})}))
+def basemap(args: dict[str, Any]) -> Response:
+    """The configured base map, so the couriers' page draws on the server's tiles in their datum."""
+    resp = Response(json.dumps(S.basemap(settings().basemap()), ensure_ascii=False), mimetype="application/json")
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 600
+    return resp
 
 
 @API.route(bp, P.Operation(

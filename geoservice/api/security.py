@@ -10,9 +10,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from geoservice import csp
+from geoservice.basemap import BaseMap
 
-# Endpoints of the static pages (``index`` in geoservice/__init__.py, ``operator_page`` in api/operators.py).
-PAGE_POLICIES: dict[str, csp.Policy] = {"index": csp.COURIERS_PAGE, "operator_page": csp.OPERATORS_PAGE}
 CSP = "Content-Security-Policy"
 STATIC_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -29,15 +28,23 @@ def set_policy(resp: Response, policy: csp.Policy) -> Response:
     return resp
 
 
-def _add_headers(resp: Response) -> Response:
-    if CSP not in resp.headers:
-        page = PAGE_POLICIES.get(request.endpoint or "") if resp.status_code < 400 else None
-        resp.headers[CSP] = (page or csp.API).header()
-    for name, value in STATIC_HEADERS.items():
-        resp.headers.setdefault(name, value)
-    return resp
+def page_policies(basemap: BaseMap | None) -> dict[str, csp.Policy]:
+    """The policy of each static page by endpoint (``index`` in geoservice/__init__.py, ``operator_page`` in
+    api/operators.py); the couriers' page may load the configured tiles."""
+    return {"index": csp.couriers_page(basemap.image_source() if basemap else None),
+            "operator_page": csp.OPERATORS_PAGE}
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, basemap: BaseMap | None) -> None:
     """Add the headers to every response of ``app``, errors included."""
-    app.after_request(_add_headers)
+    pages = page_policies(basemap)
+
+    def add_headers(resp: Response) -> Response:
+        if CSP not in resp.headers:
+            page = pages.get(request.endpoint or "") if resp.status_code < 400 else None
+            resp.headers[CSP] = (page or csp.API).header()
+        for name, value in STATIC_HEADERS.items():
+            resp.headers.setdefault(name, value)
+        return resp
+
+    app.after_request(add_headers)

@@ -25,7 +25,7 @@ from typing import Any
 
 from geoservice.calendar import CalendarDay
 from geoservice.errors import NotFound, VersionConflict
-from geoservice.hours import HoursEngine, HoursEvaluationError, local_day_window, now_local, utc_now
+from geoservice.hours import HoursEngine, HoursEvaluationError, Interval, local_day_window, now_local, utc_now
 from geoservice.model import (
     ALTERNATIVE_CANDIDATES,
     ALTERNATIVE_RADIUS_M,
@@ -293,6 +293,17 @@ class SiteService:
                 out.problems[site.id] = str(exc)
                 continue
             out.rows.extend((site.id, a, b) for a, b in spans)
+        return out
+
+    def upcoming_intervals(self, sites: Sequence[Site], at: dt.datetime, hours: int) -> dict[str, list[Interval]]:
+        """Each site's open intervals from ``at`` for ``hours`` (clipped to that span), for clients that must tell
+        open from closed later without asking again (the couriers' page offline). A site whose hours cannot be
+        evaluated, or that is temporarily closed, has none: it is closed for every query too."""
+        unique = list({s.id: s for s in sites}.values())
+        mat = self.materialise(unique, self.closures_for([s.id for s in unique]), (at, at + dt.timedelta(hours=hours)))
+        out: dict[str, list[Interval]] = {s.id: [] for s in unique}
+        for site_id, start, end in mat.rows:
+            out[site_id].append((start, end))
         return out
 
     def refresh_intervals(self, window: Window | None = None) -> RefreshResult:

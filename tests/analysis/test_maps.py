@@ -113,5 +113,5 @@ def test_tiles_that_cannot_line_up_are_refused() -> None:
         resolve_tiles("baidu")
     with pytest.raises(MapError, match="BD-09"):
         resolve_tiles("https://t.example/{z}/{x}/{y}.png", "bd09")
-    assert resolve_tiles("https://t.example/{z}/{x}/{y}.png", "gcj02")["datum"] == "gcj02"
+    assert resolve_tiles("https://t.example/{z}/{x}/{y}.png", "gcj02").datum == "gcj02"
     assert resolve_tiles("none") is None

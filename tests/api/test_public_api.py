@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from pathlib import Path
 
@@ -292,3 +293,32 @@ def test_behind_a_proxy_the_limit_counts_each_forwarded_client(demo_embedded, tm
     one, two = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "203.0.113.8"}
     assert [c.get(url, headers=one).status_code for _ in range(3)] == [200, 200, 429]
     assert c.get(url, headers=two).status_code == 200  # same proxy address, another client
+
+
+@pytest.mark.parametrize("at", ["2026-12-02T21:30", "2026-12-05T04:00", "2026-12-31T23:59"])
+def test_open_intervals_ahead_agree_with_each_sites_state(client, at) -> None:  # type: ignore[no-untyped-def]
+    """What the couriers' page keeps for offline use: each site's open intervals from ``at`` for 24 hours. Read
+    back at ``at`` they give the state the service reports, and the next opening it reports."""
+    start = dt.datetime.fromisoformat(at).replace(tzinfo=TZ)
+    end = start + dt.timedelta(hours=24)
+    body = client.get(f"/api/v1/sites/nearest?lat=39.9289&lon=116.4160&limit=30&include_closed=true"
+                      f"&intervals_hours=24&at={at}").get_json()
+    assert body["query"]["intervals_hours"] == 24 and len(body["features"]) == 30
+    for f in body["features"]:
+        p = f["properties"]
+        spans = [(dt.datetime.fromisoformat(s["start"]), dt.datetime.fromisoformat(s["end"]))
+                 for s in p["open_intervals"]]
+        assert all(start <= a < b <= end for a, b in spans), (p["id"], spans)
+        assert all(b1 < a2 for (_, b1), (a2, _) in itertools.pairwise(spans)), (p["id"], spans)  # sorted, merged
+        assert p["is_open"] == any(a <= start < b for a, b in spans), (p["id"], p["is_open"], spans)
+        if p["is_open"] and p["open_until"] and dt.datetime.fromisoformat(p["open_until"]) < end:
+            assert dt.datetime.fromisoformat(p["open_until"]) == next(b for a, b in spans if a <= start < b)
+        if not p["is_open"] and p["next_open"] and dt.datetime.fromisoformat(p["next_open"]) < end:
+            assert dt.datetime.fromisoformat(p["next_open"]) == spans[0][0]
+
+
+def test_open_intervals_only_when_asked(client) -> None:  # type: ignore[no-untyped-def]
+    body = client.get("/api/v1/sites/nearest?lat=39.9289&lon=116.4160&limit=3").get_json()
+    assert all("open_intervals" not in f["properties"] for f in body["features"])
+    bad = client.get("/api/v1/sites/nearest?lat=39.9289&lon=116.4160&intervals_hours=49")
+    assert bad.status_code == 422 and "intervals_hours" in bad.get_json()["detail"]

@@ -6,6 +6,7 @@ full-page screenshot of the final state in ``test-artifacts/browser/<test name>.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -39,12 +40,11 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return create_app(Settings(embedded_path=tmp_path_factory.mktemp("b") / "g.sqlite"))
 
 
-@pytest.fixture(scope="session")
-def live_server(live_app: Any) -> Iterator[str]:
-    """The real app (embedded store, bundled layers) on 127.0.0.1:<free port>."""
+@contextlib.contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """``app`` on 127.0.0.1:<free port> in a thread, for as long as the block runs; its services closed after."""
     from werkzeug.serving import make_server
 
-    app = live_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="browser-live-server", daemon=True)
     thread.start()
@@ -55,6 +55,13 @@ def live_server(live_app: Any) -> Iterator[str]:
         server.server_close()
         thread.join(10)
         app.extensions["geoservice.services"].close()
+
+
+@pytest.fixture(scope="session")
+def live_server(live_app: Any) -> Iterator[str]:
+    """The real app (embedded store, bundled layers) on 127.0.0.1:<free port>."""
+    with serve(live_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from geoservice.geo import from_wgs84
+from geoservice.geo import from_wgs84, to_wgs84
 
 from .conftest import DONGCHENG, api_get, wait_results
 
@@ -330,11 +330,15 @@ def test_navigation_links_carry_converted_coordinates(new_page: Any, live_server
               for lat in (18.2, 31.2, 39.9087, 53.0)]
     points += [(139.69, 35.68), (-0.1276, 51.5072), (2.35, 48.86), (72.0, 40.0), (116.4, 56.0)]
     got = page.evaluate("async pts => { const D = await import('/static/js/datum.js');"
-                        " return pts.map(p => [D.wgs84ToGcj02(p[0], p[1]), D.wgs84ToBd09(p[0], p[1])]); }", points)
-    for (lon, lat), (gcj, bd) in zip(points, got):
+                        " return pts.map(p => [D.wgs84ToGcj02(p[0], p[1]), D.wgs84ToBd09(p[0], p[1]),"
+                        " D.gcj02ToWgs84(p[0], p[1])]); }", points)
+    for (lon, lat), (gcj, bd, back) in zip(points, got):
         for datum, value in (("gcj02", gcj), ("bd09", bd)):
             ex, ey = from_wgs84(lon, lat, datum)
             assert abs(value[0] - ex) < 1e-9 and abs(value[1] - ey) < 1e-9, (datum, lon, lat, value, (ex, ey))
+        # The inverse, for a point picked on GCJ-02 tiles (the input read as GCJ-02).
+        ex, ey = to_wgs84(lon, lat, "gcj02")
+        assert abs(back[0] - ex) < 1e-9 and abs(back[1] - ey) < 1e-9, ("gcj02->wgs84", lon, lat, back, (ex, ey))
 
 
 # (g) ------------------------------------------------------------------------------------------------------

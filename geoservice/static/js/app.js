@@ -1,10 +1,11 @@
 /* Couriers' page: nearest OPEN rest sites. No framework; the list never waits for the map. An ES module.
    UI text comes from i18n.js only; the labels of data (kinds, amenities, weekdays) from GET /api/v1/vocabulary;
    the helpers from common.js (shared with the operators' page); coordinates for navigation apps from datum.js. */
-import { $, el, makeT, fillNodes, initialLang, dataLang, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary,
+import { $, el, makeT, fillNodes, initialLang, dataLang, storageGet, storageSet, storageGetJSON, storageSetJSON, fetchJSON, loadVocabulary,
   label, weekdayLabel } from "./common.js";
 import { STR } from "./i18n.js";
 import * as Datum from "./datum.js";
+import * as Offline from "./offline.js";
 
 var LIMIT = 10, ARRIVE_MIN = 60, TIMEOUT_MS = 20000;
 // Which amenities get a filter chip (codes only: their labels come from the vocabulary).
@@ -31,7 +32,7 @@ var S = {
   kinds: codes(prefs.kinds),
   amenities: codes(prefs.amenities).filter(function (a) { return FILTER_AMENITIES.indexOf(a) >= 0; }),
   arrive: prefs.arrive !== false, includeClosed: false,
-  status: "idle", error: null, data: null, vocab: null
+  status: "idle", error: null, data: null, vocab: null, offline: null
 };
 // For tests and debugging: the exact request the page made and what it got back.
 var api = window.geoservice = { state: S, lastUrl: null, lastBody: null };
@@ -69,6 +70,7 @@ function bj(iso) {
   return { t: t, day: Math.floor(local / 86400000), wd: d.getUTCDay(), hm: pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) };
 }
 function stateOf(p) {
+  if (p.state_unknown) return { cls: "closed", text: tr("stateUnknown") };
   var at = bj(p.state_at || (S.data && S.data.query && S.data.query.at));
   if (p.is_open) {
     if (p.open_all_week) return { cls: "open", text: tr("open24") };
@@ -231,6 +233,7 @@ function queryUrl() {
   if (S.arrive) p.set("arrive_within", String(ARRIVE_MIN));
   if (S.includeClosed) p.set("include_closed", "true");
   p.set("limit", String(LIMIT));
+  p.set("intervals_hours", String(Offline.HORIZON_HOURS)); // so that offline, open states can be recomputed
   return "/api/v1/sites/nearest?" + p.toString();
 }
 function search() {
@@ -256,7 +259,8 @@ function fetchNearest(my) {
     .then(function (x) {
       if (my !== seq) return;
       if (x.ok && x.b && x.b.features) {
-        S.status = "ok"; S.data = x.b; S.error = null; api.lastBody = x.b;
+        S.status = "ok"; S.data = x.b; S.error = null; S.offline = null; api.lastBody = x.b;
+        Offline.keep(function (text) { return storageSet("local", "gs.last", text); }, x.b, Date.now());
       } else {
         S.status = "error";
         S.error = { detail: (x.b && (x.b.detail || x.b.title)) || String(x.status) };
@@ -264,11 +268,33 @@ function fetchNearest(my) {
       render(url);
     }, function () {
       if (my !== seq) return;
+      if (showKept()) { render(url); return; }
       S.status = "error";
       S.error = { key: timedOut ? "timeout" : "offline" };
       render(url);
     })
     .then(function () { clearTimeout(timer); });
+}
+
+/* ---------- offline: the last answer, its open states recomputed for now ---------- */
+function showKept() {
+  var saved = Offline.kept(function () { return storageGet("local", "gs.last"); });
+  if (!saved) return false;
+  S.status = "ok"; S.error = null; S.data = Offline.replay(saved, Date.now());
+  S.offline = { savedAt: saved.saved_at };
+  return true;
+}
+function ageText(ms) {
+  var min = Math.max(0, Math.round(ms / 60000));
+  if (min < 60) return tr("ageMinutes", { n: min });
+  if (min < 48 * 60) return tr("ageHours", { n: Math.round(min / 60) });
+  return tr("ageDays", { n: Math.round(min / 1440) });
+}
+function offlineNotice() {
+  var saved = new Date(S.offline.savedAt + 480 * 60000);
+  return el("div", { "class": "notice offline", "data-code": "offline", role: "status" }, [icon("i-warn"),
+    el("span", { text: tr("offlineShowing", { age: ageText(Date.now() - S.offline.savedAt),
+      t: pad(saved.getUTCHours()) + ":" + pad(saved.getUTCMinutes()) }) })]);
 }
 
 /* ---------- results ---------- */
@@ -293,6 +319,7 @@ function renderStatus() {
     return;
   }
   if (S.status !== "ok") return;
+  if (S.offline) w.appendChild(offlineNotice());
   var feats = S.data.features;
   (S.data.warnings || []).forEach(function (x) {
     w.appendChild(el("div", { "class": "notice", "data-code": x.code }, [icon("i-warn"), el("span", { text: x[S.lang] || x.en || x.zh, lang: x[S.lang] ? null : dataLang(x.en || x.zh) })]));
@@ -468,43 +495,75 @@ function sendReport(p, box, body) {
 }
 
 /* ---------- map: progressive; loaded after the list, never blocks it ---------- */
-var map = null, layer = null, tiles = null, zoom = null, mapRequested = false, tileOk = false;
+// The server says which tiles to draw on and in which datum their streets are (GET /api/v1/basemap). State and
+// the API stay WGS-84; only what is drawn is converted, so markers line up with GCJ-02 (Amap) tiles too.
+var map = null, layer = null, tiles = null, zoom = null, mapRequested = false, tileOk = false, base = null;
+function toMap(lat, lon) {
+  if (!base || base.datum !== "gcj02") return [lat, lon];
+  var g = Datum.wgs84ToGcj02(lon, lat);
+  return [g[1], g[0]];
+}
+function fromMap(latlng) {
+  if (!base || base.datum !== "gcj02") return { lat: latlng.lat, lon: latlng.lng };
+  var w = Datum.gcj02ToWgs84(latlng.lng, latlng.lat);
+  return { lat: w[1], lon: w[0] };
+}
+function mapNote(key) {
+  $("mapNote").hidden = false; $("mapNote").textContent = tr(key); $("mapNote").setAttribute("data-i18n", key);
+}
 function loadMap() {
   if (mapRequested) return;
   mapRequested = true;
   var css = el("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" });
   var mine = document.querySelector('link[href$="app.css"]');
   document.head.insertBefore(css, mine);
+  // Without the base map setting there are no tiles to draw on: the markers still show, in WGS-84.
+  var spec = fetchJSON("/api/v1/basemap").then(function (b) { return b.tiles; }, function () { return null; });
   var s = el("script", { src: "/static/vendor/leaflet/leaflet.js", async: true });
-  s.onload = initMap;
-  s.onerror = function () { $("mapNote").textContent = tr("mapFailed"); $("mapNote").setAttribute("data-i18n", "mapFailed"); };
+  s.onload = function () { spec.then(initMap); };
+  s.onerror = function () { mapNote("mapFailed"); };
   document.head.appendChild(s);
+}
+function attributionHtml() {
+  if (!base) return "";
+  var text = S.lang === "en" ? base.attribution.en : base.attribution.zh;
+  var a = el(base.attribution_url ? "a" : "span");
+  if (base.attribution_url) a.setAttribute("href", base.attribution_url);
+  // Brand names keep their script ("OpenStreetMap 贡献者"): each run of Latin or Chinese text says its language.
+  (text.match(/[\u3400-\u9fff\uff00-\uffef]+|[^\u3400-\u9fff\uff00-\uffef]+/g) || []).forEach(function (run) {
+    a.appendChild(run.trim() ? el("span", { text: run, lang: dataLang(run) }) : document.createTextNode(run));
+  });
+  return "© " + a.outerHTML; // built as DOM text: the setting's words are never markup
 }
 function mapTexts() {
   if (!map) return;
   if (zoom) zoom.remove();
   zoom = L.control.zoom({ zoomInTitle: tr("zoomIn"), zoomOutTitle: tr("zoomOut") }).addTo(map);
+  if (!tiles) return;
   var old = tiles.options.attribution;
-  tiles.options.attribution = tr("attribution");
+  tiles.options.attribution = attributionHtml();
   map.attributionControl.removeAttribution(old).addAttribution(tiles.options.attribution);
 }
-function initMap() {
+function initMap(spec) {
   var L = window.L;
   if (!L || map) return;
+  base = spec;
   map = L.map("map", { zoomControl: false });
   layer = L.layerGroup().addTo(map);
+  document.body.setAttribute("data-map-datum", base ? base.datum : "wgs84");
   drawMap(); // set the view before any tile is asked for
-  if (!S.origin) map.setView([39.9087, 116.3975], 12);
+  if (!S.origin) map.setView(toMap(39.9087, 116.3975), 12);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" lang="en">Leaflet</a>');
-  tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 19, attribution: tr("attribution") }).addTo(map);
-  tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });
-  tiles.on("tileerror", function () {
-    if (!tileOk) { $("mapNote").hidden = false; $("mapNote").textContent = tr("mapFailed"); $("mapNote").setAttribute("data-i18n", "mapFailed"); }
-  });
+  if (base) {
+    tiles = L.tileLayer(base.url, { maxZoom: base.max_zoom, subdomains: base.subdomains, attribution: attributionHtml() }).addTo(map);
+    tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });
+    tiles.on("tileerror", function () { if (!tileOk) mapNote("mapFailed"); });
+  }
   mapTexts();
   map.on("click", function (e) {
-    if (S.picking) setOrigin({ src: "map", lat: e.latlng.lat, lon: e.latlng.lng });
+    if (S.picking) { var w = fromMap(e.latlng); setOrigin({ src: "map", lat: w.lat, lon: w.lon }); }
   });
+  api.map = map; // for tests and embedding pages: the Leaflet map itself
   document.body.setAttribute("data-map", "ready");
 }
 function pin(cls, text, kind) {
@@ -512,23 +571,29 @@ function pin(cls, text, kind) {
   kindColour(d, kind || "none");
   return L.divIcon({ className: "", iconSize: [40, 40], html: d }); // an element per marker: Leaflet moves it in
 }
+// Each marker says where it is drawn (in the tiles' datum), so that tests and assistive tools can check it.
+function mark(m) {
+  var e = m.getElement(), ll = m.getLatLng();
+  if (e) { e.setAttribute("data-lat", ll.lat.toFixed(9)); e.setAttribute("data-lon", ll.lng.toFixed(9)); }
+  return e;
+}
 function drawMap() {
   if (!map) return;
   layer.clearLayers();
   var pts = [], feats = S.status === "ok" ? S.data.features : [];
-  if (S.origin) pts.push([S.origin.lat, S.origin.lon]);
-  feats.forEach(function (f) { pts.push([f.geometry.coordinates[1], f.geometry.coordinates[0]]); });
+  if (S.origin) pts.push(toMap(S.origin.lat, S.origin.lon));
+  feats.forEach(function (f) { pts.push(toMap(f.geometry.coordinates[1], f.geometry.coordinates[0])); });
   if (pts.length > 1) map.fitBounds(pts, { padding: [30, 30], maxZoom: 17 });
   else if (pts.length) map.setView(pts[0], 15);
   if (S.origin) {
-    L.marker(pts[0], { icon: pin("me", "★"), keyboard: false, title: tr("youAreHere"), zIndexOffset: -1000 }).addTo(layer);
+    mark(L.marker(pts[0], { icon: pin("me", "★"), keyboard: false, title: tr("youAreHere"), zIndexOffset: -1000 }).addTo(layer));
   }
   feats.forEach(function (f, i) {
     var p = f.properties, name = (S.lang === "en" && p.name_en) || p.name_zh;
-    var m = L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]], { icon: pin("", String(i + 1), p.kind), title: name })
+    var m = L.marker(pts[S.origin ? i + 1 : i], { icon: pin("", String(i + 1), p.kind), title: name })
       .on("click", function () { highlight(p.id); }).addTo(layer);
-    var e = m.getElement();
-    if (e) { e.setAttribute("data-from", "api"); e.setAttribute("lang", dataLang(name)); }
+    var e = mark(m);
+    if (e) { e.setAttribute("data-from", "api"); e.setAttribute("data-site", p.id); e.setAttribute("lang", dataLang(name)); }
   });
 }
 function highlight(id) {
@@ -581,6 +646,9 @@ function init() {
   $("pickCancel").addEventListener("click", function () { S.picking = false; renderPick(); });
   $("arrive").addEventListener("change", function (e) { S.arrive = e.target.checked; S.includeClosed = false; savePrefs(); search(); });
   $("filterBox").addEventListener("toggle", function () { if ($("filterBox").open) ensureVocab(); });
+  // Back online: fresh results by themselves. Offline: the page shell comes from the service worker.
+  window.addEventListener("online", function () { if (S.offline || S.status === "error") search(); });
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(function () {});
   ensureVocab();
   applyLang();
   locate();

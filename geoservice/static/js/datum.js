@@ -1,6 +1,7 @@
-/* Datum conversion for the navigation links: WGS-84 -> GCJ-02 (Amap) -> BD-09 (Baidu), an ES module.
-   Same published algorithms as the server's geoservice/geo.py (from_wgs84); checked against it by
-   tests/browser. All functions take and return [lon, lat] in degrees. */
+/* Datum conversion for the navigation links and the map: WGS-84 -> GCJ-02 (Amap) -> BD-09 (Baidu), and
+   GCJ-02 -> WGS-84 for a point picked on GCJ-02 tiles, an ES module. Same published algorithms as the server's
+   geoservice/geo.py (from_wgs84, to_wgs84); checked against it by tests/browser. All functions take and return
+   [lon, lat] in degrees. */
 var PI = Math.PI, A = 6378245.0, EE = 0.00669342162296594323, X_PI = PI * 3000.0 / 180.0;
 
 function outOfChina(lon, lat) {
@@ -36,4 +37,14 @@ export function gcj02ToBd09(lon, lat) {
 export function wgs84ToBd09(lon, lat) {
   var g = wgs84ToGcj02(lon, lat);
   return gcj02ToBd09(g[0], g[1]);
+}
+// No closed form: fixed-point iteration on the forward offset, as geo.py's _invert (tolerance 1e-9 degrees).
+export function gcj02ToWgs84(lon, lat) {
+  var x = lon, y = lat;
+  for (var i = 0; i < 30; i++) {
+    var f = wgs84ToGcj02(x, y), dx = f[0] - lon, dy = f[1] - lat;
+    x -= dx; y -= dy;
+    if (Math.max(Math.abs(dx), Math.abs(dy)) < 1e-9) break;
+  }
+  return [x, y];
 }

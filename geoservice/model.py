@@ -299,6 +299,12 @@ class RefreshResult:
     problems: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
+def verification_stale(verified_at: dt.datetime | None, now: dt.datetime, stale_after_days: int) -> bool:
+    """Whether a site's details are too old to trust without a check: never verified, or verified more than
+    ``stale_after_days`` days before ``now`` (couriers are warned; union staff see it in their stale list)."""
+    return verified_at is None or now - verified_at > dt.timedelta(days=stale_after_days)
+
+
 @dataclasses.dataclass(frozen=True)
 class Operator:
     """A station operator (``role='operator'``: only assigned sites) or union staff (``'admin'``: all sites)."""

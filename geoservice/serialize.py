@@ -107,7 +107,7 @@ def state_properties(state: OpenState, at: dt.datetime) -> dict[str, Any]:
 def site_feature(site: Site, district: District | None, lonlat: tuple[float, float], *,
                  state: OpenState | None = None, at: dt.datetime | None = None, distance_m: float | None = None,
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
-                 closures: Sequence[Closure] | None = None, etag: str | None = None,
+                 closures: Sequence[Closure] | None = None, etag: str | None = None, stale: bool | None = None,
                  open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None) -> dict[str, Any]:
     """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. Optional parts appear
     only when given: distance and walk (nearest), state (with ``at``), report count, closures, ETag and the
@@ -125,6 +125,8 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
         props["closures"] = [closure(c) for c in closures if c.id is not None]
     if etag is not None:
         props["etag"] = etag
+    if stale is not None:
+        props["stale"] = stale
     if open_intervals is not None:
         props["open_intervals"] = [{"start": iso(a), "end": iso(b)} for a, b in open_intervals]
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
@@ -249,6 +251,9 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "open_all_week": {"type": "boolean"}, "state_at": TIME,
     "closures": {"type": "array", "items": {"$ref": "#/components/schemas/Closure"}},
     "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
+    "stale": {"type": "boolean", "description": "True when the site was never verified, or verified longer ago "
+                                                "than the service's threshold (GEOSERVICE_STALE_AFTER_DAYS, 180 by "
+                                                "default): its details may be out of date"},
     "open_intervals": {"type": "array", "description": "Asked for with intervals_hours: when the site is open from "
                                                        "`at` for that many hours, clipped to that span, in order",
                        "items": {"type": "object", "required": ["start", "end"], "additionalProperties": False,

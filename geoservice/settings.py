@@ -74,6 +74,8 @@ class Settings:
     # it is left out of repr() so that logging the settings does not log it.
     metrics_token: str = dataclasses.field(default="", repr=False)
     metrics_public: bool = False
+    # A site not verified for this many days (or never) is "stale": couriers' cards and answers say so.
+    stale_after_days: int = dataclasses.field(default=180, metadata=_range(1, 3650))
     # The couriers' page's base map (geoservice/basemap.py): osm (WGS-84), amap (GCJ-02), none, or an http(s)
     # {z}/{x}/{y} template with its datum (wgs84 or gcj02) and the attribution its licence asks for.
     tiles: str = "osm"

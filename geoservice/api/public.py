@@ -17,7 +17,7 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
-from geoservice.hours import Interval
+from geoservice.hours import Interval, utc_now
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -28,6 +28,7 @@ from geoservice.model import (
     NearestQuery,
     Site,
     SiteFilter,
+    verification_stale,
 )
 from geoservice.services.sites import SiteService
 
@@ -90,6 +91,7 @@ def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
     district = services().sites.district_index().get(site.district_adcode or "")
     if "distance_m" in parts and parts["distance_m"] is not None:
         parts["walk_minutes"] = services().walk.whole_minutes(parts["distance_m"])
+    parts["stale"] = verification_stale(site.verified_at, utc_now(), settings().stale_after_days)
     return S.site_feature(site, district, (float(lon), float(lat)), **parts)
 
 

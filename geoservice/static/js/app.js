@@ -397,6 +397,14 @@ function renderAlternatives() {
   });
 }
 
+// When the site's details were last checked (a Beijing date), with a plain warning when that is long ago or never.
+function freshness(p) {
+  var v = bj(p.verified_at), d = v && new Date(v.day * 86400000);
+  var date = d && d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
+  if (!p.stale && date) return el("p", { "class": "verified", text: tr("verifiedOn", { d: date }) });
+  return el("p", { "class": "verified stale", "data-stale": "true" },
+    [icon("i-warn"), el("span", { text: date ? tr("verifiedLongAgo", { d: date }) : tr("neverVerified") })]);
+}
 // A site's card; mark is its number in the list (null: none), idPrefix keeps ids apart ("site-" by default).
 function card(f, mark, idPrefix) {
   var p = f.properties, lon = f.geometry.coordinates[0], lat = f.geometry.coordinates[1];
@@ -411,6 +419,7 @@ function card(f, mark, idPrefix) {
   li.appendChild(el("p", { "class": "meta" }, [icon("i-walk"), el("strong", { "class": "dist", text: distanceText(p.distance_m) }),
     el("span", { "class": "walk", text: "· " + tr("walk", { n: p.walk_minutes }) })]));
   li.appendChild(el("p", { "class": "state " + st.cls, text: st.text }));
+  li.appendChild(freshness(p));
   var ul = el("ul", { "class": "amen" }), order = Object.keys(vocab("amenities"));
   function rank(a) { var w = S.amenities.indexOf(a) >= 0 ? 0 : 100, i = order.indexOf(a); return w + (i < 0 ? 99 : i); }
   (p.amenities || []).slice().sort(function (a, b) { return rank(a) - rank(b); }).forEach(function (a) {

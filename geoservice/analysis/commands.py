@@ -58,7 +58,8 @@ def _planner(resolution: int, demand: str, demand_weight: str) -> Any:
     if demand not in ("bundled", "uniform") and not Path(demand).is_file():
         _fail([f"--demand: {demand!r} is neither 'bundled', 'uniform' nor a file"])
     return Planner(services.sites, resolution=resolution, demand=demand, demand_weight=demand_weight,
-                   walk=settings.walk_model(), layers_dir=settings.layers_dir)
+                   walk=settings.walk_model(), layers_dir=settings.layers_dir,
+                   bundled_demand_applies=settings.area_is_layers_own())
 
 
 def common_options(fn: Any) -> Any:

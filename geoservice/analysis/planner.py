@@ -99,13 +99,16 @@ class Planner:
 
     def __init__(self, sites: SiteService, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
                  demand_weight: str = "weight", walk: WalkModel | None = None,
-                 grid_cache: GridCache | None = None, layers_dir: Path | None = None):
+                 grid_cache: GridCache | None = None, layers_dir: Path | None = None,
+                 bundled_demand_applies: bool = True):
         self.service = sites
         self.resolution = resolution
         self.demand = demand
         self.demand_weight = demand_weight
         self.walk = walk or WalkModel()
         self.layers_dir = layers_dir
+        # The bundled demand layer models Beijing: for another service area "bundled" means uniform demand.
+        self.bundled_demand_applies = bundled_demand_applies
         self._cache = grid_cache or GridCache()
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -122,6 +125,10 @@ class Planner:
         if self.demand == "uniform" or self.demand is None:
             grid["demand"] = uniform_demand(grid, districts)
             grid.attrs["demand_source"] = "2020 census population spread evenly by area"
+        elif self.demand == "bundled" and not self.bundled_demand_applies:
+            grid["demand"] = uniform_demand(grid, districts)
+            grid.attrs["demand_source"] = ("the areas' population spread evenly by area (the bundled demand layer "
+                                           "models Beijing, not this service area)")
         elif isinstance(self.demand, str) and self.demand == "bundled":
             grid["demand"] = demand_for_grid(grid, bundled_demand(self.layers_dir), "weight")
             meta = bundled_demand_metadata(self.layers_dir)

@@ -150,10 +150,17 @@ function openChooser(open) {
   if (open) { loadDistricts(); loadMap(); }
 }
 function landmarkName(id) { return (STR[S.lang].landmark || {})[id] || STR.en.landmark[id] || id; }
+/* ---------- the service area (from the vocabulary): the map's first view, landmarks inside it ---------- */
+function area() { return S.vocab && S.vocab.service_area; }
+function areaView() { var a = area(); return a ? [a.centre[1], a.centre[0]] : [39.9087, 116.3975]; }
+function inArea(l) {
+  var b = area() && area().bbox;
+  return !b || (l.lon >= b[0] && l.lat >= b[1] && l.lon <= b[2] && l.lat <= b[3]);
+}
 function renderLandmarks() {
   var box = $("landmarks");
   box.textContent = "";
-  LANDMARKS.forEach(function (l) {
+  LANDMARKS.filter(inArea).forEach(function (l) {
     box.appendChild(el("button", { type: "button", "class": "btn", "data-landmark": l.id, text: landmarkName(l.id),
       onclick: function () { setOrigin({ src: "landmark", id: l.id, lat: l.lat, lon: l.lon }); } }));
   });
@@ -181,7 +188,7 @@ function renderDistricts() {
 function ensureVocab() {
   if (S.vocab) return Promise.resolve(S.vocab);
   return loadVocabulary().then(function (v) {
-    if (!S.vocab) { S.vocab = v; vocabularyArrived(); }
+    if (!S.vocab) { S.vocab = v; vocabularyArrived(); renderLandmarks(); if (map && !S.origin) map.setView(areaView(), 12); }
     return v;
   }, function () { return null; }); // asked again by the next search, or when the filters are opened
 }
@@ -494,7 +501,7 @@ function initMap() {
   map = L.map("map", { zoomControl: false });
   layer = L.layerGroup().addTo(map);
   drawMap(); // set the view before any tile is asked for
-  if (!S.origin) map.setView([39.9087, 116.3975], 12);
+  if (!S.origin) map.setView(areaView(), 12);
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" lang="en">Leaflet</a>');
   tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 19, attribution: tr("attribution") }).addTo(map);
   tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });

@@ -38,6 +38,7 @@ from geoservice.analysis.grid import DEFAULT_RESOLUTION, build_grid, districts_f
 from geoservice.analysis.placement import recommend
 from geoservice.analysis.sites import sites_from_service
 from geoservice.hours import TZ
+from geoservice.servicearea import AreaLayer
 from geoservice.services.sites import SiteService
 from geoservice.walk import WalkModel
 
@@ -100,7 +101,7 @@ class Planner:
     def __init__(self, sites: SiteService, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
                  demand_weight: str = "weight", walk: WalkModel | None = None,
                  grid_cache: GridCache | None = None, layers_dir: Path | None = None,
-                 bundled_demand_applies: bool = True):
+                 bundled_demand_applies: bool = True, area: AreaLayer | None = None):
         self.service = sites
         self.resolution = resolution
         self.demand = demand
@@ -109,6 +110,7 @@ class Planner:
         self.layers_dir = layers_dir
         # The bundled demand layer models Beijing: for another service area "bundled" means uniform demand.
         self.bundled_demand_applies = bundled_demand_applies
+        self.area = area  # names the city-wide rows (None: Beijing)
         self._cache = grid_cache or GridCache()
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -119,6 +121,9 @@ class Planner:
 
     def _build(self) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         districts = districts_frame(self.service.districts())
+        if self.area is not None:
+            districts.attrs["city"] = {"adcode": self.area.code, "name_zh": self.area.name_zh,
+                                       "name_en": self.area.name_en}
         if districts.empty:
             raise ValueError("no districts are loaded: run `geoservice db init` first")
         grid = build_grid(districts, self.resolution)

@@ -114,3 +114,20 @@ def test_helsinki_pages_open_in_helsinki(store: Services, helsinki: Helsinki, tm
     districts = client.get("/ogc/collections/districts", headers={"Accept": "application/json"}).get_json()
     bbox = districts["extent"]["spatial"]["bbox"][0]
     assert bbox == pytest.approx(area["bbox"], abs=1e-6)
+
+
+def test_planners_cover_helsinki_under_its_own_name(store: Services, helsinki: Helsinki, tmp_path: Path) -> None:
+    """The city-wide row is Helsinki's, with demand spread by area (no population, no Beijing demand layer)."""
+    from geoservice.analysis.planner import Planner
+
+    services, settings = _configured(store, helsinki, tmp_path)
+    load_site_file(services, helsinki.sites_path)
+    planner = Planner(services.sites, resolution=10, walk=settings.walk_model(), layers_dir=settings.layers_dir,
+                      bundled_demand_applies=settings.area_is_layers_own(), area=settings.area())
+    result = planner.coverage(dt.datetime.now(TZ), (), radius_m=150)
+    city = result.summary["city"]
+    assert (city["adcode"], city["name_zh"], city["name_en"]) == (AREA["code"], AREA["name_zh"], AREA["name_en"])
+    assert city["sites"] == len(helsinki.sites) and city["demand"] > 0
+    assert 0 < city["area_share"] <= 1
+    table = result.district_table()
+    assert set(table["adcode"]) == {*helsinki.parts, AREA["code"]}

@@ -157,10 +157,15 @@ function inArea(l) {
   var b = area() && area().bbox;
   return !b || (l.lon >= b[0] && l.lat >= b[1] && l.lon <= b[2] && l.lat <= b[3]);
 }
+function areaArrived() { // another city: drop the landmarks outside it, open the map there
+  if (LANDMARKS.filter(inArea).length !== LANDMARKS.length) renderLandmarks();
+  if (map && !S.origin) map.setView(areaView(), 12);
+}
 function renderLandmarks() {
-  var box = $("landmarks");
+  var box = $("landmarks"), shown = LANDMARKS.filter(inArea);
   box.textContent = "";
-  LANDMARKS.filter(inArea).forEach(function (l) {
+  box.hidden = box.previousElementSibling.hidden = !shown.length; // Beijing's landmarks, in Beijing only
+  shown.forEach(function (l) {
     box.appendChild(el("button", { type: "button", "class": "btn", "data-landmark": l.id, text: landmarkName(l.id),
       onclick: function () { setOrigin({ src: "landmark", id: l.id, lat: l.lat, lon: l.lon }); } }));
   });
@@ -188,7 +193,7 @@ function renderDistricts() {
 function ensureVocab() {
   if (S.vocab) return Promise.resolve(S.vocab);
   return loadVocabulary().then(function (v) {
-    if (!S.vocab) { S.vocab = v; vocabularyArrived(); renderLandmarks(); if (map && !S.origin) map.setView(areaView(), 12); }
+    if (!S.vocab) { S.vocab = v; vocabularyArrived(); areaArrived(); }
     return v;
   }, function () { return null; }); // asked again by the next search, or when the filters are opened
 }

@@ -41,13 +41,18 @@ def _fail(lines: list[str]) -> NoReturn:
 
 
 class _Main(click.Group):
-    """The top-level group: a feature whose optional extra is missing ends with one line naming the extra."""
+    """The top-level group: a feature whose optional extra is missing ends with one line naming the extra; a
+    settings problem found while preparing the store, with one line per problem."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ExtraMissing as exc:
             click.echo(f"error: {exc.detail}", err=True)
+            ctx.exit(1)
+        except ValidationFailed as exc:  # e.g. a store that belongs to another service area
+            for line in exc.lines():
+                click.echo(line, err=True)
             ctx.exit(1)
 
 
@@ -147,15 +152,15 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
     changed since the last load are kept, each listed as `FILE:line N: field: kept the operator's value
     (edited DATE by NAME)`, unless --overwrite-edits is given.
     """
-    from geoservice.bootstrap import ensure_ready
-    from geoservice.layers import ServiceArea, read_site_file
+    from geoservice.bootstrap import area_of, ensure_ready
+    from geoservice.layers import read_site_file
 
     settings = _settings()
     settings.autoload_layers = False
     store = _services(settings)
     ensure_ready(store, settings)
     try:
-        loaded = read_site_file(file, ServiceArea(store.sites.districts()), kind, datum)
+        loaded = read_site_file(file, area_of(store), kind, datum)
     except ValidationFailed as exc:
         _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded"])
     result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)

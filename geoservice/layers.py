@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import shape
 
 from geoservice.csvcells import from_csv_cell
 from geoservice.extras import GPKG, require
@@ -175,11 +174,21 @@ def _amenities(value: Any) -> list[str] | str:
 
 
 class ServiceArea:
-    """District polygons with a spatial index, for point-in-polygon district lookup."""
+    """District polygons with a spatial index, for point-in-polygon district lookup.
 
-    def __init__(self, districts: Sequence[District]):
+    ``name_zh``/``name_en`` name the whole area (``geoservice.servicearea.AreaLayer``) in the loader's refusals;
+    without them the message says how many areas were checked."""
+
+    def __init__(self, districts: Sequence[District], name_zh: str | None = None, name_en: str | None = None):
         self.districts = list(districts)
         self.tree = shapely.STRtree([d.geometry for d in self.districts])
+        self.name_zh = name_zh or f"{len(self.districts)} 个区域"
+        self.name_en = name_en or f"{len(self.districts)} loaded areas"
+
+    def outside(self, lon: float, lat: float, hint: str = "") -> str:
+        """Why a point (WGS-84) is refused, in English and Chinese, naming the area."""
+        return (f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area ({self.name_zh} / {self.name_en})"
+                f"{hint} · 不在服务区域（{self.name_zh}）内")
 
     def lookup(self, lon: np.ndarray, lat: np.ndarray) -> list[str | None]:
         """District adcode per point, or None outside every district."""
@@ -328,8 +337,7 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
         for (rec, out, lon, lat), adcode in zip(pending, adcodes):
             if adcode is None:
                 hint = "; is the file GCJ-02 or BD-09? pass --crs" if datum == "wgs84" else ""
-                bad(rec, "lon/lat", f"({lon:.6f}, {lat:.6f}) WGS-84 is outside the service area "
-                                    f"(Beijing's 16 districts){hint}")
+                bad(rec, "lon/lat", area.outside(lon, lat, hint))
             out["district_adcode"] = adcode
     problems.raise_if_any()
     sites = [Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
@@ -348,14 +356,10 @@ def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum
 
 
 def read_districts(path: Path) -> list[District]:
-    """Read a districts layer such as the bundled ``data/layers/districts.geojson`` (WGS-84) into District records."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    out = []
-    for f in doc["features"]:
-        p = f["properties"]
-        out.append(District(str(p["adcode"]), p["name_zh"], p["name_en"], float(p["area_km2"]),
-                            int(p["population_2020"]), shape(f["geometry"])))
-    return out
+    """Read and check a districts (areas) layer such as the bundled ``data/layers/districts.geojson`` (WGS-84)."""
+    from geoservice.servicearea import service_area
+
+    return list(service_area(path).districts)
 
 
 def bundled_site_files(layers_dir: Path) -> list[Path]:

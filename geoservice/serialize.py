@@ -31,6 +31,7 @@ from geoservice.model import (
     Site,
     SiteChange,
 )
+from geoservice.servicearea import AreaLayer
 
 COORD_DECIMALS = 7  # ~1 cm, as stored
 
@@ -184,6 +185,12 @@ def basemap(spec: BaseMap | None) -> dict[str, Any]:
                       "attribution_url": spec.attribution_url or None}}
 
 
+def service_area(a: AreaLayer) -> dict[str, Any]:
+    """The service area as the pages and clients see it: code, names, extent and where maps open (WGS-84)."""
+    return {"code": a.code, "name_zh": a.name_zh, "name_en": a.name_en,
+            "bbox": [round(v, 6) for v in a.bounds], "centre": [round(v, 6) for v in a.centre]}
+
+
 def finite(value: float) -> float | None:
     """A float for JSON (NaN and infinities become null)."""
     return value if math.isfinite(value) else None
@@ -297,8 +304,19 @@ WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
                "properties": {"rel": STRING, "href": STRING, "type": STRING, "title": STRING}}
 
+NUMBERS = {"type": "array", "items": {"type": "number"}}
+SERVICE_AREA_SCHEMA = {
+    "type": "object", "required": ["code", "name_zh", "name_en", "bbox", "centre"], "additionalProperties": False,
+    "description": "The area the service covers (GEOSERVICE_SERVICE_AREA; by default Beijing's 16 districts)",
+    "properties": {"code": STRING, "name_zh": STRING, "name_en": STRING,
+                   "bbox": {**NUMBERS, "minItems": 4, "maxItems": 4,
+                            "description": "lon_min, lat_min, lon_max, lat_max (WGS-84)"},
+                   "centre": {**NUMBERS, "minItems": 2, "maxItems": 2,
+                              "description": "lon, lat (WGS-84) where maps open"}}}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Site": SITE_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
+    "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA,
+    "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,

@@ -67,8 +67,8 @@ def build_worker_app(target: str, settings: Settings, access_log: bool = False) 
         enable_access_log()
     app = create_app(settings, prepare=False)
     try:
-        app.extensions["geoservice.services"].sites.nearest(NearestQuery(lon=116.40, lat=39.91, at=now_local(),
-                                                                          limit=1))
+        lon, lat = settings.area().centre  # a query in the service area (Beijing: Tiananmen)
+        app.extensions["geoservice.services"].sites.nearest(NearestQuery(lon=lon, lat=lat, at=now_local(), limit=1))
     except GeoserviceError as exc:
         LOGGER.warning("warm-up failed (serving anyway): %s", exc.detail)
     return app

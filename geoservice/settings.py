@@ -19,6 +19,7 @@ from typing import Any
 from geoservice.basemap import BaseMap, BaseMapError
 from geoservice.basemap import resolve as resolve_basemap
 from geoservice.packagedata import layers_dir as _bundled_layers_dir
+from geoservice.servicearea import BUNDLED_FILE, AreaLayer, service_area
 from geoservice.validation import Problem, ValidationFailed
 from geoservice.walk import WalkModel
 
@@ -51,6 +52,10 @@ class Settings:
     database_url: str = dataclasses.field(default="", repr=False)  # may hold a password
     embedded_path: Path = Path("instance/geoservice.sqlite")
     layers_dir: Path = dataclasses.field(default_factory=_bundled_layers_dir)  # GEOSERVICE_LAYERS_DIR overrides
+    # The areas layer served (GeoJSON polygons with code and zh/en names, see geoservice.servicearea);
+    # None = the layers folder's districts.geojson (the bundled Beijing districts).
+    service_area: Path | None = dataclasses.field(default=None, metadata={"path": True})
+    # Load the layers folder's site files into an empty store (only when the area is that folder's own).
     autoload_layers: bool = True
     detour_factor: float = dataclasses.field(default=1.3, metadata=_range(1.0, 5.0))
     walk_speed_m_per_min: float = dataclasses.field(default=75.0, metadata=_range(10.0, 300.0))  # 4.5 km/h
@@ -91,8 +96,26 @@ class Settings:
             self.basemap()
         except BaseMapError as exc:
             problems.append(Problem("tiles", str(exc)))
+        try:
+            self.area()
+        except ValidationFailed as exc:  # the file's problems, as one settings problem naming file and feature
+            problems.extend(Problem("service_area", f"{exc.source}" + (f": {p.where}" if p.where else "")
+                                    + f": {p.field}: {p.reason}") for p in exc.items[:20])
         if problems:
             raise ValidationFailed(problems, "settings")
+
+    def area_path(self) -> Path:
+        """The areas layer file: ``service_area``, or the layers folder's ``districts.geojson``."""
+        return self.service_area if self.service_area is not None else self.layers_dir / BUNDLED_FILE
+
+    def area(self) -> AreaLayer:
+        """The service area (read once per file version; ``ValidationFailed`` naming the file's problems)."""
+        return service_area(self.area_path())
+
+    def area_is_layers_own(self) -> bool:
+        """True when the area is the layers folder's own districts: its site and demand layers belong to it."""
+        own = self.layers_dir / BUNDLED_FILE
+        return self.service_area is None or (own.exists() and self.area_path().resolve() == own.resolve())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -162,7 +185,7 @@ def _convert(field: dataclasses.Field[Any], raw: str) -> Any:
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
-    if field.name.endswith(("_path", "_dir")):
+    if field.name.endswith(("_path", "_dir")) or field.metadata.get("path"):
         if not text:
             raise ValueError("is empty")
         return Path(text)

@@ -58,7 +58,8 @@ def _planner(resolution: int, demand: str, demand_weight: str) -> Any:
     if demand not in ("bundled", "uniform") and not Path(demand).is_file():
         _fail([f"--demand: {demand!r} is neither 'bundled', 'uniform' nor a file"])
     return Planner(services.sites, resolution=resolution, demand=demand, demand_weight=demand_weight,
-                   walk=settings.walk_model(), layers_dir=settings.layers_dir)
+                   walk=settings.walk_model(), layers_dir=settings.layers_dir,
+                   bundled_demand_applies=settings.area_is_layers_own(), area=settings.area())
 
 
 def common_options(fn: Any) -> Any:
@@ -114,14 +115,14 @@ def coverage_at_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: float
             "sites_per_10k", "open_sites_per_10k", "median_distance_m"]
     if output:
         table.to_csv(output, index=False, float_format="%.6g", lineterminator="\n")
-        click.echo(f"{output}: {len(table) - 1} districts + Beijing")
+        click.echo(f"{output}: {len(table) - 1} districts + {result.summary['city']['name_en']}")
     else:
         click.echo(table[cols].to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
     if gaps_out:
         gaps_out.write_text(result.gaps.to_json(ensure_ascii=False, drop_id=True), encoding="utf-8")
         click.echo(f"{gaps_out}: gap polygons for {len(result.gaps)} districts")
     city = result.summary["city"]
-    click.echo(f"{result.summary['at']}: Beijing demand covered {100 * city['demand_share']:.1f} %, area "
+    click.echo(f"{result.summary['at']}: {city['name_en']} demand covered {100 * city['demand_share']:.1f} %, area "
                f"{100 * city['area_share']:.1f} %, {city['open_sites']}/{city['sites']} sites open "
                f"(radius {result.radius_m:.0f} m)")
     for year in result.summary["calendar_missing_years"]:

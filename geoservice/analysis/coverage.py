@@ -48,6 +48,14 @@ DEFAULT_RADIUS_M = 1000.0
 # holding the incidence matrix (only for radii of many kilometres).
 MAX_INCIDENCE_PAIRS = 20_000_000
 CITY_ADCODE = "110000"
+# The whole area's row when the districts frame does not name its service area (attrs["city"]): Beijing.
+CITY = {"adcode": CITY_ADCODE, "name_zh": "北京市", "name_en": "Beijing"}
+
+
+def city_of(districts: gpd.GeoDataFrame) -> dict[str, str]:
+    """The whole area's code and names: ``districts.attrs["city"]`` (set by the planner from the service area),
+    else Beijing's."""
+    return dict(districts.attrs.get("city") or CITY)
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -85,7 +93,7 @@ class CoverageResult:
         return gap_polygons(self.cells, self.district_geometry)
 
     def district_table(self) -> pd.DataFrame:
-        """The per-district figures without geometry (plus a city-wide row, adcode 110000)."""
+        """The per-district figures without geometry, plus a city-wide row (the service area's code: 110000)."""
         table = pd.DataFrame(self.districts.drop(columns="geometry"))
         return pd.concat([table, pd.DataFrame([self.summary["city"]])], ignore_index=True)
 
@@ -193,7 +201,7 @@ def district_figures(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites
     out["sites_per_10k"] = out["sites"] / pop * 1e4
     out["open_sites_per_10k"] = out["open_sites"] / pop * 1e4
     frame = gpd.GeoDataFrame(out, geometry=districts.geometry.to_numpy(), crs=WGS84)
-    city: dict[str, Any] = {"adcode": CITY_ADCODE, "name_zh": "北京市", "name_en": "Beijing"}
+    city: dict[str, Any] = city_of(districts)
     for col in ("population_2020", "area_km2", "covered_area_km2", "demand", "covered_demand", "uncovered_demand",
                 "sites", "open_sites") + tuple(f"{p}_{k}" for k in KINDS for p in ("sites", "open")):
         city[col] = out[col].sum().item()
@@ -272,7 +280,8 @@ def week_profile(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd
 
     Returns a long DataFrame: ``adcode``, ``name_en``, ``name_zh``, ``hour_of_week`` (0–167), ``start`` (ISO,
     +08:00), ``weekday``, ``hour``, ``day_type`` (``normal``, ``holiday`` or ``workday`` = make-up working
-    day), ``open_sites``, ``area_share``, ``demand_share``. The city-wide rows have adcode ``110000``.
+    day), ``open_sites``, ``area_share``, ``demand_share``. The city-wide rows have the service area's code
+    (``110000`` for Beijing).
     ``progress(1)`` is called after each hour.
     """
     check_sites(sites)
@@ -302,6 +311,7 @@ def week_profile(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd
     adcodes = districts["adcode"].tolist()
     site_district = pd.Categorical(chosen["district_adcode"].astype(str), categories=adcodes).codes
     instants = hour_instants(start)
+    whole = city_of(districts)
     rows: list[dict[str, Any]] = []
     for h, t in enumerate(instants):
         if site_xy is None:
@@ -322,7 +332,7 @@ def week_profile(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd
                          "name_zh": districts["name_zh"].iat[i], **common, "open_sites": int(op[i]),
                          "area_share": ca[i] / darea[i] if darea[i] else np.nan,
                          "demand_share": cd[i] / ddem[i] if ddem[i] else np.nan})
-        rows.append({"adcode": CITY_ADCODE, "name_en": "Beijing", "name_zh": "北京市", **common,
+        rows.append({**{k: whole[k] for k in ("adcode", "name_en", "name_zh")}, **common,
                      "open_sites": int(opened[:, h].sum()),
                      "area_share": ca.sum() / darea.sum() if darea.sum() else np.nan,
                      "demand_share": cd.sum() / ddem.sum() if ddem.sum() else np.nan})
@@ -330,7 +340,8 @@ def week_profile(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, sites: gpd
             progress(1)
     frame = pd.DataFrame(rows)
     last_day = (start + dt.timedelta(days=6)).date()
-    frame.attrs.update({"week_start": start.isoformat(), "kinds": list(kinds) or list(KINDS), "radius_m": radius_m,
+    frame.attrs.update({"city_adcode": whole["adcode"], "week_start": start.isoformat(),
+                        "kinds": list(kinds) or list(KINDS), "radius_m": radius_m,
                         "calendar_missing_years": engine.calendar.missing_years(start.date(), last_day)})
     return frame
 
@@ -339,7 +350,8 @@ def profile_matrix(profile: pd.DataFrame, metric: str = "demand_share") -> pd.Da
     """Wide table (district × hour_of_week) of one metric from :func:`week_profile`, districts in adcode order
     with the city-wide row last."""
     wide = profile.pivot_table(index=["adcode", "name_en"], columns="hour_of_week", values=metric, sort=True)
-    order = sorted(wide.index, key=lambda k: (k[0] == CITY_ADCODE, k[0]))
+    code = profile.attrs.get("city_adcode", CITY_ADCODE)
+    order = sorted(wide.index, key=lambda k: (k[0] == code, k[0]))
     return wide.loc[order]
 
 

@@ -48,11 +48,15 @@ FLOOR_SHARE = 0.10                # share of a district's population spread even
 # Any demand layer onto the grid
 # ---------------------------------------------------------------------------------------------------------
 def uniform_demand(grid: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> np.ndarray:
-    """Each district's ``population_2020`` spread over its pieces in proportion to area (the naive baseline)."""
+    """Each district's ``population_2020`` spread over its pieces in proportion to area (the naive baseline).
+
+    An areas layer without population (all 0: unknown, see :mod:`geoservice.servicearea`) weighs by area alone."""
     area = grid["area_m2"].to_numpy(float)
     didx = grid["district"].to_numpy()
     totals = np.bincount(didx, weights=area, minlength=len(districts))
     pop = districts["population_2020"].to_numpy(float)
+    if not pop.sum() > 0:
+        return np.asarray(area)
     return np.asarray(pop[didx] * area / np.where(totals[didx] > 0, totals[didx], 1.0))
 
 

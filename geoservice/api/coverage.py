@@ -78,7 +78,7 @@ def planner(resolution: int) -> Planner:
 
     cfg = settings()
     return Planner(services().sites, resolution=resolution, walk=services().walk, grid_cache=_cache(),
-                   layers_dir=cfg.layers_dir)
+                   layers_dir=cfg.layers_dir, bundled_demand_applies=cfg.area_is_layers_own(), area=cfg.area())
 
 
 def common(args: dict[str, Any]) -> CoverageQuery:

@@ -28,7 +28,7 @@ from shapely.geometry import box, mapping
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
-from geoservice.api.context import services
+from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import geodesic_distance_m
 from geoservice.model import KIND_LABELS, KINDS, District, Site, SiteFilter
@@ -263,10 +263,11 @@ def _matches(site: Site, filters: dict[str, Any]) -> bool:
 def landing() -> Response:
     """Landing page: links to the API definition, conformance and the collections."""
     LANDING.parse(request)
+    area = settings().area()
     return _respond({
-        "title": "geoservice — rest sites for outdoor workers in Beijing (OGC API – Features)",
+        "title": f"geoservice — rest sites for outdoor workers in {area.name_en} (OGC API – Features)",
         "description": "Warm stations (暖心驿站), mother-and-baby rooms (母婴关爱室), workers' homes (职工之家) and "
-                       "Beijing's districts as OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0). "
+                       f"the districts of {area.label} as OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0). "
                        + EXTENSIONS_DOC,
         "links": [
             {"rel": "self", "type": JSON, "title": "This document", "href": _url("landing")},

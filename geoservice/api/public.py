@@ -264,21 +264,25 @@ def districts(args: dict[str, Any]) -> Response:
     return geojson({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
 
-VOCABULARY = {"type": "object", "required": ["kinds", "amenities", "weekdays"], "properties": {
+VOCABULARY = {"type": "object", "required": ["kinds", "amenities", "weekdays", "service_area"], "properties": {
     "kinds": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
     "amenities": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
     "weekdays": {"type": "object", "description": "OpenStreetMap weekday tokens, Monday first",
-                 "additionalProperties": {"$ref": "#/components/schemas/Labels"}}}}
+                 "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "service_area": {"$ref": "#/components/schemas/ServiceArea"}}}
 
 
 @API.route(bp, P.Operation(
-    "GET", "/api/v1/vocabulary", "Kinds, amenities and weekdays with Chinese and English labels",
+    "GET", "/api/v1/vocabulary", "Kinds, amenities and weekdays with Chinese and English labels, and the service "
+                                 "area (its name, extent and where maps open)",
     ok={200: P.Response("Labels", {"application/json": VOCABULARY})}))
 def vocabulary(args: dict[str, Any]) -> Response:
-    """Kinds, amenities and weekdays with Chinese and English labels, for clients' filters and the pages.
+    """Kinds, amenities and weekdays with Chinese and English labels, for clients' filters and the pages, and
+    the service area the deployment serves (``GEOSERVICE_SERVICE_AREA``), so the pages open their map there.
 
     Keys stay in the model's display order (weekdays Mo..Su), not sorted: the pages show them in that order."""
-    body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
+    body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS,
+            "service_area": S.service_area(settings().area())}
     return Response(json.dumps(body, ensure_ascii=False, sort_keys=False), mimetype="application/json")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from geoservice.servicearea import AreaLayer
 from geoservice.services.accounts import AccountService
 from geoservice.services.sites import SiteService
 from geoservice.settings import Settings
@@ -30,15 +31,17 @@ class Services:
     reports: Reports
     calendars: Calendars
     walk: WalkModel
+    # The service area the settings name (its name goes into the loader's refusals); None for bare test stores.
+    area: AreaLayer | None = None
 
     @classmethod
     def over(cls, spatial: SpatialStore, walk: WalkModel | None = None,
-             window_days: tuple[int, int] = (1, 14)) -> Services:
+             window_days: tuple[int, int] = (1, 14), area: AreaLayer | None = None) -> Services:
         """The services over an opened spatial store."""
         db = spatial.database
         accounts, reports, calendars = AccountService(db), Reports(db), Calendars(db)
         sites = SiteService(spatial, calendars, reports, accounts, window_days)
-        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel())
+        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), area)
 
     @property
     def backend(self) -> str:
@@ -61,4 +64,4 @@ class Services:
 def open_services(settings: Settings) -> Services:
     """The services over the backend the settings name."""
     return Services.over(open_spatial(settings), settings.walk_model(),
-                         (settings.window_days_before, settings.window_days_after))
+                         (settings.window_days_before, settings.window_days_after), settings.area())

@@ -124,7 +124,8 @@ class SpatialStore(abc.ABC):
 
     @abc.abstractmethod
     def replace_districts(self, districts: Sequence[District]) -> None:
-        """Replace the district layer in one transaction."""
+        """Replace the district layer in one transaction: districts no site refers to and not in ``districts``
+        are removed, the others inserted or updated."""
 
     @abc.abstractmethod
     def districts(self) -> list[District]:

@@ -15,6 +15,7 @@ import pytest
 
 from geoservice.auth import new_token, token_hash
 from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, WEEKDAY_LABELS
+from geoservice.settings import Settings
 
 from .conftest import api_get, wait_results
 
@@ -69,6 +70,8 @@ def test_each_page_dictionary_has_the_same_keys_and_placeholders_in_both_languag
 
 def test_the_vocabulary_is_the_model_in_display_order(live_server: str) -> None:
     vocab = api_get(live_server, "/api/v1/vocabulary")
+    area = vocab.pop("service_area")  # the deployment's area (tests/contract/test_service_area_contract.py)
+    assert (area["name_zh"], area["name_en"]) == (Settings().area().name_zh, Settings().area().name_en)
     assert vocab == {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
     assert list(vocab["kinds"]) == list(KINDS) and list(vocab["amenities"]) == list(AMENITIES)
     assert list(vocab["weekdays"]) == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]

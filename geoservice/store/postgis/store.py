@@ -254,7 +254,8 @@ class PostgisStore(SpatialStore):
 
     # ---- districts -------------------------------------------------------------------------------
     def replace_districts(self, districts: Sequence[District]) -> None:
-        with self.connection() as conn, conn.cursor() as cur:
+        with self.connection() as conn, conn.cursor() as cur:  # one transaction: the old layer goes, the new comes
+            cur.execute(_q("delete_unused_districts"))
             cur.executemany(_q("upsert_district"), [
                 {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en, "area_km2": d.area_km2,
                  "population_2020": d.population_2020, "wkb": shapely.to_wkb(d.geometry)} for d in districts])

@@ -213,6 +213,9 @@ INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO N
 -- name: count_sites
 SELECT district_adcode, kind, count(*) FROM sites GROUP BY 1, 2
 
+-- name: delete_unused_districts
+DELETE FROM districts WHERE adcode NOT IN (SELECT DISTINCT district_adcode FROM sites WHERE district_adcode IS NOT NULL)
+
 -- name: upsert_district
 INSERT INTO districts (adcode, name_zh, name_en, area_km2, population_2020, geom)
 VALUES (%(adcode)s, %(name_zh)s, %(name_en)s, %(area_km2)s, %(population_2020)s,

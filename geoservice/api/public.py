@@ -17,6 +17,7 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
+from geoservice.hours import now_local
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
@@ -94,7 +95,7 @@ def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
 def hit_feature(hit: NearestHit, datum: str, at: dt.datetime) -> dict[str, Any]:
     """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``."""
     return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m,
-                   unresolved_reports=hit.unresolved_reports)
+                   unresolved_reports=hit.unresolved_reports, live=hit.live)
 
 
 def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
@@ -178,7 +179,7 @@ def get_site(args: dict[str, Any], site_id: str) -> Response:
     state = svc.sites.state(site, args["at"], closures)
     reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
     resp = geojson(feature(site, args["crs"], state=state, at=args["at"], unresolved_reports=reports,
-                           closures=closures))
+                           closures=closures, live=svc.live.view(site.id, args["at"])))
     resp.headers["ETag"] = f'"{site.version}"'
     return resp
 
@@ -208,8 +209,11 @@ def list_sites(args: dict[str, Any]) -> Response:
     svc = services()
     limit, offset = args["limit"], args["offset"]
     sites, total = svc.sites.list_sites(site_filter(args, limit, offset))
-    reports = svc.reports.unresolved_counts([s.id for s in sites])
-    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0)) for s in sites]
+    ids = [s.id for s in sites]
+    reports = svc.reports.unresolved_counts(ids)
+    live = svc.live.views(ids, args["open_at"] or now_local())  # live status at the time asked about, or now
+    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0), live=live.get(s.id))
+                for s in sites]
     return geojson({"type": "FeatureCollection", "features": features, "numberMatched": total,
                     "numberReturned": len(features),
                     "links": page_links("public.list_sites", offset, limit, len(features), total)})

@@ -1,5 +1,5 @@
 """The dialect-neutral half of storage, written once for both backends: accounts and tokens, the audit trail,
-couriers' reports and the holiday calendar.
+couriers' reports, sites' live status and the holiday calendar.
 
 Each repository runs the named statements of ``sql/common/queries.sql`` through a :class:`Database`, which a
 backend provides: connections and transactions (``reading``/``writing``) and a :class:`Dialect` — how parameters
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound
-from geoservice.model import Operator, Report, SiteChange, TokenInfo
+from geoservice.model import LiveStatus, MayBeClosed, Operator, Report, SiteChange, TokenInfo
 from geoservice.store import sql as sqlfiles
 
 CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
@@ -122,6 +122,11 @@ def chunks(ids: Sequence[str]) -> Iterator[list[str]]:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def utc(t: dt.datetime) -> dt.datetime:
+    """An aware time in UTC: how times the stores compare are bound (SQLite compares ISO text)."""
+    return t.astimezone(dt.UTC)
 
 
 class Repository:
@@ -290,12 +295,39 @@ class Reports(Repository):
                       lang=lang, id=int(rid), received_at=t(received_at), resolved_at=t(resolved_at),
                       resolved_by=resolved_by, resolution_note=resolution_note)
 
-    def add(self, report: Report) -> Report:
-        """Store a report; returns it with its id and received time."""
+    def add(self, report: Report, client_hash: str | None = None, keep_hashes: dt.timedelta | None = None,
+            now: dt.datetime | None = None) -> Report:
+        """Store a report; returns it with its id and received time. ``client_hash`` (a keyed hash of the
+        client, never its address) tells clients apart; hashes older than ``keep_hashes`` are forgotten."""
+        received = utc(now or _now())
         with self.db.writing() as ex:
             row = run(self.db, ex, "insert_report", site_id=report.site_id, type=report.type, amenity=report.amenity,
-                      note=report.note, lang=report.lang, observed_at=report.observed_at, now=_now()).fetchone()
+                      note=report.note, lang=report.lang, observed_at=report.observed_at, now=received,
+                      client_hash=client_hash).fetchone()
+            if keep_hashes is not None:
+                run(self.db, ex, "forget_client_hashes", before=received - keep_hashes)
         return self._report(row)
+
+    def closed_marks(self, site_ids: Sequence[str], at: dt.datetime, window: dt.timedelta,
+                     min_reports: int) -> dict[str, MayBeClosed]:
+        """Sites with at least ``min_reports`` unresolved "closed when I arrived" reports from different clients
+        received in the ``window`` before ``at``, none of them before the operator's last live-status post."""
+        out: dict[str, MayBeClosed] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                for sid, n, first in run(self.db, ex, "closed_marks", ids=chunk, since=utc(at - window), at=utc(at),
+                                         min_reports=min_reports).fetchall():
+                    out[sid] = MayBeClosed(int(n), self.db.dialect.time(first) or at)
+        return out
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """A secret the service keeps for itself, made by ``make`` on first use (the same in every process)."""
+        row = self._one("get_secret", name=name)
+        if row is None:
+            with self.db.writing() as ex:
+                run(self.db, ex, "insert_secret", name=name, value=make())
+            row = self._one("get_secret", name=name)
+        return str(row[0])
 
     def get(self, report_id: int) -> Report | None:
         """One report by id."""
@@ -327,6 +359,36 @@ class Reports(Repository):
             for chunk in chunks(site_ids):
                 out.update({r[0]: int(r[1]) for r in run(self.db, ex, "unresolved_report_counts",
                                                           ids=chunk).fetchall()})
+        return out
+
+
+class LiveStatuses(Repository):
+    """Sites' live status (one row per site) and the audit entry of each post, in one transaction."""
+
+    def _status(self, row: Sequence[Any]) -> LiveStatus:
+        sid, state, seats, capacity, posted_at, expires_at, posted_by = row[:7]
+        t = self.db.dialect.time
+        return LiveStatus(sid, state, t(posted_at) or _now(), t(expires_at) or _now(),
+                          None if seats is None else int(seats), None if capacity is None else int(capacity),
+                          posted_by or "")
+
+    def put(self, status: LiveStatus, action: str, changes: dict[str, Any]) -> int:
+        """Write a site's status (replacing any) and append ``changes`` to its audit trail; the entry's id."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "upsert_live_status", site_id=status.site_id, state=status.state,
+                seats_free=status.seats_free, capacity=status.capacity, posted_at=utc(status.posted_at),
+                expires_at=utc(status.expires_at), posted_by=status.posted_by)
+            row = run(self.db, ex, "insert_change_at", site_id=status.site_id, actor=status.posted_by,
+                      at=utc(status.posted_at), action=action, changes=changes).fetchone()
+        return int(row[0])
+
+    def for_sites(self, site_ids: Sequence[str]) -> dict[str, LiveStatus]:
+        """The stored status of each of these sites that has one (in force or not)."""
+        out: dict[str, LiveStatus] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                out.update({r[0]: self._status(r) for r in run(self.db, ex, "live_statuses_for",
+                                                                ids=chunk).fetchall()})
         return out
 
 

@@ -366,6 +366,8 @@ class Operator:
     created_at: dt.datetime | None = None
     site_count: int = 0
     active_tokens: int = 0
+    # Set when the request's token is limited to one site: it may only post or clear that site's live status.
+    token_site: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -382,6 +384,7 @@ class TokenInfo:
     label: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    site_id: str | None = None  # the one site the token is limited to, if any
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,9 +151,11 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
 
 
-def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None) -> dict[str, Any]:
+def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None,
+                     live: LiveView | None = None) -> dict[str, Any]:
     """A site as a flat OGC API feature in CRS84: scalar properties only (``amenities`` ``;``-separated, as in the
-    CSV export), so GIS clients get plain columns and a saved copy loads back with ``geoservice load``."""
+    CSV export), so GIS clients get plain columns and a saved copy loads back with ``geoservice load``. The live
+    status and couriers' marks are flat columns too (``live_*``, ``may_be_closed_reports``; null when none)."""
     label = KIND_LABELS[site.kind]
     props: dict[str, Any] = {
         "source_id": site.source_id, "kind": site.kind, "kind_zh": label["zh"], "kind_en": label["en"],
@@ -164,6 +166,14 @@ def ogc_site_feature(site: Site, district: District | None, distance_m: float | 
         "simulated": bool(site.simulated), "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at),
         "version": site.version,
     }
+    status = live.status if live else None
+    marks = live.may_be_closed if live else None
+    props.update({
+        "live_state": status.state if status else None, "live_seats_free": status.seats_free if status else None,
+        "live_capacity": status.capacity if status else None,
+        "live_posted_at": iso(status.posted_at) if status else None,
+        "live_expires_at": iso(status.expires_at) if status else None,
+        "may_be_closed_reports": marks.reports if marks else None})
     if distance_m is not None:
         props["distance_m"] = round(float(distance_m), 1)
     return {"type": "Feature", "id": site.id, "geometry": point(site.lon, site.lat), "properties": props}

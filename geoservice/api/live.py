@@ -6,7 +6,8 @@ it while it is in force (``live_status``): ``closed_now`` takes the site out of 
 ranks it after non-full sites up to 300 m farther. ``DELETE`` clears it at once. Both confirm the site: couriers'
 "closed when I arrived" marks received before no longer count. Each post is in the site's audit trail; neither
 changes the site's version, so no ``If-Match`` is needed (a device at the door posts without reading first).
-Authorisation is the operators' API's: a token of the site's operator or of an admin.
+Authorisation is the operators' API's: a token of the site's operator or of an admin, or a token limited to this
+one site (``geoservice operators token issue NAME --site ID``), which may do nothing else.
 """
 from __future__ import annotations
 

@@ -117,11 +117,18 @@ REPORT_LIST = {"type": "object", "required": ["items", "total", "limit", "offset
 
 
 # ---- plumbing ---------------------------------------------------------------------------------------------
+# What a token limited to one site (``geoservice operators token issue NAME --site ID``) may do.
+SITE_TOKEN_ENDPOINTS = frozenset({"live.put_status", "live.clear_status"})
+
+
 def me() -> Operator:
-    """The authenticated operator of this request (401 otherwise)."""
+    """The authenticated operator of this request (401 otherwise); 403 when the token is limited to one site
+    and this is not that site's live status."""
     if "operator" not in g:
         g.operator = authenticate(services().accounts, request.headers.get("Authorization"))
     found: Operator = g.operator
+    if found.token_site is not None and request.endpoint not in SITE_TOKEN_ENDPOINTS:
+        raise Forbidden(f"this token is limited to the live status of site {found.token_site}")
     return found
 
 
@@ -131,6 +138,8 @@ def my_site(operator: Operator, site_id: str) -> Site:
     site = svc.sites.get_site(site_id)
     if site is None:
         raise NotFound(f"no site with id {site_id[:64]!r}")
+    if operator.token_site is not None and operator.token_site != site.id:
+        raise Forbidden(f"this token is limited to site {operator.token_site}")
     if not svc.accounts.owned_site_ids(operator, [site.id]):
         raise Forbidden(f"site {site.id} is not one of your sites")
     return site

@@ -180,9 +180,14 @@ class Accounts(Repository):
         return [self._operator(r) for r in self._all("all_operators")]
 
     def for_token(self, token_sha256: str) -> Operator | None:
-        """The account of an active (not revoked) token, by the token's hash."""
-        row = self._one("operator_by_token", hash=token_sha256)
-        return self._operator(row) if row else None
+        """The account of an active (not revoked) token, by the token's hash, with the one site the token is
+        limited to (``token_site``), if any."""
+        with self.db.reading() as ex:
+            row = run(self.db, ex, "operator_by_token", hash=token_sha256).fetchone()
+            if row is None:
+                return None
+            scope = run(self.db, ex, "token_site", hash=token_sha256).fetchone()
+        return dataclasses.replace(self._operator(row), token_site=scope[0] if scope else None)
 
     def _id(self, ex: Executor, name: str) -> int:
         row = run(self.db, ex, "operator_id", name=name).fetchone()
@@ -238,13 +243,21 @@ class Accounts(Repository):
                                      limit=limit, offset=offset)
         return [r[0] for r in rows], total
 
-    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
-        """Record a new token's hash for an account."""
+    def add_token(self, name: str, token_sha256: str, label: str = "", site_id: str | None = None) -> TokenInfo:
+        """Record a new token's hash for an account; ``site_id`` limits it to that site's live status (the site
+        must be the account's: ``NotFound`` otherwise)."""
         now = _now()
+        if site_id is not None:
+            operator = self.get(name)
+            if operator is None:
+                raise NotFound(f"no operator named {name!r}")
+            if not self.owned_site_ids(operator, [site_id]):
+                raise NotFound(f"{name} has no site with id {site_id[:64]!r}")
         with self.db.writing() as ex:
             oid = self._id(ex, name)
-            row = run(self.db, ex, "insert_token", operator_id=oid, hash=token_sha256, label=label, now=now).fetchone()
-        return TokenInfo(int(row[0]), name, label, now)
+            row = run(self.db, ex, "insert_token", operator_id=oid, hash=token_sha256, label=label, now=now,
+                      site_id=site_id).fetchone()
+        return TokenInfo(int(row[0]), name, label, now, site_id=site_id)
 
     def tokens(self, name: str) -> list[TokenInfo]:
         """An account's tokens (active and revoked), newest first."""
@@ -252,7 +265,7 @@ class Accounts(Repository):
             oid = self._id(ex, name)
             rows = run(self.db, ex, "list_tokens", operator_id=oid).fetchall()
         t = self.db.dialect.time
-        return [TokenInfo(int(r[0]), name, r[1], t(r[2]) or _now(), t(r[3])) for r in rows]
+        return [TokenInfo(int(r[0]), name, r[1], t(r[2]) or _now(), t(r[3]), r[4]) for r in rows]
 
     def revoke(self, name: str, token_ids: Sequence[int] | None = None) -> int:
         """Revoke some (or, with None, all) of an account's active tokens; returns how many."""

@@ -47,7 +47,7 @@ def ids(hits: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_a_full_station_ranks_after_a_non_full_one_at_similar_distance(row: Services) -> None:
-    row.live.post(sid("w100"), "full", "op", AT - 10 * 60 * dt.timedelta(seconds=1), seats_free=0, capacity=6)
+    row.live.post(sid("w100"), "full", "op", AT - dt.timedelta(minutes=10), seats_free=0, capacity=6)
     hits = row.sites.nearest(query())
     # w100 (full) counts as 400 m: after w250, before w500.
     assert ids(hits) == [sid("w250"), sid("w100"), sid("w500")]
@@ -65,7 +65,7 @@ def test_a_full_station_keeps_its_place_beyond_the_tolerance_and_a_limit_of_one_
     row.live.post(sid("w100"), "full", "op", AT - HOUR)
     # Asked for one site, the answer is not the nearest (full) one but the non-full one 150 m behind it.
     assert ids(row.sites.nearest(query(limit=1))) == [sid("w250")]
-    assert 250 - 100 < FULL_TOLERANCE_M
+    assert FULL_TOLERANCE_M > 250 - 100  # the non-full site is within the tolerance
 
 
 def test_closed_now_is_left_out_inside_the_search_so_a_page_is_not_short(row: Services) -> None:
@@ -98,7 +98,7 @@ def test_closed_now_also_leaves_listings_open_at_a_time_and_the_engine_fallback(
     row.live.post(sid("w100"), "closed_now", "op", AT - HOUR)
     listed, total = row.sites.list_sites(SiteFilter(open_at=AT))
     assert total == 4 and sid("w100") not in [s.id for s in listed]
-    everything, total = row.sites.list_sites(SiteFilter())
+    _, total = row.sites.list_sites(SiteFilter())
     assert total == 5
     # Outside the materialised window the hours engine decides; the status still counts.
     row.sites.refresh_intervals(OUTSIDE)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from geoservice.errors import NotFound
 from tests.support import TIANANMEN
 from tests.support.sites import sid
 from tests.support.world import World
@@ -108,3 +111,26 @@ def test_three_couriers_reports_mark_a_site_may_be_closed_until_its_operator_pos
     assert put(world, "carol", site, {"state": "open"}).status_code == 200
     after = world.client.get(f"/api/v1/sites/{site}").get_json()["properties"]
     assert after["may_be_closed"] is None and after["live_status"]["state"] == "open"
+
+
+def test_a_token_limited_to_one_site_posts_its_live_status_and_nothing_else(world: World) -> None:
+    token, info = world.store.accounts.issue_token("alice", "door tablet", site_id=sid("op-a"))
+    assert info.site_id == sid("op-a")
+    door = {"Authorization": f"Bearer {token}"}
+    c = world.client
+    resp = c.put(STATUS.format(sid("op-a")), json={"state": "open", "seats_free": 2, "capacity": 5}, headers=door)
+    assert resp.status_code == 200 and resp.get_json()["live_status"]["seats_free"] == 2
+    assert c.delete(STATUS.format(sid("op-a")), headers=door).status_code == 200
+    # alice's other site, her record of this one, her lists: not with this token.
+    problem(c.put(STATUS.format(sid("op-b")), json={"state": "full"}, headers=door), 403)
+    etag = c.get(f"/api/v1/sites/{sid('op-a')}").headers["ETag"]
+    problem(c.patch(f"/api/v1/sites/{sid('op-a')}", json={"notes": "from the door"},
+                    headers={**door, "If-Match": etag}), 403)
+    problem(c.get("/api/v1/operator/sites", headers=door), 403)
+    problem(c.get("/api/v1/operator/reports", headers=door), 403)
+    # alice's own token keeps its full rights; a site that is not alice's cannot be a token's limit.
+    assert c.get("/api/v1/operator/sites", headers=world.auth("alice")).status_code == 200
+    [scoped] = [t for t in world.store.accounts.tokens("alice") if t.site_id]
+    assert scoped.id == info.id
+    with pytest.raises(NotFound):
+        world.store.accounts.issue_token("alice", "wrong", site_id=sid("op-c"))

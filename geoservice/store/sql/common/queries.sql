@@ -54,11 +54,17 @@ ORDER BY site_id LIMIT :limit OFFSET :offset
 SELECT count(*) FROM sites
 
 -- name: insert_token
-INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at) VALUES (:operator_id, :hash, :label, :now)
+INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at, site_id)
+VALUES (:operator_id, :hash, :label, :now, :site_id)
 RETURNING id
 
+-- name: token_site
+-- The one site an active token is limited to (NULL: not limited).
+SELECT site_id FROM operator_tokens WHERE token_sha256 = :hash AND revoked_at IS NULL
+
 -- name: list_tokens
-SELECT id, label, created_at, revoked_at FROM operator_tokens WHERE operator_id = :operator_id ORDER BY id DESC
+SELECT id, label, created_at, revoked_at, site_id FROM operator_tokens WHERE operator_id = :operator_id
+ORDER BY id DESC
 
 -- name: revoke_all_tokens
 UPDATE operator_tokens SET revoked_at = :now WHERE operator_id = :operator_id AND revoked_at IS NULL

@@ -22,3 +22,7 @@ CREATE INDEX site_reports_client ON site_reports (site_id, received_at) WHERE cl
 
 -- Secrets the service makes itself (the key of the client hash), created on first use.
 CREATE TABLE service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- A token may be limited to one site (a device at the site's door): it may then only post or clear that site's
+-- live status. NULL: the account's full rights.
+ALTER TABLE operator_tokens ADD COLUMN site_id TEXT REFERENCES sites (id) ON DELETE CASCADE;

@@ -54,6 +54,12 @@ def test_a_full_post_marks_the_site_and_ranks_it_after_a_non_full_one_nearby(wor
     assert {f["id"]: f["properties"]["live_status"] is not None for f in listing}[sid("op-a")]
     mine = world.client.get("/api/v1/operator/sites", headers=world.auth("alice")).get_json()["features"]
     assert [f["properties"]["live_status"]["state"] for f in mine if f["id"] == sid("op-a")] == ["full"]
+    # GIS clients get flat columns.
+    ogc = world.client.get(f"/ogc/collections/warm_stations/items/{sid('op-a')}").get_json()["properties"]
+    assert (ogc["live_state"], ogc["live_seats_free"], ogc["live_capacity"]) == ("full", 0, 8)
+    assert ogc["live_posted_at"] == status["posted_at"] and ogc["may_be_closed_reports"] is None
+    other = world.client.get(f"/ogc/collections/warm_stations/items/{sid('op-b')}").get_json()["properties"]
+    assert other["live_state"] is None
 
 
 def test_closed_now_leaves_open_only_answers_until_cleared(world: World) -> None:

@@ -21,6 +21,7 @@ from geoservice.hours import now_local
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
+    FULL_TOLERANCE_M,
     KIND_LABELS,
     KINDS,
     WEEKDAY_LABELS,
@@ -127,6 +128,10 @@ def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
 
 @API.route(bp, P.Operation(
     "GET", "/api/v1/sites/nearest", "Nearest sites open at a time, by distance",
+    description=(f"Ordered by distance_m, except that a site whose live status is full ranks as if it were "
+                 f"{FULL_TOLERANCE_M:g} m farther: after the non-full sites at most {FULL_TOLERANCE_M:g} m farther "
+                 "than it, before those beyond. A site whose live status closed_now is in force at `at` is left "
+                 "out unless include_closed=true. Each result carries live_status and may_be_closed."),
     params=(P.Number("lat", "Latitude", required=True, lo=-90, hi=90),
             P.Number("lon", "Longitude", required=True, lo=-180, hi=180), KIND, AMENITY,
             P.Time("at", f"When (default now): ISO 8601, e.g. {P.TIME_EXAMPLE}; years 2000-2100"),

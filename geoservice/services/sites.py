@@ -199,18 +199,20 @@ class SiteService:
         round trip on PostGIS), which leaves out sites ``closed_now``; outside it the hours engine decides,
         walking candidates by distance.
         """
-        hits = self.live.annotate(self._nearest(q), q.at)
-        fetch = q.limit
-        while True:
-            ranked = self.live.rank(hits)[:q.limit]
-            if not any(is_full(h) for h in ranked) or len(hits) < fetch or fetch >= q.limit + FULL_LOOKAHEAD_MAX:
-                return ranked
-            # Every site not fetched is at least as far as the farthest fetched: once the last place's ranking
-            # distance is no farther than that, no unfetched site can take it.
-            if ranking_m(ranked[-1]) <= max(h.distance_m for h in hits):
-                return ranked
-            fetch = min(2 * fetch + 8, q.limit + FULL_LOOKAHEAD_MAX)
-            hits = self.live.annotate(self._nearest(dataclasses.replace(q, limit=fetch)), q.at)
+        with self.spatial.database.reading():  # one pooled connection for the answer and its live views
+            hits = self.live.annotate(self._nearest(q), q.at)
+            fetch = q.limit
+            while True:
+                ranked = self.live.rank(hits)[:q.limit]
+                if (not any(is_full(h) for h in ranked) or len(hits) < fetch
+                        or fetch >= q.limit + FULL_LOOKAHEAD_MAX):
+                    return ranked
+                # Every site not fetched is at least as far as the farthest fetched: once the last place's ranking
+                # distance is no farther than that, no unfetched site can take it.
+                if ranking_m(ranked[-1]) <= max(h.distance_m for h in hits):
+                    return ranked
+                fetch = min(2 * fetch + 8, q.limit + FULL_LOOKAHEAD_MAX)
+                hits = self.live.annotate(self._nearest(dataclasses.replace(q, limit=fetch)), q.at)
 
     def _nearest(self, q: NearestQuery, engine_budget: int | None = None) -> list[NearestHit]:
         """:meth:`nearest`; outside the window the engine examines at most ``engine_budget`` candidates."""

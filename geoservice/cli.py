@@ -438,11 +438,14 @@ def operators_token() -> None:
 @operators_token.command("issue")
 @click.argument("name")
 @click.option("--label", default="", help="A note to tell tokens apart (e.g. 'front desk tablet').")
-def operators_token_issue(name: str, label: str) -> None:
+@click.option("--site", "site_id", default=None, metavar="ID",
+              help="Limit the token to one of NAME's sites: it may only post or clear that site's live status "
+                   "(a device at the door).")
+def operators_token_issue(name: str, label: str, site_id: str | None) -> None:
     """Issue a token for NAME and print it ONCE on stdout (only its hash is stored)."""
     store = _operators_store()
     try:
-        token, info = store.accounts.issue_token(name, label)
+        token, info = store.accounts.issue_token(name, label, site_id)
     except GeoserviceError as exc:
         _fail([f"error: {exc.detail}"])
     click.echo(f"token {info.id} for {name}: shown once, store it now; revoke with "
@@ -462,7 +465,8 @@ def operators_token_list(name: str) -> None:
         _fail([f"error: {exc.detail}"])
     for t in tokens:
         state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
-        click.echo(f"{t.id}\t{t.created_at:%Y-%m-%d %H:%M}\t{state}\t{t.label}")
+        scope = f"\tsite {t.site_id} (live status only)" if t.site_id else ""
+        click.echo(f"{t.id}\t{t.created_at:%Y-%m-%d %H:%M}\t{state}\t{t.label}{scope}")
     store.close()
 
 

@@ -151,6 +151,62 @@ REPORT_TYPES: tuple[str, ...] = ("closed_on_arrival", "amenity_missing")
 ROLES: tuple[str, ...] = ("operator", "admin")
 
 
+# ---- live status (issue 14) --------------------------------------------------------------------------------
+# What an operator (or a device at the site) says about the site right now, for a while: ``closed_now`` takes it
+# out of open-only answers, ``full`` keeps it listed but marked and ranked after non-full sites within
+# FULL_TOLERANCE_M. A state lasts LIVE_DEFAULT_TTL unless the post says otherwise, never more than LIVE_MAX_TTL,
+# and is read against the query's time: an expired state is simply no longer there.
+LIVE_STATES: tuple[str, ...] = ("open", "full", "closed_now")
+LIVE_STATE_LABELS: dict[str, dict[str, str]] = {
+    "open": {"zh": "正常开放", "en": "Open"},
+    "full": {"zh": "满员", "en": "Full"},
+    "closed_now": {"zh": "暂停开放", "en": "Closed now"},
+}
+LIVE_DEFAULT_TTL = dt.timedelta(hours=2)
+LIVE_MAX_TTL = dt.timedelta(hours=12)
+# A full site ranks as if it were this many metres (straight line, as distance_m) farther than it is.
+FULL_TOLERANCE_M = 300.0
+# "May be closed": this many "closed when I arrived" reports from different clients within MAY_BE_CLOSED_WINDOW,
+# received after the operator last posted or cleared a status, mark the site until the marks are that old.
+MAY_BE_CLOSED_REPORTS = 3
+MAY_BE_CLOSED_WINDOW = dt.timedelta(hours=2)
+MAX_SEATS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveStatus:
+    """A site's posted state: in force from ``posted_at`` until ``expires_at`` (exclusive). A cleared status is
+    stored as one that expired when it was posted (its ``posted_at`` is when the operator last confirmed)."""
+
+    site_id: str
+    state: str
+    posted_at: dt.datetime
+    expires_at: dt.datetime
+    seats_free: int | None = None
+    capacity: int | None = None
+    posted_by: str = ""
+
+    def active_at(self, t: dt.datetime) -> bool:
+        """True while the state is in force at ``t``."""
+        return self.posted_at <= t < self.expires_at
+
+
+@dataclasses.dataclass(frozen=True)
+class MayBeClosed:
+    """Couriers' "closed when I arrived" marks on a site: how many different clients, and the first one's time."""
+
+    reports: int
+    since: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveView:
+    """What the public answers say about a site now: its status in force (or None) and the couriers' marks."""
+
+    status: LiveStatus | None = None
+    may_be_closed: MayBeClosed | None = None
+
+
 # ---- what the stores and services pass around ------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class OpenState:
@@ -220,12 +276,13 @@ class NearestQuery:
 @dataclasses.dataclass(frozen=True)
 class NearestHit:
     """One result: the site, its ellipsoidal geodesic distance in metres, its state at the query time, and how
-    many couriers' problem reports about it are unresolved."""
+    many couriers' problem reports about it are unresolved, and its live status and couriers' marks."""
 
     site: Site
     distance_m: float
     state: OpenState
     unresolved_reports: int = 0
+    live: LiveView = dataclasses.field(default_factory=LiveView)
 
 
 # "Opens soonest" (Alternatives) looks at the nearest ALTERNATIVE_CANDIDATES sites matching the query's kinds and
@@ -315,6 +372,8 @@ class Operator:
     created_at: dt.datetime | None = None
     site_count: int = 0
     active_tokens: int = 0
+    # Set when the request's token is limited to one site: it may only post or clear that site's live status.
+    token_site: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -331,6 +390,7 @@ class TokenInfo:
     label: str
     created_at: dt.datetime
     revoked_at: dt.datetime | None = None
+    site_id: str | None = None  # the one site the token is limited to, if any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,7 +408,8 @@ class SiteChange:
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """A courier's report about a site. Nothing about the reporter is kept."""
+    """A courier's report about a site. Nothing about the reporter is kept (the store keeps a keyed hash of
+    the client's address for two hours, to count different clients; never the address)."""
 
     site_id: str
     type: str

@@ -20,12 +20,21 @@ from geoservice.model import (
     ALTERNATIVE_RADIUS_M,
     AMENITIES,
     AMENITY_LABELS,
+    FULL_TOLERANCE_M,
     KIND_LABELS,
     KINDS,
+    LIVE_MAX_TTL,
+    LIVE_STATE_LABELS,
+    LIVE_STATES,
+    MAY_BE_CLOSED_REPORTS,
+    MAY_BE_CLOSED_WINDOW,
     REPORT_TYPES,
     SITE_STATUSES,
     Closure,
     District,
+    LiveStatus,
+    LiveView,
+    MayBeClosed,
     OpenState,
     Report,
     Site,
@@ -80,6 +89,19 @@ def report(r: Report) -> dict[str, Any]:
             "resolved_by": r.resolved_by, "resolution_note": r.resolution_note}
 
 
+def live_status(s: LiveStatus | None) -> dict[str, Any] | None:
+    """A site's live status in force (null when none): state with its labels, seats, when posted and until when."""
+    if s is None:
+        return None
+    return {"state": s.state, "label": LIVE_STATE_LABELS[s.state], "seats_free": s.seats_free,
+            "capacity": s.capacity, "posted_at": iso(s.posted_at), "expires_at": iso(s.expires_at)}
+
+
+def may_be_closed(m: MayBeClosed | None) -> dict[str, Any] | None:
+    """Couriers' "closed when I arrived" marks on a site (null when too few): how many clients, since when."""
+    return None if m is None else {"reports": m.reports, "since": iso(m.since)}
+
+
 def district_ref(d: District | None) -> dict[str, str] | None:
     """A site's district, named in both languages."""
     return {"adcode": d.adcode, "name_zh": d.name_zh, "name_en": d.name_en} if d else None
@@ -109,11 +131,15 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
                  state: OpenState | None = None, at: dt.datetime | None = None, distance_m: float | None = None,
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
                  closures: Sequence[Closure] | None = None, etag: str | None = None, stale: bool | None = None,
-                 open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None) -> dict[str, Any]:
-    """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. Optional parts appear
-    only when given: distance and walk (nearest), state (with ``at``), report count, closures, ETag and the
-    open intervals ahead."""
+                 open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
+                 live: LiveView | None = None) -> dict[str, Any]:
+    """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. ``live`` (its live
+    status and couriers' marks, both null when absent) is always there; optional parts appear only when given:
+    distance and walk (nearest), state (with ``at``), report count, closures, ETag, staleness and the open
+    intervals ahead."""
     props = site_properties(site, district)
+    props["live_status"] = live_status(live.status if live else None)
+    props["may_be_closed"] = may_be_closed(live.may_be_closed if live else None)
     if unresolved_reports is not None:
         props["unresolved_reports"] = unresolved_reports
     if distance_m is not None:
@@ -133,9 +159,11 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
 
 
-def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None) -> dict[str, Any]:
+def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None,
+                     live: LiveView | None = None) -> dict[str, Any]:
     """A site as a flat OGC API feature in CRS84: scalar properties only (``amenities`` ``;``-separated, as in the
-    CSV export), so GIS clients get plain columns and a saved copy loads back with ``geoservice load``."""
+    CSV export), so GIS clients get plain columns and a saved copy loads back with ``geoservice load``. The live
+    status and couriers' marks are flat columns too (``live_*``, ``may_be_closed_reports``; null when none)."""
     label = KIND_LABELS[site.kind]
     props: dict[str, Any] = {
         "source_id": site.source_id, "kind": site.kind, "kind_zh": label["zh"], "kind_en": label["en"],
@@ -146,6 +174,14 @@ def ogc_site_feature(site: Site, district: District | None, distance_m: float | 
         "simulated": bool(site.simulated), "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at),
         "version": site.version,
     }
+    status = live.status if live else None
+    marks = live.may_be_closed if live else None
+    props.update({
+        "live_state": status.state if status else None, "live_seats_free": status.seats_free if status else None,
+        "live_capacity": status.capacity if status else None,
+        "live_posted_at": iso(status.posted_at) if status else None,
+        "live_expires_at": iso(status.expires_at) if status else None,
+        "may_be_closed_reports": marks.reports if marks else None})
     if distance_m is not None:
         props["distance_m"] = round(float(distance_m), 1)
     return {"type": "Feature", "id": site.id, "geometry": point(site.lon, site.lat), "properties": props}
@@ -257,6 +293,8 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "next_open": {**TIME, "description": "When a closed site opens next; null if not within 8 days"},
     "open_all_week": {"type": "boolean"}, "state_at": TIME,
     "closures": {"type": "array", "items": {"$ref": "#/components/schemas/Closure"}},
+    "live_status": {"anyOf": [{"$ref": "#/components/schemas/LiveStatus"}, {"type": "null"}]},
+    "may_be_closed": {"anyOf": [{"$ref": "#/components/schemas/MayBeClosed"}, {"type": "null"}]},
     "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
     "stale": {"type": "boolean", "description": "True when the site was never verified, or verified longer ago "
                                                 "than the service's threshold (GEOSERVICE_STALE_AFTER_DAYS, 180 by "
@@ -268,7 +306,7 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
 }
 SITE_REQUIRED = ["id", "source_id", "kind", "kind_label", "name_zh", "name_en", "address", "district",
                  "opening_hours", "amenities", "amenity_labels", "operator", "phone", "notes", "simulated",
-                 "updated_at", "verified_at", "version", "status", "hours_problem"]
+                 "updated_at", "verified_at", "version", "status", "hours_problem", "live_status", "may_be_closed"]
 SITE_SCHEMA = {"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
     "type": {"const": "Feature"}, "id": STRING, "geometry": POINT,
     "properties": {"type": "object", "required": SITE_REQUIRED, "properties": SITE_PROPERTIES_SCHEMA,
@@ -299,6 +337,27 @@ BASEMAP_SCHEMA = {"type": "object", "required": ["tiles"], "additionalProperties
                             "properties": {"zh": STRING, "en": STRING},
                             "description": "Plain text (not HTML) the tiles' licence asks to show"},
             "attribution_url": NULLABLE_STRING}}]}}}
+_WINDOW_H = MAY_BE_CLOSED_WINDOW.total_seconds() / 3600
+LIVE_STATUS_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["state", "label", "seats_free", "capacity", "posted_at", "expires_at"],
+    "description": (
+        "What the site's operator posted about it now, while in force (posted_at <= the query's time < "
+        f"expires_at; at most {LIVE_MAX_TTL.total_seconds() / 3600:g} h): closed_now takes the site out of "
+        f"open-only answers; full keeps it, ranked as if it were {FULL_TOLERANCE_M:g} m farther (so after the "
+        f"non-full sites at most {FULL_TOLERANCE_M:g} m farther than it)"),
+    "properties": {"state": {"type": "string", "enum": list(LIVE_STATES)}, "label": LABELS,
+                   "seats_free": {"type": ["integer", "null"], "minimum": 0},
+                   "capacity": {"type": ["integer", "null"], "minimum": 1},
+                   "posted_at": {**TIME, "type": "string"}, "expires_at": {**TIME, "type": "string"}}}
+MAY_BE_CLOSED_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["reports", "since"],
+    "description": (
+        f"Set when at least {MAY_BE_CLOSED_REPORTS} couriers (different clients) reported the site closed when "
+        f"they arrived within the last {_WINDOW_H:g} h, after its operator last posted a live status: "
+        "\"可能已关闭 / may be closed\" until the operator posts or the reports are older than that"),
+    "properties": {"reports": {"type": "integer", "minimum": MAY_BE_CLOSED_REPORTS},
+                   "since": {**TIME, "type": "string"}}}
 WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
                   "properties": {"code": STRING, "en": STRING, "zh": STRING}}
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
@@ -318,6 +377,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA,
     "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
+    "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
         "instance": NULLABLE_STRING,

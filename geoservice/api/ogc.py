@@ -31,6 +31,7 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import geodesic_distance_m
+from geoservice.hours import now_local
 from geoservice.model import KIND_LABELS, KINDS, District, Site, SiteFilter
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
@@ -348,21 +349,27 @@ def _site_items(coll: Collection, args: dict[str, Any], filters: dict[str, Any],
     district = filters.pop("district_adcode", None)
     flt = SiteFilter(args["bbox"], (coll.kind,), district, args["open_at"], limit, offset)
     near = args["near"]
+    at = args["open_at"] or now_local()  # the live status in force at the time asked about, or now
+
+    def features(page: list[Site], distances: list[float | None]) -> list[dict[str, Any]]:
+        live = services().live.views([s.id for s in page], at)
+        return [S.ogc_site_feature(s, index.get(s.district_adcode or ""), d, live.get(s.id))
+                for s, d in zip(page, distances)]
+
     if not filters and near is None:
         found, matched = sites.list_sites(flt)
-        return [S.ogc_site_feature(s, index.get(s.district_adcode or "")) for s in found], matched
+        return features(found, [None] * len(found)), matched
     # Property filters the store does not index, or a distance order: filter/sort the selection here.
     everything, _ = sites.list_sites(dataclasses.replace(flt, limit=ALL, offset=0))
     selected = [s for s in everything if _matches(s, filters)]
     if near is None:
-        return ([S.ogc_site_feature(s, index.get(s.district_adcode or "")) for s in selected[offset:offset + limit]],
-                len(selected))
+        shown = selected[offset:offset + limit]
+        return features(shown, [None] * len(shown)), len(selected)
     dist = geodesic_distance_m(near[0], near[1], np.array([s.lon for s in selected], dtype=float),
                                np.array([s.lat for s in selected], dtype=float))
     order = sorted(range(len(selected)), key=lambda i: (float(dist[i]), selected[i].id))
     page = order[offset:offset + limit]
-    return ([S.ogc_site_feature(selected[i], index.get(selected[i].district_adcode or ""), float(dist[i]))
-             for i in page], len(selected))
+    return features([selected[i] for i in page], [float(dist[i]) for i in page]), len(selected)
 
 
 def _district_items(bbox: tuple[float, float, float, float] | None, filters: dict[str, Any], limit: int,
@@ -392,7 +399,8 @@ def item(cid: str, fid: str) -> Response:
         site = sites.get_site(fid)
         if site is None or site.kind != coll.kind:
             raise NotFound(f"no feature {fid!r} in {cid}")
-        feature = S.ogc_site_feature(site, sites.district_index().get(site.district_adcode or ""))
+        feature = S.ogc_site_feature(site, sites.district_index().get(site.district_adcode or ""),
+                                     live=services().live.view(site.id, now_local()))
     else:
         found = [d for d in sites.districts() if d.adcode == fid]
         if not found:

@@ -33,7 +33,7 @@ from geoservice.errors import (
     VersionConflict,
 )
 from geoservice.hours import DAY, TZ, HoursEvaluationError, now_local, validate_hours
-from geoservice.model import AMENITIES, SITE_STATUSES, EditResult, Operator, Site
+from geoservice.model import AMENITIES, SITE_STATUSES, EditResult, LiveView, Operator, Site
 from geoservice.phone import validate_phone
 from geoservice.services.bulk import MAX_REASON, check_closure, describe, parse_bulk_csv
 from geoservice.validation import Problem, ValidationFailed
@@ -117,11 +117,18 @@ REPORT_LIST = {"type": "object", "required": ["items", "total", "limit", "offset
 
 
 # ---- plumbing ---------------------------------------------------------------------------------------------
+# What a token limited to one site (``geoservice operators token issue NAME --site ID``) may do.
+SITE_TOKEN_ENDPOINTS = frozenset({"live.put_status", "live.clear_status"})
+
+
 def me() -> Operator:
-    """The authenticated operator of this request (401 otherwise)."""
+    """The authenticated operator of this request (401 otherwise); 403 when the token is limited to one site
+    and this is not that site's live status."""
     if "operator" not in g:
         g.operator = authenticate(services().accounts, request.headers.get("Authorization"))
     found: Operator = g.operator
+    if found.token_site is not None and request.endpoint not in SITE_TOKEN_ENDPOINTS:
+        raise Forbidden(f"this token is limited to the live status of site {found.token_site}")
     return found
 
 
@@ -131,6 +138,8 @@ def my_site(operator: Operator, site_id: str) -> Site:
     site = svc.sites.get_site(site_id)
     if site is None:
         raise NotFound(f"no site with id {site_id[:64]!r}")
+    if operator.token_site is not None and operator.token_site != site.id:
+        raise Forbidden(f"this token is limited to site {operator.token_site}")
     if not svc.accounts.owned_site_ids(operator, [site.id]):
         raise Forbidden(f"site {site.id} is not one of your sites")
     return site
@@ -164,15 +173,17 @@ def expected_version(site: Site, raw: str | None) -> int:
 
 
 def operator_feature(site: Site, at: dt.datetime, closures: list[Any] | None = None,
-                     reports: int | None = None) -> dict[str, Any]:
+                     reports: int | None = None, live: LiveView | None = None) -> dict[str, Any]:
     """A site as an operator sees it: the public feature plus closures, ETag and open reports."""
     svc = services()
+    if live is None:
+        live = svc.live.view(site.id, at)
     if closures is None:
         closures = svc.sites.closures_for([site.id]).get(site.id, [])
     if reports is None:
         reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
     return feature(site, "wgs84", state=svc.sites.state(site, at, closures), at=at, unresolved_reports=reports,
-                   closures=closures, etag=etag(site.version))
+                   closures=closures, etag=etag(site.version), live=live)
 
 
 def site_response(result: EditResult, status: int = 200, extra: dict[str, Any] | None = None) -> Response:
@@ -235,7 +246,9 @@ def my_sites(args: dict[str, Any]) -> Response:
     ids = [s.id for s in sites]
     closures, reports = svc.sites.closures_for(ids), svc.reports.unresolved_counts(ids)
     at = now_local()
-    features = [operator_feature(s, at, closures.get(s.id, []), reports.get(s.id, 0)) for s in sites]
+    live = svc.live.views(ids, at)
+    features = [operator_feature(s, at, closures.get(s.id, []), reports.get(s.id, 0), live.get(s.id, LiveView()))
+                for s in sites]
     return Response(json.dumps({
         "type": "FeatureCollection", "features": features, "numberMatched": total, "numberReturned": len(features),
         "links": page_links(limit, offset, len(features), total)}, ensure_ascii=False), mimetype=GEOJSON)

@@ -17,10 +17,11 @@ from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
-from geoservice.hours import Interval, utc_now
+from geoservice.hours import Interval, now_local, utc_now
 from geoservice.model import (
     AMENITIES,
     AMENITY_LABELS,
+    FULL_TOLERANCE_M,
     KIND_LABELS,
     KINDS,
     WEEKDAY_LABELS,
@@ -100,7 +101,7 @@ def hit_feature(hit: NearestHit, datum: str, at: dt.datetime,
     """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``
     and, when asked for, its open intervals ahead."""
     return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m,
-                   unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals)
+                   unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals, live=hit.live)
 
 
 def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
@@ -132,6 +133,10 @@ def site_filter(args: dict[str, Any], limit: int, offset: int) -> SiteFilter:
 
 @API.route(bp, P.Operation(
     "GET", "/api/v1/sites/nearest", "Nearest sites open at a time, by distance",
+    description=(f"Ordered by distance_m, except that a site whose live status is full ranks as if it were "
+                 f"{FULL_TOLERANCE_M:g} m farther: after the non-full sites at most {FULL_TOLERANCE_M:g} m farther "
+                 "than it, before those beyond. A site whose live status closed_now is in force at `at` is left "
+                 "out unless include_closed=true. Each result carries live_status and may_be_closed."),
     params=(P.Number("lat", "Latitude", required=True, lo=-90, hi=90),
             P.Number("lon", "Longitude", required=True, lo=-180, hi=180), KIND, AMENITY,
             P.Time("at", f"When (default now): ISO 8601, e.g. {P.TIME_EXAMPLE}; years 2000-2100"),
@@ -193,7 +198,7 @@ def get_site(args: dict[str, Any], site_id: str) -> Response:
     state = svc.sites.state(site, args["at"], closures)
     reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
     resp = geojson(feature(site, args["crs"], state=state, at=args["at"], unresolved_reports=reports,
-                           closures=closures))
+                           closures=closures, live=svc.live.view(site.id, args["at"])))
     resp.headers["ETag"] = f'"{site.version}"'
     return resp
 
@@ -223,8 +228,11 @@ def list_sites(args: dict[str, Any]) -> Response:
     svc = services()
     limit, offset = args["limit"], args["offset"]
     sites, total = svc.sites.list_sites(site_filter(args, limit, offset))
-    reports = svc.reports.unresolved_counts([s.id for s in sites])
-    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0)) for s in sites]
+    ids = [s.id for s in sites]
+    reports = svc.reports.unresolved_counts(ids)
+    live = svc.live.views(ids, args["open_at"] or now_local())  # live status at the time asked about, or now
+    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0), live=live.get(s.id))
+                for s in sites]
     return geojson({"type": "FeatureCollection", "features": features, "numberMatched": total,
                     "numberReturned": len(features),
                     "links": page_links("public.list_sites", offset, limit, len(features), total)})

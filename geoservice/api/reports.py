@@ -1,7 +1,9 @@
 """Couriers' problem reports: ``POST /api/v1/sites/{site_id}/reports``, no account, rate-limited per client.
 
 A courier tells us a site was closed when they arrived, or that an amenity was missing (with an optional note of
-at most 500 characters). Nothing about the reporter is stored. The operators of the site see open reports
+at most 500 characters). Nothing about the reporter is stored but, for two hours, a keyed hash of the client's
+address (never the address): three "closed when I arrived" reports from different clients within two hours mark
+the site "may be closed" (:mod:`geoservice.services.live`). The operators of the site see open reports
 (``GET /api/v1/operator/reports``) and resolve them; the public site features carry ``unresolved_reports``.
 
 Rate limit: token buckets per client IP (``request.remote_addr``), by default 5 a minute and 30 a day, one limit
@@ -91,7 +93,9 @@ def parse_report(site_id: str, body: dict[str, Any], now: dt.datetime) -> Report
     "POST", "/api/v1/sites/{site_id}/reports", "Report a problem with a site (couriers; no account)",
     description="\"Closed when I arrived\" or \"amenity missing\". Rate-limited per client address (5 a minute, "
                 "30 a day, for the whole service): past it, 429 with Retry-After. Nothing about the reporter is "
-                "stored.",
+                "stored but, for two hours, a keyed hash of the client's address: three closed_on_arrival reports "
+                "from different clients within two hours mark the site may_be_closed until its operator posts a "
+                "live status.",
     params=(P.PathId("site_id", "Site id", what="site"),),
     body=P.Body({"application/json": REPORT_SCHEMA}),
     ok={201: P.Response("Received", {"application/json": {"$ref": "#/components/schemas/Report"}})},
@@ -105,5 +109,5 @@ def post_report(args: dict[str, Any], site_id: str) -> Response:
     wait = limiter().hit(request.remote_addr or "unknown")
     if wait is not None:
         raise TooManyRequests(wait, "reports")
-    saved = svc.reports.add(report)
+    saved = svc.live.add_report(report, request.remote_addr)
     return Response(json.dumps(S.report(saved), ensure_ascii=False), status=201, mimetype="application/json")

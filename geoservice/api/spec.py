@@ -720,6 +720,26 @@ class ListField(Field):
 
 
 @dataclasses.dataclass(frozen=True)
+class IntegerField(Field):
+    """A whole number ``lo..hi`` (``3.0`` counts, as JSON Schema's integer says; ``true`` does not)."""
+
+    lo: int = 0
+    hi: int = 2**31 - 1
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.lo, "maximum": self.hi}
+
+    def check(self, value: Any) -> Any:
+        if value is None and self.nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ValueError("must be a whole number")
+        if not self.lo <= value <= self.hi:
+            raise ValueError(f"must be from {self.lo} to {self.hi}")
+        return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
 class DateField(Field):
     """A calendar date ``YYYY-MM-DD`` (2000-2100)."""
 

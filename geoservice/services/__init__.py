@@ -1,9 +1,9 @@
 """The service layer: every workflow of the product, written once over the storage interfaces.
 
 :func:`open_services` picks the backend from the settings (PostGIS when ``database_url`` is set, otherwise the
-embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), and the
-dialect-neutral repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the CLI, the
-planners' analysis and the tests all go through it; nothing above this layer talks to a database.
+embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), the live status
+(``live``), and the dialect-neutral repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the
+CLI, the planners' analysis and the tests all go through it; nothing above this layer talks to a database.
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 
 from geoservice.servicearea import AreaLayer
 from geoservice.services.accounts import AccountService
+from geoservice.services.live import LiveService
 from geoservice.services.sites import SiteService
 from geoservice.settings import Settings
 from geoservice.store import open_spatial
-from geoservice.store.relational import Audit, Calendars, Reports
+from geoservice.store.relational import Audit, Calendars, LiveStatuses, Reports
 from geoservice.store.spatial import SpatialStore
 from geoservice.walk import WalkModel
 
@@ -31,6 +32,7 @@ class Services:
     reports: Reports
     calendars: Calendars
     walk: WalkModel
+    live: LiveService
     # The service area the settings name (its name goes into the loader's refusals); None for bare test stores.
     area: AreaLayer | None = None
 
@@ -40,8 +42,9 @@ class Services:
         """The services over an opened spatial store."""
         db = spatial.database
         accounts, reports, calendars = AccountService(db), Reports(db), Calendars(db)
-        sites = SiteService(spatial, calendars, reports, accounts, window_days)
-        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), area)
+        live = LiveService(LiveStatuses(db), reports)
+        sites = SiteService(spatial, calendars, reports, accounts, window_days, live)
+        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, area)
 
     @property
     def backend(self) -> str:

@@ -42,7 +42,8 @@ class AccountService(Accounts):
         """A new account; ``Unprocessable`` for a bad name or role, ``Conflict`` when the name is taken."""
         return super().create(check_operator_name(name, role), role)
 
-    def issue_token(self, name: str, label: str = "") -> tuple[str, TokenInfo]:
-        """A fresh token for the account: shown once (the caller prints it), only its hash is kept."""
+    def issue_token(self, name: str, label: str = "", site_id: str | None = None) -> tuple[str, TokenInfo]:
+        """A fresh token for the account: shown once (the caller prints it), only its hash is kept. With
+        ``site_id`` (one of the account's sites) the token may only post or clear that site's live status."""
         token = new_token()
-        return token, self.add_token(name, token_hash(token), label[:100])
+        return token, self.add_token(name, token_hash(token), label[:100], site_id)

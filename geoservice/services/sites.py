@@ -46,8 +46,9 @@ from geoservice.model import (
     effective_closures,
 )
 from geoservice.serialize import closure as closure_json
+from geoservice.services.live import LiveService, is_full, ranking_m
 from geoservice.services.reload import OPERATOR_FIELDS, field_value, jsonable, plan_reload
-from geoservice.store.relational import Accounts, Calendars, Reports
+from geoservice.store.relational import Accounts, Calendars, LiveStatuses, Reports
 from geoservice.store.spatial import IntervalRow, SiteWriter, SpatialStore, Window
 
 LOGGER = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ ALL = 100_000_000  # "no limit" for listings filtered by the engine
 # When nothing matches (SiteService.alternatives), "open now, any kind" outside the materialised window lets the
 # engine examine at most this many candidates (the bounds of "opens soonest" are the model's, as the API says them).
 ALTERNATIVE_ENGINE_BUDGET = 8 * ENGINE_BATCH
+# A full site gives its place to non-full sites up to FULL_TOLERANCE_M farther: the nearest search looks at
+# most this many results beyond the limit to find them.
+FULL_LOOKAHEAD_MAX = 64
 
 
 @dataclasses.dataclass
@@ -77,11 +81,12 @@ class SiteService:
     """Every workflow on sites over one spatial store and the calendar and report repositories."""
 
     def __init__(self, spatial: SpatialStore, calendars: Calendars, reports: Reports, accounts: Accounts,
-                 window_days: tuple[int, int] = (1, 14)):
+                 window_days: tuple[int, int] = (1, 14), live: LiveService | None = None):
         self.spatial = spatial
         self.calendars = calendars
         self.reports = reports
         self.accounts = accounts
+        self.live = live or LiveService(LiveStatuses(spatial.database), reports)
         self.window_days = window_days
         self._engine: tuple[float, HoursEngine] | None = None
         self._engine_lock = threading.Lock()
@@ -171,8 +176,9 @@ class SiteService:
         everything, _ = self.spatial.list_sites(dataclasses.replace(flt, open_at=None, limit=ALL, offset=0))
         closures = self.spatial.closures_for([s.id for s in everything])
         engine = self.engine
-        open_sites = [s for s in everything
-                      if engine.is_open(s.opening_hours, flt.open_at, effective_closures(s, closures.get(s.id, [])))]
+        closed_now = self._closed_now([s.id for s in everything], flt.open_at)
+        open_sites = [s for s in everything if s.id not in closed_now
+                      and engine.is_open(s.opening_hours, flt.open_at, effective_closures(s, closures.get(s.id, [])))]
         return open_sites[flt.offset:flt.offset + flt.limit], len(open_sites)
 
     def operator_sites(self, operator: Operator, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
@@ -181,13 +187,32 @@ class SiteService:
         return self.spatial.sites_by_id(ids), total
 
     # ---- nearest -----------------------------------------------------------------------------------
+    def _closed_now(self, site_ids: Sequence[str], at: dt.datetime) -> set[str]:
+        """Which of these sites have the live status ``closed_now`` in force at ``at``."""
+        return {sid for sid, s in self.live.in_force(site_ids, at).items() if s.state == "closed_now"}
+
     def nearest(self, q: NearestQuery) -> list[NearestHit]:
-        """Nearest sites to ``q`` by distance, each with its open state at ``q.at`` and its open report count.
+        """Nearest sites to ``q`` by distance, each with its open state at ``q.at``, its open report count and its
+        live view; a site whose live status is ``full`` ranks as if it were ``FULL_TOLERANCE_M`` farther.
 
         Open-only queries inside the materialised window are answered by the backend's interval search (one
-        round trip on PostGIS); outside it the hours engine decides, walking candidates by distance.
+        round trip on PostGIS), which leaves out sites ``closed_now``; outside it the hours engine decides,
+        walking candidates by distance.
         """
-        return self._nearest(q)
+        with self.spatial.database.reading():  # one pooled connection for the answer and its live views
+            hits = self.live.annotate(self._nearest(q), q.at)
+            fetch = q.limit
+            while True:
+                ranked = self.live.rank(hits)[:q.limit]
+                if (not any(is_full(h) for h in ranked) or len(hits) < fetch
+                        or fetch >= q.limit + FULL_LOOKAHEAD_MAX):
+                    return ranked
+                # Every site not fetched is at least as far as the farthest fetched: once the last place's ranking
+                # distance is no farther than that, no unfetched site can take it.
+                if ranking_m(ranked[-1]) <= max(h.distance_m for h in hits):
+                    return ranked
+                fetch = min(2 * fetch + 8, q.limit + FULL_LOOKAHEAD_MAX)
+                hits = self.live.annotate(self._nearest(dataclasses.replace(q, limit=fetch)), q.at)
 
     def _nearest(self, q: NearestQuery, engine_budget: int | None = None) -> list[NearestHit]:
         """:meth:`nearest`; outside the window the engine examines at most ``engine_budget`` candidates."""
@@ -229,7 +254,10 @@ class SiteService:
             if not batch:
                 break
             closures = self.spatial.closures_for([s.id for s, _ in batch])
+            closed_now = self._closed_now([s.id for s, _ in batch], q.at)
             for site, dist in batch:
+                if site.id in closed_now:
+                    continue
                 state = engine.state(site.opening_hours, q.at, effective_closures(site, closures.get(site.id, [])))
                 if self._open_for_walker(state, q, dist):
                     found.append((site, dist))
@@ -241,7 +269,12 @@ class SiteService:
     def nearest_with_alternatives(self, q: NearestQuery) -> tuple[list[NearestHit], Alternatives | None]:
         """:meth:`nearest`, and when it finds nothing, :meth:`alternatives` (None when there are results)."""
         hits = self.nearest(q)
-        return hits, None if hits else self.alternatives(q)
+        if hits:
+            return hits, None
+        alt = self.alternatives(q)
+        soonest, any_open = (self.live.annotate([h], q.at)[0] if h is not None else None
+                             for h in (alt.opens_soonest, alt.nearest_open_any))
+        return hits, Alternatives(soonest, any_open)
 
     def alternatives(self, q: NearestQuery) -> Alternatives:
         """What a courier can do when ``q`` finds nothing (the API asks only then).
@@ -298,12 +331,18 @@ class SiteService:
     def upcoming_intervals(self, sites: Sequence[Site], at: dt.datetime, hours: int) -> dict[str, list[Interval]]:
         """Each site's open intervals from ``at`` for ``hours`` (clipped to that span), for clients that must tell
         open from closed later without asking again (the couriers' page offline). A site whose hours cannot be
-        evaluated, or that is temporarily closed, has none: it is closed for every query too."""
+        evaluated, or that is temporarily closed, has none: it is closed for every query too. An operator's
+        ``closed_now`` in force at ``at`` cuts the intervals until it expires, as it does the answers."""
         unique = list({s.id: s for s in sites}.values())
-        mat = self.materialise(unique, self.closures_for([s.id for s in unique]), (at, at + dt.timedelta(hours=hours)))
-        out: dict[str, list[Interval]] = {s.id: [] for s in unique}
+        ids = [s.id for s in unique]
+        mat = self.materialise(unique, self.closures_for(ids), (at, at + dt.timedelta(hours=hours)))
+        shut = {sid: st.expires_at for sid, st in self.live.in_force(ids, at).items() if st.state == "closed_now"}
+        out: dict[str, list[Interval]] = {sid: [] for sid in ids}
         for site_id, start, end in mat.rows:
-            out[site_id].append((start, end))
+            if site_id in shut:
+                start = max(start, shut[site_id])
+            if start < end:
+                out[site_id].append((start, end))
         return out
 
     def refresh_intervals(self, window: Window | None = None) -> RefreshResult:

@@ -1,5 +1,5 @@
 """The dialect-neutral half of storage, written once for both backends: accounts and tokens, the audit trail,
-couriers' reports and the holiday calendar.
+couriers' reports, sites' live status and the holiday calendar.
 
 Each repository runs the named statements of ``sql/common/queries.sql`` through a :class:`Database`, which a
 backend provides: connections and transactions (``reading``/``writing``) and a :class:`Dialect` — how parameters
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound
-from geoservice.model import Operator, Report, SiteChange, TokenInfo
+from geoservice.model import LiveStatus, MayBeClosed, Operator, Report, SiteChange, TokenInfo
 from geoservice.store import sql as sqlfiles
 
 CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
@@ -124,6 +124,11 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def utc(t: dt.datetime) -> dt.datetime:
+    """An aware time in UTC: how times the stores compare are bound (SQLite compares ISO text)."""
+    return t.astimezone(dt.UTC)
+
+
 class Repository:
     """Base of the repositories: one database."""
 
@@ -175,9 +180,14 @@ class Accounts(Repository):
         return [self._operator(r) for r in self._all("all_operators")]
 
     def for_token(self, token_sha256: str) -> Operator | None:
-        """The account of an active (not revoked) token, by the token's hash."""
-        row = self._one("operator_by_token", hash=token_sha256)
-        return self._operator(row) if row else None
+        """The account of an active (not revoked) token, by the token's hash, with the one site the token is
+        limited to (``token_site``), if any."""
+        with self.db.reading() as ex:
+            row = run(self.db, ex, "operator_by_token", hash=token_sha256).fetchone()
+            if row is None:
+                return None
+            scope = run(self.db, ex, "token_site", hash=token_sha256).fetchone()
+        return dataclasses.replace(self._operator(row), token_site=scope[0] if scope else None)
 
     def _id(self, ex: Executor, name: str) -> int:
         row = run(self.db, ex, "operator_id", name=name).fetchone()
@@ -233,13 +243,21 @@ class Accounts(Repository):
                                      limit=limit, offset=offset)
         return [r[0] for r in rows], total
 
-    def add_token(self, name: str, token_sha256: str, label: str = "") -> TokenInfo:
-        """Record a new token's hash for an account."""
+    def add_token(self, name: str, token_sha256: str, label: str = "", site_id: str | None = None) -> TokenInfo:
+        """Record a new token's hash for an account; ``site_id`` limits it to that site's live status (the site
+        must be the account's: ``NotFound`` otherwise)."""
         now = _now()
+        if site_id is not None:
+            operator = self.get(name)
+            if operator is None:
+                raise NotFound(f"no operator named {name!r}")
+            if not self.owned_site_ids(operator, [site_id]):
+                raise NotFound(f"{name} has no site with id {site_id[:64]!r}")
         with self.db.writing() as ex:
             oid = self._id(ex, name)
-            row = run(self.db, ex, "insert_token", operator_id=oid, hash=token_sha256, label=label, now=now).fetchone()
-        return TokenInfo(int(row[0]), name, label, now)
+            row = run(self.db, ex, "insert_token", operator_id=oid, hash=token_sha256, label=label, now=now,
+                      site_id=site_id).fetchone()
+        return TokenInfo(int(row[0]), name, label, now, site_id=site_id)
 
     def tokens(self, name: str) -> list[TokenInfo]:
         """An account's tokens (active and revoked), newest first."""
@@ -247,7 +265,7 @@ class Accounts(Repository):
             oid = self._id(ex, name)
             rows = run(self.db, ex, "list_tokens", operator_id=oid).fetchall()
         t = self.db.dialect.time
-        return [TokenInfo(int(r[0]), name, r[1], t(r[2]) or _now(), t(r[3])) for r in rows]
+        return [TokenInfo(int(r[0]), name, r[1], t(r[2]) or _now(), t(r[3]), r[4]) for r in rows]
 
     def revoke(self, name: str, token_ids: Sequence[int] | None = None) -> int:
         """Revoke some (or, with None, all) of an account's active tokens; returns how many."""
@@ -290,12 +308,39 @@ class Reports(Repository):
                       lang=lang, id=int(rid), received_at=t(received_at), resolved_at=t(resolved_at),
                       resolved_by=resolved_by, resolution_note=resolution_note)
 
-    def add(self, report: Report) -> Report:
-        """Store a report; returns it with its id and received time."""
+    def add(self, report: Report, client_hash: str | None = None, keep_hashes: dt.timedelta | None = None,
+            now: dt.datetime | None = None) -> Report:
+        """Store a report; returns it with its id and received time. ``client_hash`` (a keyed hash of the
+        client, never its address) tells clients apart; hashes older than ``keep_hashes`` are forgotten."""
+        received = utc(now or _now())
         with self.db.writing() as ex:
             row = run(self.db, ex, "insert_report", site_id=report.site_id, type=report.type, amenity=report.amenity,
-                      note=report.note, lang=report.lang, observed_at=report.observed_at, now=_now()).fetchone()
+                      note=report.note, lang=report.lang, observed_at=report.observed_at, now=received,
+                      client_hash=client_hash).fetchone()
+            if keep_hashes is not None:
+                run(self.db, ex, "forget_client_hashes", before=received - keep_hashes)
         return self._report(row)
+
+    def closed_marks(self, site_ids: Sequence[str], at: dt.datetime, window: dt.timedelta,
+                     min_reports: int) -> dict[str, MayBeClosed]:
+        """Sites with at least ``min_reports`` unresolved "closed when I arrived" reports from different clients
+        received in the ``window`` before ``at``, none of them before the operator's last live-status post."""
+        out: dict[str, MayBeClosed] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                for sid, n, first in run(self.db, ex, "closed_marks", ids=chunk, since=utc(at - window), at=utc(at),
+                                         min_reports=min_reports).fetchall():
+                    out[sid] = MayBeClosed(int(n), self.db.dialect.time(first) or at)
+        return out
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """A secret the service keeps for itself, made by ``make`` on first use (the same in every process)."""
+        row = self._one("get_secret", name=name)
+        if row is None:
+            with self.db.writing() as ex:
+                run(self.db, ex, "insert_secret", name=name, value=make())
+            row = self._one("get_secret", name=name)
+        return str(row[0])
 
     def get(self, report_id: int) -> Report | None:
         """One report by id."""
@@ -327,6 +372,36 @@ class Reports(Repository):
             for chunk in chunks(site_ids):
                 out.update({r[0]: int(r[1]) for r in run(self.db, ex, "unresolved_report_counts",
                                                           ids=chunk).fetchall()})
+        return out
+
+
+class LiveStatuses(Repository):
+    """Sites' live status (one row per site) and the audit entry of each post, in one transaction."""
+
+    def _status(self, row: Sequence[Any]) -> LiveStatus:
+        sid, state, seats, capacity, posted_at, expires_at, posted_by = row[:7]
+        t = self.db.dialect.time
+        return LiveStatus(sid, state, t(posted_at) or _now(), t(expires_at) or _now(),
+                          None if seats is None else int(seats), None if capacity is None else int(capacity),
+                          posted_by or "")
+
+    def put(self, status: LiveStatus, action: str, changes: dict[str, Any]) -> int:
+        """Write a site's status (replacing any) and append ``changes`` to its audit trail; the entry's id."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "upsert_live_status", site_id=status.site_id, state=status.state,
+                seats_free=status.seats_free, capacity=status.capacity, posted_at=utc(status.posted_at),
+                expires_at=utc(status.expires_at), posted_by=status.posted_by)
+            row = run(self.db, ex, "insert_change_at", site_id=status.site_id, actor=status.posted_by,
+                      at=utc(status.posted_at), action=action, changes=changes).fetchone()
+        return int(row[0])
+
+    def for_sites(self, site_ids: Sequence[str]) -> dict[str, LiveStatus]:
+        """The stored status of each of these sites that has one (in force or not)."""
+        out: dict[str, LiveStatus] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                out.update({r[0]: self._status(r) for r in run(self.db, ex, "live_statuses_for",
+                                                                ids=chunk).fetchall()})
         return out
 
 

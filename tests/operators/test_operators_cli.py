@@ -90,3 +90,22 @@ def test_bulk_from_the_command_line_is_all_or_nothing(world: World, tmp_path: Pa
     assert store.sites.get_site(a).opening_hours == "Mo-Su 18:00-22:00"  # type: ignore[union-attr]
     assert {(ch.actor, ch.action) for ch in store.audit.recent()[0]} == {("alice", "bulk")}
     assert a not in world.nearest_ids(tomorrow_at(10)) and b not in world.nearest_ids(tomorrow_at(10))
+
+
+def test_a_token_limited_to_one_site_from_the_command_line(embedded_world: World) -> None:
+    store = embedded_world.store
+    issued = run(store, "operators", "token", "issue", "alice", "--label", "door", "--site", sid("op-a"))
+    assert issued.exit_code == 0
+    token = issued.stdout.strip()
+    assert store.accounts.for_token(token_hash(token)).token_site == sid("op-a")  # type: ignore[union-attr]
+    listed = run(store, "operators", "token", "list", "alice").output
+    assert f"site {sid('op-a')} (live status only)" in listed
+    door = {"Authorization": f"Bearer {token}"}
+    c = embedded_world.client
+    posted = c.put(f"/api/v1/operator/sites/{sid('op-a')}/status", json={"state": "full"}, headers=door)
+    assert posted.status_code == 200
+    assert c.get("/api/v1/operator/me", headers=door).status_code == 403
+    # Not one of alice's sites: refused, nothing issued.
+    refused = run(store, "operators", "token", "issue", "alice", "--site", sid("op-c"))
+    assert refused.exit_code == 1 and sid("op-c") in refused.stderr
+    assert len(store.accounts.tokens("alice")) == 2  # the test world's own and the door's

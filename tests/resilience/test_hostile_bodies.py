@@ -69,6 +69,9 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
             "types": ("application/json",)},
         ("post", "/api/v1/sites/{site_id}/reports"): {"url": f"/api/v1/sites/{site}/reports", "headers": {},
                                                  "types": ("application/json",)},
+        ("put", "/api/v1/operator/sites/{site_id}/status"): {
+            "url": f"/api/v1/operator/sites/{site}/status", "headers": world.auth("alice"),
+            "types": ("application/merge-patch+json", "application/json")},
     }
 
 
@@ -83,6 +86,7 @@ def _nul_bodies() -> dict[tuple[str, str], bytes]:
             b'{"start": "%s", "end": "%s", "reason": "\\u0000"}' % (today, today),
         ("post", "/api/v1/operator/reports/{report_id}/resolve"): b'{"note": "done\\u0000"}',
         ("post", "/api/v1/sites/{site_id}/reports"): b'{"type": "closed_on_arrival", "note": "\\u0000"}',
+        ("put", "/api/v1/operator/sites/{site_id}/status"): b'{"state": "full\\u0000"}',
     }
 
 
@@ -92,11 +96,12 @@ def _json_operations(world: World) -> set[tuple[str, str]]:
             if any("json" in media for media in op.get("requestBody", {}).get("content", {}))}
 
 
-def _state(world: World) -> tuple[int, int, int]:
+def _state(world: World) -> tuple[int, int, int, bool]:
     site = world.store.sites.get_site(sid("op-a"))
     assert site is not None
     closures = len(world.store.sites.closures_for([site.id]).get(site.id, []))
-    return site.version, closures, world.store.reports.unresolved_counts([site.id]).get(site.id, 0)
+    live = bool(world.store.live.statuses.for_sites([site.id]))
+    return site.version, closures, world.store.reports.unresolved_counts([site.id]).get(site.id, 0), live
 
 
 def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> None:
@@ -123,7 +128,7 @@ def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> 
         resp = c.open(spec["url"], method=method.upper(), data=_nul_bodies()[(method, path)],
                       content_type=spec["types"][0], headers=spec["headers"])
         assert resp.status_code == 422, (path, "NUL", resp.status_code, resp.get_data()[:300])
-        assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note"), resp.get_json()
+        assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note", "state"), resp.get_json()
     assert _state(world) == before  # nothing was written
 
 

@@ -417,6 +417,28 @@ function freshness(p) {
   return el("p", { "class": "verified stale", "data-stale": "true" },
     [icon("i-warn"), el("span", { text: date ? tr("verifiedLongAgo", { d: date }) : tr("neverVerified") })]);
 }
+
+// What the site's operator posted now (full, seats free, closed now) and couriers' "may be closed" marks, each with
+// its time; null when there is nothing to say. Expired states are not in the answer: the API leaves them out.
+function liveBadges(p) {
+  var box = el("div", { "class": "live" }), ls = p.live_status, mb = p.may_be_closed;
+  if (ls && (ls.state === "full" || ls.state === "closed_now" || typeof ls.seats_free === "number")) {
+    var key = ls.state === "full" ? "liveFull" : ls.state === "closed_now" ? "liveClosedNow"
+      : ls.seats_free === 1 ? "liveSeatOne" : "liveSeats";
+    var posted = bj(ls.posted_at);
+    box.appendChild(el("p", { "class": "badge live-" + ls.state, "data-live": ls.state }, [
+      el("strong", { text: tr(key, { n: ls.seats_free }) }),
+      posted ? el("span", { "class": "posted", text: " · " + tr("livePosted", { t: posted.hm }) }) : null]));
+  }
+  if (mb && typeof mb.reports === "number") {
+    var since = bj(mb.since);
+    box.appendChild(el("p", { "class": "badge may-be-closed", "data-live": "may_be_closed" }, [icon("i-warn"),
+      el("strong", { text: tr("mayBeClosed") }),
+      el("span", { "class": "posted", text: " · " + tr("mayBeClosedWhy", { n: mb.reports, t: since ? since.hm : "" }) })]));
+  }
+  return box.childNodes.length ? box : null;
+}
+
 // A site's card; mark is its number in the list (null: none), idPrefix keeps ids apart ("site-" by default).
 function card(f, mark, idPrefix) {
   var p = f.properties, lon = f.geometry.coordinates[0], lat = f.geometry.coordinates[1];
@@ -432,6 +454,8 @@ function card(f, mark, idPrefix) {
     el("span", { "class": "walk", text: "· " + tr("walk", { n: p.walk_minutes }) })]));
   li.appendChild(el("p", { "class": "state " + st.cls, text: st.text }));
   li.appendChild(freshness(p));
+  var live = liveBadges(p);
+  if (live) li.appendChild(live);
   var ul = el("ul", { "class": "amen" }), order = Object.keys(vocab("amenities"));
   function rank(a) { var w = S.amenities.indexOf(a) >= 0 ? 0 : 100, i = order.indexOf(a); return w + (i < 0 ? 99 : i); }
   (p.amenities || []).slice().sort(function (a, b) { return rank(a) - rank(b); }).forEach(function (a) {

@@ -28,6 +28,14 @@ export const STR = {
     action_bulk: "批量更新", action_load: "数据导入", field_opening_hours: "开放时间", field_amenities: "设施",
     field_phone: "电话", field_notes: "备注", field_status: "状态", field_name_zh: "中文名称",
     field_name_en: "英文名称", field_verified_at: "确认时间", field_closures: "临时关闭", empty: "（空）",
+    liveTitle: "现在的状态（实时）", liveHelp: "告诉骑手此刻的情况：满员仍会显示但排在附近未满的站点之后；暂停开放时不出现在“开放”结果中。到期自动消失。",
+    liveState: "状态", live_open: "正常开放", live_full: "满员", live_closed_now: "暂停开放",
+    liveSeats: "剩余座位（可不填）", liveCapacity: "座位总数（可不填）", liveMinutes: "有效时长",
+    liveFor_30: "30 分钟", liveFor_60: "1 小时", liveFor_120: "2 小时", liveFor_240: "4 小时", liveFor_480: "8 小时",
+    liveFor_720: "12 小时", livePost: "发布状态", liveClear: "清除状态", livePosted: "已发布。", liveCleared: "已清除。",
+    liveNone: "现在没有发布的状态。", liveNow: "{state}，{t} 发布，{until} 到期", liveSeatsNow: "剩余 {n} / {c} 个座位",
+    liveMayBeClosed: "{n} 位骑手反馈到达时已关闭：发布状态即可确认。",
+    action_live_status: "发布实时状态", action_live_status_clear: "清除实时状态", field_live_status: "实时状态",
     langButton: "English"
   },
   en: {
@@ -58,6 +66,14 @@ export const STR = {
     action_bulk: "bulk update", action_load: "data load", field_opening_hours: "hours", field_amenities: "amenities",
     field_phone: "phone", field_notes: "notes", field_status: "status", field_name_zh: "Chinese name",
     field_name_en: "English name", field_verified_at: "confirmed at", field_closures: "closures", empty: "(empty)",
+    liveTitle: "Status right now (live)", liveHelp: "Tell couriers how it is now: a full site is still listed but ranked after non-full sites nearby; closed now keeps it out of \"open\" answers. It vanishes when it expires.",
+    liveState: "State", live_open: "Open", live_full: "Full", live_closed_now: "Closed now",
+    liveSeats: "Seats free (optional)", liveCapacity: "Seats in all (optional)", liveMinutes: "Holds for",
+    liveFor_30: "30 minutes", liveFor_60: "1 hour", liveFor_120: "2 hours", liveFor_240: "4 hours", liveFor_480: "8 hours",
+    liveFor_720: "12 hours", livePost: "Post status", liveClear: "Clear status", livePosted: "Posted.", liveCleared: "Cleared.",
+    liveNone: "No status posted now.", liveNow: "{state}, posted {t}, until {until}", liveSeatsNow: "{n} of {c} seats free",
+    liveMayBeClosed: "{n} couriers found it closed on arrival: post a status to confirm the site.",
+    action_live_status: "live status posted", action_live_status_clear: "live status cleared", field_live_status: "live status",
     langButton: "中文"
   }
 };

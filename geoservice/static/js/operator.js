@@ -151,6 +151,7 @@ function renderSite() {
   st.textContent = p.is_open ? t("openNow") : t("closedNow");
   st.className = "state " + (p.is_open ? "open" : "closed");
   renderClosures(p.closures || []);
+  renderLive(p);
 }
 function fillForm() {
   var p = S.site.properties;
@@ -297,6 +298,39 @@ function renderPreview(body) {
   });
 }
 
+/* ---------- live status: what couriers are told about the site right now ---------- */
+function renderLive(p) {
+  var ls = p.live_status, now = $("live-now"), marks = $("live-marks");
+  now.dataset.state = ls ? ls.state : "";
+  if (!ls) now.textContent = t("liveNone");
+  else {
+    var text = t("liveNow", { state: t("live_" + ls.state), t: (ls.posted_at || "").slice(11, 16), until: (ls.expires_at || "").slice(11, 16) });
+    if (typeof ls.seats_free === "number") text += " · " + t("liveSeatsNow", { n: ls.seats_free, c: ls.capacity === null ? "?" : ls.capacity });
+    now.textContent = text;
+  }
+  marks.hidden = !p.may_be_closed;
+  marks.textContent = p.may_be_closed ? t("liveMayBeClosed", { n: p.may_be_closed.reports }) : "";
+}
+function seatsValue(id) { var v = $(id).value.trim(); return v === "" ? null : Number(v); }
+function liveDone(res, key) {
+  var out = $("live-msg");
+  if (!res.ok) { msg(out, "bad", "failed", problemText(res)); return; }
+  S.site.properties.live_status = res.body.live_status;
+  S.site.properties.may_be_closed = res.body.may_be_closed;
+  renderLive(S.site.properties);
+  msg(out, "ok", key);
+  loadHistory();
+}
+function postLive(ev) {
+  ev.preventDefault();
+  var body = { state: $("live-state").value, expires_in_minutes: Number($("live-minutes").value),
+    seats_free: seatsValue("live-seats"), capacity: seatsValue("live-capacity") };
+  api("PUT", "/api/v1/operator/sites/" + encodeURIComponent(S.site.id) + "/status", body).then(function (res) { liveDone(res, "livePosted"); });
+}
+function clearLive() {
+  api("DELETE", "/api/v1/operator/sites/" + encodeURIComponent(S.site.id) + "/status").then(function (res) { liveDone(res, "liveCleared"); });
+}
+
 /* ---------- closures ---------- */
 function renderClosures(list) {
   var ul = $("closures");
@@ -337,6 +371,9 @@ function loadHistory() {
 }
 function show(v) {
   if (v === null || v === undefined || v === "") return t("empty");
+  if (typeof v === "object" && !Array.isArray(v) && v.state) {
+    return t("live_" + v.state) + (typeof v.seats_free === "number" ? " · " + t("liveSeatsNow", { n: v.seats_free, c: v.capacity === null ? "?" : v.capacity }) : "");
+  }
   if (Array.isArray(v)) return v.map(function (x) { return typeof x === "object" ? ((x.start || x.from) + "–" + (x.end || x.to)) : x; }).join(", ") || t("empty");
   return String(v);
 }
@@ -352,7 +389,7 @@ function renderHistory(items) {
     });
     ol.appendChild(el("li", { "data-id": c.id, "data-action": c.action }, [
       el("div", { "class": "who" }, [c.at.slice(0, 16).replace("T", " ") + " · ", el("span", { "data-from": "api", lang: "en", text: c.actor }),
-        " · " + t("action_" + c.action) + " · " + t("version", { v: c.version })])
+        " · " + t("action_" + c.action) + (c.version === null ? "" : " · " + t("version", { v: c.version }))])
     ].concat(lines)));
   });
 }
@@ -405,6 +442,8 @@ function init() {
   $("reload").addEventListener("click", function () { openSite(S.site.id); });
   $("hours").addEventListener("input", scheduledPreview);
   $("closure-form").addEventListener("submit", addClosure);
+  $("live-form").addEventListener("submit", postLive);
+  $("live-clear").addEventListener("click", clearLive);
   $("c-from").value = $("c-to").value = todayBeijing();
   applyLang();
   if (S.token) signIn(S.token); else document.body.dataset.state = "signed-out";

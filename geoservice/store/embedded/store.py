@@ -25,7 +25,7 @@ from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ, utc_now
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
 from geoservice.store import sql as sqlfiles
-from geoservice.store.embedded.index import SiteIndex, amenity_mask, rank
+from geoservice.store.embedded.index import Eligible, SiteIndex, amenity_mask, rank
 from geoservice.store.relational import Database, SqliteDialect
 from geoservice.store.spatial import IntervalRow, NearestRow, SiteWriter, SpatialStore, Window
 
@@ -238,6 +238,9 @@ class EmbeddedStore(SpatialStore):
             if not (index.window and index.window[0] <= flt.open_at < index.window[1]):
                 raise ValueError("open_at outside the materialised window")  # the service asks the engine
             ok &= index.until_at(flt.open_at.timestamp()) > -np.inf
+            closed = self._closed_now(index, flt.open_at)
+            if closed is not None:
+                ok &= ~closed
         matched = np.flatnonzero(ok)
         page = matched[flt.offset:flt.offset + flt.limit]
         return [index.sites[i] for i in page], len(matched)
@@ -273,11 +276,27 @@ class EmbeddedStore(SpatialStore):
             return None
         t = q.at.timestamp()
         until, eligible = index.open_eligible(t, q.kinds, amenity_mask(q.amenities))
+        closed = self._closed_now(index, q.at)
+        if closed is not None:  # out of the eligible set before the search: a page never comes back short
+            eligible = Eligible(eligible.mask & ~closed)
         if q.arrive_within_s is None:
             found = rank(index, q, eligible, q.limit)
         else:
             found = rank(index, q, eligible, q.limit, lambda i, d: bool(until[i] > t + q.walk_seconds(d)))
         return [NearestRow(site, d) for site, d in found]
+
+    def _closed_now(self, index: SiteIndex, at: dt.datetime) -> np.ndarray | None:
+        """Mask of the sites whose live status ``closed_now`` is in force at ``at`` (None when there is none).
+
+        Read from SQLite per query (a handful of rows, through a partial index), not folded into the index
+        snapshot: a status post is not a site change and rebuilds nothing."""
+        rows = self.connection().execute(_q("closed_now_ids"), {"at": at.astimezone(dt.UTC).isoformat()}).fetchall()
+        positions = [index.pos[sid] for (sid,) in rows if sid in index.pos]
+        if not positions:
+            return None
+        mask = np.zeros(len(index.sites), bool)
+        mask[positions] = True
+        return mask
 
     def candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:
         index = self.snapshot()

@@ -54,11 +54,17 @@ ORDER BY site_id LIMIT :limit OFFSET :offset
 SELECT count(*) FROM sites
 
 -- name: insert_token
-INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at) VALUES (:operator_id, :hash, :label, :now)
+INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at, site_id)
+VALUES (:operator_id, :hash, :label, :now, :site_id)
 RETURNING id
 
+-- name: token_site
+-- The one site an active token is limited to (NULL: not limited).
+SELECT site_id FROM operator_tokens WHERE token_sha256 = :hash AND revoked_at IS NULL
+
 -- name: list_tokens
-SELECT id, label, created_at, revoked_at FROM operator_tokens WHERE operator_id = :operator_id ORDER BY id DESC
+SELECT id, label, created_at, revoked_at, site_id FROM operator_tokens WHERE operator_id = :operator_id
+ORDER BY id DESC
 
 -- name: revoke_all_tokens
 UPDATE operator_tokens SET revoked_at = :now WHERE operator_id = :operator_id AND revoked_at IS NULL
@@ -90,9 +96,23 @@ SELECT count(*) FROM site_changes
 id, site_id, type, amenity, note, lang, observed_at, received_at, resolved_at, resolved_by, resolution_note
 
 -- name: insert_report
-INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at, received_at)
-VALUES (:site_id, :type, :amenity, :note, :lang, :observed_at, :now)
+INSERT INTO site_reports (site_id, type, amenity, note, lang, observed_at, received_at, client_hash)
+VALUES (:site_id, :type, :amenity, :note, :lang, :observed_at, :now, :client_hash)
 RETURNING {report_columns}
+
+-- name: forget_client_hashes
+-- A client hash is kept only while it can count towards "may be closed".
+UPDATE site_reports SET client_hash = NULL WHERE client_hash IS NOT NULL AND received_at < :before
+
+-- name: closed_marks
+-- "May be closed": unresolved "closed when I arrived" reports per site from distinct clients received in
+-- (:since, :at], each after the operator last posted or cleared a live status (that confirms the site).
+SELECT r.site_id, count(DISTINCT r.client_hash), min(r.received_at) FROM site_reports r
+WHERE r.site_id IN (:ids) AND r.type = 'closed_on_arrival' AND r.resolved_at IS NULL
+  AND r.client_hash IS NOT NULL AND r.received_at > :since AND r.received_at <= :at
+  AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = r.site_id AND l.posted_at >= r.received_at)
+GROUP BY r.site_id
+HAVING count(DISTINCT r.client_hash) >= :min_reports
 
 -- name: get_report
 SELECT {report_columns} FROM site_reports WHERE id = :id
@@ -115,6 +135,33 @@ RETURNING {report_columns}
 
 -- name: unresolved_report_counts
 SELECT site_id, count(*) FROM site_reports WHERE resolved_at IS NULL AND site_id IN (:ids) GROUP BY site_id
+
+-- ---- live status ---------------------------------------------------------------------------------------------
+
+-- name: live_status_columns
+site_id, state, seats_free, capacity, posted_at, expires_at, posted_by
+
+-- name: upsert_live_status
+INSERT INTO site_live_status ({live_status_columns})
+VALUES (:site_id, :state, :seats_free, :capacity, :posted_at, :expires_at, :posted_by)
+ON CONFLICT (site_id) DO UPDATE SET state = excluded.state, seats_free = excluded.seats_free,
+    capacity = excluded.capacity, posted_at = excluded.posted_at, expires_at = excluded.expires_at,
+    posted_by = excluded.posted_by
+
+-- name: live_statuses_for
+SELECT {live_status_columns} FROM site_live_status WHERE site_id IN (:ids)
+
+-- name: insert_change_at
+-- The audit entry of a live-status post (no new site version: the status is not part of the edited record).
+INSERT INTO site_changes (site_id, actor, at, action, changes, version)
+VALUES (:site_id, :actor, :at, :action, :changes, NULL)
+RETURNING id
+
+-- name: get_secret
+SELECT value FROM service_secrets WHERE name = :name
+
+-- name: insert_secret
+INSERT INTO service_secrets (name, value) VALUES (:name, :value) ON CONFLICT (name) DO NOTHING
 
 -- ---- the holiday calendar ------------------------------------------------------------------------------------
 

@@ -105,6 +105,12 @@ ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
 -- name: generation
 SELECT value FROM meta WHERE key = 'generation'
 
+-- ---- live status -------------------------------------------------------------------------------------------
+
+-- name: closed_now_ids
+-- Sites whose live status "closed now" is in force at :at (ISO text in UTC, as stored): out of open-only answers.
+SELECT site_id FROM site_live_status WHERE state = 'closed_now' AND posted_at <= :at AND expires_at > :at
+
 -- ---- districts -----------------------------------------------------------------------------------------------
 
 -- name: delete_unused_districts

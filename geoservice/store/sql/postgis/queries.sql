@@ -27,6 +27,7 @@ WITH knn AS (
       AND i.amenities @> %(amenities)s::text[]
       AND {radius_condition}
       AND {arrival_condition}
+      AND {not_closed_now}
     ORDER BY i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
     LIMIT %(cand)s
 ), ranked AS (
@@ -50,6 +51,12 @@ ORDER BY r.distance_m, s.id
 -- name: unresolved_column
 -- Couriers' problem reports about the site not yet resolved (the API shows the count on each result).
 (SELECT count(*) FROM site_reports rp WHERE rp.site_id = s.id AND rp.resolved_at IS NULL) AS unresolved_reports
+
+-- name: not_closed_now
+-- An operator's live status "closed now" in force at the query's time takes the site out of open-only answers:
+-- tested per KNN candidate inside the scan (a primary-key probe), so a page never comes back short.
+NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = i.site_id AND l.state = 'closed_now'
+            AND l.posted_at <= %(at)s::timestamptz AND l.expires_at > %(at)s::timestamptz)
 
 -- name: kind_is
 i.kind = %(kind)s::text
@@ -119,8 +126,10 @@ WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
           (%(bbox)s::float8[])[4], 4326))
         OR ((%(bbox)s::float8[])[1] > (%(bbox)s::float8[])[3] AND ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
           -180, (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326))))))
-  AND (%(open_at)s::timestamptz IS NULL OR EXISTS (
-        SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz))
+  AND (%(open_at)s::timestamptz IS NULL OR (EXISTS (
+        SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz)
+        AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = s.id AND l.state = 'closed_now'
+                        AND l.posted_at <= %(open_at)s::timestamptz AND l.expires_at > %(open_at)s::timestamptz)))
 ORDER BY s.id
 OFFSET %(offset)s LIMIT %(limit)s
 

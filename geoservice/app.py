@@ -9,7 +9,7 @@ from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from geoservice.api import coverage, exports, metrics, ogc, openapi, operators, public, reports
+from geoservice.api import coverage, exports, metrics, ogc, openapi, operators, public, reports, session
 from geoservice.api.errors import register_error_handlers
 from geoservice.api.jsonprovider import FastJSONProvider
 from geoservice.api.ratelimit import init_rate_limits
@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_security_headers(app)  # CSP per kind of response, nosniff, no framing, Referrer-Policy
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
-    for module in (public, operators, reports, exports, openapi, ogc, coverage):
+    for module in (public, session, operators, reports, exports, openapi, ogc, coverage):
         app.register_blueprint(module.bp)
-    apis = [public.API, operators.API, reports.API, exports.API, openapi.API, coverage.API]
+    apis = [public.API, session.API, operators.API, reports.API, exports.API, openapi.API, coverage.API]
     app.extensions["geoservice.apis"] = apis
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
 

@@ -22,10 +22,12 @@ from geoservice.model import (
     KIND_LABELS,
     KINDS,
     REPORT_TYPES,
+    ROLES,
     SITE_STATUSES,
     Closure,
     District,
     OpenState,
+    Operator,
     Report,
     Site,
     SiteChange,
@@ -76,6 +78,22 @@ def report(r: Report) -> dict[str, Any]:
             "lang": r.lang, "observed_at": stamp(r.observed_at), "received_at": stamp(r.received_at),
             "status": "resolved" if r.resolved_at else "open", "resolved_at": stamp(r.resolved_at),
             "resolved_by": r.resolved_by, "resolution_note": r.resolution_note}
+
+
+def account(op: Operator) -> dict[str, Any]:
+    """An account as its holder and admins see it (never a password, hash, token or session id)."""
+    return {"name": op.name, "login": op.login, "role": op.role, "districts": list(op.districts),
+            "has_password": op.has_password, "locked": op.locked}
+
+
+def session(op: Operator | None, via: str | None = None, csrf_token: str | None = None,
+            expires_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Who is signed in: the account, how (``session`` cookie or bearer ``token``) and, for a cookie session,
+    the CSRF token its writes need and when it ends at the latest."""
+    if op is None:
+        return {"signed_in": False, "account": None, "via": None, "csrf_token": None, "expires_at": None}
+    return {"signed_in": True, "account": account(op), "via": via, "csrf_token": csrf_token,
+            "expires_at": iso(expires_at)}
 
 
 def district_ref(d: District | None) -> dict[str, str] | None:
@@ -259,7 +277,23 @@ WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
                "properties": {"rel": STRING, "href": STRING, "type": STRING, "title": STRING}}
 
+ACCOUNT_SCHEMA = {"type": "object", "required": ["name", "login", "role", "districts", "has_password", "locked"],
+                  "additionalProperties": False, "properties": {
+    "name": STRING, "login": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
+    "districts": {"type": "array", "items": STRING, "description": "A district_admin's adcodes"},
+    "has_password": {"type": "boolean"},
+    "locked": {"type": "boolean", "description": "Locked after too many wrong passwords; an admin unlocks it"}}}
+SESSION_SCHEMA = {"type": "object", "required": ["signed_in", "account", "via", "csrf_token", "expires_at"],
+                  "additionalProperties": False, "properties": {
+    "signed_in": {"type": "boolean"},
+    "account": {"anyOf": [{"$ref": "#/components/schemas/Account"}, {"type": "null"}]},
+    "via": {"type": ["string", "null"], "enum": ["session", "token", None]},
+    "csrf_token": {"type": ["string", "null"], "description": (
+        "Send it as X-CSRF-Token on every state-changing request made with the session cookie")},
+    "expires_at": {**TIME, "description": "When the session ends at the latest (it ends sooner when unused)"}}}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
+    "Account": ACCOUNT_SCHEMA, "Session": SESSION_SCHEMA,
     "Site": SITE_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {

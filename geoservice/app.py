@@ -16,6 +16,7 @@ from geoservice.api.ratelimit import init_rate_limits
 from geoservice.api.security import init_app as init_security_headers
 from geoservice.bootstrap import ensure_ready
 from geoservice.packagedata import static_dir
+from geoservice.passwords import dummy_hash
 from geoservice.services import Services, open_services
 from geoservice.settings import Settings
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.register_blueprint(module.bp)
     apis = [public.API, session.API, operators.API, reports.API, exports.API, openapi.API, coverage.API]
     app.extensions["geoservice.apis"] = apis
+    dummy_hash()  # made now, so the first unknown login costs what every other wrong password does
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
 
     @app.get("/")

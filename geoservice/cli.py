@@ -389,6 +389,7 @@ def operators_create(name: str, login: str | None, role: str | None, districts: 
     try:
         op = store.accounts.create(name, "admin" if admin else role or "operator", login, districts)
     except GeoserviceError as exc:
+        store.close()
         _fail([f"error: {exc.detail}"])
     step = "password" if op.login else "token issue"
     login_note = f" (login {op.login})" if op.login else ""
@@ -405,6 +406,7 @@ def operators_login(name: str, login: str) -> None:
     try:
         op = store.accounts.give_login(name, login)
     except GeoserviceError as exc:
+        store.close()
         _fail([f"error: {exc.detail}"])
     click.echo(f"{op.name}: login {op.login}")
     store.close()
@@ -430,17 +432,19 @@ def operators_password(name: str) -> None:
     a terminal (`printf '%s\\n' "$PW" | geoservice operators password NAME`), else asked twice. Ends NAME's
     sessions and clears a lockout."""
     store = _operators_store()
-    op = store.accounts.get(name)
-    if op is None:
-        _fail([f"error: no operator named {name!r}"])
-    if not op.login:
-        _fail([f"error: {name} has no login name; give it one: geoservice operators login NAME LOGIN"])
     try:
-        store.accounts.set_password(op, _new_password())
-    except ValidationFailed as exc:
-        _fail([f"error: {p.reason}" for p in exc.items])
-    click.echo(f"{op.name}: password set; sign in as {op.login} at /operator")
-    store.close()
+        op = store.accounts.get(name)
+        if op is None:
+            _fail([f"error: no operator named {name!r}"])
+        if not op.login:
+            _fail([f"error: {name} has no login name; give it one: geoservice operators login NAME LOGIN"])
+        try:
+            store.accounts.set_password(op, _new_password())
+        except ValidationFailed as exc:
+            _fail([f"error: {p.reason}" for p in exc.items])
+        click.echo(f"{op.name}: password set; sign in as {op.login} at /operator")
+    finally:
+        store.close()
 
 
 @operators.command("unlock")
@@ -451,6 +455,7 @@ def operators_unlock(name: str) -> None:
     try:
         op = store.accounts.unlock(name)
     except GeoserviceError as exc:
+        store.close()
         _fail([f"error: {exc.detail}"])
     click.echo(f"{op.name}: unlocked")
     store.close()
@@ -467,6 +472,7 @@ def operators_reset(name: str) -> None:
     try:
         code, op, expires = store.accounts.reset_password(name, dt.timedelta(hours=_settings().setup_code_hours))
     except GeoserviceError as exc:
+        store.close()
         _fail([f"error: {exc.detail}"])
     click.echo(f"setup code for {op.login}, shown once, valid until {expires:%Y-%m-%d %H:%M} UTC", err=True)
     click.echo(code)

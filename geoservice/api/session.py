@@ -68,7 +68,9 @@ class SecretField(P.Field):
     max_length: int = MAX_PASSWORD
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "format": "password"}
+        # Any character but U+0000 (every body refuses it: geoservice.api.body).
+        return {"type": "string", "minLength": 1, "maxLength": self.max_length, "format": "password",
+                "pattern": "^[^\\x00]+$"}
 
     def check(self, value: Any) -> Any:
         if not isinstance(value, str) or not value:

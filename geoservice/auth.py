@@ -7,10 +7,17 @@ useful through timing: an attacker cannot choose hash prefixes. The token is nev
 error message, and never accepted anywhere but the ``Authorization: Bearer`` header.
 
 Errors never say whether a token exists: an unknown, revoked or malformed token all get the same 401.
+
+A browser session (the operators' page, signed in with a password) is the same idea: its id is 256 random bits
+in an ``HttpOnly`` cookie, and only the id's SHA-256 is stored. Its CSRF token is derived from the id
+(HMAC-SHA256 keyed by it), so it is never stored either, is the same in every worker, and cannot be turned back
+into the id; the page reads it from ``GET /api/v1/session`` and sends it as ``X-CSRF-Token``.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from typing import Protocol
@@ -34,6 +41,31 @@ class TokenLookup(Protocol):
 def new_token() -> str:
     """A fresh random token (show it once; store only :func:`token_hash`)."""
     return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+SESSION_BYTES = 32
+MAX_SESSION_LENGTH = 100
+
+
+def new_session_id() -> str:
+    """A fresh random session id (the cookie's value; store only :func:`token_hash` of it)."""
+    return secrets.token_urlsafe(SESSION_BYTES)
+
+
+def csrf_token(session_id: str) -> str:
+    """The CSRF token of a session: HMAC-SHA256 keyed by the session id, URL-safe base64."""
+    digest = hmac.new(session_id.encode("utf-8"), b"geoservice csrf v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def csrf_matches(session_id: str, sent: str | None) -> bool:
+    """Whether ``sent`` is the session's CSRF token (constant-time)."""
+    return sent is not None and hmac.compare_digest(csrf_token(session_id).encode(), sent.encode("utf-8"))
+
+
+def plausible_session_id(value: str | None) -> bool:
+    """A cookie value worth looking up (the shape of :func:`new_session_id`)."""
+    return bool(value) and len(value or "") <= MAX_SESSION_LENGTH and bool(_TOKEN_SHAPE.match(value or ""))
 
 
 def token_hash(token: str) -> str:

@@ -12,7 +12,7 @@ from geoservice.calendar import read_calendar_file
 from geoservice.errors import GeoserviceError
 from geoservice.extras import ExtraMissing
 from geoservice.geo import DATUMS
-from geoservice.model import KINDS
+from geoservice.model import KINDS, ROLES
 from geoservice.settings import Settings
 from geoservice.validation import ValidationFailed
 
@@ -359,8 +359,9 @@ def layers() -> None:
 def operators() -> None:
     """Station operators' accounts, sites and tokens; bulk updates of hours and closures.
 
-    Roles: 'operator' (edits only the sites assigned to it) and 'admin' (union staff: every site).
-    Tokens are shown once when issued; only their SHA-256 is stored.
+    Roles: 'operator' (edits only the sites assigned to it), 'district_admin' (with its districts) and 'admin'
+    (union staff: every site). Tokens and setup codes are shown once; only their SHA-256 is stored. Passwords
+    (for the operators' page) are stored as scrypt hashes.
     """
 
 
@@ -375,17 +376,111 @@ def _operators_store() -> Services:
 
 @operators.command("create")
 @click.argument("name")
-@click.option("--admin", is_flag=True, help="Union staff: every site, and the network-wide change log.")
-def operators_create(name: str, admin: bool) -> None:
-    """Create an operator account NAME: the name people see, in any script (e.g. 某银行东城支行), 1-64 characters."""
+@click.option("--login", default=None, help="Login name for the operators' page (3-64 of A-Z a-z 0-9 _ . @ -; "
+                                            "not case-sensitive); set a password with `operators password NAME`.")
+@click.option("--role", type=click.Choice(ROLES), default=None,
+              help="operator (assigned sites), district_admin (with --district) or admin (union staff, the city).")
+@click.option("--district", "districts", multiple=True, metavar="ADCODE",
+              help="A district_admin's district (6-digit adcode); repeat for several.")
+@click.option("--admin", is_flag=True, help="Same as --role admin.")
+def operators_create(name: str, login: str | None, role: str | None, districts: tuple[str, ...],
+                     admin: bool) -> None:
+    """Create an account NAME: the name people see, in any script (e.g. 某银行东城支行), 1-64 characters."""
     import shlex
+
+    if admin and role not in (None, "admin"):
+        _fail([f"error: --admin contradicts --role {role}"])
+    store = _operators_store()
+    try:
+        op = store.accounts.create(name, "admin" if admin else role or "operator", login, districts)
+    except GeoserviceError as exc:
+        store.close()
+        _fail([f"error: {exc.detail}"])
+    step = "password" if op.login else "token issue"
+    login_note = f" (login {op.login})" if op.login else ""
+    click.echo(f"created {op.role} {op.name}{login_note}; next: geoservice operators {step} {shlex.quote(op.name)}")
+    store.close()
+
+
+@operators.command("login")
+@click.argument("name")
+@click.argument("login")
+def operators_login(name: str, login: str) -> None:
+    """Give account NAME the login name LOGIN (for an account made without one)."""
+    store = _operators_store()
+    try:
+        op = store.accounts.give_login(name, login)
+    except GeoserviceError as exc:
+        store.close()
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"{op.name}: login {op.login}")
+    store.close()
+
+
+def _new_password() -> str:
+    """The new password: the first line of standard input when it is not a terminal (scripts), else typed twice
+    without echo."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("new password: ")
+    if getpass.getpass("again: ") != first:
+        _fail(["error: the two passwords differ; nothing was changed"])
+    return first
+
+
+@operators.command("password")
+@click.argument("name")
+def operators_password(name: str) -> None:
+    """Set NAME's password (at least 10 characters, not the login name). Read from standard input when it is not
+    a terminal (`printf '%s\\n' "$PW" | geoservice operators password NAME`), else asked twice. Ends NAME's
+    sessions and clears a lockout."""
+    store = _operators_store()
+    try:
+        op = store.accounts.get(name)
+        if op is None:
+            _fail([f"error: no operator named {name!r}"])
+        if not op.login:
+            _fail([f"error: {name} has no login name; give it one: geoservice operators login NAME LOGIN"])
+        try:
+            store.accounts.set_password(op, _new_password())
+        except ValidationFailed as exc:
+            _fail([f"error: {p.reason}" for p in exc.items])
+        click.echo(f"{op.name}: password set; sign in as {op.login} at /operator")
+    finally:
+        store.close()
+
+
+@operators.command("unlock")
+@click.argument("name")
+def operators_unlock(name: str) -> None:
+    """Unlock NAME after too many wrong passwords (the failure count starts again from zero)."""
+    store = _operators_store()
+    try:
+        op = store.accounts.unlock(name)
+    except GeoserviceError as exc:
+        store.close()
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"{op.name}: unlocked")
+    store.close()
+
+
+@operators.command("reset")
+@click.argument("name")
+def operators_reset(name: str) -> None:
+    """Reset NAME's password: prints a one-time setup code ONCE on stdout (only its hash is stored); NAME sets a
+    new password with it on the operators' page. The old password and NAME's sessions stop working."""
+    import datetime as dt
 
     store = _operators_store()
     try:
-        op = store.accounts.create(name, "admin" if admin else "operator")
+        code, op, expires = store.accounts.reset_password(name, dt.timedelta(hours=_settings().setup_code_hours))
     except GeoserviceError as exc:
+        store.close()
         _fail([f"error: {exc.detail}"])
-    click.echo(f"created {op.role} {op.name}; next: geoservice operators token issue {shlex.quote(op.name)}")
+    click.echo(f"setup code for {op.login}, shown once, valid until {expires:%Y-%m-%d %H:%M} UTC", err=True)
+    click.echo(code)
     store.close()
 
 

@@ -132,3 +132,10 @@ class FileInvalid(Exception):
     def __init__(self, problems: list[str]):
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
+
+
+class AccountLocked(GeoserviceError):
+    """The password was right but the account is locked after too many wrong ones (423): an admin unlocks it."""
+
+    status = 423
+    title = "Locked"

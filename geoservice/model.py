@@ -148,7 +148,8 @@ SITE_STATUSES: tuple[str, ...] = ("open", "temporarily_closed")
 EDITABLE_FIELDS: tuple[str, ...] = ("opening_hours", "amenities", "phone", "notes", "status", "name_zh", "name_en")
 # What a courier may report about a site.
 REPORT_TYPES: tuple[str, ...] = ("closed_on_arrival", "amenity_missing")
-ROLES: tuple[str, ...] = ("operator", "admin")
+# operator: assigned sites; district_admin: the districts (adcodes) of the account; admin: union staff, the city.
+ROLES: tuple[str, ...] = ("operator", "district_admin", "admin")
 
 
 # ---- live status (issue 14) --------------------------------------------------------------------------------
@@ -364,7 +365,8 @@ def verification_stale(verified_at: dt.datetime | None, now: dt.datetime, stale_
 
 @dataclasses.dataclass(frozen=True)
 class Operator:
-    """A station operator (``role='operator'``: only assigned sites) or union staff (``'admin'``: all sites)."""
+    """A station operator (``role='operator'``: only assigned sites), a district's staff (``'district_admin'``,
+    with its districts' adcodes) or union staff (``'admin'``: all sites)."""
 
     id: int
     name: str
@@ -374,6 +376,10 @@ class Operator:
     active_tokens: int = 0
     # Set when the request's token is limited to one site: it may only post or clear that site's live status.
     token_site: str | None = None
+    login: str | None = None  # case-folded; None: the account cannot sign in with a password
+    has_password: bool = False
+    locked: bool = False  # too many wrong passwords in a row: an admin unlocks it
+    districts: tuple[str, ...] = ()  # a district_admin's adcodes
 
     @property
     def is_admin(self) -> bool:

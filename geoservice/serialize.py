@@ -29,6 +29,7 @@ from geoservice.model import (
     MAY_BE_CLOSED_REPORTS,
     MAY_BE_CLOSED_WINDOW,
     REPORT_TYPES,
+    ROLES,
     SITE_STATUSES,
     Closure,
     District,
@@ -36,6 +37,7 @@ from geoservice.model import (
     LiveView,
     MayBeClosed,
     OpenState,
+    Operator,
     Report,
     Site,
     SiteChange,
@@ -100,6 +102,22 @@ def live_status(s: LiveStatus | None) -> dict[str, Any] | None:
 def may_be_closed(m: MayBeClosed | None) -> dict[str, Any] | None:
     """Couriers' "closed when I arrived" marks on a site (null when too few): how many clients, since when."""
     return None if m is None else {"reports": m.reports, "since": iso(m.since)}
+
+
+def account(op: Operator) -> dict[str, Any]:
+    """An account as its holder and admins see it (never a password, hash, token or session id)."""
+    return {"name": op.name, "login": op.login, "role": op.role, "districts": list(op.districts),
+            "has_password": op.has_password, "locked": op.locked}
+
+
+def session(op: Operator | None, via: str | None = None, csrf_token: str | None = None,
+            expires_at: dt.datetime | None = None) -> dict[str, Any]:
+    """Who is signed in: the account, how (``session`` cookie or bearer ``token``) and, for a cookie session,
+    the CSRF token its writes need and when it ends at the latest."""
+    if op is None:
+        return {"signed_in": False, "account": None, "via": None, "csrf_token": None, "expires_at": None}
+    return {"signed_in": True, "account": account(op), "via": via, "csrf_token": csrf_token,
+            "expires_at": iso(expires_at)}
 
 
 def district_ref(d: District | None) -> dict[str, str] | None:
@@ -363,6 +381,21 @@ WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
                "properties": {"rel": STRING, "href": STRING, "type": STRING, "title": STRING}}
 
+ACCOUNT_SCHEMA = {"type": "object", "required": ["name", "login", "role", "districts", "has_password", "locked"],
+                  "additionalProperties": False, "properties": {
+    "name": STRING, "login": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
+    "districts": {"type": "array", "items": STRING, "description": "A district_admin's adcodes"},
+    "has_password": {"type": "boolean"},
+    "locked": {"type": "boolean", "description": "Locked after too many wrong passwords; an admin unlocks it"}}}
+SESSION_SCHEMA = {"type": "object", "required": ["signed_in", "account", "via", "csrf_token", "expires_at"],
+                  "additionalProperties": False, "properties": {
+    "signed_in": {"type": "boolean"},
+    "account": {"anyOf": [{"$ref": "#/components/schemas/Account"}, {"type": "null"}]},
+    "via": {"type": ["string", "null"], "enum": ["session", "token", None]},
+    "csrf_token": {"type": ["string", "null"], "description": (
+        "Send it as X-CSRF-Token on every state-changing request made with the session cookie")},
+    "expires_at": {**TIME, "description": "When the session ends at the latest (it ends sooner when unused)"}}}
+
 NUMBERS = {"type": "array", "items": {"type": "number"}}
 SERVICE_AREA_SCHEMA = {
     "type": "object", "required": ["code", "name_zh", "name_en", "bbox", "centre"], "additionalProperties": False,
@@ -374,8 +407,8 @@ SERVICE_AREA_SCHEMA = {
                               "description": "lon, lat (WGS-84) where maps open"}}}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA, "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA,
-    "Report": REPORT_SCHEMA,
+    "Account": ACCOUNT_SCHEMA, "Session": SESSION_SCHEMA, "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA,
+    "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {

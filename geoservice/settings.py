@@ -86,6 +86,20 @@ class Settings:
     tiles: str = "osm"
     tiles_datum: str = ""
     tiles_attribution: str = ""
+    # Operators' page sessions (a password sign-in): a session ends after this long unused, and after
+    # session_absolute_hours whatever happens (a new sign-in is needed).
+    session_idle_minutes: int = dataclasses.field(default=30, metadata=_range(1, 24 * 60))
+    session_absolute_hours: int = dataclasses.field(default=12, metadata=_range(1, 24 * 31))
+    # Wrong passwords: after login_failures_per_window failures for one login name (or login_address_failures
+    # from one client address) within login_window_s, sign-in answers 429 until the window refills; shared by
+    # every worker like the other limits. login_lockout_failures wrong passwords in a row lock the account
+    # until an admin unlocks it.
+    login_failures_per_window: int = dataclasses.field(default=5, metadata=_range(1, 1000))
+    login_address_failures: int = dataclasses.field(default=30, metadata=_range(1, 100_000))
+    login_window_s: int = dataclasses.field(default=900, metadata=_range(10, 86_400))
+    login_lockout_failures: int = dataclasses.field(default=10, metadata=_range(1, 1000))
+    # How long an admin's one-time setup code (password reset) may be used.
+    setup_code_hours: int = dataclasses.field(default=72, metadata=_range(1, 24 * 31))
 
     def __post_init__(self) -> None:
         problems = [p for f in dataclasses.fields(self) if (p := _out_of_range(f, getattr(self, f.name)))]

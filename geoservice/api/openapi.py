@@ -19,7 +19,14 @@ API = P.Api()
 SECURITY = {"operatorToken": {
     "type": "http", "scheme": "bearer",
     "description": "An operator's token, issued once by `geoservice operators token issue NAME`. Operators reach "
-                   "their assigned sites; admins (union staff) every site and /api/v1/admin/*."}}
+                   "their assigned sites; admins (union staff) every site and /api/v1/admin/*. A request with a "
+                   "token needs no CSRF token."},
+    "operatorSession": {
+    "type": "apiKey", "in": "cookie", "name": "gs_session",
+    "description": "The session cookie set by POST /api/v1/session (login name and password): HttpOnly, "
+                   "SameSite=Strict, Secure over HTTPS; it ends after a while unused and after a maximum lifetime. "
+                   "Every state-changing request made with it needs the header X-CSRF-Token with the csrf_token "
+                   "of GET /api/v1/session (403 without it)."}}
 
 
 def document(apis: list[P.Api], walk: WalkModel) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The station operators' API: their sites, edits with no lost updates, closures, audit, bulk, reports, preview.
 
-Every route here needs ``Authorization: Bearer <token>`` (:mod:`geoservice.auth`) except the hours preview,
+Every route here needs ``Authorization: Bearer <token>`` (:mod:`geoservice.auth`) or the operators' page's
+session cookie (with ``X-CSRF-Token`` on writes, :mod:`geoservice.api.session`) except the hours preview,
 which only evaluates an expression. Writes are conditional: ``PATCH``, closure ``POST``/``DELETE`` and
 ``verify`` need ``If-Match`` with the site's ``ETag`` (428 without it, 412 when the site changed meanwhile).
 The ETag is the stored version, ``"<version>"``, one per site, the same for every representation of it.
@@ -23,7 +24,8 @@ from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
 from geoservice.api.public import GEOJSON, SITE_LINKS, calendar_warnings, feature
-from geoservice.auth import authenticate, require_admin
+from geoservice.api.session import CREDENTIALS, current_operator
+from geoservice.auth import require_admin
 from geoservice.errors import (
     Forbidden,
     InvalidInput,
@@ -33,7 +35,7 @@ from geoservice.errors import (
     VersionConflict,
 )
 from geoservice.hours import DAY, TZ, HoursEvaluationError, now_local, validate_hours
-from geoservice.model import AMENITIES, SITE_STATUSES, EditResult, LiveView, Operator, Site
+from geoservice.model import AMENITIES, ROLES, SITE_STATUSES, EditResult, LiveView, Operator, Site
 from geoservice.phone import validate_phone
 from geoservice.services.bulk import MAX_REASON, check_closure, describe, parse_bulk_csv
 from geoservice.validation import Problem, ValidationFailed
@@ -46,7 +48,8 @@ JSON_TYPES = ("application/json", "application/merge-patch+json")
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 PREVIEW_DAYS = 7
 TAGS = ("operators",)
-TOKEN = ("operatorToken",)
+# A bearer token, or the operators' page's session cookie (writes with X-CSRF-Token): geoservice.api.session.
+TOKEN = CREDENTIALS
 
 
 # One or more of the ETags this service gives sites ("7"); a weak W/"7" is taken as "7".
@@ -125,7 +128,7 @@ def me() -> Operator:
     """The authenticated operator of this request (401 otherwise); 403 when the token is limited to one site
     and this is not that site's live status."""
     if "operator" not in g:
-        g.operator = authenticate(services().accounts, request.headers.get("Authorization"))
+        g.operator = current_operator()
     found: Operator = g.operator
     if found.token_site is not None and request.endpoint not in SITE_TOKEN_ENDPOINTS:
         raise Forbidden(f"this token is limited to the live status of site {found.token_site}")
@@ -218,7 +221,7 @@ def page_links(limit: int, offset: int, returned: int, total: int) -> list[dict[
     "GET", "/api/v1/operator/me", "Who am I", tags=TAGS, security=TOKEN,
     ok={200: P.Response("The account", {"application/json": {
         "type": "object", "required": ["name", "role", "sites"],
-        "properties": {"name": {"type": "string"}, "role": {"type": "string", "enum": ["operator", "admin"]},
+        "properties": {"name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLES)},
                        "sites": {"type": "integer"}}}})}))
 def whoami(args: dict[str, Any]) -> Response:
     """The authenticated account."""

@@ -417,6 +417,7 @@ STATUS_TEXT = {
     412: "The resource changed since the version named in If-Match (the answer carries the current ETag)",
     413: "The body is larger than the service accepts",
     415: "The body is not in a media type this operation takes",
+    423: "Locked: the account is locked after too many wrong passwords (an admin unlocks it)",
     422: "Readable but not acceptable: a value outside its range or vocabulary, or a rule named in the problem",
     428: "If-Match is required: send the ETag of the version you are changing",
     429: "Too many requests from this client; Retry-After says when to try again",

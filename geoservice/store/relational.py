@@ -157,15 +157,24 @@ class Accounts(Repository):
     """Operators and union staff, their sites and their bearer tokens (only tokens' SHA-256 is kept)."""
 
     def _operator(self, row: Sequence[Any]) -> Operator:
-        oid, name, role, created_at, sites, tokens = row[:6]
-        return Operator(int(oid), name, role, self.db.dialect.time(created_at), int(sites), int(tokens))
+        oid, name, role, created_at, sites, tokens, login, has_password, locked = row[:9]
+        districts: tuple[str, ...] = ()
+        if role == "district_admin":
+            districts = tuple(r[0] for r in self._all("operator_districts", operator_id=int(oid)))
+        return Operator(int(oid), name, role, self.db.dialect.time(created_at), int(sites), int(tokens),
+                        login=login, has_password=bool(has_password), locked=bool(locked), districts=districts)
 
-    def create(self, name: str, role: str) -> Operator:
-        """A new account (name and role already checked); ``Conflict`` when the name is taken."""
+    def create(self, name: str, role: str, login: str | None = None, districts: Sequence[str] = ()) -> Operator:
+        """A new account (name, role, login and districts already checked); ``Conflict`` when the name or the
+        login is taken."""
         with self.db.writing() as ex:
-            row = run(self.db, ex, "insert_operator", name=name, role=role, now=_now()).fetchone()
-        if row is None:
-            raise Conflict(f"an operator named {name!r} already exists")
+            if login is not None and run(self.db, ex, "login_taken", login=login, id=-1).fetchone():
+                raise Conflict(f"the login {login!r} is taken")
+            row = run(self.db, ex, "insert_operator", name=name, role=role, now=_now(), login=login).fetchone()
+            if row is None:
+                raise Conflict(f"an operator named {name!r} already exists")
+            for adcode in dict.fromkeys(districts):
+                run(self.db, ex, "insert_operator_district", operator_id=int(row[0]), adcode=adcode)
         created = self.get(name)
         assert created is not None
         return created
@@ -174,6 +183,127 @@ class Accounts(Repository):
         """One account by name."""
         row = self._one("operator_by_name", name=name)
         return self._operator(row) if row else None
+
+    def by_id(self, operator_id: int) -> Operator | None:
+        """One account by id."""
+        row = self._one("operator_by_id", id=int(operator_id))
+        return self._operator(row) if row else None
+
+    def by_login(self, login: str) -> Operator | None:
+        """One account by its (case-folded) login."""
+        row = self._one("operator_by_login", login=login)
+        return self._operator(row) if row else None
+
+    def known_districts(self, adcodes: Sequence[str]) -> set[str]:
+        """Which of these adcodes are loaded districts."""
+        return {r[0] for r in self._all("known_adcodes", ids=list(dict.fromkeys(adcodes)))}
+
+    # ---- passwords, lockout ----------------------------------------------------------------------------
+    def set_login(self, name: str, login: str) -> None:
+        """Give an account a (case-folded, checked) login; ``Conflict`` when another account has it."""
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            if run(self.db, ex, "login_taken", login=login, id=oid).fetchone():
+                raise Conflict(f"the login {login!r} is taken")
+            run(self.db, ex, "set_login", login=login, id=oid)
+
+    def password_of(self, login: str) -> tuple[int, str | None, bool] | None:
+        """``(account id, stored password hash, locked)`` of a login, or None when no account has it."""
+        row = self._one("password_of_login", login=login)
+        return (int(row[0]), row[1], row[2] is not None) if row else None
+
+    def set_password_hash(self, operator_id: int, password_hash: str) -> None:
+        """Store a new password hash; the account's failure count and lock are cleared, its sessions and any
+        pending setup code ended."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "set_password", hash=password_hash, id=operator_id)
+            run(self.db, ex, "delete_sessions_of", operator_id=operator_id)
+            run(self.db, ex, "delete_setup_code", operator_id=operator_id)
+
+    def failed_login(self, operator_id: int, threshold: int) -> bool:
+        """Count one wrong password; True when the account is (now) locked."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "record_failed_login", id=operator_id, threshold=threshold, now=_now()).fetchone()
+        return row is not None and row[1] is not None
+
+    def good_login(self, operator_id: int) -> None:
+        """A right password: the run of failures is over."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "clear_failed_logins", id=operator_id)
+
+    def unlock(self, name: str) -> Operator:
+        """Clear an account's lock and failure count (``NotFound`` for an unknown name)."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "unlock_operator", id=self._id(ex, name))
+        found = self.get(name)
+        assert found is not None
+        return found
+
+    # ---- sessions --------------------------------------------------------------------------------------
+    def start_session(self, operator_id: int, session_sha256: str, lifetime: dt.timedelta,
+                      idle: dt.timedelta, replaces: str | None = None) -> dt.datetime:
+        """Record a new session by its id's hash (ending ``replaces``, the browser's previous session, and
+        every expired one); returns when it ends at the latest."""
+        now = _now()
+        with self.db.writing() as ex:
+            if replaces:
+                run(self.db, ex, "delete_session", hash=replaces)
+            run(self.db, ex, "delete_expired_sessions", now=now, idle_before=now - idle)
+            run(self.db, ex, "insert_session", operator_id=operator_id, hash=session_sha256, now=now,
+                expires=now + lifetime)
+        return now + lifetime
+
+    def session(self, session_sha256: str, idle: dt.timedelta,
+                touch_after: dt.timedelta) -> tuple[Operator, dt.datetime] | None:
+        """The account of a live session (not past its absolute end, used within ``idle``) and that end, else
+        None; its last
+        use is written at most every ``touch_after`` (a write per request would be wasteful)."""
+        row = self._one("session_by_hash", hash=session_sha256)
+        if row is None:
+            return None
+        t = self.db.dialect.time
+        now, last_seen, expires = _now(), t(row[2]), t(row[3])
+        if last_seen is None or expires is None or now >= expires or now - last_seen >= idle:
+            self.end_session(session_sha256)
+            return None
+        if now - last_seen >= touch_after:
+            with self.db.writing() as ex:
+                run(self.db, ex, "touch_session", hash=session_sha256, now=now)
+        operator = self.by_id(int(row[0]))
+        return (operator, expires) if operator else None
+
+    def end_session(self, session_sha256: str) -> bool:
+        """End one session; True when there was one."""
+        with self.db.writing() as ex:
+            return bool(run(self.db, ex, "delete_session", hash=session_sha256).rowcount)
+
+    def end_sessions(self, operator_id: int) -> int:
+        """End every session of an account; returns how many."""
+        with self.db.writing() as ex:
+            return int(run(self.db, ex, "delete_sessions_of", operator_id=operator_id).rowcount)
+
+    # ---- setup codes -----------------------------------------------------------------------------------
+    def reset_with_code(self, name: str, code_sha256: str, lifetime: dt.timedelta) -> tuple[Operator, dt.datetime]:
+        """An admin's reset: the password is cleared, sessions end, and the code (by hash) may set a new one
+        until the returned time. A second reset replaces the first code."""
+        now = _now()
+        with self.db.writing() as ex:
+            oid = self._id(ex, name)
+            run(self.db, ex, "clear_password", id=oid)
+            run(self.db, ex, "delete_sessions_of", operator_id=oid)
+            run(self.db, ex, "upsert_setup_code", operator_id=oid, hash=code_sha256, now=now, expires=now + lifetime)
+        found = self.get(name)
+        assert found is not None
+        return found, now + lifetime
+
+    def setup_code_of(self, login: str) -> tuple[int, str, dt.datetime] | None:
+        """``(account id, code hash, expiry)`` of a login's pending setup code."""
+        row = self._one("setup_code_of_login", login=login)
+        if row is None:
+            return None
+        expires = self.db.dialect.time(row[2])
+        assert expires is not None
+        return int(row[0]), row[1], expires
 
     def all(self) -> list[Operator]:
         """Every account with its site and active-token counts, by name."""

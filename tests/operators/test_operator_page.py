@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from geoservice.auth import token_hash
 from tests.support import ROOT, TIANANMEN
 from tests.support.csp_watch import watch_csp
 from tests.support.sites import sid
-from tests.support.world import World, build_world
+from tests.support.world import World, build_world, rows_of_every_table
 
 from .conftest import tomorrow_at
 
@@ -336,3 +337,60 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
 
     chromium.run(scenario)
     assert world.store.reports.unresolved_counts([d]) == {}
+
+
+def test_an_operator_signs_in_with_a_password_edits_and_signs_out(
+        chromium: BrowserThread, served: tuple[World, str], request: pytest.FixtureRequest) -> None:
+    world, base = served
+    site = sid("op-c")  # bob's
+    bob = world.store.accounts.give_login("bob", "bob.ops")
+    world.store.accounts.set_password(bob, "bob's password 2026")
+    seen: list[str] = []
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name) as page:
+            page.goto(base + "/operator")
+            page.wait_for_selector("body[data-state=signed-out]")
+            page.fill("#login", "Bob.Ops")
+            page.fill("#password", "not the password")
+            page.click("#password-form button[type=submit]")
+            page.wait_for_selector("#password-msg[data-msg=badPassword]")
+            assert "登录名或密码错误" in page.inner_text("#password-msg")
+            assert page.input_value("#password") == ""  # a refused password is not left in the form
+
+            page.fill("#password", "bob's password 2026")
+            page.click("#password-form button[type=submit]")
+            page.wait_for_selector("body[data-state=list]")
+            assert "bob" in page.inner_text("#whoami")
+            [cookie] = [c for c in page.context.cookies() if c["name"] == "gs_session"]
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+            seen.append(cookie["value"])
+            assert "gs_session" not in page.evaluate("document.cookie")  # scripts cannot read it
+            assert page.evaluate("sessionStorage.getItem('gs.op.token')") is None  # no token kept
+
+            page.click(f"#sites .site[data-id={site}]")
+            page.wait_for_selector("body[data-state=editing]")
+            page.fill("#hours", "Mo-Su 09:00-17:00")
+            page.wait_for_selector("#preview[data-status=ok][data-expr='Mo-Su 09:00-17:00']")
+            page.click("#save")
+            page.wait_for_selector("#save-msg[data-msg=saved]")
+            assert world.store.sites.get_site(site).opening_hours == "Mo-Su 09:00-17:00"  # type: ignore[union-attr]
+
+            # the same cookie without the CSRF token (what a forged request carries) is refused
+            forged = page.evaluate("""async (site) => {
+                const r = await fetch('/api/v1/sites/' + site, {method: 'PATCH', credentials: 'include',
+                  headers: {'Content-Type': 'application/json', 'If-Match': '"99"'}, body: '{"notes": "forged"}'});
+                return [r.status, (await r.json()).errors[0].field];
+            }""", site)
+            assert forged == [403, "X-CSRF-Token"]
+
+            page.reload()  # a reload carries on with the live session
+            page.wait_for_selector("body[data-state=list]")
+            page.click("#signout")
+            page.wait_for_selector("body[data-state=signed-out]")
+            assert page.is_visible("#password-form")
+            assert page.evaluate("fetch('/api/v1/session').then(r => r.json())")["signed_in"] is False
+            assert not [c for c in page.context.cookies() if c["name"] == "gs_session"]
+
+    chromium.run(scenario)
+    assert seen and token_hash(seen[0]) not in rows_of_every_table(world.store)  # ended on the server too

@@ -14,10 +14,14 @@ from tests.support.world import World, rows_of_every_table
 from .conftest import tomorrow_at
 
 
+def run_env(store: Services) -> dict[str, str]:
+    if store.backend == "postgis":
+        return {"DATABASE_URL": store.spatial.url}  # type: ignore[attr-defined]
+    return {"DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
+
+
 def run(store: Services, *args: str) -> Result:
-    env = {"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
-        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}  # type: ignore[attr-defined]
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), env=run_env(store), catch_exceptions=False)
 
 
 def test_accounts_assignments_and_tokens(embedded_world: World) -> None:
@@ -109,3 +113,50 @@ def test_a_token_limited_to_one_site_from_the_command_line(embedded_world: World
     refused = run(store, "operators", "token", "issue", "alice", "--site", sid("op-c"))
     assert refused.exit_code == 1 and sid("op-c") in refused.stderr
     assert len(store.accounts.tokens("alice")) == 2  # the test world's own and the door's
+
+
+def test_accounts_with_logins_passwords_from_stdin_unlock_and_reset(world: World) -> None:
+    store = world.store
+    districts = [d.adcode for d in store.sites.districts()][:1]
+    made = run(store, "operators", "create", "某银行东城支行", "--login", "Dongcheng-Bank", "--role",
+               "district_admin", "--district", districts[0])
+    assert made.exit_code == 0, made.output
+    assert "created district_admin 某银行东城支行 (login dongcheng-bank)" in made.output
+    assert "operators password" in made.output
+    assert run(store, "operators", "create", "无区", "--role", "district_admin").exit_code == 1
+    assert run(store, "operators", "create", "x", "--admin", "--role", "operator").exit_code == 1
+
+    def password(name: str, text: str) -> Result:
+        return CliRunner().invoke(main, ["operators", "password", name], input=text, catch_exceptions=False,
+                                  env=run_env(store))
+
+    short = password("某银行东城支行", "tiny-pw\n")
+    assert short.exit_code == 1 and "at least 10" in short.stderr and "tiny-pw" not in short.output
+    same = password("某银行东城支行", "DONGCHENG-BANK\n")
+    assert same.exit_code == 1 and "login" in same.stderr
+    secret = "a script's password 一二三"
+    done = password("某银行东城支行", secret + "\n")
+    assert done.exit_code == 0 and secret not in done.output and "dongcheng-bank" in done.output
+    assert secret not in rows_of_every_table(store)
+    c = world.client
+    signed = c.post("/api/v1/session", json={"login": "dongcheng-bank", "password": secret})
+    assert signed.status_code == 200 and signed.get_json()["account"]["role"] == "district_admin"
+    assert password("alice", "no login yet 123\n").exit_code == 1  # alice has no login name
+    assert run(store, "operators", "login", "alice", "alice").exit_code == 0
+    assert password("alice", "alice's password 1\n").exit_code == 0
+
+    for _ in range(10):  # ten wrong passwords in a row, as the sign-in counts them
+        store.accounts.failed_login(store.accounts.get("alice").id, 10)  # type: ignore[union-attr]
+    assert store.accounts.get("alice").locked  # type: ignore[union-attr]
+    unlocked = run(store, "operators", "unlock", "alice")
+    assert unlocked.exit_code == 0 and "unlocked" in unlocked.output
+    assert not store.accounts.get("alice").locked  # type: ignore[union-attr]
+
+    reset = run(store, "operators", "reset", "alice")
+    assert reset.exit_code == 0 and "shown once" in reset.stderr
+    code = reset.stdout.strip()
+    assert code and code not in reset.stderr and code not in rows_of_every_table(store)
+    assert c.post("/api/v1/session", json={"login": "alice", "password": "alice's password 1"}).status_code == 401
+    assert c.post("/api/v1/session/setup", json={"login": "alice", "setup_code": code,
+                                                "password": "after the reset 1"}).status_code == 204
+    assert c.post("/api/v1/session", json={"login": "alice", "password": "after the reset 1"}).status_code == 200

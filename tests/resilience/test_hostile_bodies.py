@@ -72,6 +72,11 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
         ("put", "/api/v1/operator/sites/{site_id}/status"): {
             "url": f"/api/v1/operator/sites/{site}/status", "headers": world.auth("alice"),
             "types": ("application/merge-patch+json", "application/json")},
+        ("post", "/api/v1/session"): {"url": "/api/v1/session", "headers": {}, "types": ("application/json",)},
+        ("put", "/api/v1/session/password"): {"url": "/api/v1/session/password", "headers": world.auth("alice"),
+                                              "types": ("application/json",)},
+        ("post", "/api/v1/session/setup"): {"url": "/api/v1/session/setup", "headers": {},
+                                            "types": ("application/json",)},
     }
 
 
@@ -87,6 +92,9 @@ def _nul_bodies() -> dict[tuple[str, str], bytes]:
         ("post", "/api/v1/operator/reports/{report_id}/resolve"): b'{"note": "done\\u0000"}',
         ("post", "/api/v1/sites/{site_id}/reports"): b'{"type": "closed_on_arrival", "note": "\\u0000"}',
         ("put", "/api/v1/operator/sites/{site_id}/status"): b'{"state": "full\\u0000"}',
+        ("post", "/api/v1/session"): b'{"login": "alice", "password": "pass\\u0000word"}',
+        ("put", "/api/v1/session/password"): b'{"old_password": "x\\u0000", "new_password": "long enough 123"}',
+        ("post", "/api/v1/session/setup"): b'{"login": "alice", "setup_code": "abc", "password": "new\\u0000pass"}',
     }
 
 
@@ -128,7 +136,8 @@ def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> 
         resp = c.open(spec["url"], method=method.upper(), data=_nul_bodies()[(method, path)],
                       content_type=spec["types"][0], headers=spec["headers"])
         assert resp.status_code == 422, (path, "NUL", resp.status_code, resp.get_data()[:300])
-        assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note", "state"), resp.get_json()
+        assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note", "state", "password",
+                                                         "old_password"), resp.get_json()
     assert _state(world) == before  # nothing was written
 
 

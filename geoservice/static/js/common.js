@@ -109,6 +109,7 @@ export function fetchJSON(url, opts) {
       err.title = b.title || null;
       err.detail = b.detail || null;
       err.problems = Array.isArray(b.errors) ? b.errors : [];
+      err.retryAfter = r.headers.get("Retry-After");
       err.body = body;
       throw err;
     }

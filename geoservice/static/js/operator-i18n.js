@@ -3,7 +3,10 @@
    of data (amenities, weekdays) are not here: they come from GET /api/v1/vocabulary. */
 export const STR = {
   zh: {
-    title: "站点运营管理", signInTitle: "用令牌登录",
+    title: "站点运营管理", signInTitle: "或用令牌登录", passwordTitle: "用登录名和密码登录", loginLabel: "登录名",
+    passwordLabel: "密码", badPassword: "登录名或密码错误。",
+    throttled: "密码错误次数太多，请等待以下秒数后再试：", locked: "密码错误次数过多，账号已锁定，请联系工会管理员解锁。",
+    sessionEnded: "登录已过期，请重新登录。", role_district_admin: "区工会管理员",
     signInHelp: "粘贴工会发给您的令牌。令牌只保存在本浏览器标签页中，关闭即清除。",
     tokenLabel: "令牌", signIn: "登录", signOut: "退出", badToken: "令牌无效或已被撤销。",
     whoami: "{name}（{role}），共 {n} 个站点", role_operator: "站点运营者", role_admin: "工会管理员",
@@ -39,7 +42,11 @@ export const STR = {
     langButton: "English"
   },
   en: {
-    title: "Station operators", signInTitle: "Sign in with your token",
+    title: "Station operators", signInTitle: "Or sign in with a token", passwordTitle: "Sign in with your login name and password",
+    loginLabel: "Login name", passwordLabel: "Password", badPassword: "The login name or the password is wrong.",
+    throttled: "Too many wrong passwords. Seconds to wait before trying again:",
+    locked: "This account is locked after too many wrong passwords. Ask union staff to unlock it.",
+    sessionEnded: "Your session has ended. Please sign in again.", role_district_admin: "district union staff",
     signInHelp: "Paste the token the union gave you. It is kept in this browser tab only and forgotten when you close it.",
     tokenLabel: "Token", signIn: "Sign in", signOut: "Sign out", badToken: "The token is not valid or was revoked.",
     whoami: "{name} ({role}), {n} site(s)", role_operator: "station operator", role_admin: "union staff",

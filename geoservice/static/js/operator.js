@@ -1,4 +1,5 @@
-/* The operators' page: sign in with a token, list my sites, edit hours with a live preview, closures, history,
+/* The operators' page: sign in with login name and password (a session cookie; writes carry its CSRF token) or a
+   token, list my sites, edit hours with a live preview, closures, history,
    couriers' reports. No framework, no build step, no CDN; an ES module. Every UI string is in operator-i18n.js
    (zh and en); the labels of data (amenities, weekdays) come from GET /api/v1/vocabulary; the helpers from
    common.js, shared with the couriers' page. */
@@ -13,7 +14,7 @@ function store(k, v) { storageSet("session", k, v); }
 function recall(k) { return storageGet("session", k); }
 var S = {
   lang: initialLang(recall("gs.op.lang")),
-  token: recall("gs.op.token"), me: null, sites: [], total: 0, vocab: null, site: null, etag: null,
+  token: recall("gs.op.token"), csrf: null, me: null, sites: [], total: 0, vocab: null, site: null, etag: null,
   previewSeq: 0, previewCtl: null, previewTimer: null
 };
 window.operatorPage = S; // for tests and debugging (never holds anything the page did not show)
@@ -31,6 +32,8 @@ function msg(node, kind, key, detail) {
 function api(method, path, body, extra) {
   var headers = { Accept: "application/json, application/geo+json, application/problem+json" };
   if (S.token) headers.Authorization = "Bearer " + S.token;
+  // A session (HttpOnly cookie, sent by the browser) needs its CSRF token on every change.
+  else if (S.csrf && method !== "GET") headers["X-CSRF-Token"] = S.csrf;
   Object.keys(extra || {}).forEach(function (k) { headers[k] = extra[k]; });
   return fetchJSON(path, { method: method, headers: headers, json: body, cache: "no-store", full: true }).then(function (r) {
     return { status: r.status, ok: true, body: r.body, etag: r.etag, error: null };
@@ -60,30 +63,62 @@ function applyLang() {
 
 /* ---------- sign in ---------- */
 function signIn(token) {
-  S.token = token;
+  S.token = token; S.csrf = null;
+  return enter($("signin-msg"), function () { S.token = null; store("gs.op.token", null); msg($("signin-msg"), "bad", "badToken"); })
+    .then(function (ok) { if (ok) store("gs.op.token", token); });
+}
+// Who am I, then the lists; onUnauthorized when the credentials are refused. Resolves to whether it worked.
+function enter(msgNode, onUnauthorized) {
   return api("GET", "/api/v1/operator/me").then(function (res) {
-    if (res.status === 401) { S.token = null; store("gs.op.token", null); msg($("signin-msg"), "bad", "badToken"); return; }
-    if (!res.ok) { msg($("signin-msg"), "bad", "failed", problemText(res)); return; }
-    store("gs.op.token", token);
+    if (res.status === 401) { onUnauthorized(); return false; }
+    if (!res.ok) { msg(msgNode, "bad", "failed", problemText(res)); return false; }
     S.me = res.body;
     $("signin").hidden = true;
     $("signout").hidden = false;
     $("mine").hidden = false;
     $("reports").hidden = false;
-    $("signin-msg").hidden = true;
+    $("signin-msg").hidden = true; $("password-msg").hidden = true;
+    $("password").value = "";
     renderMe();
     return Promise.all([loadVocab(), loadSites(0), loadReports()]).then(function () {
       document.body.dataset.state = "list";
+      return true;
     });
   });
 }
+// Login name and password: the answer sets the session cookie (HttpOnly) and gives the CSRF token for changes.
+function signInWithPassword(login, password) {
+  var m = $("password-msg");
+  return api("POST", "/api/v1/session", { login: login, password: password }).then(function (res) {
+    $("password").value = "";
+    if (res.status === 401) { msg(m, "bad", "badPassword"); return; }
+    if (res.status === 429) { m.dataset.detail = (res.error && res.error.retryAfter) || ""; msg(m, "bad", "throttled", m.dataset.detail); return; }
+    if (res.status === 423) { msg(m, "bad", "locked"); return; }
+    if (!res.ok) { msg(m, "bad", "failed", problemText(res)); return; }
+    S.token = null; store("gs.op.token", null);
+    S.csrf = res.body.csrf_token;
+    return enter(m, function () { S.csrf = null; msg(m, "bad", "sessionEnded"); });
+  });
+}
 function signOut() {
-  S.token = null; S.me = null; S.site = null; S.sites = [];
+  var ending = S.csrf ? api("DELETE", "/api/v1/session").catch(function () { /* offline: the cookie expires */ })
+    : Promise.resolve();
+  S.token = null; S.csrf = null; S.me = null; S.site = null; S.sites = [];
   store("gs.op.token", null);
-  $("token").value = "";
+  $("token").value = ""; $("password").value = "";
   $("signin").hidden = false; $("signout").hidden = true; $("mine").hidden = true; $("editor").hidden = true;
   $("reports").hidden = true;
-  document.body.dataset.state = "signed-out";
+  return ending.then(function () { document.body.dataset.state = "signed-out"; });
+}
+// A page opened while a session is live (a reload) carries on with it.
+function resume() {
+  return api("GET", "/api/v1/session").then(function (res) {
+    if (res.ok && res.body && res.body.via === "session") {
+      S.csrf = res.body.csrf_token;
+      return enter($("password-msg"), function () { S.csrf = null; document.body.dataset.state = "signed-out"; });
+    }
+    document.body.dataset.state = "signed-out";
+  }, function () { document.body.dataset.state = "signed-out"; });
 }
 function renderMe() {
   $("whoami").textContent = t("whoami", { name: S.me.name, role: t("role_" + S.me.role), n: S.me.sites });
@@ -434,6 +469,11 @@ function backToList() {
 function init() {
   $("lang").addEventListener("click", function () { S.lang = S.lang === "zh" ? "en" : "zh"; store("gs.op.lang", S.lang); applyLang(); });
   $("signin-form").addEventListener("submit", function (ev) { ev.preventDefault(); var v = $("token").value.trim(); if (v) signIn(v); });
+  $("password-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var login = $("login").value.trim(), password = $("password").value;
+    if (login && password) signInWithPassword(login, password);
+  });
   $("signout").addEventListener("click", signOut);
   $("more").addEventListener("click", function () { loadSites(S.sites.length); });
   $("back").addEventListener("click", backToList);
@@ -446,6 +486,6 @@ function init() {
   $("live-clear").addEventListener("click", clearLive);
   $("c-from").value = $("c-to").value = todayBeijing();
   applyLang();
-  if (S.token) signIn(S.token); else document.body.dataset.state = "signed-out";
+  if (S.token) signIn(S.token); else resume();
 }
 init(); // a module runs once the document is parsed

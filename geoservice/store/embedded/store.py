@@ -31,6 +31,8 @@ from geoservice.store.spatial import IntervalRow, NearestRow, SiteWriter, Spatia
 
 LOGGER = logging.getLogger(__name__)
 BACKEND = "embedded"
+# The line a migration carries when it must run with foreign keys off (a table rebuild).
+FOREIGN_KEYS_OFF = "-- foreign_keys: off"
 
 
 def _q(name: str) -> str:
@@ -160,11 +162,22 @@ class EmbeddedStore(SpatialStore):
         for version, name, script in sqlfiles.migrations(BACKEND):
             if version in done:
                 continue
-            with self.transaction() as cur:
-                for statement in _statements(script):
-                    cur.execute(statement)
-                cur.execute(_q("record_migration"), {"version": version, "now": _ts(utc_now())})
-                cur.execute(_q("bump_generation"))
+            # A migration that rebuilds a referenced table (SQLite cannot alter a CHECK) says so; foreign keys
+            # are off around its transaction (they cannot change inside one) and checked before it commits.
+            rebuild = FOREIGN_KEYS_OFF in script
+            if rebuild:
+                conn.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with self.transaction() as cur:
+                    for statement in _statements(script):
+                        cur.execute(statement)
+                    if rebuild and cur.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise sqlite3.IntegrityError(f"{name} left rows whose foreign keys point nowhere")
+                    cur.execute(_q("record_migration"), {"version": version, "now": _ts(utc_now())})
+                    cur.execute(_q("bump_generation"))
+            finally:
+                if rebuild:
+                    conn.execute("PRAGMA foreign_keys=ON")
             applied.append(name)
         return applied
 

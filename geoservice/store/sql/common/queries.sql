@@ -8,11 +8,16 @@
 -- name: operator_select
 SELECT o.id, o.name, o.role, o.created_at,
        (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),
-       (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL)
+       (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL),
+       o.login, o.password_hash IS NOT NULL, o.locked_at IS NOT NULL
 FROM operators o
 
 -- name: insert_operator
-INSERT INTO operators (name, role, created_at) VALUES (:name, :role, :now) ON CONFLICT (name) DO NOTHING RETURNING id
+INSERT INTO operators (name, role, created_at, login) VALUES (:name, :role, :now, :login)
+ON CONFLICT DO NOTHING RETURNING id
+
+-- name: operator_by_id
+{operator_select} WHERE o.id = :id
 
 -- name: operator_by_name
 {operator_select} WHERE o.name = :name
@@ -26,6 +31,78 @@ SELECT id FROM operators WHERE name = :name
 -- name: operator_by_token
 -- Looked up by the token's SHA-256: the token itself is never stored or compared.
 {operator_select} WHERE o.id = (SELECT operator_id FROM operator_tokens WHERE token_sha256 = :hash AND revoked_at IS NULL)
+
+-- name: operator_by_login
+{operator_select} WHERE o.login = :login
+
+-- name: password_of_login
+SELECT id, password_hash, locked_at FROM operators WHERE login = :login
+
+-- name: set_login
+UPDATE operators SET login = :login WHERE id = :id
+
+-- name: login_taken
+SELECT id FROM operators WHERE login = :login AND id <> :id
+
+-- name: set_password
+UPDATE operators SET password_hash = :hash, failed_logins = 0, locked_at = NULL WHERE id = :id
+
+-- name: clear_password
+UPDATE operators SET password_hash = NULL WHERE id = :id
+
+-- name: record_failed_login
+-- Counted in the database, so every worker sees one count; the account locks at the threshold.
+UPDATE operators SET failed_logins = failed_logins + 1,
+    locked_at = CASE WHEN locked_at IS NULL AND failed_logins + 1 >= :threshold THEN :now ELSE locked_at END
+WHERE id = :id
+RETURNING failed_logins, locked_at
+
+-- name: clear_failed_logins
+UPDATE operators SET failed_logins = 0 WHERE id = :id AND failed_logins <> 0
+
+-- name: unlock_operator
+UPDATE operators SET failed_logins = 0, locked_at = NULL WHERE id = :id
+
+-- name: operator_districts
+SELECT adcode FROM operator_districts WHERE operator_id = :operator_id ORDER BY adcode
+
+-- name: known_adcodes
+SELECT adcode FROM districts WHERE adcode IN (:ids)
+
+-- name: insert_operator_district
+INSERT INTO operator_districts (operator_id, adcode) VALUES (:operator_id, :adcode) ON CONFLICT DO NOTHING
+
+-- name: insert_session
+INSERT INTO operator_sessions (operator_id, session_sha256, created_at, last_seen_at, expires_at)
+VALUES (:operator_id, :hash, :now, :now, :expires)
+
+-- name: session_by_hash
+SELECT operator_id, created_at, last_seen_at, expires_at FROM operator_sessions WHERE session_sha256 = :hash
+
+-- name: touch_session
+UPDATE operator_sessions SET last_seen_at = :now WHERE session_sha256 = :hash
+
+-- name: delete_session
+DELETE FROM operator_sessions WHERE session_sha256 = :hash
+
+-- name: delete_sessions_of
+DELETE FROM operator_sessions WHERE operator_id = :operator_id
+
+-- name: delete_expired_sessions
+DELETE FROM operator_sessions WHERE expires_at <= :now OR last_seen_at <= :idle_before
+
+-- name: upsert_setup_code
+INSERT INTO operator_setup_codes (operator_id, code_sha256, created_at, expires_at)
+VALUES (:operator_id, :hash, :now, :expires)
+ON CONFLICT (operator_id) DO UPDATE SET code_sha256 = excluded.code_sha256, created_at = excluded.created_at,
+    expires_at = excluded.expires_at
+
+-- name: setup_code_of_login
+SELECT c.operator_id, c.code_sha256, c.expires_at FROM operator_setup_codes c
+JOIN operators o ON o.id = c.operator_id WHERE o.login = :login
+
+-- name: delete_setup_code
+DELETE FROM operator_setup_codes WHERE operator_id = :operator_id
 
 -- name: existing_site_ids
 SELECT id FROM sites WHERE id IN (:ids)

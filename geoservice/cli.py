@@ -366,7 +366,10 @@ def operators() -> None:
 
 
 def _operators_store() -> Services:
+    """The store for an ``operators`` command, closed when the command ends however it ends (an error's exit
+    included: an open PostgreSQL pool would keep the process alive)."""
     store = _services()
+    click.get_current_context().call_on_close(store.close)
     try:
         store.migrate()
     except GeoserviceError as exc:

@@ -6,7 +6,6 @@ choosing one searches from a point inside it.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ import shapely
 from geoservice.bootstrap import load_site_file
 from tests.support.helsinki import Helsinki, build_helsinki
 
-from .conftest import api_get, wait_results
+from .conftest import api_get, serve, wait_results
 from .test_couriers_page import query_of
 
 
@@ -29,8 +28,6 @@ def helsinki(tmp_path_factory: pytest.TempPathFactory) -> Helsinki:
 @pytest.fixture(scope="module")
 def live_server(helsinki: Helsinki) -> Iterator[str]:
     """This module's pages talk to a Helsinki deployment (overrides the Beijing one of conftest)."""
-    from werkzeug.serving import make_server
-
     from geoservice import create_app
     from geoservice.settings import Settings
 
@@ -38,16 +35,8 @@ def live_server(helsinki: Helsinki) -> Iterator[str]:
     app = create_app(Settings(embedded_path=folder / "g.sqlite", service_area=built.areas_path,
                               rate_limit_dir=folder, public_rate_per_minute=0))
     load_site_file(app.extensions["geoservice.services"], built.sites_path)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="helsinki-live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-        app.extensions["geoservice.services"].close()
+    with serve(app) as url:
+        yield url
 
 
 def test_helsinki_page_offers_helsinkis_areas_not_beijings_landmarks(new_page: Any, live_server: str,

@@ -93,7 +93,7 @@ def _download(chunks: Iterator[str], fmt: str, query: X.ExportQuery, datum: str,
                 "`geoservice load FILE --crs <crs>`.",
     params=LIST_FILTERS, errors=(422,), public_read=True,
     ok={200: P.Response("Attachment sites-<kinds>-<crs>.geojson", {"application/geo+json": {"type": "object"}},
-                        HEADERS)}))
+                        {**HEADERS, **CONDITIONAL}), 304: NOT_MODIFIED}))
 def sites_geojson(args: dict[str, Any]) -> Response:
     """All matching sites as one GeoJSON FeatureCollection (streamed)."""
     cached, etag, at = _not_modified("geojson")
@@ -113,7 +113,8 @@ def sites_geojson(args: dict[str, Any]) -> Response:
     params=(*LIST_FILTERS, P.Boolean("bom", "Start with a UTF-8 byte-order mark so Excel shows the Chinese text "
                                             "correctly")),
     errors=(422,), public_read=True,
-    ok={200: P.Response("Attachment sites-<kinds>-<crs>.csv", {"text/csv": {"type": "string"}}, HEADERS)}))
+    ok={200: P.Response("Attachment sites-<kinds>-<crs>.csv", {"text/csv": {"type": "string"}},
+                        {**HEADERS, **CONDITIONAL}), 304: NOT_MODIFIED}))
 def sites_csv(args: dict[str, Any]) -> Response:
     """All matching sites as CSV (UTF-8; ``bom=true`` for Excel), streamed."""
     cached, etag, at = _not_modified("csv")

@@ -2,8 +2,9 @@
 
 :func:`open_services` picks the backend from the settings (PostGIS when ``database_url`` is set, otherwise the
 embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), the live status
-(``live``), the partners' change feed (``changes``), and the dialect-neutral repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the
-CLI, the planners' analysis and the tests all go through it; nothing above this layer talks to a database.
+(``live``), the partners' change feed (``changes``), and the dialect-neutral repositories (``accounts``,
+``audit``, ``reports``, ``calendars``). Routes, the CLI, the planners' analysis and the tests all go through it;
+nothing above this layer talks to a database.
 """
 from __future__ import annotations
 

@@ -17,10 +17,9 @@ from geoservice.errors import NotFound
 from geoservice.hours import now_local
 from geoservice.model import SiteEdit
 from geoservice.services import Services
+from tests.operators.test_operator_api import etag_of, patch, problem
 from tests.support.sites import sid
 from tests.support.world import OPERATOR_SITES, World, build_world, operator_sites
-
-from tests.operators.test_operator_api import etag_of, patch, problem
 
 # What only a request decides (not partners' data): left out when comparing states.
 REQUEST_TIME = ("stale", "unresolved_reports", "may_be_closed", "closures")
@@ -227,7 +226,7 @@ def test_postgis_cursors_become_visible_in_order_under_concurrent_writers(store:
     def slow(ids: list[str]) -> dict[str, Any]:
         holding.set()
         assert release.wait(30)
-        return {i: None for i in ids}
+        return dict.fromkeys(ids)
 
     def write(name: str, site: str, render: Any) -> None:
         got[name] = feed_.append([(sid(site), "changed")], dt.datetime.now(dt.UTC), render)
@@ -235,7 +234,7 @@ def test_postgis_cursors_become_visible_in_order_under_concurrent_writers(store:
     first = threading.Thread(target=write, args=("first", "op-a", slow))
     first.start()
     assert holding.wait(30)
-    second = threading.Thread(target=write, args=("second", "op-b", lambda ids: {i: None for i in ids}))
+    second = threading.Thread(target=write, args=("second", "op-b", lambda ids: dict.fromkeys(ids)))
     second.start()
     with psycopg.connect(store.spatial.url, autocommit=True) as watch:  # type: ignore[attr-defined]
         for _ in range(3000):  # until the second writer is seen waiting for the first one's lock

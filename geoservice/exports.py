@@ -164,19 +164,21 @@ def geojson_feature(site: Site, lon: float, lat: float, datum: str) -> dict[str,
             "properties": site_attributes(site, datum)}
 
 
-def geojson_header(datum: str) -> dict[str, Any]:
-    """Top-level members of an export FeatureCollection, naming the datum of the coordinates."""
+def geojson_header(datum: str, license_: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Top-level members of an export FeatureCollection, naming the datum of the coordinates (and the data
+    licence when given)."""
     note = ("Coordinates are WGS-84 longitude/latitude (RFC 7946)." if datum == "wgs84" else
             f"Coordinates are {DATUM_LABELS[datum]}, NOT WGS-84 as RFC 7946 assumes; load back with "
             f"`geoservice load FILE --crs {datum}`.")
-    return {"type": "FeatureCollection", "datum": datum, "datum_note": note,
-            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    out = {"type": "FeatureCollection", "datum": datum, "datum_note": note,
+           "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return out if license_ is None else out | {"license": license_}
 
 
-def geojson_chunks(pages: Iterator[list[Site]], datum: str) -> Iterator[str]:
+def geojson_chunks(pages: Iterator[list[Site]], datum: str, license_: dict[str, Any] | None = None) -> Iterator[str]:
     """The GeoJSON export as text chunks: a FeatureCollection streamed feature by feature."""
     datum = check_datum(datum)
-    head = json.dumps(geojson_header(datum), ensure_ascii=False)
+    head = json.dumps(geojson_header(datum, license_), ensure_ascii=False)
     yield head[:-1] + ', "features": [\n'
     first = True
     for sites in pages:

@@ -399,6 +399,22 @@ class TokenInfo:
     site_id: str | None = None  # the one site the token is limited to, if any
 
 
+# Kinds of change-feed entries (geoservice.services.feed). "alert" is reserved for partner alerts (not built yet).
+FEED_KINDS = ("added", "changed", "live_status", "removed", "alert")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedEntry:
+    """One change-feed entry: its cursor (``seq``), the site, the kind of change, when, and the site's resulting
+    public feature (None for a removal)."""
+
+    seq: int
+    site_id: str
+    kind: str
+    at: dt.datetime
+    feature: dict[str, Any] | None
+
+
 @dataclasses.dataclass(frozen=True)
 class SiteChange:
     """One audit entry: ``changes`` is ``{field: {"before": x, "after": y}}`` (JSON values)."""

@@ -20,6 +20,7 @@ from geoservice.model import (
     ALTERNATIVE_RADIUS_M,
     AMENITIES,
     AMENITY_LABELS,
+    FEED_KINDS,
     FULL_TOLERANCE_M,
     KIND_LABELS,
     KINDS,
@@ -33,6 +34,7 @@ from geoservice.model import (
     SITE_STATUSES,
     Closure,
     District,
+    FeedEntry,
     LiveStatus,
     LiveView,
     MayBeClosed,
@@ -175,6 +177,18 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
     if open_intervals is not None:
         props["open_intervals"] = [{"start": iso(a), "end": iso(b)} for a, b in open_intervals]
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
+
+
+def feed_feature(site: Site, district: District | None, closures: Sequence[Closure],
+                 status: LiveStatus | None) -> dict[str, Any]:
+    """A site as the change feed carries it: its public feature in WGS-84 with its closures and the live status in
+    force when the change was made (``may_be_closed`` is always null: couriers' marks are not partners' data)."""
+    return site_feature(site, district, (site.lon, site.lat), closures=closures, live=LiveView(status, None))
+
+
+def feed_entry(e: FeedEntry, cursor: str) -> dict[str, Any]:
+    """One change-feed entry (``cursor`` is the entry's own, opaque)."""
+    return {"cursor": cursor, "site_id": e.site_id, "kind": e.kind, "at": iso(e.at), "feature": e.feature}
 
 
 def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None,
@@ -406,11 +420,34 @@ SERVICE_AREA_SCHEMA = {
                    "centre": {**NUMBERS, "minItems": 2, "maxItems": 2,
                               "description": "lon, lat (WGS-84) where maps open"}}}
 
+# The licence of the site data that downloads and the feed carry (the bundled layers' data: see
+# geoservice/data/layers/README.md).
+DATA_LICENSE = {"id": "CC0-1.0", "url": "https://creativecommons.org/publicdomain/zero/1.0/",
+                "zh": "站点数据按 CC0-1.0 公共领域贡献发布(演示数据为模拟数据)",
+                "en": "Site data released under CC0-1.0 (public domain dedication); the demo data is simulated"}
+LICENSE_SCHEMA = {"type": "object", "required": ["id", "url", "zh", "en"], "additionalProperties": False,
+                  "properties": {"id": STRING, "url": STRING, "zh": STRING, "en": STRING}}
+FEED_ENTRY_SCHEMA = {
+    "type": "object", "required": ["cursor", "site_id", "kind", "at", "feature"], "additionalProperties": False,
+    "properties": {"cursor": STRING, "site_id": STRING,
+                   "kind": {"type": "string", "enum": list(FEED_KINDS),
+                            "description": "removed and alert are reserved; skip kinds you do not know"},
+                   "at": INSTANT,
+                   "feature": {"anyOf": [{"$ref": "#/components/schemas/Site"}, {"type": "null"}],
+                               "description": "The site after the change (null for a removal)"}}}
+FEED_SCHEMA = {
+    "type": "object", "required": ["entries", "next", "has_more", "license"], "additionalProperties": False,
+    "properties": {"entries": {"type": "array", "items": FEED_ENTRY_SCHEMA},
+                   "next": {"type": "string", "description": "Pass as since to resume after the last entry"},
+                   "has_more": {"type": "boolean"}, "license": LICENSE_SCHEMA}}
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Account": ACCOUNT_SCHEMA, "Session": SESSION_SCHEMA, "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA,
     "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
-    "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA,
+    "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA, "Changes": FEED_SCHEMA,
+    "License": LICENSE_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
         "instance": NULLABLE_STRING,

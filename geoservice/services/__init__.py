@@ -2,8 +2,9 @@
 
 :func:`open_services` picks the backend from the settings (PostGIS when ``database_url`` is set, otherwise the
 embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), the live status
-(``live``), and the dialect-neutral repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the
-CLI, the planners' analysis and the tests all go through it; nothing above this layer talks to a database.
+(``live``), the partners' change feed (``changes``), and the dialect-neutral repositories (``accounts``,
+``audit``, ``reports``, ``calendars``). Routes, the CLI, the planners' analysis and the tests all go through it;
+nothing above this layer talks to a database.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from geoservice.servicearea import AreaLayer
 from geoservice.services.accounts import AccountService
+from geoservice.services.feed import FeedService
 from geoservice.services.live import LiveService
 from geoservice.services.sites import SiteService
 from geoservice.settings import Settings
@@ -45,6 +47,11 @@ class Services:
         live = LiveService(LiveStatuses(db), reports)
         sites = SiteService(spatial, calendars, reports, accounts, window_days, live)
         return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, area)
+
+    @property
+    def changes(self) -> FeedService:
+        """Reading the partners' change feed (written by the site workflows)."""
+        return FeedService(self.sites.feed)
 
     @property
     def backend(self) -> str:

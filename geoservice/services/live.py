@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from geoservice.model import (
@@ -59,6 +59,9 @@ class LiveService:
         self.statuses = statuses
         self.reports = reports
         self._key: bytes | None = None
+        # Called inside each post's or clear's transaction, after its writes (the site service appends the
+        # change-feed entry there, so a post and its feed entry commit together).
+        self.on_change: Callable[[str, dt.datetime], None] | None = None
 
     # ---- operators' side ---------------------------------------------------------------------------
     def post(self, site_id: str, state: str, actor: str, now: dt.datetime, ttl: dt.timedelta | None = None,
@@ -85,7 +88,10 @@ class LiveService:
         after = status if status.expires_at > status.posted_at else None
         changes: dict[str, Any] = {"live_status": {"before": live_status_json(in_force),
                                                    "after": live_status_json(after)}}
-        self.statuses.put(status, action, changes)
+        with self.statuses.db.writing():
+            self.statuses.put(status, action, changes)
+            if self.on_change is not None:
+                self.on_change(status.site_id, status.posted_at)
 
     # ---- reads -------------------------------------------------------------------------------------
     def in_force(self, site_ids: Sequence[str], at: dt.datetime) -> dict[str, LiveStatus]:

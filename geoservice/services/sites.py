@@ -7,6 +7,8 @@
   since the last load (:mod:`geoservice.services.reload`).
 * **Refreshes** (:meth:`SiteService.refresh_intervals`): the rolling window of materialised open intervals,
   never putting back a state older than what is stored, skipping (and flagging) a site whose hours fail.
+* **The change feed** (:mod:`geoservice.services.feed`): loads, edits, refreshes that flag hours and live-status
+  posts append their public changes in their own transaction (:meth:`SiteService._publish`).
 * **Nearest** (:meth:`SiteService.nearest`): the materialised intervals inside the window, the hours engine
   outside it, one state per answer; listings likewise. When nothing matches, :meth:`SiteService.alternatives`
   says what a courier can do instead: the matching site nearby that opens soonest, the nearest open one of any kind.
@@ -20,7 +22,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from geoservice.calendar import CalendarDay
@@ -46,9 +48,10 @@ from geoservice.model import (
     effective_closures,
 )
 from geoservice.serialize import closure as closure_json
+from geoservice.serialize import feed_feature
 from geoservice.services.live import LiveService, is_full, ranking_m
 from geoservice.services.reload import OPERATOR_FIELDS, field_value, jsonable, plan_reload
-from geoservice.store.relational import Accounts, Calendars, LiveStatuses, Reports
+from geoservice.store.relational import Accounts, Calendars, Feed, LiveStatuses, Reports
 from geoservice.store.spatial import IntervalRow, SiteWriter, SpatialStore, Window
 
 LOGGER = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class SiteService:
         self.reports = reports
         self.accounts = accounts
         self.live = live or LiveService(LiveStatuses(spatial.database), reports)
+        self.feed = Feed(spatial.database)
+        self.live.on_change = self._live_changed  # a post or clear appends its feed entry in its transaction
         self.window_days = window_days
         self._engine: tuple[float, HoursEngine] | None = None
         self._engine_lock = threading.Lock()
@@ -133,6 +138,27 @@ class SiteService:
         """Replace the district layer (this process sees the new one at once)."""
         self.spatial.replace_districts(districts)
         self._districts = None
+
+    # ---- the change feed ---------------------------------------------------------------------------
+    def _publish(self, changes: Sequence[tuple[str, str]], at: dt.datetime,
+                 read: Callable[[Sequence[str]], list[Site]]) -> None:
+        """Append feed entries ``(site id, kind)`` in the current write transaction, each with the site's
+        resulting public feature as ``read`` (inside the transaction) gives it. Call after the transaction's
+        other writes and locks: the feed's head lock must be the last one taken (:mod:`geoservice.services.feed`).
+        """
+        def render(ids: list[str]) -> dict[str, dict[str, Any] | None]:
+            sites = read(ids)
+            closures = self.spatial.closures_for(ids)
+            live = self.live.in_force(ids, at)
+            districts = self.district_index()
+            return {s.id: feed_feature(s, districts.get(s.district_adcode or ""), closures.get(s.id, []),
+                                       live.get(s.id)) for s in sites}
+
+        self.feed.append(changes, at, render)
+
+    def _live_changed(self, site_id: str, at: dt.datetime) -> None:
+        """A live status was posted or cleared (inside its transaction): its feed entry."""
+        self._publish([(site_id, "live_status")], at, self.spatial.sites_by_id)
 
     # ---- reads -------------------------------------------------------------------------------------
     def get_site(self, site_id: str) -> Site | None:
@@ -371,7 +397,9 @@ class SiteService:
                 problems.update(fresh.problems)
                 flags.update({s.id: s.hours_problem for s in again})
             w.replace_all_intervals(rows, window)
-            w.set_hours_problems({sid: problems.get(sid) for sid in now if flags.get(sid) != problems.get(sid)})
+            flagged = {sid: problems.get(sid) for sid in now if flags.get(sid) != problems.get(sid)}
+            w.set_hours_problems(flagged)
+            self._publish([(sid, "changed") for sid in sorted(flagged)], utc_now(), w.sites_by_id)
         self.spatial.after_bulk_write()
         for sid, problem in problems.items():
             LOGGER.warning("site %s skipped by the refresh: %s", sid, problem)
@@ -403,6 +431,8 @@ class SiteService:
                     w.append_change(site.id, "load", action, changes, site.version + 1)
                 w.replace_intervals([s.id for s in changed], mat.rows)
                 w.set_window_if_missing(window)
+                self._publish([(s.id, "added") for s in plan.inserts] + [(s.id, "changed") for s in updated],
+                              utc_now(), w.sites_by_id)
         if not dry_run and len(changed) >= ANALYZE_AFTER:
             self.spatial.after_bulk_write()
         return UpsertResult(inserted=[s.id for s in plan.inserts], updated=[s.id for s in updated],
@@ -426,6 +456,9 @@ class SiteService:
         with self.spatial.writer() as writer:
             window = self.spatial.window() or self.default_window()  # inside: a refresh may have just moved it
             results = {e.site_id: self._apply_edit(writer, e, actor, action, window, dry_run) for e in ordered}
+            if not dry_run:
+                self._publish([(i, "changed") for i in sorted(results) if results[i].change is not None],
+                              utc_now(), writer.sites_by_id)
         return [results[i] for i in ids]
 
     def _apply_edit(  # noqa: C901 - one edit: lock, version check, each field, closures, intervals, audit

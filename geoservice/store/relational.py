@@ -1,5 +1,5 @@
 """The dialect-neutral half of storage, written once for both backends: accounts and tokens, the audit trail,
-couriers' reports, sites' live status and the holiday calendar.
+couriers' reports, sites' live status, the change feed and the holiday calendar.
 
 Each repository runs the named statements of ``sql/common/queries.sql`` through a :class:`Database`, which a
 backend provides: connections and transactions (``reading``/``writing``) and a :class:`Dialect` — how parameters
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound
-from geoservice.model import LiveStatus, MayBeClosed, Operator, Report, SiteChange, TokenInfo
+from geoservice.model import FeedEntry, LiveStatus, MayBeClosed, Operator, Report, SiteChange, TokenInfo
 from geoservice.store import sql as sqlfiles
 
 CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
@@ -533,6 +533,38 @@ class LiveStatuses(Repository):
                 out.update({r[0]: self._status(r) for r in run(self.db, ex, "live_statuses_for",
                                                                 ids=chunk).fetchall()})
         return out
+
+
+class Feed(Repository):
+    """The partners' change feed: append-only entries numbered by the head row (see
+    :mod:`geoservice.services.feed` for why not a sequence)."""
+
+    def append(self, changes: Sequence[tuple[str, str]], at: dt.datetime,
+               render: Callable[[list[str]], Mapping[str, dict[str, Any] | None]]) -> list[int]:
+        """Append one entry per ``(site id, kind)`` in the caller's transaction (or a new one), numbered after
+        taking the head row's lock; ``render`` (called after the lock, so it reads every change committed before)
+        gives each site's resulting feature. Returns the cursors."""
+        if not changes:
+            return []
+        with self.db.writing() as ex:
+            last = int(run(self.db, ex, "claim_feed_cursors", n=len(changes)).fetchone()[0])
+            features = render(list(dict.fromkeys(sid for sid, _ in changes)))
+            first = last - len(changes) + 1
+            for i, (sid, kind) in enumerate(changes):
+                run(self.db, ex, "insert_feed_entry", seq=first + i, site_id=sid, kind=kind, at=utc(at),
+                    feature=None if kind == "removed" else features.get(sid))
+        return list(range(first, last + 1))
+
+    def page(self, after: int, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` entries after cursor ``after``, in cursor order."""
+        return [FeedEntry(int(seq), sid, kind, self.db.dialect.time(at) or _now(),
+                          None if feature is None else self.db.dialect.json(feature))
+                for seq, sid, kind, at, feature in self._all("feed_page", after=int(after), limit=int(limit))]
+
+    def head(self) -> tuple[int, dt.datetime | None]:
+        """The last cursor handed out (0 before any change) and when that change was made."""
+        row = self._one("feed_head")
+        return (int(row[0]), self.db.dialect.time(row[1])) if row else (0, None)
 
 
 class Calendars(Repository):

@@ -25,7 +25,9 @@ def test_upgrading_keeps_accounts_assignments_and_tokens(tmp_path: Path, monkeyp
         m for m in everything(backend) if m[0] < 5])
     old = Services.over(EmbeddedStore(path))
     old.migrate()
-    old.sites.upsert_sites(operator_sites(old))
+    with monkeypatch.context() as before_the_feed:  # the code of that schema had no change feed (006) either
+        before_the_feed.setattr(old.sites.feed, "append", lambda *args: [])
+        old.sites.upsert_sites(operator_sites(old))
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("INSERT INTO operators (name, role, created_at) VALUES ('alice', 'operator', '2026-01-01'),"
@@ -39,7 +41,7 @@ def test_upgrading_keeps_accounts_assignments_and_tokens(tmp_path: Path, monkeyp
     monkeypatch.setattr(embedded_store.sqlfiles, "migrations", everything)
 
     store = Services.over(EmbeddedStore(path))
-    assert store.migrate() == ["005_sessions.sql"]
+    assert store.migrate() == ["005_sessions.sql", "006_change_feed.sql"]
     alice = store.accounts.get("alice")
     assert alice is not None and alice.site_count == 2 and alice.active_tokens == 1 and alice.login is None
     assert store.accounts.for_token(token_hash("gso_old")) == alice

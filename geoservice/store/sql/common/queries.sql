@@ -257,3 +257,19 @@ SELECT year FROM calendar_years
 
 -- name: calendar_days
 SELECT day, type, name_en, name_zh FROM calendar_days
+
+-- ---- the change feed for partners ----------------------------------------------------------------------------
+
+-- name: claim_feed_cursors
+-- Takes the head row's lock until the transaction ends (the next writer waits here for the commit): cursors are
+-- numbered last+1 .. last+:n and become visible in order (geoservice.services.feed).
+UPDATE change_feed_head SET last = last + :n WHERE one = 1 RETURNING last
+
+-- name: insert_feed_entry
+INSERT INTO change_feed (seq, site_id, kind, at, feature) VALUES (:seq, :site_id, :kind, :at, :feature)
+
+-- name: feed_page
+SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after ORDER BY seq LIMIT :limit
+
+-- name: feed_head
+SELECT h.last, (SELECT f.at FROM change_feed f WHERE f.seq = h.last) FROM change_feed_head h WHERE h.one = 1

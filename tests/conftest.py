@@ -103,6 +103,15 @@ def _new_embedded_store(path: Path) -> Services:
     return fresh_embedded(path)
 
 
+@pytest.fixture
+def postgis_store(pg_server: object, pg_template: str) -> Iterator[Services]:
+    """An empty PostGIS store, for what only PostgreSQL can get wrong (e.g. commits out of order)."""
+    s, name = _new_postgis_store(pg_server, pg_template)
+    yield s
+    s.close()
+    pg_server.drop_database(name)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(params=["embedded", pytest.param("postgis", marks=pytest.mark.postgis)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
     """An empty store (districts and calendar loaded) of each backend."""
@@ -111,12 +120,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
         yield s
         s.close()
     else:
-        pg_server = request.getfixturevalue("pg_server")
-        template = request.getfixturevalue("pg_template")
-        s, name = _new_postgis_store(pg_server, template)
-        yield s
-        s.close()
-        pg_server.drop_database(name)  # type: ignore[attr-defined]
+        yield request.getfixturevalue("postgis_store")
 
 
 @pytest.fixture(scope="session")

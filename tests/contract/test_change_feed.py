@@ -210,12 +210,13 @@ def test_downloads_carry_etag_last_modified_and_licence_and_answer_304(world: Wo
 
 
 @pytest.mark.postgis
-def test_postgis_cursors_become_visible_in_order_under_concurrent_writers(store: Services) -> None:
+def test_postgis_cursors_become_visible_in_order_under_concurrent_writers(postgis_store: Services) -> None:
     """Two real concurrent transactions: the first takes cursors and stays open; the second, which would commit
-    first with a sequence, waits for it; a reader meanwhile sees neither, then both, never a gap."""
-    if store.backend != "postgis":
-        pytest.skip("SQLite serialises writers: nothing can commit out of order")
+    first with a sequence, waits for it; a reader meanwhile sees neither, then both, never a gap. PostgreSQL
+    only: SQLite serialises writers, so nothing there can commit out of order."""
     import psycopg
+
+    store = postgis_store
 
     store.sites.upsert_sites(operator_sites(store))
     feed_ = store.sites.feed

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -353,6 +354,98 @@ class _LayersGroup(click.Group):
 @main.group(cls=_LayersGroup)
 def layers() -> None:
     """Rebuild the bundled data layers (from a checkout: same as `python -m tools.layers`)."""
+
+
+@main.group()
+def webhooks() -> None:
+    """Partners' webhooks: the change feed pushed to their HTTPS endpoints, signed, retried, dead-lettered.
+
+    Register and inspect them here or in the admin API (/api/v1/admin/webhooks); `webhooks deliver` is the
+    worker that sends (run one or more beside the service, or `--once` from cron).
+    """
+
+
+@webhooks.command("add")
+@click.argument("url")
+@click.option("--since", default=None, metavar="CURSOR",
+              help="Send the feed entries after this cursor (0: the whole history); default: from now on.")
+def webhooks_add(url: str, since: str | None) -> None:
+    """Register URL; prints its id and its signing secret (shown only now)."""
+    from geoservice.model import CURSOR_PATTERN, decode_cursor
+
+    if since is not None and not re.fullmatch(CURSOR_PATTERN, since):
+        _fail([f"error: --since: {since[:20]!r} is not a cursor of this feed"])
+    store = _operators_store()
+    try:
+        hook, secret = store.webhooks.register(url, "cli", None if since is None else decode_cursor(since))
+    except ValidationFailed as exc:
+        _fail([f"error: {line}" for line in exc.lines()])
+    click.echo(f"webhook {hook.id}: {hook.url}")
+    click.echo(f"secret (shown once; verify each delivery's Geoservice-Signature with it): {secret}")
+
+
+@webhooks.command("list")
+def webhooks_list() -> None:
+    """Every webhook: delivered through which cursor, retries, last error, dead letters."""
+    from geoservice import serialize as S
+
+    for hook in _operators_store().webhooks.all():
+        w = S.webhook(hook)
+        state = f"retrying (attempt {w['attempts']}, next {w['next_attempt_at']})" if w["attempts"] else "ok"
+        error = f"\tlast error: {w['last_error']}" if w["last_error"] else ""
+        click.echo(f"{w['id']}\t{w['url']}\tthrough {w['delivered_through']}\t{state}\t"
+                   f"dead letters {w['dead_letters']}{error}")
+
+
+@webhooks.command("remove")
+@click.argument("webhook_id", type=int)
+def webhooks_remove(webhook_id: int) -> None:
+    """Stop deliveries to WEBHOOK_ID and forget it."""
+    try:
+        _operators_store().webhooks.remove(webhook_id)
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"removed webhook {webhook_id}")
+
+
+@webhooks.command("replay")
+@click.argument("webhook_id", type=int)
+@click.argument("letter_id", type=int, required=False)
+def webhooks_replay(webhook_id: int, letter_id: int | None) -> None:
+    """Queue dead letter LETTER_ID of WEBHOOK_ID to be sent again (without it: list the dead letters)."""
+    from geoservice import serialize as S
+
+    store = _operators_store()
+    try:
+        if letter_id is None:
+            for d in store.webhooks.dead_letters(webhook_id):
+                row = S.dead_letter(d)
+                click.echo(f"{row['id']}\tcursors {row['first']}..{row['last']} ({row['entries']})\t"
+                           f"failed {row['failed_at']}: {row['last_error']}"
+                           + ("\treplayed " + row["replayed_at"] if row["replayed_at"] else ""))
+            return
+        store.webhooks.replay(webhook_id, letter_id)
+    except GeoserviceError as exc:
+        _fail([f"error: {exc.detail}"])
+    click.echo(f"queued dead letter {letter_id} of webhook {webhook_id}: the next `webhooks deliver` sends it")
+
+
+@webhooks.command("deliver")
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron).")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between passes.")
+def webhooks_deliver(once: bool, interval: float) -> None:
+    """Send what is due: new changes, retries whose time has come, replays an admin asked for."""
+    store = _operators_store()
+    if not once:
+        click.echo(f"delivering every {interval:g} s; Ctrl-C stops", err=True)
+        try:
+            store.webhooks.run(interval)
+        except KeyboardInterrupt:
+            return
+    done = store.webhooks.deliver_due()
+    click.echo(f"delivered {done.delivered} batch(es), {done.entries} change(s); {done.failed} failed (will "
+               f"retry); {done.dead} given up (dead letters); {done.replayed} replayed")
 
 
 @main.group()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import string
 from enum import StrEnum
 from typing import Any
 
@@ -403,6 +404,26 @@ class TokenInfo:
 FEED_KINDS = ("added", "changed", "live_status", "removed", "alert")
 
 
+# Change-feed cursors as partners see them: the entry number in base 36 (opaque to partners).
+CURSOR_PATTERN = r"^[0-9a-z]{1,12}$"
+_DIGITS = string.digits + string.ascii_lowercase
+
+
+def encode_cursor(seq: int) -> str:
+    """A cursor as partners see it (base 36 of the entry number)."""
+    out = ""
+    while True:
+        seq, d = divmod(seq, 36)
+        out = _DIGITS[d] + out
+        if seq == 0:
+            return out
+
+
+def decode_cursor(text: str) -> int:
+    """The entry number of a cursor (``ValueError`` when it is not one)."""
+    return int(text, 36)
+
+
 @dataclasses.dataclass(frozen=True)
 class FeedEntry:
     """One change-feed entry: its cursor (``seq``), the site, the kind of change, when, and the site's resulting
@@ -413,6 +434,39 @@ class FeedEntry:
     kind: str
     at: dt.datetime
     feature: dict[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Webhook:
+    """A partner's endpoint sent the change feed (its secret is never part of it): how far it has been delivered,
+    the open batch being retried, and how many batches gave up and wait in the dead letters."""
+
+    id: int
+    url: str
+    created_by: str
+    created_at: dt.datetime
+    delivered_through: int
+    batch_through: int | None
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error: str | None
+    last_success_at: dt.datetime | None
+    dead_letters: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """A batch of feed entries (cursors ``first_seq``..``last_seq``) a webhook gave up on, and why."""
+
+    id: int
+    webhook_id: int
+    first_seq: int
+    last_seq: int
+    attempts: int
+    last_error: str
+    failed_at: dt.datetime
+    replay_requested_at: dt.datetime | None
+    replayed_at: dt.datetime | None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ second; ``None`` stays ``null``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from geoservice.model import (
     ROLES,
     SITE_STATUSES,
     Closure,
+    DeadLetter,
     District,
     FeedEntry,
     LiveStatus,
@@ -43,6 +45,8 @@ from geoservice.model import (
     Report,
     Site,
     SiteChange,
+    Webhook,
+    encode_cursor,
 )
 from geoservice.servicearea import AreaLayer
 
@@ -189,6 +193,35 @@ def feed_feature(site: Site, district: District | None, closures: Sequence[Closu
 def feed_entry(e: FeedEntry, cursor: str) -> dict[str, Any]:
     """One change-feed entry (``cursor`` is the entry's own, opaque)."""
     return {"cursor": cursor, "site_id": e.site_id, "kind": e.kind, "at": iso(e.at), "feature": e.feature}
+
+
+def webhook_body(hook_id: int, key: str, entries: Sequence[FeedEntry], next_cursor: str) -> bytes:
+    """The body of one webhook delivery: the batch's feed entries as ``GET /api/v1/changes`` gives them, its
+    idempotency key and the cursor after it. Canonical JSON (sorted keys, no spaces), so every retry and replay of
+    a batch sends the same bytes."""
+    body = {"webhook_id": hook_id, "idempotency_key": key,
+            "entries": [feed_entry(e, encode_cursor(e.seq)) for e in entries], "next": next_cursor,
+            "license": DATA_LICENSE}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def webhook(h: Webhook) -> dict[str, Any]:
+    """A webhook for admins (never its secret)."""
+    return {"id": h.id, "url": h.url, "created_by": h.created_by, "created_at": iso(h.created_at),
+            "delivered_through": encode_cursor(h.delivered_through),
+            "pending_through": None if h.batch_through is None else encode_cursor(h.batch_through),
+            "attempts": h.attempts, "next_attempt_at": iso(h.next_attempt_at) if h.next_attempt_at else None,
+            "last_error": h.last_error, "last_success_at": iso(h.last_success_at) if h.last_success_at else None,
+            "dead_letters": h.dead_letters}
+
+
+def dead_letter(d: DeadLetter) -> dict[str, Any]:
+    """A batch a webhook gave up on."""
+    return {"id": d.id, "webhook_id": d.webhook_id, "first": encode_cursor(d.first_seq),
+            "last": encode_cursor(d.last_seq), "entries": d.last_seq - d.first_seq + 1, "attempts": d.attempts,
+            "last_error": d.last_error, "failed_at": iso(d.failed_at),
+            "replay_requested_at": iso(d.replay_requested_at) if d.replay_requested_at else None,
+            "replayed_at": iso(d.replayed_at) if d.replayed_at else None}
 
 
 def ogc_site_feature(site: Site, district: District | None, distance_m: float | None = None,
@@ -441,13 +474,36 @@ FEED_SCHEMA = {
                    "next": {"type": "string", "description": "Pass as since to resume after the last entry"},
                    "has_more": {"type": "boolean"}, "license": LICENSE_SCHEMA}}
 
+_CURSOR = {"type": "string", "pattern": "^[0-9a-z]{1,12}$"}
+WEBHOOK_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "url", "created_by", "created_at", "delivered_through", "pending_through", "attempts",
+                 "next_attempt_at", "last_error", "last_success_at", "dead_letters"],
+    "properties": {"id": {"type": "integer"}, "url": STRING, "created_by": STRING, "created_at": INSTANT,
+                   "delivered_through": {**_CURSOR, "description": "Feed cursor delivered (or given up) so far"},
+                   "pending_through": {"anyOf": [_CURSOR, {"type": "null"}],
+                                       "description": "End of the batch being retried"},
+                   "attempts": {"type": "integer", "description": "Failed attempts of the pending batch"},
+                   "next_attempt_at": {"anyOf": [INSTANT, {"type": "null"}]},
+                   "last_error": NULLABLE_STRING, "last_success_at": {"anyOf": [INSTANT, {"type": "null"}]},
+                   "dead_letters": {"type": "integer", "description": "Dead letters not replayed yet"}}}
+DEAD_LETTER_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "webhook_id", "first", "last", "entries", "attempts", "last_error", "failed_at",
+                 "replay_requested_at", "replayed_at"],
+    "properties": {"id": {"type": "integer"}, "webhook_id": {"type": "integer"}, "first": _CURSOR,
+                   "last": _CURSOR, "entries": {"type": "integer"}, "attempts": {"type": "integer"},
+                   "last_error": STRING, "failed_at": INSTANT,
+                   "replay_requested_at": {"anyOf": [INSTANT, {"type": "null"}]},
+                   "replayed_at": {"anyOf": [INSTANT, {"type": "null"}]}}}
+
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Account": ACCOUNT_SCHEMA, "Session": SESSION_SCHEMA, "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA,
     "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA, "Changes": FEED_SCHEMA,
-    "License": LICENSE_SCHEMA,
+    "License": LICENSE_SCHEMA, "Webhook": WEBHOOK_SCHEMA, "DeadLetter": DEAD_LETTER_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
         "instance": NULLABLE_STRING,

@@ -101,6 +101,17 @@ class Settings:
     # How long an admin's one-time setup code (password reset) may be used.
     setup_code_hours: int = dataclasses.field(default=72, metadata=_range(1, 24 * 31))
 
+    # Webhooks (geoservice.services.webhooks): a batch is retried after webhook_retry_base_s x 2^(n-1) seconds
+    # (at most webhook_retry_cap_s) and goes to the dead letters after webhook_max_attempts failures.
+    # webhooks_allow_local admits http:// and local addresses (a receiver on this machine; tests): off in
+    # production, where endpoints must be public https:// hosts.
+    webhook_max_attempts: int = dataclasses.field(default=8, metadata=_range(1, 100))
+    webhook_retry_base_s: float = dataclasses.field(default=30.0, metadata=_range(0.0, 3600.0))
+    webhook_retry_cap_s: float = dataclasses.field(default=3600.0, metadata=_range(1.0, 7 * 86_400.0))
+    webhook_timeout_s: float = dataclasses.field(default=10.0, metadata=_range(0.5, 120.0))
+    webhook_batch_size: int = dataclasses.field(default=100, metadata=_range(1, 1000))
+    webhooks_allow_local: bool = False
+
     def __post_init__(self) -> None:
         problems = [p for f in dataclasses.fields(self) if (p := _out_of_range(f, getattr(self, f.name)))]
         if self.pool_min_size > self.pool_max_size:

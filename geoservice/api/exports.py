@@ -27,7 +27,8 @@ from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services
 from geoservice.api.public import LIST_FILTERS, wgs84_bbox
-from geoservice.services.feed import CURSOR_PATTERN, MAX_LIMIT, decode_cursor, encode_cursor
+from geoservice.model import CURSOR_PATTERN, decode_cursor, encode_cursor
+from geoservice.services.feed import MAX_LIMIT
 
 bp = Blueprint("exports", __name__)
 API = P.Api()

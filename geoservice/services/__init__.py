@@ -2,9 +2,9 @@
 
 :func:`open_services` picks the backend from the settings (PostGIS when ``database_url`` is set, otherwise the
 embedded SQLite store) and returns one :class:`Services`: the site workflows (``sites``), the live status
-(``live``), the partners' change feed (``changes``), and the dialect-neutral repositories (``accounts``,
-``audit``, ``reports``, ``calendars``). Routes, the CLI, the planners' analysis and the tests all go through it;
-nothing above this layer talks to a database.
+(``live``), the partners' change feed (``changes``) and webhooks (``webhooks``), and the dialect-neutral
+repositories (``accounts``, ``audit``, ``reports``, ``calendars``). Routes, the CLI, the planners' analysis and the
+tests all go through it; nothing above this layer talks to a database.
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from geoservice.services.accounts import AccountService
 from geoservice.services.feed import FeedService
 from geoservice.services.live import LiveService
 from geoservice.services.sites import SiteService
+from geoservice.services.webhooks import DeliveryPolicy, WebhookService
 from geoservice.settings import Settings
 from geoservice.store import open_spatial
-from geoservice.store.relational import Audit, Calendars, LiveStatuses, Reports
+from geoservice.store.relational import Audit, Calendars, LiveStatuses, Reports, Webhooks
 from geoservice.store.spatial import SpatialStore
 from geoservice.walk import WalkModel
 
@@ -35,18 +36,22 @@ class Services:
     calendars: Calendars
     walk: WalkModel
     live: LiveService
+    webhooks: WebhookService
     # The service area the settings name (its name goes into the loader's refusals); None for bare test stores.
     area: AreaLayer | None = None
 
     @classmethod
     def over(cls, spatial: SpatialStore, walk: WalkModel | None = None,
-             window_days: tuple[int, int] = (1, 14), area: AreaLayer | None = None) -> Services:
+             window_days: tuple[int, int] = (1, 14), area: AreaLayer | None = None,
+             delivery: DeliveryPolicy | None = None) -> Services:
         """The services over an opened spatial store."""
         db = spatial.database
         accounts, reports, calendars = AccountService(db), Reports(db), Calendars(db)
         live = LiveService(LiveStatuses(db), reports)
         sites = SiteService(spatial, calendars, reports, accounts, window_days, live)
-        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, area)
+        webhooks = WebhookService(Webhooks(db), sites.feed, delivery)
+        return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, webhooks,
+                   area)
 
     @property
     def changes(self) -> FeedService:
@@ -74,4 +79,7 @@ class Services:
 def open_services(settings: Settings) -> Services:
     """The services over the backend the settings name."""
     return Services.over(open_spatial(settings), settings.walk_model(),
-                         (settings.window_days_before, settings.window_days_after), settings.area())
+                         (settings.window_days_before, settings.window_days_after), settings.area(),
+                         DeliveryPolicy(settings.webhook_max_attempts, settings.webhook_retry_base_s,
+                                        settings.webhook_retry_cap_s, settings.webhook_batch_size,
+                                        settings.webhook_timeout_s, allow_local=settings.webhooks_allow_local))

@@ -32,29 +32,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import string
 
-from geoservice.model import FeedEntry
+from geoservice.model import FeedEntry, encode_cursor
 from geoservice.store.relational import Feed
 
-CURSOR_PATTERN = r"^[0-9a-z]{1,12}$"
-_DIGITS = string.digits + string.ascii_lowercase
 MAX_LIMIT = 1000
-
-
-def encode_cursor(seq: int) -> str:
-    """A cursor as partners see it (base 36 of the entry number)."""
-    out = ""
-    while True:
-        seq, d = divmod(seq, 36)
-        out = _DIGITS[d] + out
-        if seq == 0:
-            return out
-
-
-def decode_cursor(text: str) -> int:
-    """The entry number of a cursor (``ValueError`` when it is not one)."""
-    return int(text, 36)
 
 
 @dataclasses.dataclass(frozen=True)

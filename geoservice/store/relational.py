@@ -19,7 +19,17 @@ from typing import Any, Protocol
 
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound
-from geoservice.model import FeedEntry, LiveStatus, MayBeClosed, Operator, Report, SiteChange, TokenInfo
+from geoservice.model import (
+    DeadLetter,
+    FeedEntry,
+    LiveStatus,
+    MayBeClosed,
+    Operator,
+    Report,
+    SiteChange,
+    TokenInfo,
+    Webhook,
+)
 from geoservice.store import sql as sqlfiles
 
 CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
@@ -555,16 +565,140 @@ class Feed(Repository):
                     feature=None if kind == "removed" else features.get(sid))
         return list(range(first, last + 1))
 
-    def page(self, after: int, limit: int) -> list[FeedEntry]:
-        """Up to ``limit`` entries after cursor ``after``, in cursor order."""
+    def _entries(self, rows: Sequence[Sequence[Any]]) -> list[FeedEntry]:
         return [FeedEntry(int(seq), sid, kind, self.db.dialect.time(at) or _now(),
                           None if feature is None else self.db.dialect.json(feature))
-                for seq, sid, kind, at, feature in self._all("feed_page", after=int(after), limit=int(limit))]
+                for seq, sid, kind, at, feature in rows]
+
+    def page(self, after: int, limit: int) -> list[FeedEntry]:
+        """Up to ``limit`` entries after cursor ``after``, in cursor order."""
+        return self._entries(self._all("feed_page", after=int(after), limit=int(limit)))
+
+    def range(self, after: int, through: int) -> list[FeedEntry]:
+        """The entries after cursor ``after`` up to and including ``through``, in cursor order."""
+        return self._entries(self._all("feed_range", after=int(after), through=int(through)))
 
     def head(self) -> tuple[int, dt.datetime | None]:
         """The last cursor handed out (0 before any change) and when that change was made."""
         row = self._one("feed_head")
         return (int(row[0]), self.db.dialect.time(row[1])) if row else (0, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class LeasedHook:
+    """What a delivery worker holding a webhook's lease needs: where to send, the secret and the cursor state."""
+
+    id: int
+    url: str
+    secret: str
+    delivered_through: int
+    batch_through: int | None
+    attempts: int
+
+
+class Webhooks(Repository):
+    """Partners' webhooks (the feed cursor each has been delivered to, its open batch and retries) and their dead
+    letters. Secrets are read only by :meth:`lease`, for signing."""
+
+    def _hook(self, row: Sequence[Any]) -> Webhook:
+        hid, url, by, created, through, batch, attempts, next_at, error, success, dead = row[:11]
+        t = self.db.dialect.time
+        return Webhook(int(hid), url, by, t(created) or _now(), int(through), None if batch is None else int(batch),
+                       int(attempts), t(next_at), error, t(success), int(dead))
+
+    def _dead(self, row: Sequence[Any]) -> DeadLetter:
+        did, hid, first, last, attempts, error, failed, requested, replayed = row[:9]
+        t = self.db.dialect.time
+        return DeadLetter(int(did), int(hid), int(first), int(last), int(attempts), error, t(failed) or _now(),
+                          t(requested), t(replayed))
+
+    def create(self, url: str, secret: str, created_by: str, through: int, now: dt.datetime) -> Webhook:
+        """A new webhook that is sent the feed entries after cursor ``through``."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "insert_webhook", url=url, secret=secret, created_by=created_by, now=utc(now),
+                      through=int(through)).fetchone()
+        return self._hook(row)
+
+    def all(self) -> list[Webhook]:
+        """Every webhook, oldest first."""
+        return [self._hook(r) for r in self._all("webhooks_all")]
+
+    def get(self, hook_id: int) -> Webhook | None:
+        """One webhook, or None."""
+        row = self._one("webhook_by_id", id=int(hook_id))
+        return self._hook(row) if row else None
+
+    def delete(self, hook_id: int) -> bool:
+        """Remove a webhook and its dead letters; False when there was none."""
+        with self.db.writing() as ex:
+            return bool(run(self.db, ex, "delete_webhook", id=int(hook_id)).rowcount)
+
+    def due(self, head: int, now: dt.datetime) -> list[int]:
+        """Ids of the webhooks with something to send at ``now`` (feed entries up to ``head``, or replays)."""
+        return [int(r[0]) for r in self._all("webhooks_due", head=int(head), now=utc(now))]
+
+    def lease(self, hook_id: int, now: dt.datetime, until: dt.datetime) -> LeasedHook | None:
+        """Take the hook's delivery lease until ``until`` (None when another worker holds it, or it is gone)."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "lease_webhook", id=int(hook_id), now=utc(now), until=utc(until)).fetchone()
+        if row is None:
+            return None
+        secret, url, through, batch, attempts = row
+        return LeasedHook(int(hook_id), url, secret, int(through), None if batch is None else int(batch),
+                          int(attempts))
+
+    def open_batch(self, hook_id: int, through: int) -> None:
+        """Fix the end of the batch about to be sent, so retries send the same entries."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "open_webhook_batch", id=int(hook_id), through=int(through))
+
+    def delivered(self, hook_id: int, through: int, now: dt.datetime) -> None:
+        """The batch up to ``through`` was accepted: move the cursor, reset the retries."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "webhook_delivered", id=int(hook_id), through=int(through), now=utc(now))
+
+    def failed(self, hook_id: int, attempts: int, next_attempt: dt.datetime, error: str) -> None:
+        """The batch failed again: when to try next, and why."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "webhook_failed", id=int(hook_id), attempts=int(attempts), next=utc(next_attempt),
+                error=error)
+
+    def release(self, hook_id: int) -> None:
+        """Give the lease back without a change."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "webhook_release", id=int(hook_id))
+
+    def give_up(self, hook_id: int, first_seq: int, last_seq: int, attempts: int, error: str,
+                now: dt.datetime) -> None:
+        """Move the batch to the dead letters and the cursor past it, in one transaction."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "insert_dead_letter", webhook_id=int(hook_id), first_seq=int(first_seq),
+                last_seq=int(last_seq), attempts=int(attempts), error=error, now=utc(now))
+            run(self.db, ex, "webhook_given_up", id=int(hook_id), through=int(last_seq), error=error)
+
+    def dead_letters(self, hook_id: int) -> list[DeadLetter]:
+        """A webhook's dead letters, oldest first."""
+        return [self._dead(r) for r in self._all("dead_letters_of", webhook_id=int(hook_id))]
+
+    def dead_letter(self, hook_id: int, letter_id: int) -> DeadLetter | None:
+        """One dead letter of a webhook, or None."""
+        row = self._one("dead_letter_by_id", webhook_id=int(hook_id), id=int(letter_id))
+        return self._dead(row) if row else None
+
+    def request_replay(self, hook_id: int, letter_id: int, now: dt.datetime) -> bool:
+        """Ask the delivery worker to send a dead letter again; False when there is no such letter."""
+        with self.db.writing() as ex:
+            return bool(run(self.db, ex, "request_replay", webhook_id=int(hook_id), id=int(letter_id),
+                            now=utc(now)).rowcount)
+
+    def replays_requested(self, hook_id: int) -> list[DeadLetter]:
+        """The hook's dead letters an admin asked to replay, oldest first."""
+        return [self._dead(r) for r in self._all("replays_requested", webhook_id=int(hook_id))]
+
+    def replay_tried(self, letter_id: int, now: dt.datetime, error: str | None) -> None:
+        """A replay was sent: replayed at ``now`` when ``error`` is None, else the new error."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "replay_tried", id=int(letter_id), replayed_at=None if error else utc(now), error=error)
 
 
 class Calendars(Repository):

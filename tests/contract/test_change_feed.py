@@ -256,7 +256,7 @@ def test_postgis_cursors_become_visible_in_order_under_concurrent_writers(postgi
 
 
 def test_cursors_are_opaque_short_text() -> None:
-    from geoservice.services.feed import decode_cursor, encode_cursor
+    from geoservice.model import decode_cursor, encode_cursor
 
     for n in (0, 1, 35, 36, 10**9, 36**12 - 1):
         text = encode_cursor(n)

@@ -77,6 +77,8 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
                                               "types": ("application/json",)},
         ("post", "/api/v1/session/setup"): {"url": "/api/v1/session/setup", "headers": {},
                                             "types": ("application/json",)},
+        ("post", "/api/v1/admin/webhooks"): {"url": "/api/v1/admin/webhooks", "headers": world.auth("carol"),
+                                             "types": ("application/json",)},
     }
 
 
@@ -95,6 +97,7 @@ def _nul_bodies() -> dict[tuple[str, str], bytes]:
         ("post", "/api/v1/session"): b'{"login": "alice", "password": "pass\\u0000word"}',
         ("put", "/api/v1/session/password"): b'{"old_password": "x\\u0000", "new_password": "long enough 123"}',
         ("post", "/api/v1/session/setup"): b'{"login": "alice", "setup_code": "abc", "password": "new\\u0000pass"}',
+        ("post", "/api/v1/admin/webhooks"): b'{"url": "https://93.184.216.34/ho\\u0000ok"}',
     }
 
 
@@ -137,7 +140,7 @@ def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> 
                       content_type=spec["types"][0], headers=spec["headers"])
         assert resp.status_code == 422, (path, "NUL", resp.status_code, resp.get_data()[:300])
         assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note", "state", "password",
-                                                         "old_password"), resp.get_json()
+                                                         "old_password", "url"), resp.get_json()
     assert _state(world) == before  # nothing was written
 
 

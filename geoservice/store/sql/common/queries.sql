@@ -273,3 +273,83 @@ SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after ORDER
 
 -- name: feed_head
 SELECT h.last, (SELECT f.at FROM change_feed f WHERE f.seq = h.last) FROM change_feed_head h WHERE h.one = 1
+
+-- ---- webhooks for partners ------------------------------------------------------------------------------------
+
+-- name: webhook_columns
+id, url, created_by, created_at, delivered_through, batch_through, attempts, next_attempt_at, last_error,
+last_success_at, (SELECT count(*) FROM webhook_dead_letters d WHERE d.webhook_id = webhooks.id AND d.replayed_at IS NULL)
+
+-- name: insert_webhook
+INSERT INTO webhooks (url, secret, created_by, created_at, delivered_through)
+VALUES (:url, :secret, :created_by, :now, :through) RETURNING {webhook_columns}
+
+-- name: webhooks_all
+SELECT {webhook_columns} FROM webhooks ORDER BY id
+
+-- name: webhook_by_id
+SELECT {webhook_columns} FROM webhooks WHERE id = :id
+
+-- name: delete_webhook
+DELETE FROM webhooks WHERE id = :id
+
+-- name: lease_webhook
+-- One worker at a time sends to a hook: the lease is taken only when free or run out (a worker that died).
+UPDATE webhooks SET lease_until = :until
+WHERE id = :id AND (lease_until IS NULL OR lease_until < :now) RETURNING secret, url, delivered_through,
+batch_through, attempts
+
+-- name: webhooks_due
+-- Hooks with something to send now: feed entries past their cursor (or an open batch) whose retry time has come,
+-- or a dead letter an admin asked to replay.
+SELECT id FROM webhooks
+WHERE (lease_until IS NULL OR lease_until < :now)
+  AND ((delivered_through < :head AND (next_attempt_at IS NULL OR next_attempt_at <= :now))
+       OR EXISTS (SELECT 1 FROM webhook_dead_letters d WHERE d.webhook_id = webhooks.id
+                  AND d.replay_requested_at IS NOT NULL))
+ORDER BY id
+
+-- name: open_webhook_batch
+UPDATE webhooks SET batch_through = :through WHERE id = :id
+
+-- name: webhook_delivered
+UPDATE webhooks SET delivered_through = :through, batch_through = NULL, attempts = 0, next_attempt_at = NULL,
+last_error = NULL, last_success_at = :now WHERE id = :id
+
+-- name: webhook_failed
+UPDATE webhooks SET attempts = :attempts, next_attempt_at = :next, last_error = :error WHERE id = :id
+
+-- name: webhook_release
+UPDATE webhooks SET lease_until = NULL WHERE id = :id
+
+-- name: webhook_given_up
+-- The batch moves to the dead letters and the cursor past it: later changes are not held up by one bad batch.
+UPDATE webhooks SET delivered_through = :through, batch_through = NULL, attempts = 0, next_attempt_at = NULL,
+last_error = :error WHERE id = :id
+
+-- name: dead_letter_columns
+id, webhook_id, first_seq, last_seq, attempts, last_error, failed_at, replay_requested_at, replayed_at
+
+-- name: insert_dead_letter
+INSERT INTO webhook_dead_letters (webhook_id, first_seq, last_seq, attempts, last_error, failed_at)
+VALUES (:webhook_id, :first_seq, :last_seq, :attempts, :error, :now)
+
+-- name: dead_letters_of
+SELECT {dead_letter_columns} FROM webhook_dead_letters WHERE webhook_id = :webhook_id ORDER BY id
+
+-- name: dead_letter_by_id
+SELECT {dead_letter_columns} FROM webhook_dead_letters WHERE webhook_id = :webhook_id AND id = :id
+
+-- name: request_replay
+UPDATE webhook_dead_letters SET replay_requested_at = :now WHERE webhook_id = :webhook_id AND id = :id
+
+-- name: replays_requested
+SELECT {dead_letter_columns} FROM webhook_dead_letters
+WHERE webhook_id = :webhook_id AND replay_requested_at IS NOT NULL ORDER BY id
+
+-- name: replay_tried
+UPDATE webhook_dead_letters SET replay_requested_at = NULL, replayed_at = :replayed_at,
+last_error = coalesce(:error, last_error), attempts = attempts + 1 WHERE id = :id
+
+-- name: feed_range
+SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after AND seq <= :through ORDER BY seq

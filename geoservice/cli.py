@@ -12,7 +12,7 @@ from geoservice.calendar import read_calendar_file
 from geoservice.errors import GeoserviceError
 from geoservice.extras import ExtraMissing
 from geoservice.geo import DATUMS
-from geoservice.model import KINDS, ROLES
+from geoservice.model import KINDS, ROLES, site_id_for
 from geoservice.settings import Settings
 from geoservice.validation import ValidationFailed
 
@@ -145,8 +145,12 @@ def db_init() -> None:
 @click.option("--overwrite-edits", is_flag=True,
               help="Take the file's value even where an operator edited the field since the last load "
                    "(audited as load-overwrite). Without it, operators' edits are kept and listed.")
-def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edits: bool) -> None:
-    """Load a site file (GeoJSON, CSV with lon/lat columns, GeoPackage): all records or none.
+@click.option("--skip-invalid", is_flag=True,
+              help="Load the valid records and leave out the bad ones, each listed (and audited as "
+                   "load-skipped). Without it, a file with any bad record loads nothing.")
+def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edits: bool,
+         skip_invalid: bool) -> None:
+    """Load a site file (GeoJSON, CSV with lon/lat columns, GeoPackage, Excel .xlsx): all records or none.
 
     Re-loading the same file is idempotent: records are matched by the file's own id. Fields an operator
     changed since the last load are kept, each listed as `FILE:line N: field: kept the operator's value
@@ -160,10 +164,16 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
     store = _services(settings)
     ensure_ready(store, settings)
     try:
-        loaded = read_site_file(file, area_of(store), kind, datum)
+        loaded = read_site_file(file, area_of(store), kind, datum, skip_invalid)
     except ValidationFailed as exc:
-        _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded"])
-    result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)
+        hint = "" if skip_invalid else " (--skip-invalid loads the valid records and lists the rest)"
+        _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded{hint}"])
+    for _, bad in loaded.skipped:
+        for item in bad:
+            click.echo(f"{item.line(str(file))} (record skipped)", err=True)
+    skipped = [(site_id_for(source), "; ".join(p.line() for p in bad)) for source, bad in loaded.skipped if source]
+    result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run,
+                                      skipped=skipped)
     for conflict in result.conflicts:
         click.echo(f"{loaded.locate(conflict.source_id)}: {conflict.describe()}", err=True)
     for site_id, problem in result.hours_problems.items():
@@ -172,6 +182,7 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
                f"{len(result.unchanged)} unchanged"
                + (f", {len(result.conflicts)} operator edit(s) "
                   f"{'overwritten' if overwrite_edits else 'kept'}" if result.conflicts else "")
+               + (f", {len(loaded.skipped)} skipped" if skip_invalid else "")
                + (" (dry run, nothing written)" if dry_run else ""))
     store.close()
 

@@ -12,7 +12,7 @@ from geoservice.calendar import read_calendar_file
 from geoservice.errors import GeoserviceError
 from geoservice.extras import ExtraMissing
 from geoservice.geo import DATUMS
-from geoservice.model import KINDS, ROLES, site_id_for
+from geoservice.model import KINDS, ROLES
 from geoservice.settings import Settings
 from geoservice.validation import ValidationFailed
 
@@ -156,24 +156,22 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
     changed since the last load are kept, each listed as `FILE:line N: field: kept the operator's value
     (edited DATE by NAME)`, unless --overwrite-edits is given.
     """
-    from geoservice.bootstrap import area_of, ensure_ready
-    from geoservice.layers import read_site_file
+    from geoservice.bootstrap import ensure_ready, import_site_file
 
     settings = _settings()
     settings.autoload_layers = False
     store = _services(settings)
     ensure_ready(store, settings)
     try:
-        loaded = read_site_file(file, area_of(store), kind, datum, skip_invalid)
+        done = import_site_file(store, file, kind, datum, dry_run=dry_run, skip_invalid=skip_invalid,
+                                overwrite_edits=overwrite_edits)
     except ValidationFailed as exc:
         hint = "" if skip_invalid else " (--skip-invalid loads the valid records and lists the rest)"
         _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded{hint}"])
+    loaded, result = done.file, done.result
     for _, bad in loaded.skipped:
         for item in bad:
             click.echo(f"{item.line(str(file))} (record skipped)", err=True)
-    skipped = [(site_id_for(source), "; ".join(p.line() for p in bad)) for source, bad in loaded.skipped if source]
-    result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run,
-                                      skipped=skipped)
     for conflict in result.conflicts:
         click.echo(f"{loaded.locate(conflict.source_id)}: {conflict.describe()}", err=True)
     for site_id, problem in result.hours_problems.items():

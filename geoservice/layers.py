@@ -337,7 +337,9 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
         sid = rec.props.get("source_id", rec.props.get("id"))
         failed.setdefault(rec.where, (None if sid in (None, "") else str(sid).strip(), []))[1].append(problem)
 
+    positions: dict[str, int] = {}
     for rec in records:
+        positions[rec.where] = len(positions)
         p = rec.props
         ok = True
         if rec.geometry_problem:
@@ -444,8 +446,8 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
     pending = [x for x in pending if x[0].where not in failed]
     sites = [Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
              for _, out, lon, lat in pending]
-    return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending},
-                    list(failed.values()))
+    skipped = [failed[w] for w in sorted(failed, key=positions.__getitem__)]  # in the file's order
+    return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending}, skipped)
 
 
 def read_sites(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> list[Site]:

@@ -115,3 +115,48 @@ def test_a_file_that_is_not_a_workbook_is_refused_in_one_line(store: Services, t
     nocoords = run(store, "load", str(tmp_path / "nocoords.xlsx"))
     assert nocoords.exit_code == 1 and "no sheet has a header row naming 经度/lon and 纬度/lat" in nocoords.output
     assert count(store) == 0
+
+
+def upload(world: Any, path: Path, name: str | None = None, **query: str) -> Any:
+    with path.open("rb") as fh:
+        return world.client.post("/api/v1/admin/sites/import", query_string=query,
+                                 data={"file": (fh, name or path.name)}, content_type="multipart/form-data",
+                                 headers=world.auth("carol"))
+
+
+def test_admins_preview_then_load_a_workbook_from_the_browser(store: Services, tmp_path: Path) -> None:
+    from tests.support.world import build_world
+
+    world = build_world(store, tmp_path)
+    before = count(store)
+    path = workbook(tmp_path / "台账.xlsx", bad_rows())
+    # All or nothing: a 422 naming each bad cell; nothing written.
+    refused = upload(world, path, crs="gcj02")
+    assert refused.status_code == 422 and refused.mimetype == "application/problem+json"
+    wheres = {(e["where"], e["field"]) for e in refused.get_json()["errors"]}
+    assert ("sheet 站点, row 6, column F (开放时间)", "opening_hours") in wheres
+    assert ("sheet 站点, row 7, column D (经度（GCJ-02）), E (纬度（GCJ-02）)", "lon/lat") in wheres
+    assert count(store) == before
+    # The preview with skip_invalid: what would be inserted and what left out; still nothing written.
+    preview = upload(world, path, crs="gcj02", skip_invalid="true", dry_run="true")
+    assert preview.status_code == 200, preview.get_json()
+    body = preview.get_json()
+    assert body["dry_run"] and not body["applied"] and len(body["inserted"]) == 3
+    assert [s["source_id"] for s in body["skipped"]] == ["BAD-4", "HB-5", "BAD-6"]
+    assert count(store) == before
+    # The explicit choice: the valid rows load.
+    done = upload(world, path, crs="gcj02", skip_invalid="true")
+    assert done.status_code == 200 and done.get_json()["applied"]
+    assert count(store) == before + 3
+    # Operators and a file that is no site file.
+    with path.open("rb") as fh:
+        denied = world.client.post("/api/v1/admin/sites/import", data={"file": (fh, "x.xlsx")},
+                                   content_type="multipart/form-data", headers=world.auth("alice"))
+    assert denied.status_code == 403
+    wrong = upload(world, path, name="台账.xls")
+    assert wrong.status_code == 422 and wrong.get_json()["errors"][0]["field"] == "file"
+    garbage = tmp_path / "garbage.xlsx"
+    garbage.write_bytes(b"PK\x03\x04 not really")
+    bad = upload(world, garbage)
+    assert bad.status_code == 422 and "cannot be read as an Excel" in bad.get_json()["errors"][0]["reason"]
+    assert count(store) == before + 3

@@ -1,13 +1,22 @@
 """Bring a backend to a serving state: schema, calendar, districts, the bundled layers, fresh open intervals."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from geoservice.calendar import bundled_calendar_files, parse_calendar_csv
-from geoservice.layers import ServiceArea, bundled_site_files, read_districts, read_sites
-from geoservice.model import UpsertResult
+from geoservice.layers import (
+    ServiceArea,
+    SiteFile,
+    bundled_site_files,
+    read_districts,
+    read_raw,
+    read_sites,
+    validate_file,
+)
+from geoservice.model import UpsertResult, site_id_for
 from geoservice.servicearea import AreaLayer
 from geoservice.services import Services
 from geoservice.settings import Settings
@@ -65,6 +74,26 @@ def load_site_file(services: Services, path: Path, kind: str | None = None, datu
     """Validate a whole site file, then upsert it in one transaction (nothing written on any problem)."""
     sites = read_sites(path, area_of(services), kind, datum)
     return services.sites.upsert_sites(sites)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileLoad:
+    """What loading one site file did (or, in a dry run, would do): the validated file and the upsert."""
+
+    file: SiteFile
+    result: UpsertResult
+
+
+def import_site_file(services: Services, path: Path, kind: str | None = None, datum: str = "wgs84", *,
+                     dry_run: bool = False, skip_invalid: bool = False, overwrite_edits: bool = False,
+                     name: str | None = None) -> FileLoad:
+    """A user's site file, as ``geoservice load`` and the admins' upload take it: all or nothing
+    (``ValidationFailed`` naming every problem), or with ``skip_invalid`` the valid records with the others
+    listed and audited as ``load-skipped``. ``name`` is how messages name the file (an upload's own name)."""
+    loaded = validate_file(read_raw(path), name or str(path), area_of(services), kind, datum, skip_invalid)
+    skipped = [(site_id_for(source), "; ".join(p.line() for p in bad)) for source, bad in loaded.skipped if source]
+    return FileLoad(loaded, services.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits,
+                                                        dry_run=dry_run, skipped=skipped))
 
 
 def ensure_ready(services: Services, settings: Settings, progress: Callable[[str], None] | None = None) -> None:

@@ -146,25 +146,33 @@ def db_init() -> None:
 @click.option("--overwrite-edits", is_flag=True,
               help="Take the file's value even where an operator edited the field since the last load "
                    "(audited as load-overwrite). Without it, operators' edits are kept and listed.")
-def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edits: bool) -> None:
-    """Load a site file (GeoJSON, CSV with lon/lat columns, GeoPackage): all records or none.
+@click.option("--skip-invalid", is_flag=True,
+              help="Load the valid records and leave out the bad ones, each listed (and audited as "
+                   "load-skipped). Without it, a file with any bad record loads nothing.")
+def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edits: bool,
+         skip_invalid: bool) -> None:
+    """Load a site file (GeoJSON, CSV with lon/lat columns, GeoPackage, Excel .xlsx): all records or none.
 
     Re-loading the same file is idempotent: records are matched by the file's own id. Fields an operator
     changed since the last load are kept, each listed as `FILE:line N: field: kept the operator's value
     (edited DATE by NAME)`, unless --overwrite-edits is given.
     """
-    from geoservice.bootstrap import area_of, ensure_ready
-    from geoservice.layers import read_site_file
+    from geoservice.bootstrap import ensure_ready, import_site_file
 
     settings = _settings()
     settings.autoload_layers = False
     store = _services(settings)
     ensure_ready(store, settings)
     try:
-        loaded = read_site_file(file, area_of(store), kind, datum)
+        done = import_site_file(store, file, kind, datum, dry_run=dry_run, skip_invalid=skip_invalid,
+                                overwrite_edits=overwrite_edits)
     except ValidationFailed as exc:
-        _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded"])
-    result = store.sites.upsert_sites(loaded.sites, overwrite_edits=overwrite_edits, dry_run=dry_run)
+        hint = "" if skip_invalid else " (--skip-invalid loads the valid records and lists the rest)"
+        _fail(exc.lines() + [f"{file}: {len(exc.items)} problem(s); nothing was loaded{hint}"])
+    loaded, result = done.file, done.result
+    for _, bad in loaded.skipped:
+        for item in bad:
+            click.echo(f"{item.line(str(file))} (record skipped)", err=True)
     for conflict in result.conflicts:
         click.echo(f"{loaded.locate(conflict.source_id)}: {conflict.describe()}", err=True)
     for site_id, problem in result.hours_problems.items():
@@ -173,6 +181,7 @@ def load(file: Path, kind: str | None, datum: str, dry_run: bool, overwrite_edit
                f"{len(result.unchanged)} unchanged"
                + (f", {len(result.conflicts)} operator edit(s) "
                   f"{'overwritten' if overwrite_edits else 'kept'}" if result.conflicts else "")
+               + (f", {len(loaded.skipped)} skipped" if skip_invalid else "")
                + (" (dry run, nothing written)" if dry_run else ""))
     store.close()
 

@@ -1,13 +1,15 @@
 """Read and validate site and district layer files into model records.
 
 Accepted site files: GeoJSON (FeatureCollection of Points), CSV with ``lon``/``lat`` columns (UTF-8, optional
-BOM), GeoPackage (first layer, or ``layer=``). Each record is checked — geometry, service area, kind, amenity
-vocabulary, opening hours — and every problem is collected as ``file:line N`` / ``file:feature N`` plus
-field and reason before anything is written, so a bad file changes nothing.
+BOM), GeoPackage (first layer, or ``layer=``), and Excel workbooks (.xlsx, what union staff keep: a header row in
+Chinese or English on each sheet of sites, see :data:`XLSX_HEADERS`). Each record is checked — geometry, service
+area, kind, amenity vocabulary, opening hours — and every problem is collected as ``file:line N`` /
+``file:feature N`` / ``file:sheet S, row N, column C`` plus field and reason before anything is written, so a bad
+file changes nothing (unless the caller explicitly asks to skip the bad records).
 
 CSV text cells are read back through :func:`geoservice.csvcells.from_csv_cell`: one leading ``'`` is removed,
 the inverse of the formula neutralisation our CSV exports apply (so export → load is exact). The ``lon``/``lat``
-columns are numbers and are read as they are. GeoJSON and GeoPackage values are taken as they are.
+columns are numbers and are read as they are. GeoJSON, GeoPackage and spreadsheet values are taken as they are.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,20 @@ LOGGER = logging.getLogger(__name__)
 MAX_TEXT = {"name_zh": 200, "name_en": 200, "address": 300, "operator": 200, "phone": 40, "notes": 2000,
             "source_id": 120}
 TEXT_FIELDS = ("name_zh", "name_en", "address", "operator", "phone", "notes")
-FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg"}
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".csv": "csv", ".gpkg": "gpkg", ".xlsx": "xlsx"}
+# Spreadsheet headers as union staff write them (trimmed, case and a trailing "(…)"/"（…）" note ignored, e.g.
+# "经度（GCJ-02）") -> the field. The field names themselves are accepted too.
+XLSX_HEADERS = {
+    "编号": "source_id", "站点编号": "source_id", "id": "source_id", "序号编码": "source_id",
+    "名称": "name_zh", "站点名称": "name_zh", "中文名称": "name_zh", "英文名称": "name_en",
+    "类型": "kind", "站点类型": "kind", "地址": "address", "详细地址": "address", "运营单位": "operator",
+    "承建单位": "operator", "电话": "phone", "联系电话": "phone", "开放时间": "opening_hours",
+    "开放时段": "opening_hours", "服务设施": "amenities", "设施": "amenities", "备注": "notes",
+    "经度": "lon", "纬度": "lat", "longitude": "lon", "latitude": "lat", "核实时间": "verified_at",
+    "核实日期": "verified_at",
+}
+XLSX_FIELDS = ("source_id", "name_zh", "name_en", "kind", "address", "operator", "phone", "opening_hours",
+               "amenities", "notes", "lon", "lat", "verified_at", "simulated")
 
 
 @dataclasses.dataclass
@@ -50,6 +65,8 @@ class RawRecord:
     lon: Any
     lat: Any
     geometry_problem: str | None = None
+    # Spreadsheets: the column each field came from ("D (经度)"), so a problem names its cell.
+    columns: dict[str, str] | None = None
 
 
 def _refused(source: str | Path, field: str, reason: str, where: str | None = None) -> ValidationFailed:
@@ -61,7 +78,8 @@ def detect_format(path: Path) -> str:
     """The file format from its extension."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise _refused(str(path), "file", f"unsupported extension {path.suffix!r}; use .geojson, .csv or .gpkg")
+        raise _refused(str(path), "file",
+                       f"unsupported extension {path.suffix!r}; use .geojson, .csv, .gpkg or .xlsx")
     return fmt
 
 
@@ -134,6 +152,79 @@ def _read_gpkg(path: Path) -> Iterator[RawRecord]:
         yield RawRecord(f"feature {n}", props, geom.x, geom.y)
 
 
+def _xlsx_field(header: Any) -> str | None:
+    """The field a spreadsheet header names, or None."""
+    if header is None:
+        return None
+    text = str(header).strip().lower()
+    for opening in ("(", "（"):
+        if opening in text:
+            text = text.split(opening, 1)[0].strip()
+    field = XLSX_HEADERS.get(text, text.replace(" ", "_"))
+    return field if field in XLSX_FIELDS else None
+
+
+def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _xlsx_sheet(sheet: Any) -> Generator[RawRecord, None, bool]:
+    """The records of one sheet; returns whether it is a sheet of sites (its header names both coordinates)."""
+    from openpyxl.utils import get_column_letter
+
+    rows = sheet.iter_rows(values_only=True)
+    header_row, header = 0, None
+    for n, row in enumerate(rows, start=1):
+        if any(v not in (None, "") for v in row):
+            header_row, header = n, row
+            break
+    if header is None:
+        return False
+    fields = [_xlsx_field(h) for h in header]
+    if "lon" not in fields or "lat" not in fields:
+        return False
+    columns = {f: f"{get_column_letter(i + 1)} ({str(header[i]).strip()[:40]})"
+               for i, f in enumerate(fields) if f is not None}
+    columns["lon/lat"] = f"{columns['lon']}, {columns['lat']}"
+    for n, row in enumerate(rows, start=header_row + 1):
+        props = {f: _xlsx_value(v) for f, v in zip(fields, row) if f is not None and v not in (None, "")}
+        if props:  # blank rows between blocks are skipped
+            yield RawRecord(f"sheet {sheet.title}, row {n}", props, props.pop("lon", None), props.pop("lat", None),
+                            columns=columns)
+    return True
+
+
+def _read_xlsx(path: Path) -> Iterator[RawRecord]:
+    """Every sheet whose first non-empty row names both coordinates (经度/lon and 纬度/lat) is a sheet of sites;
+    other sheets (notes, lookups) are left alone. Cached values of formulas are read, not the formulas."""
+    import zipfile
+
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    found = False
+    with path.open("rb") as handle:  # closed here whatever openpyxl does with it
+        try:
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+            raise _refused(str(path), "file",
+                           f"cannot be read as an Excel .xlsx workbook ({str(exc)[:120]})") from None
+        try:
+            for sheet in book.worksheets:
+                of_sites = yield from _xlsx_sheet(sheet)
+                found = found or of_sites
+        finally:
+            book.close()
+    if not found:
+        raise _refused(str(path), "header", "no sheet has a header row naming 经度/lon and 纬度/lat")
+
+
 def _is_missing(value: Any) -> bool:
     """None, NaN, NaT, pd.NA: what GeoPackage nulls become in a DataFrame."""
     import pandas as pd
@@ -148,7 +239,7 @@ def read_raw(path: Path) -> list[RawRecord]:
     """All records of a site file, unvalidated."""
     if not path.exists():
         raise _refused(str(path), "file", "does not exist")
-    reader = {"geojson": _read_geojson, "csv": _read_csv, "gpkg": _read_gpkg}[detect_format(path)]
+    reader = {"geojson": _read_geojson, "csv": _read_csv, "gpkg": _read_gpkg, "xlsx": _read_xlsx}[detect_format(path)]
     return list(reader(path))
 
 
@@ -210,6 +301,8 @@ class SiteFile:
     path: str
     sites: list[Site]
     where: dict[str, str]
+    # With skip_invalid: the records left out, each with its problems (its source id when it has one).
+    skipped: list[tuple[str | None, list[Problem]]] = dataclasses.field(default_factory=list)
 
     def locate(self, source_id: str) -> str:
         """``file:line N`` (or ``file:feature N``) of a record, for messages about it."""
@@ -224,8 +317,9 @@ def validate_records(records: Iterable[RawRecord], filename: str, area: ServiceA
 
 def validate_file(  # noqa: C901 - one flat pass over every field of a record, collecting all problems
     records: Iterable[RawRecord], filename: str, area: ServiceArea, kind: str | None,
-    datum: str = "wgs84") -> SiteFile:
-    """:func:`validate_records` keeping each site's place in the file."""
+    datum: str = "wgs84", skip_invalid: bool = False) -> SiteFile:
+    """:func:`validate_records` keeping each site's place in the file. ``skip_invalid``: instead of refusing
+    the file, leave out every record with a problem and list it in ``skipped`` (an explicit choice)."""
     if datum not in DATUMS:
         raise _refused(filename, "crs", f"{datum!r} is not one of {', '.join(DATUMS)}")
     if kind is not None and kind not in KINDS:
@@ -234,10 +328,18 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
     pending: list[tuple[RawRecord, dict[str, Any], float, float]] = []
     seen: dict[str, str] = {}
 
-    def bad(rec: RawRecord, field: str, reason: str) -> None:
-        problems.add(field, reason, rec.where)
+    failed: dict[str, tuple[str | None, list[Problem]]] = {}
 
+    def bad(rec: RawRecord, field: str, reason: str) -> None:
+        column = (rec.columns or {}).get(field)
+        problem = Problem(field, reason, f"{rec.where}, column {column}" if column else rec.where)
+        problems.extend([problem])
+        sid = rec.props.get("source_id", rec.props.get("id"))
+        failed.setdefault(rec.where, (None if sid in (None, "") else str(sid).strip(), []))[1].append(problem)
+
+    positions: dict[str, int] = {}
     for rec in records:
+        positions[rec.where] = len(positions)
         p = rec.props
         ok = True
         if rec.geometry_problem:
@@ -339,10 +441,13 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
                 hint = "; is the file GCJ-02 or BD-09? pass --crs" if datum == "wgs84" else ""
                 bad(rec, "lon/lat", area.outside(lon, lat, hint))
             out["district_adcode"] = adcode
-    problems.raise_if_any()
+    if not skip_invalid:
+        problems.raise_if_any()
+    pending = [x for x in pending if x[0].where not in failed]
     sites = [Site(id=site_id_for(out["source_id"]), lon=round(float(lon), 7), lat=round(float(lat), 7), **out)
              for _, out, lon, lat in pending]
-    return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending})
+    skipped = [failed[w] for w in sorted(failed, key=positions.__getitem__)]  # in the file's order
+    return SiteFile(filename, sites, {out["source_id"]: rec.where for rec, out, _, _ in pending}, skipped)
 
 
 def read_sites(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> list[Site]:
@@ -350,9 +455,10 @@ def read_sites(path: Path, area: ServiceArea, kind: str | None = None, datum: st
     return read_site_file(path, area, kind, datum).sites
 
 
-def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84") -> SiteFile:
+def read_site_file(path: Path, area: ServiceArea, kind: str | None = None, datum: str = "wgs84",
+                   skip_invalid: bool = False) -> SiteFile:
     """:func:`read_sites` keeping each site's line (or feature number) for messages about it."""
-    return validate_file(read_raw(path), str(path), area, kind, datum)
+    return validate_file(read_raw(path), str(path), area, kind, datum, skip_invalid)
 
 
 def read_districts(path: Path) -> list[District]:

@@ -406,14 +406,16 @@ class SiteService:
         return RefreshResult(len(rows), window, problems)
 
     # ---- loads -------------------------------------------------------------------------------------
-    def upsert_sites(self, sites: Sequence[Site], overwrite_edits: bool = False, dry_run: bool = False
-                     ) -> UpsertResult:
+    def upsert_sites(self, sites: Sequence[Site], overwrite_edits: bool = False, dry_run: bool = False,
+                     skipped: Sequence[tuple[str, str]] = ()) -> UpsertResult:
         """Insert or update by ``source_id`` in one transaction, refreshing the changed sites' intervals.
 
         Fields an operator edited since the last load are kept and reported as conflicts (see
         :mod:`geoservice.services.reload`); ``overwrite_edits`` takes the file's values instead (audited as
         ``load-overwrite``). The existing sites are read and locked inside the write transaction, so an edit
         committed meanwhile is seen, never overwritten. ``dry_run`` reports the same and writes nothing.
+        ``skipped`` — ``(site id, why)`` of records the caller chose to leave out of a file with bad records —
+        goes into the audit trail (``load-skipped``) in the same transaction.
         """
         with self.spatial.writer("bulk") as w:
             window = self.spatial.window() or self.default_window()
@@ -429,6 +431,9 @@ class SiteService:
                 w.set_edit_marks(plan.marks_cleared)
                 for site, changes, action in plan.updates:
                     w.append_change(site.id, "load", action, changes, site.version + 1)
+                for site_id, why in skipped:
+                    w.append_change(site_id, "load", "load-skipped", {"skipped": {"before": None, "after": why}},
+                                    None)
                 w.replace_intervals([s.id for s in changed], mat.rows)
                 w.set_window_if_missing(window)
                 self._publish([(s.id, "added") for s in plan.inserts] + [(s.id, "changed") for s in updated],

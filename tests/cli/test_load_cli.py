@@ -118,10 +118,10 @@ def test_geopackage_loads(store: Services, tmp_path: Path) -> None:
 def test_missing_file_and_unknown_format(store: Services, tmp_path: Path) -> None:
     result = run(store, "load", str(tmp_path / "nope.geojson"), "--kind", "warm_station")
     assert result.exit_code == 1 and "does not exist" in result.output
-    other = tmp_path / "sites.xlsx"
-    other.write_bytes(b"PK")
+    other = tmp_path / "sites.xls"  # the old binary Excel format: save as .xlsx
+    other.write_bytes(b"\xd0\xcf\x11\xe0")
     result = run(store, "load", str(other), "--kind", "warm_station")
-    assert result.exit_code == 1 and "unsupported extension" in result.output
+    assert result.exit_code == 1 and "unsupported extension '.xls'" in result.output and ".xlsx" in result.output
 
 
 def test_calendar_load_cli(store: Services, tmp_path: Path) -> None:

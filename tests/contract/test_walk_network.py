@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 
 from geoservice.bootstrap import ensure_ready, load_site_file
 from geoservice.hours import TZ
@@ -158,3 +159,34 @@ def test_origin_off_the_network_falls_back_and_says_so(store: Services, helsinki
     assert len(hits) == 1
     assert (hits[0].walk_model, hits[0].walk_reason) == ("straight_line", "origin_off_network")
     assert hits[0].route_m == pytest.approx(hits[0].distance_m * services.walk.detour_factor)
+
+
+def test_isochrone_coverage_of_one_district(store: Services, helsinki: Helsinki, tmp_path: Path,
+                                            helsinki_network: Network) -> None:
+    from geoservice.analysis.isochrone import isochrone_coverage
+
+    services = _with_network(_configured(store, helsinki, tmp_path), helsinki_network)
+    load_site_file(services, helsinki.sites_path)
+    network = services.spatial.load_network()
+    assert network is not None
+    west = next(d for d in services.sites.districts() if d.adcode == "FI-HEL-W")
+    sites = [(s.lon, s.lat) for s in services.spatial.all_sites()]
+    speed = services.walk.speed_m_per_min
+    five, ten = (isochrone_coverage(network, west.geometry, sites, m, speed) for m in (5, 10))
+    assert 0 < five.covered_share <= ten.covered_share <= 1
+    for c in (five, ten):
+        assert c.covered_share <= c.straight_line_share + 1e-9  # the network never reaches farther
+        assert c.sites_on_network + c.sites_off_network == len(sites)
+    # independently: one search per site, a node is covered when some site reaches it in time
+    nodes, off = network.snap([s[0] for s in sites], [s[1] for s in sites])
+    best = np.full(network.nodes, np.inf)
+    for n, o in zip(nodes, off, strict=True):
+        if o <= 250:
+            best = np.minimum(best, network.lengths_from([int(n)]) + o)
+    inside = np.array([west.geometry.contains(shapely.Point(x, y)) for x, y in zip(network.lon, network.lat,
+                                                                                 strict=True)])
+    weight = np.zeros(network.nodes)
+    np.add.at(weight, network.src, network.length_m / 2)
+    np.add.at(weight, network.dst, network.length_m / 2)
+    expected = weight[inside & (best <= 10 * speed)].sum() / weight[inside].sum()
+    assert ten.covered_share == pytest.approx(expected, abs=0.01)

@@ -42,9 +42,13 @@ def helsinki(tmp_path_factory: pytest.TempPathFactory) -> Helsinki:
     return build_helsinki(tmp_path_factory.mktemp("helsinki-walk"))
 
 
+def _settings(store: Services, helsinki: Helsinki, tmp_path: Path) -> Settings:
+    return Settings(database_url="set" if store.backend == "postgis" else "", embedded_path=tmp_path / "x",
+                    service_area=helsinki.areas_path, rate_limit_dir=tmp_path, public_rate_per_minute=0)
+
+
 def _configured(store: Services, helsinki: Helsinki, tmp_path: Path) -> Services:
-    settings = Settings(database_url="set" if store.backend == "postgis" else "", embedded_path=tmp_path / "x",
-                        service_area=helsinki.areas_path, rate_limit_dir=tmp_path, public_rate_per_minute=0)
+    settings = _settings(store, helsinki, tmp_path)
     services = dataclasses.replace(store, area=settings.area())
     ensure_ready(services, settings)
     return services
@@ -190,3 +194,33 @@ def test_isochrone_coverage_of_one_district(store: Services, helsinki: Helsinki,
     np.add.at(weight, network.dst, network.length_m / 2)
     expected = weight[inside & (best <= 10 * speed)].sum() / weight[inside].sum()
     assert ten.covered_share == pytest.approx(expected, abs=0.01)
+
+
+def test_nearest_api_says_which_walk_model_answered(store: Services, helsinki: Helsinki, tmp_path: Path,
+                                                    helsinki_network: Network) -> None:
+    from geoservice import create_app
+
+    services = _configured(store, helsinki, tmp_path)
+    load_site_file(services, _sites(tmp_path / "pair.geojson", {"across": ACROSS, "round": ROUND}))
+    url = f"/api/v1/sites/nearest?lon={ORIGIN[0]}&lat={ORIGIN[1]}&limit=2&at=2026-06-10T12:00:00%2B08:00"
+    plain = create_app(_settings(store, helsinki, tmp_path), services=services).test_client().get(url).get_json()
+    assert plain["walk_model"]["model"] == "straight_line"
+    assert [f["properties"]["source_id"] for f in plain["features"]] == ["across", "round"]
+    for f in plain["features"]:  # today's minutes, and it says so
+        p = f["properties"]
+        assert (p["walk_model"], p["walk_model_reason"]) == ("straight_line", None)
+        assert p["walk_minutes"] == math.ceil(p["distance_m"] * 1.3 / services.walk.speed_m_per_min - 1e-9) or \
+            p["walk_minutes"] == math.ceil(p["distance_m"] * 1.3 / services.walk.speed_m_per_min)
+    services.spatial.save_network(helsinki_network)
+    # a start loads the stored network (prepare=True): nothing else to configure
+    body = create_app(_settings(store, helsinki, tmp_path), services=services).test_client().get(url).get_json()
+    assert body["walk_model"]["model"] == "network" and body["walk_model"]["network"]["edges"] > 1000
+    feats = body["features"]
+    assert [f["properties"]["source_id"] for f in feats] == ["round", "across"]
+    speed = services.walk.speed_m_per_min
+    for f in feats:
+        p = f["properties"]
+        assert p["walk_model"] == "network" and p["walk_model_reason"] is None
+        assert p["walk_minutes"] >= math.ceil(p["distance_m"] / speed)
+    assert feats[1]["properties"]["walk_minutes"] > feats[0]["properties"]["walk_minutes"]
+    services.use_network()

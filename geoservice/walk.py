@@ -17,7 +17,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from geoservice.network import Network
+
+NETWORK_SEARCH_FACTOR = 4.0  # a network walk longer than this × the straight line is "not connected"
+NETWORK_SEARCH_MIN_M = 5000.0  # about an hour on foot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +131,11 @@ class NetworkWalkModel(WalkModel):
         if start_off > self.snap_m:
             return Routes([None] * n, ["origin_off_network"] * n, "origin_off_network")
         nodes, off = net.snap([t[0] for t in targets], [t[1] for t in targets])
-        lengths = net.lengths_from([int(start)])
+        # Bounded search: a site not reached within NETWORK_SEARCH_FACTOR × the farthest straight line counts as
+        # not connected (keeps a query on a city-sized network to a neighbourhood of the graph).
+        xy = net.project(np.asarray([lon] + [t[0] for t in targets]), np.asarray([lat] + [t[1] for t in targets]))
+        farthest = float(np.hypot(*(xy[1:] - xy[0]).T).max())
+        lengths = net.lengths_from([int(start)], max(NETWORK_SEARCH_FACTOR * farthest, NETWORK_SEARCH_MIN_M))
         metres: list[float | None] = []
         reasons: list[str | None] = []
         for node, o in zip(nodes.tolist(), off.tolist(), strict=True):

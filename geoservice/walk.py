@@ -87,6 +87,10 @@ class WalkModel:
         model reaches in time (a network walk is never shorter than the straight line)."""
         return self
 
+    def straight_line(self) -> WalkModel:
+        """This model's straight-line part (what coverage radii and fallbacks use)."""
+        return WalkModel(self.detour_factor, self.speed_m_per_min)
+
     def route_m(self, lon: float, lat: float, targets: Sequence[tuple[float, float]]) -> Routes:
         """Walking metres on the network to each target (all None here: straight line only)."""
         return Routes([None] * len(targets), [None] * len(targets), None)
@@ -117,10 +121,6 @@ class NetworkWalkModel(WalkModel):
 
     def lower_bound(self) -> WalkModel:
         return WalkModel(1.0, self.speed_m_per_min)
-
-    def straight(self) -> WalkModel:
-        """The straight-line model used where the network does not reach."""
-        return WalkModel(self.detour_factor, self.speed_m_per_min)
 
     def route_m(self, lon: float, lat: float, targets: Sequence[tuple[float, float]]) -> Routes:
         net = self.network

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     services = services or open_services(settings)
     if prepare:
         ensure_ready(services, settings)
+        services.use_network(settings.network_snap_m)  # a stored walking network: nearest walks on it
     app.extensions["geoservice.settings"] = settings
     app.extensions["geoservice.services"] = services
     register_error_handlers(app)

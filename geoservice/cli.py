@@ -1,4 +1,5 @@
-"""The ``geoservice`` command: serve, db, load, export, calendar, hours, layers, operators, coverage, map."""
+"""The ``geoservice`` command: serve, db, load, export, calendar, network, hours, layers, operators, coverage,
+map."""
 from __future__ import annotations
 
 import logging
@@ -257,6 +258,38 @@ def calendar_load(file: Path) -> None:
                "refreshed")
     _report_skipped(refreshed.problems)
     store.close()
+
+
+@main.group()
+def network() -> None:
+    """The walking network from OpenStreetMap: nearest and coverage walk on it once loaded."""
+
+
+@network.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--bbox", default=None, help="Keep only W,S,E,N (WGS-84 degrees), e.g. 115.4,39.4,117.5,41.1.")
+def network_load(file: Path, bbox: str | None) -> None:
+    """Read an OSM PBF extract, keep what a pedestrian can use and replace the stored walking network."""
+    from geoservice.network import NetworkError, read_pbf
+    from geoservice.validation import parse_bbox
+
+    try:
+        box = parse_bbox(bbox) if bbox is not None else None
+    except ValidationFailed as exc:
+        _fail(exc.lines())
+    try:
+        net = read_pbf(file, box, progress=lambda line: click.echo(f"network: {line}", err=True))
+    except NetworkError as exc:
+        _fail([f"error: {exc}; nothing was changed (the stored network, if any, stays)"])
+    store = _services()
+    try:
+        store.migrate()
+        store.spatial.save_network(net)
+    finally:
+        store.close()
+    km = float(net.length_m.sum()) / 1000
+    click.echo(f"{file}: walking network loaded ({net.nodes} nodes, {net.edges} edges, {km:.1f} km); nearest "
+               "and coverage walk on it from the next start")
 
 
 @calendar.command("list")

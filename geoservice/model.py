@@ -285,6 +285,11 @@ class NearestHit:
     state: OpenState
     unresolved_reports: int = 0
     live: LiveView = dataclasses.field(default_factory=LiveView)
+    # With a walking network: the metres walked (network, or straight line × detour on a fallback), which model
+    # measured them and, on a fallback, why. None/"straight_line"/None without a network.
+    route_m: float | None = None
+    walk_model: str = "straight_line"
+    walk_reason: str | None = None
 
 
 # "Opens soonest" (Alternatives) looks at the nearest ALTERNATIVE_CANDIDATES sites matching the query's kinds and

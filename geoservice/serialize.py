@@ -156,7 +156,8 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
                  closures: Sequence[Closure] | None = None, etag: str | None = None, stale: bool | None = None,
                  open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
-                 live: LiveView | None = None) -> dict[str, Any]:
+                 live: LiveView | None = None, walk_model: str | None = None,
+                 walk_reason: str | None = None) -> dict[str, Any]:
     """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. ``live`` (its live
     status and couriers' marks, both null when absent) is always there; optional parts appear only when given:
     distance and walk (nearest), state (with ``at``), report count, closures, ETag, staleness and the open
@@ -169,6 +170,9 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
     if distance_m is not None:
         props["distance_m"] = round(distance_m, 1)
         props["walk_minutes"] = walk_minutes
+        if walk_model is not None:
+            props["walk_model"] = walk_model
+            props["walk_model_reason"] = walk_reason
     if state is not None and at is not None:
         props.update(state_properties(state, at))
         props["hours_problem"] = state.problem or site.hours_problem
@@ -353,6 +357,13 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
                            "description": "Couriers' problem reports not yet resolved by the operator"},
     "distance_m": {"type": "number", "minimum": 0, "description": "WGS-84 ellipsoidal geodesic distance, metres"},
     "walk_minutes": {"type": "integer", "minimum": 0, "description": "Minutes on foot under the walk model"},
+    "walk_model": {"type": "string", "enum": ["network", "straight_line"],
+                   "description": "How walk_minutes was measured: on the loaded walking network, or straight line × "
+                                  "detour factor (no network loaded, or the point is off it)"},
+    "walk_model_reason": {"type": ["string", "null"],
+                          "enum": ["origin_off_network", "site_off_network", "not_connected", None],
+                          "description": "Why this answer fell back to the straight line although a network is "
+                                         "loaded (null otherwise)"},
     "is_open": {"type": "boolean"},
     "open_until": {**TIME, "description": "When it closes; null if open beyond the next 8 days (e.g. 24/7)"},
     "next_open": {**TIME, "description": "When a closed site opens next; null if not within 8 days"},
@@ -510,3 +521,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "errors": {"type": "array", "items": {"type": "object", "required": ["field", "reason"],
                                               "properties": {"field": STRING, "reason": STRING}}}}},
 }
+
+
+def walk_model_answer(described: dict[str, Any], hits: Sequence[Any]) -> dict[str, Any]:
+    """The answer's ``walk_model``: the model's description, with ``model`` ``straight_line`` and a ``reason``
+    when a network is loaded but no result could be measured on it (each feature says its own too)."""
+    out = dict(described)
+    if described.get("model") == "network" and hits and all(h.walk_model != "network" for h in hits):
+        out["model"] = "straight_line"
+        out["reason"] = sorted({str(h.walk_reason) for h in hits if h.walk_reason})[0]
+    return out

@@ -59,6 +59,8 @@ class Settings:
     autoload_layers: bool = True
     detour_factor: float = dataclasses.field(default=1.3, metadata=_range(1.0, 5.0))
     walk_speed_m_per_min: float = dataclasses.field(default=75.0, metadata=_range(10.0, 300.0))  # 4.5 km/h
+    # With a walking network loaded: a point farther than this from the network walks by straight line instead.
+    network_snap_m: float = dataclasses.field(default=250.0, metadata=_range(1.0, 5000.0))
     pool_min_size: int = dataclasses.field(default=1, metadata=_range(0, 1000))
     pool_max_size: int = dataclasses.field(default=8, metadata=_range(1, 1000))
     # Wait for a pooled connection; a wait means the database is unreachable.

@@ -8,6 +8,7 @@ collects :class:`Problem` records (``field``, ``reason`` and, for files, ``where
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -78,3 +79,18 @@ class Problems:
         """Raise :class:`ValidationFailed` with everything collected, if anything was."""
         if self.items:
             raise ValidationFailed(self.items, self.source)
+
+
+def parse_bbox(text: str, field: str = "--bbox") -> tuple[float, float, float, float]:
+    """``W,S,E,N`` in WGS-84 degrees, west < east and south < north (the network loader's ``--bbox``)."""
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise ValidationFailed([Problem(field, f"expected four numbers W,S,E,N, not {text[:60]!r}")])
+    w, s, e, n = values
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        raise ValidationFailed([Problem(field, "needs -180 <= W < E <= 180 and -90 <= S < N <= 90")])
+    return w, s, e, n

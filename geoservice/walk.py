@@ -5,12 +5,24 @@ a walking speed: ``minutes = distance_m × detour_factor ÷ speed_m_per_min``. B
 (``GEOSERVICE_DETOUR_FACTOR``, ``GEOSERVICE_WALK_SPEED_M_PER_MIN``; 1.3 and 75 m/min = 4.5 km/h by default), and
 the nearest query, "still open when I arrive", coverage radii, the map legend and the API documents all take them
 from one :class:`WalkModel`, so they cannot disagree.
+
+With a walking network loaded (``geoservice network load``) the service uses :class:`NetworkWalkModel`, the
+same interface measuring walks on the network (:meth:`WalkModel.route_m`), falling back per point to the
+straight line where the network does not reach.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
+
+from geoservice.network import Network
+
+NETWORK_SEARCH_FACTOR = 4.0  # a network walk longer than this × the straight line is "not connected"
+NETWORK_SEARCH_MIN_M = 5000.0  # about an hour on foot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,3 +75,95 @@ class WalkModel:
                       f"({kmh:g} km/h)",
                 "zh": f"直线距离 × 绕行系数 {self.detour_factor:g}，步行 {self.speed_m_per_min:g} 米/分钟"
                       f"（{kmh:g} 公里/小时）"}
+
+    # ---- the interface both walk models answer (this one: no network, every route is None) --------
+    @property
+    def routes_by_network(self) -> bool:
+        """True when this model measures walks on a street network (:class:`NetworkWalkModel`)."""
+        return False
+
+    def lower_bound(self) -> WalkModel:
+        """A straight-line model no slower than this one: candidates found under it include every site this
+        model reaches in time (a network walk is never shorter than the straight line)."""
+        return self
+
+    def straight_line(self) -> WalkModel:
+        """This model's straight-line part (what coverage radii and fallbacks use)."""
+        return WalkModel(self.detour_factor, self.speed_m_per_min)
+
+    def route_m(self, lon: float, lat: float, targets: Sequence[tuple[float, float]]) -> Routes:
+        """Walking metres on the network to each target (all None here: straight line only)."""
+        return Routes([None] * len(targets), [None] * len(targets), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Routes:
+    """Network metres to each target (None: fall back to the straight line, for the reason beside it); ``origin``
+    says why none was measured (the start is off the network), else None."""
+
+    metres: list[float | None]
+    reasons: list[str | None]
+    origin: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkWalkModel(WalkModel):
+    """Shortest walk on the loaded street network at the walking speed (no detour factor: the network is the
+    detour). A point farther than ``snap_m`` from the network falls back to the straight-line model and says so."""
+
+    network: Network | None = None
+    snap_m: float = 250.0
+    name: str = "network"
+
+    @property
+    def routes_by_network(self) -> bool:
+        return self.network is not None
+
+    def lower_bound(self) -> WalkModel:
+        return WalkModel(1.0, self.speed_m_per_min)
+
+    def route_m(self, lon: float, lat: float, targets: Sequence[tuple[float, float]]) -> Routes:
+        net = self.network
+        n = len(targets)
+        if net is None or n == 0:
+            return Routes([None] * n, [None] * n, None)
+        (start,), (start_off,) = net.snap([lon], [lat])
+        if start_off > self.snap_m:
+            return Routes([None] * n, ["origin_off_network"] * n, "origin_off_network")
+        nodes, off = net.snap([t[0] for t in targets], [t[1] for t in targets])
+        # Bounded search: a site not reached within NETWORK_SEARCH_FACTOR × the farthest straight line counts as
+        # not connected (keeps a query on a city-sized network to a neighbourhood of the graph).
+        xy = net.project(np.asarray([lon] + [t[0] for t in targets]), np.asarray([lat] + [t[1] for t in targets]))
+        farthest = float(np.hypot(*(xy[1:] - xy[0]).T).max())
+        lengths = net.lengths_from([int(start)], max(NETWORK_SEARCH_FACTOR * farthest, NETWORK_SEARCH_MIN_M))
+        metres: list[float | None] = []
+        reasons: list[str | None] = []
+        for node, o in zip(nodes.tolist(), off.tolist(), strict=True):
+            along = float(lengths[node])
+            if o > self.snap_m:
+                metres.append(None)
+                reasons.append("site_off_network")
+            elif not math.isfinite(along):
+                metres.append(None)
+                reasons.append("not_connected")
+            else:
+                metres.append(float(start_off) + along + o)
+                reasons.append(None)
+        return Routes(metres, reasons, None)
+
+    def describe(self) -> dict[str, Any]:
+        net = self.network
+        return {"model": "network", "speed_m_per_min": self.speed_m_per_min, "snap_m": self.snap_m,
+                "walk_minutes": "ceil(network_m / speed_m_per_min), network_m = snap to the nearest network node "
+                                "+ shortest walk on the network + snap at the site",
+                "distance_m": "WGS-84 ellipsoidal geodesic (straight line)",
+                "network": {"source": net.source if net else None, "nodes": net.nodes if net else 0,
+                            "edges": net.edges if net else 0},
+                "fallback": {**WalkModel(self.detour_factor, self.speed_m_per_min).describe(),
+                             "when": f"the query point or a site is farther than {self.snap_m:g} m from the "
+                                     "network, or not connected to it"}}
+
+    def legend(self) -> dict[str, str]:
+        kmh = self.speed_m_per_min * 60 / 1000
+        return {"en": f"walking network at {self.speed_m_per_min:g} m/min ({kmh:g} km/h)",
+                "zh": f"按步行路网，步行 {self.speed_m_per_min:g} 米/分钟（{kmh:g} 公里/小时）"}

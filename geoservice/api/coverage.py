@@ -77,7 +77,8 @@ def planner(resolution: int) -> Planner:
     from geoservice.analysis.planner import Planner
 
     cfg = settings()
-    return Planner(services().sites, resolution=resolution, walk=services().walk, grid_cache=_cache(),
+    walk = services().walk.straight_line()  # coverage radii are straight lines, network or not
+    return Planner(services().sites, resolution=resolution, walk=walk, grid_cache=_cache(),
                    layers_dir=cfg.layers_dir, bundled_demand_applies=cfg.area_is_layers_own(), area=cfg.area())
 
 
@@ -90,7 +91,7 @@ def common(args: dict[str, Any]) -> CoverageQuery:
             warnings.append({"code": "radius-ignored",
                              "en": "radius_m was ignored: walk_minutes sets the reach when both are given.",
                              "zh": "同时给出 radius_m 与 walk_minutes 时以步行分钟数为准，已忽略 radius_m。"})
-        radius = services().walk.radius_m(minutes)
+        radius = services().walk.straight_line().radius_m(minutes)
     return CoverageQuery(args["at"], args["kind"], float(radius if radius is not None else DEFAULT_RADIUS_M),
                          minutes, args["resolution"], tuple(warnings))
 
@@ -122,7 +123,7 @@ def _json(body: dict[str, Any], mimetype: str = "application/json") -> Response:
 def _query_echo(q: CoverageQuery, result: CoverageResult) -> dict[str, Any]:
     return {"at": result.summary["at"], "kind": list(q.kinds) or list(KINDS), "radius_m": q.radius_m,
             "walk_minutes": q.walk_minutes if q.walk_minutes is not None else round(
-                services().walk.minutes(q.radius_m), 1), "resolution": q.resolution}
+                services().walk.straight_line().minutes(q.radius_m), 1), "resolution": q.resolution}
 
 
 def _warnings(q: CoverageQuery, result: CoverageResult) -> list[dict[str, str]]:
@@ -138,11 +139,12 @@ def _warnings(q: CoverageQuery, result: CoverageResult) -> list[dict[str, str]]:
 
 
 def _method(result: CoverageResult) -> dict[str, Any]:
-    walk = services().walk
+    walk = services().walk.straight_line()
     return {
         "grid": f"H3 resolution {result.resolution} cells clipped to the districts; areas and distances in EPSG:32650",
         "covered": "a cell is covered when its centroid is within radius_m (straight line) of a site open at `at`",
-        "walk_model": {**walk.describe(), "radius_m": "walk_minutes * speed_m_per_min / detour_factor"},
+        "walk_model": {**walk.describe(), "radius_m": "walk_minutes * speed_m_per_min / detour_factor",
+                       "network_loaded": services().walk.routes_by_network},
         "demand_source": result.summary.get("demand_source"),
     }
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, json
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
-from geoservice.api.context import settings
+from geoservice.api.context import services
 from geoservice.walk import WalkModel
 
 bp = Blueprint("openapi", __name__)
@@ -42,7 +42,10 @@ def document(apis: list[P.Api], walk: WalkModel) -> dict[str, Any]:
                                 "workers' homes (职工之家). Times are Asia/Shanghai; a time without an offset is "
                                 "Beijing local time. Opening hours follow OSM syntax with China's official holiday "
                                 "calendar (public holidays and make-up working days). Walking time is "
-                                f"{walk.legend()['en']} (no road network). Unknown, empty or repeated parameters "
+                                f"{walk.legend()['en']}"
+                                f"{' (no road network)' if not walk.routes_by_network else ''}; each nearest "
+                                "answer says its walk_model (network or straight_line, with the reason of a "
+                                "fallback). Unknown, empty or repeated parameters "
                                 "are 400; values outside a range or vocabulary 422; every error is "
                                 "application/problem+json (RFC 9457).",
                  "license": {"name": "MIT"}},
@@ -60,5 +63,5 @@ def document(apis: list[P.Api], walk: WalkModel) -> dict[str, Any]:
 def openapi(args: dict[str, Any]) -> Response:
     """The OpenAPI document."""
     apis: list[P.Api] = current_app.extensions["geoservice.apis"]
-    return Response(json.dumps(document(apis, settings().walk_model()), ensure_ascii=False),
+    return Response(json.dumps(document(apis, services().walk), ensure_ascii=False),
                     mimetype="application/vnd.oai.openapi+json;version=3.1")

@@ -6,6 +6,7 @@ OpenAPI document; handlers parse, call the services, and serialise (:mod:`geoser
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 from urllib.parse import urlencode
 
@@ -90,8 +91,11 @@ def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
     """A site as its public feature in ``datum`` (see :func:`geoservice.serialize.site_feature`)."""
     lon, lat = from_wgs84(site.lon, site.lat, datum)
     district = services().sites.district_index().get(site.district_adcode or "")
+    route_m = parts.pop("route_m", None)
     if "distance_m" in parts and parts["distance_m"] is not None:
-        parts["walk_minutes"] = services().walk.whole_minutes(parts["distance_m"])
+        walk = services().walk
+        parts["walk_minutes"] = (walk.whole_minutes(parts["distance_m"]) if route_m is None
+                                 else math.ceil(route_m / walk.speed_m_per_min))
     parts["stale"] = verification_stale(site.verified_at, utc_now(), settings().stale_after_days)
     return S.site_feature(site, district, (float(lon), float(lat)), **parts)
 
@@ -100,7 +104,8 @@ def hit_feature(hit: NearestHit, datum: str, at: dt.datetime,
                 open_intervals: list[Interval] | None = None) -> dict[str, Any]:
     """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``
     and, when asked for, its open intervals ahead."""
-    return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m,
+    return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m, route_m=hit.route_m,
+                   walk_model=hit.walk_model, walk_reason=hit.walk_reason,
                    unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals, live=hit.live)
 
 
@@ -176,7 +181,7 @@ def nearest(args: dict[str, Any]) -> Response:
                   "amenity": list(args["amenity"]), "arrive_within": arrive, "limit": args["limit"],
                   "max_distance_m": args["max_distance_m"], "include_closed": args["include_closed"],
                   "intervals_hours": args["intervals_hours"]},
-        "walk_model": svc.walk.describe(),
+        "walk_model": S.walk_model_answer(svc.walk.describe(), hits),
         "warnings": calendar_warnings(svc.sites, at, q.latest_instant()),
     })
 

@@ -21,7 +21,7 @@ from geoservice.settings import Settings
 from geoservice.store import open_spatial
 from geoservice.store.relational import Audit, Calendars, LiveStatuses, Reports, Webhooks
 from geoservice.store.spatial import SpatialStore
-from geoservice.walk import WalkModel
+from geoservice.walk import NetworkWalkModel, WalkModel
 
 
 @dataclasses.dataclass
@@ -70,6 +70,16 @@ class Services:
     def health(self) -> dict[str, Any]:
         """The backend's health (``StoreUnavailable`` when it does not answer)."""
         return self.spatial.health()
+
+    def use_network(self, snap_m: float = 250.0) -> bool:
+        """Walk on the stored walking network from now on (straight line when none is stored); True when one is."""
+        network = self.spatial.load_network()
+        base = self.walk
+        if network is None:
+            self.walk = WalkModel(base.detour_factor, base.speed_m_per_min)
+            return False
+        self.walk = NetworkWalkModel(base.detour_factor, base.speed_m_per_min, network=network, snap_m=snap_m)
+        return True
 
     def close(self) -> None:
         """Release connections."""

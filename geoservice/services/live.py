@@ -48,8 +48,10 @@ def is_full(hit: NearestHit) -> bool:
 
 
 def ranking_m(hit: NearestHit) -> float:
-    """The distance a hit ranks by: its own, plus :data:`FULL_TOLERANCE_M` when it is full."""
-    return hit.distance_m + (FULL_TOLERANCE_M if is_full(hit) else 0.0)
+    """The distance a hit ranks by: its own (the walked metres when a network measured them), plus
+    :data:`FULL_TOLERANCE_M` when it is full."""
+    base = hit.route_m if hit.route_m is not None else hit.distance_m
+    return base + (FULL_TOLERANCE_M if is_full(hit) else 0.0)
 
 
 class LiveService:

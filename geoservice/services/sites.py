@@ -66,6 +66,10 @@ ALTERNATIVE_ENGINE_BUDGET = 8 * ENGINE_BATCH
 # A full site gives its place to non-full sites up to FULL_TOLERANCE_M farther: the nearest search looks at
 # most this many results beyond the limit to find them.
 FULL_LOOKAHEAD_MAX = 64
+# With a walking network, nearest measures this many straight-line candidates per result on the network (at most
+# NETWORK_CANDIDATES_MAX): a site much farther in a straight line than the limit-th is rarely nearer on foot.
+NETWORK_CANDIDATES = 4
+NETWORK_CANDIDATES_MAX = 200
 
 
 @dataclasses.dataclass
@@ -225,6 +229,8 @@ class SiteService:
         round trip on PostGIS), which leaves out sites ``closed_now``; outside it the hours engine decides,
         walking candidates by distance.
         """
+        if q.walk.routes_by_network:
+            return self._nearest_by_network(q)
         with self.spatial.database.reading():  # one pooled connection for the answer and its live views
             hits = self.live.annotate(self._nearest(q), q.at)
             fetch = q.limit
@@ -239,6 +245,35 @@ class SiteService:
                     return ranked
                 fetch = min(2 * fetch + 8, q.limit + FULL_LOOKAHEAD_MAX)
                 hits = self.live.annotate(self._nearest(dataclasses.replace(q, limit=fetch)), q.at)
+
+    def _nearest_by_network(self, q: NearestQuery) -> list[NearestHit]:
+        """:meth:`nearest` with a walking network: the :data:`NETWORK_CANDIDATES` × limit nearest candidates by
+        straight line (found under the straight-line lower bound, so every site the network reaches in time is
+        among them), measured on the network, filtered by ``arrive_within`` and "open when I arrive" on network
+        time, ranked by walked metres. A site (or the start) off the network keeps its straight-line walk."""
+        walk = q.walk
+        wide = dataclasses.replace(q, limit=min(q.limit * NETWORK_CANDIDATES, NETWORK_CANDIDATES_MAX),
+                                   walk=walk.lower_bound())
+        with self.spatial.database.reading():
+            hits = self.live.annotate(self._nearest(wide), q.at)
+        routes = walk.route_m(q.lon, q.lat, [(h.site.lon, h.site.lat) for h in hits])
+        kept: list[NearestHit] = []
+        for hit, metres, reason in zip(hits, routes.metres, routes.reasons, strict=True):
+            if metres is None:
+                hit = dataclasses.replace(hit, route_m=hit.distance_m * walk.detour_factor,
+                                          walk_model="straight_line", walk_reason=reason)
+            else:
+                hit = dataclasses.replace(hit, route_m=metres, walk_model="network")
+            assert hit.route_m is not None
+            seconds = hit.route_m / walk.speed_m_per_s
+            if q.arrive_within_s is not None:
+                if seconds > q.arrive_within_s:
+                    continue
+                until = hit.state.open_until
+                if q.open_only and until is not None and q.at + dt.timedelta(seconds=seconds) >= until:
+                    continue
+            kept.append(hit)
+        return self.live.rank(kept)[:q.limit]
 
     def _nearest(self, q: NearestQuery, engine_budget: int | None = None) -> list[NearestHit]:
         """:meth:`nearest`; outside the window the engine examines at most ``engine_budget`` candidates."""

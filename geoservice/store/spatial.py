@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter
+from geoservice.network import Network
 from geoservice.store.relational import Database
 
 Window = tuple[dt.datetime, dt.datetime]
@@ -174,6 +175,14 @@ class SpatialStore(abc.ABC):
     def writer(self, mode: str = "edit") -> AbstractContextManager[SiteWriter]:
         """One write transaction (``edit``, ``bulk`` or ``refresh``, which excludes other writers); reads through
         this store or its database in the same thread meanwhile share it."""
+
+    @abc.abstractmethod
+    def save_network(self, network: Network) -> None:
+        """Replace the stored walking network with ``network`` in one transaction."""
+
+    @abc.abstractmethod
+    def load_network(self) -> Network | None:
+        """The stored walking network, or None when none is loaded."""
 
     def after_bulk_write(self) -> None:  # noqa: B027 - optional hook
         """After a large write (PostGIS refreshes its planner statistics)."""

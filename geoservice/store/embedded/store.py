@@ -24,6 +24,7 @@ import shapely
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ, utc_now
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
+from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.embedded.index import Eligible, SiteIndex, amenity_mask, rank
 from geoservice.store.relational import Database, SqliteDialect
@@ -228,6 +229,18 @@ class EmbeddedStore(SpatialStore):
     def districts(self) -> list[District]:
         rows = self.connection().execute(_q("districts")).fetchall()
         return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(r[5])) for r in rows]
+
+    # ---- the walking network -----------------------------------------------------------------------
+    def save_network(self, network: Network) -> None:
+        with self.transaction() as cur:
+            cur.execute(_q("delete_walk_network"))
+            cur.execute(_q("insert_walk_network"), {
+                "source": network.source, "loaded_at": utc_now().isoformat(), "nodes": network.nodes,
+                "edges": network.edges, "graph": network.to_bytes()})
+
+    def load_network(self) -> Network | None:
+        row = self.connection().execute(_q("walk_network")).fetchone()
+        return None if row is None else Network.from_bytes(bytes(row[0]))
 
     # ---- sites -----------------------------------------------------------------------------------
     def get_site(self, site_id: str) -> Site | None:

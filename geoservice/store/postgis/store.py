@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import psycopg
 import shapely
 from psycopg.conninfo import conninfo_to_dict
@@ -26,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
+from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.postgis.breaker import Breaker
 from geoservice.store.relational import Database, PostgresDialect
@@ -262,6 +264,36 @@ class PostgisStore(SpatialStore):
 
     def districts(self) -> list[District]:
         return [District(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(bytes(r[5]))) for r in self._rows("districts")]
+
+    # ---- the walking network (pgRouting's edge table) -------------------------------------------------
+    def save_network(self, network: Network) -> None:
+        with self.connection() as conn, conn.cursor() as cur:  # one transaction: the old network stays on failure
+            cur.execute(_q("delete_walk_network"))
+            with cur.copy(_q("copy_walk_nodes")) as copy:
+                for i, (x, y) in enumerate(zip(network.lon.tolist(), network.lat.tolist(), strict=True)):
+                    copy.write_row((i, f"SRID=4326;POINT({x!r} {y!r})"))
+            with cur.copy(_q("copy_walk_edges")) as copy:
+                for i, (a, b, w) in enumerate(zip(network.src.tolist(), network.dst.tolist(),
+                                                  network.length_m.tolist(), strict=True)):
+                    copy.write_row((i, a, b, w, w))
+            cur.execute(_q("insert_walk_network"), {"source": network.source, "loaded_at": dt.datetime.now(dt.UTC),
+                                                    "nodes": network.nodes, "edges": network.edges})
+
+    def load_network(self) -> Network | None:
+        meta = self._rows("walk_network")
+        if not meta:
+            return None
+        nodes = np.asarray(self._rows("walk_nodes"), dtype=float).reshape(-1, 2)
+        edges = self._rows("walk_edges")
+        src = np.asarray([e[0] for e in edges], dtype=np.int32)
+        dst = np.asarray([e[1] for e in edges], dtype=np.int32)
+        cost = np.asarray([e[2] for e in edges], dtype=float)
+        return Network(nodes[:, 0].copy(), nodes[:, 1].copy(), src, dst, cost, str(meta[0][0]))
+
+    def pgrouting_metres(self, source: int, targets: Sequence[int]) -> dict[int, float]:
+        """pgRouting's shortest walk from node ``source`` to each of ``targets`` (metres; unreachable: absent)."""
+        rows = self._rows("walk_cost_pgrouting", {"source": source, "targets": list(targets)})
+        return {int(r[0]): float(r[1]) for r in rows}
 
     # ---- sites -----------------------------------------------------------------------------------
     def get_site(self, site_id: str) -> Site | None:

@@ -144,3 +144,13 @@ INSERT INTO schema_migrations (version, applied_at) VALUES (:version, :now)
 
 -- name: site_count
 SELECT count(*) FROM sites
+
+-- name: delete_walk_network
+DELETE FROM walk_network
+
+-- name: insert_walk_network
+INSERT INTO walk_network (one, source, loaded_at, nodes, edges, graph)
+VALUES (1, :source, :loaded_at, :nodes, :edges, :graph)
+
+-- name: walk_network
+SELECT graph FROM walk_network WHERE one = 1

@@ -279,3 +279,29 @@ INSERT INTO site_changes (site_id, actor, action, changes, version)
 VALUES (%(site_id)s, %(actor)s, %(action)s, %(changes)s, %(version)s)
 RETURNING id, at
 
+
+-- name: delete_walk_network
+TRUNCATE walk_edges, walk_nodes, walk_network
+
+-- name: copy_walk_nodes
+COPY walk_nodes (id, geom) FROM STDIN
+
+-- name: copy_walk_edges
+COPY walk_edges (id, source, target, cost, reverse_cost) FROM STDIN
+
+-- name: insert_walk_network
+INSERT INTO walk_network (one, source, loaded_at, nodes, edges)
+VALUES (1, %(source)s, %(loaded_at)s, %(nodes)s, %(edges)s)
+
+-- name: walk_network
+SELECT source FROM walk_network WHERE one = 1
+
+-- name: walk_nodes
+SELECT ST_X(geom), ST_Y(geom) FROM walk_nodes ORDER BY id
+
+-- name: walk_edges
+SELECT source, target, cost FROM walk_edges ORDER BY id
+
+-- name: walk_cost_pgrouting
+SELECT end_vid, agg_cost FROM pgr_dijkstraCost(
+    'SELECT id, source, target, cost, reverse_cost FROM walk_edges', %(source)s::bigint, %(targets)s::bigint[], false)

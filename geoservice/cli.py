@@ -292,6 +292,50 @@ def network_load(file: Path, bbox: str | None) -> None:
                "and coverage walk on it from the next start")
 
 
+@network.command("coverage")
+@click.option("--minutes", default=10.0, show_default=True, type=click.FloatRange(1, 60),
+              help="Walking time (the 15-minute living circle uses 5, 10 and 15).")
+@click.option("--district", "adcode", default=None, help="Only this district (its code, e.g. 110101).")
+@click.option("--at", "at_text", default=None, help="Sites open at this local time (ISO 8601; default now).")
+def network_coverage(minutes: float, adcode: str | None, at_text: str | None) -> None:
+    """Share of each district's streets within MINUTES on foot of a site open at --at, by the walking network
+    (isochrones), beside the straight-line share (an upper bound the network can only lower)."""
+    import datetime as dt
+
+    from geoservice.analysis.isochrone import isochrone_coverage
+    from geoservice.hours import TZ, now_local
+    from geoservice.model import SiteFilter
+
+    try:
+        at = dt.datetime.fromisoformat(at_text) if at_text else now_local()
+    except ValueError:
+        _fail([f"--at: {at_text[:40]!r} is not an ISO 8601 time such as 2026-12-02T23:00" if at_text else ""])
+    at = at if at.tzinfo else at.replace(tzinfo=TZ)
+    store = _services()
+    click.get_current_context().call_on_close(store.close)
+    store.migrate()
+    net = store.spatial.load_network()
+    if net is None:
+        _fail(["error: no walking network is loaded; run `geoservice network load FILE.osm.pbf` first"])
+    districts = [d for d in store.sites.districts() if adcode is None or d.adcode == adcode]
+    if not districts:
+        _fail([f"--district: no district {adcode!r}" if adcode else "error: no districts are loaded"])
+    sites, offset = [], 0
+    while True:
+        page, total = store.sites.list_sites(SiteFilter(open_at=at, limit=1000, offset=offset))
+        sites += [(s.lon, s.lat) for s in page]
+        offset += len(page)
+        if not page or offset >= total:
+            break
+    click.echo(f"# open at {at.isoformat(timespec='minutes')}: {len(sites)} site(s); within {minutes:g} min on foot "
+               f"at {store.walk.speed_m_per_min:g} m/min")
+    click.echo("district\tname_zh\tname_en\tnetwork_share\tstraight_line_share\tnetwork_km\tsites_off_network")
+    for d in districts:
+        c = isochrone_coverage(net, d.geometry, sites, minutes, store.walk.speed_m_per_min)
+        click.echo(f"{d.adcode}\t{d.name_zh}\t{d.name_en}\t{c.covered_share:.4f}\t{c.straight_line_share:.4f}\t"
+                   f"{c.network_km:.1f}\t{c.sites_off_network}")
+
+
 @calendar.command("list")
 def calendar_list() -> None:
     """Years with an official schedule loaded."""

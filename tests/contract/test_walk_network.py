@@ -224,3 +224,36 @@ def test_nearest_api_says_which_walk_model_answered(store: Services, helsinki: H
         assert p["walk_minutes"] >= math.ceil(p["distance_m"] / speed)
     assert feats[1]["properties"]["walk_minutes"] > feats[0]["properties"]["walk_minutes"]
     services.use_network()
+
+
+def test_planners_get_the_isochrone_coverage_per_district_from_the_cli(store: Services, helsinki: Helsinki,
+                                                                       tmp_path: Path,
+                                                                       helsinki_network: Network) -> None:
+    from click.testing import CliRunner
+
+    from geoservice.analysis.isochrone import isochrone_coverage
+    from geoservice.cli import main
+
+    services = _with_network(_configured(store, helsinki, tmp_path), helsinki_network)
+    load_site_file(services, helsinki.sites_path)
+    env = ({"DATABASE_URL": store.spatial.url} if store.backend == "postgis" else {  # type: ignore[attr-defined]
+        "DATABASE_URL": "", "GEOSERVICE_EMBEDDED_PATH": str(store.spatial.path)}) | {  # type: ignore[attr-defined]
+        "GEOSERVICE_SERVICE_AREA": str(helsinki.areas_path)}
+    result = CliRunner().invoke(main, ["network", "coverage", "--minutes", "10", "--at", "2026-12-02T12:00"],
+                                env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()[2:]}
+    districts = services.sites.districts()
+    assert set(rows) == {d.adcode for d in districts} and rows
+    # The figure is the function's, for the sites open at that time (every Helsinki test site is open at noon).
+    west = next(d for d in districts if d.adcode == "FI-HEL-W")
+    sites = [(s.lon, s.lat) for s in services.spatial.all_sites()]
+    expected = isochrone_coverage(helsinki_network, west.geometry, sites, 10, services.walk.speed_m_per_min)
+    assert float(rows["FI-HEL-W"][3]) == pytest.approx(expected.covered_share, abs=1e-4)
+    for row in rows.values():
+        assert float(row[3]) <= float(row[4]) + 1e-9  # the network never reaches farther than the straight line
+    at_night = CliRunner().invoke(main, ["network", "coverage", "--district", "FI-HEL-W", "--at", "2026-12-02T03:00"],
+                                  env=env, catch_exceptions=False)
+    assert at_night.exit_code == 0 and len(at_night.stdout.splitlines()) == 3
+    none = CliRunner().invoke(main, ["network", "coverage", "--district", "nope"], env=env)
+    assert none.exit_code == 1 and "--district: no district 'nope'" in none.output

@@ -87,7 +87,8 @@ def test_an_alert_below_the_minimum_level_or_of_another_type_changes_nothing(net
     alerts = AlertService(net.sites)
     alerts.declare(admin(net), "cold_wave", "yellow", [DONGCHENG], NIGHT - dt.timedelta(hours=1),
                    NIGHT + dt.timedelta(hours=5))
-    alerts.declare(admin(net, "district_admin", (DONGCHENG,)), "heat", "red", [DONGCHENG], NIGHT - dt.timedelta(hours=1), NIGHT + dt.timedelta(hours=5))
+    alerts.declare(admin(net, "district_admin", (DONGCHENG,)), "heat", "red", [DONGCHENG],
+                   NIGHT - dt.timedelta(hours=1), NIGHT + dt.timedelta(hours=5))
     assert first_open(net) == sid("far")
 
 

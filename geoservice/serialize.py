@@ -467,7 +467,8 @@ ALERT_HOURS_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["hours", "types", "min_level"], "additionalProperties": False,
     "description": "Hours that replace opening_hours while a weather alert of one of these types, at this level or "
                    "above, covers the site's district",
-    "properties": {"hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
+    "properties": {"hours": {"type": "string", "format": "opening-hours", "minLength": 1, "maxLength": 1000,
+                             "description": "OpenStreetMap opening_hours syntax, checked as opening_hours is"},
                    "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(ALERT_TYPES)}},
                    "min_level": {"type": "string", "enum": list(ALERT_LEVELS)}}}
 ALERT_SCHEMA: dict[str, Any] = {

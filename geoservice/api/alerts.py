@@ -90,7 +90,7 @@ def declare_alert(args: dict[str, Any]) -> Response:
 
 
 @API.route(bp, P.Operation(
-    "GET", "/api/v1/alerts/{alert_id}", "One weather alert", params=(ALERT_ID,), tags=TAGS,
+    "GET", "/api/v1/alerts/{alert_id:int}", "One weather alert", params=(ALERT_ID,), tags=TAGS,
     operation_id="get_alert", public_read=True, ok={200: P.Response("The alert", ALERT_OUT)}, errors=(404,)))
 def get_alert(args: dict[str, Any], alert_id: int) -> Response:
     """One alert, ended or not."""
@@ -98,7 +98,8 @@ def get_alert(args: dict[str, Any], alert_id: int) -> Response:
 
 
 @API.route(bp, P.Operation(
-    "PATCH", "/api/v1/alerts/{alert_id}", "Move a weather alert's end (admins; district admins for their districts)",
+    "PATCH", "/api/v1/alerts/{alert_id:int}",
+    "Move a weather alert's end (admins; district admins for their districts)",
     params=(ALERT_ID,), body=END_BODY.body(), tags=TAGS, security=TOKEN, operation_id="change_alert_end",
     ok={200: P.Response("The alert", ALERT_OUT)}, errors=(403, 404, 415, 422)))
 def change_alert_end(args: dict[str, Any], alert_id: int) -> Response:
@@ -109,7 +110,8 @@ def change_alert_end(args: dict[str, Any], alert_id: int) -> Response:
 
 
 @API.route(bp, P.Operation(
-    "DELETE", "/api/v1/alerts/{alert_id}", "Delete a weather alert (admins; district admins of all its districts)",
+    "DELETE", "/api/v1/alerts/{alert_id:int}",
+    "Delete a weather alert (admins; district admins of all its districts)",
     params=(ALERT_ID,), tags=TAGS, security=TOKEN, operation_id="delete_alert",
     ok={204: P.Response("Deleted: the sites' normal hours apply again")}, errors=(403, 404)))
 def delete_alert(args: dict[str, Any], alert_id: int) -> Response:

@@ -3,7 +3,8 @@
 **What is written.** Each public change appends one entry per site, in the SAME transaction as the change, so a
 rolled-back change leaves none: loads and reloads (``added`` / ``changed``), operators' edits, closures and
 verifications (``changed``), a refresh that flags or clears a site's ``hours_problem`` (``changed``), live-status
-posts and clears (``live_status``). ``removed`` (feature null) is reserved for site removals, which the service
+posts and clears (``live_status``), and declaring, changing or deleting a weather alert (``alert_hours``: one entry
+per site whose alert hours the alert triggers, its intervals re-computed in the same transaction). ``removed`` (feature null) is reserved for site removals, which the service
 does not have yet; ``alert`` is reserved for partner alerts (not built yet): a partner should skip kinds it does
 not know. Each entry carries the site's resulting public feature (:func:`geoservice.serialize.feed_feature`):
 the properties of ``GET /api/v1/sites/{id}`` with its closures and the live status in force at the entry's time

@@ -115,3 +115,35 @@ def test_alert_changes_go_into_the_change_feed(net: Services) -> None:
     from geoservice.services.feed import decode_cursor
     page = net.changes.page(decode_cursor(head), 100)
     assert [(e.site_id, e.kind) for e in page.entries] == [(sid("near"), "alert_hours")]
+
+
+def test_alert_hours_come_from_layer_files_checked_as_opening_hours(store: Services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from geoservice.layers import ServiceArea, read_site_file
+    from geoservice.validation import ValidationFailed
+    from tests.support.sites import offset
+
+    def feature(source_id: str, rule: object) -> dict[str, object]:
+        lon, lat = offset(100, 0)
+        return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": {"source_id": source_id, "kind": "warm_station", "name_zh": "站点",
+                               "opening_hours": "Mo-Su 08:00-20:00", "alert_hours": rule}}
+
+    area = ServiceArea(store.sites.districts())
+    good = tmp_path / "good.geojson"
+    good.write_text(json.dumps({"type": "FeatureCollection", "features": [feature("g", COLD)]}), encoding="utf-8")
+    (site,) = read_site_file(good, area).sites
+    assert site.alert_hours == COLD
+    store.sites.upsert_sites([site])
+    stored = store.sites.get_site(site.id)
+    assert stored is not None and stored.alert_hours == COLD
+    # The syntax allows "SH" (school holidays), which China's calendar cannot answer: refused like opening_hours.
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        feature("b1", {"hours": "Mo-Fr 08:00-20:00; SH off", "types": ["cold_wave"], "min_level": "red"}),
+        feature("b2", {"hours": "24/7", "types": ["snowfall"], "min_level": "red"})]}), encoding="utf-8")
+    with pytest.raises(ValidationFailed) as refused:
+        read_site_file(bad, area)
+    fields = [(p.field, p.reason.split(":")[0]) for p in refused.value.items]
+    assert fields == [("alert_hours", "hours"), ("alert_hours", "types")]

@@ -274,7 +274,8 @@ class OpenState:
     next_open: dt.datetime | None
     problem: str | None = None
     # Why it is open: "hours" (its normal hours) or "alert_hours" (a weather alert's extended hours); None closed.
-    reason: str | None = None
+    # Not compared: two states open over the same span are the same state, whatever the reason.
+    reason: str | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,7 +33,7 @@ from geoservice.geo import DATUMS, to_wgs84
 from geoservice.hours import TZ, HoursSyntaxError, validate_hours
 from geoservice.model import AMENITIES, KINDS, District, Site, site_id_for
 from geoservice.phone import PhoneInvalid, validate_phone
-from geoservice.validation import Problem, Problems, ValidationFailed
+from geoservice.validation import Problem, Problems, ValidationFailed, validate_alert_hours
 
 LOGGER = logging.getLogger(__name__)
 
@@ -406,6 +406,14 @@ def validate_file(  # noqa: C901 - one flat pass over every field of a record, c
             bad(rec, "amenities", amenities)
             ok = False
         out["amenities"] = amenities
+        out["alert_hours"] = None
+        rule = p.get("alert_hours")
+        if rule not in (None, ""):
+            try:  # an object in GeoJSON; a JSON text in a CSV cell or a GeoPackage column
+                out["alert_hours"] = validate_alert_hours(json.loads(rule) if isinstance(rule, str) else rule)
+            except (ValueError, TypeError) as exc:
+                bad(rec, "alert_hours", str(exc)[:300])
+                ok = False
         out["simulated"] = str(p.get("simulated", "")).lower() in ("true", "1", "yes")
         verified = p.get("verified_at")
         out["verified_at"] = None

@@ -100,6 +100,9 @@ class Site:
     edited_fields: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     # Why the hours could not be evaluated at the last materialisation (the site is then treated as closed).
     hours_problem: str | None = None
+    # Hours that replace ``opening_hours`` while a matching weather alert covers the site's district:
+    # ``{"hours": <opening_hours>, "types": [alert types], "min_level": <alert level>}`` (see ALERT_TYPES).
+    alert_hours: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (datetimes left as objects)."""
@@ -146,11 +149,59 @@ def effective_closures(site: Site, closures: list[Closure] | tuple[Closure, ...]
 # engine is given a closure covering every date, so the site is closed for every query until set back to open.
 SITE_STATUSES: tuple[str, ...] = ("open", "temporarily_closed")
 # What an operator may change on a site with PATCH (JSON merge).
-EDITABLE_FIELDS: tuple[str, ...] = ("opening_hours", "amenities", "phone", "notes", "status", "name_zh", "name_en")
+EDITABLE_FIELDS: tuple[str, ...] = ("opening_hours", "amenities", "phone", "notes", "status", "name_zh", "name_en",
+                                    "alert_hours")
 # What a courier may report about a site.
 REPORT_TYPES: tuple[str, ...] = ("closed_on_arrival", "amenity_missing")
 # operator: assigned sites; district_admin: the districts (adcodes) of the account; admin: union staff, the city.
 ROLES: tuple[str, ...] = ("operator", "district_admin", "admin")
+
+
+# ---- weather alerts (issue 14 item 1) -------------------------------------------------------------------------
+# Admins declare alerts over districts; a site's ``alert_hours`` replace its hours while a matching one is in force.
+ALERT_TYPE_LABELS: dict[str, dict[str, str]] = {
+    "cold_wave": {"zh": "寒潮", "en": "Cold wave"},
+    "heat": {"zh": "高温", "en": "Heat"},
+    "rainstorm": {"zh": "暴雨", "en": "Rainstorm"},
+    "gale": {"zh": "大风", "en": "Gale"},
+    "blizzard": {"zh": "暴雪", "en": "Blizzard"},
+}
+ALERT_TYPES: tuple[str, ...] = tuple(ALERT_TYPE_LABELS)
+# Lowest first: a trigger's ``min_level`` matches that level and every later one.
+ALERT_LEVEL_LABELS: dict[str, dict[str, str]] = {
+    "blue": {"zh": "蓝色", "en": "Blue"},
+    "yellow": {"zh": "黄色", "en": "Yellow"},
+    "orange": {"zh": "橙色", "en": "Orange"},
+    "red": {"zh": "红色", "en": "Red"},
+}
+ALERT_LEVELS: tuple[str, ...] = tuple(ALERT_LEVEL_LABELS)
+OPEN_REASON_LABELS: dict[str, dict[str, str]] = {
+    "hours": {"zh": "正常开放时间", "en": "Regular hours"},
+    "alert_hours": {"zh": "预警延时开放", "en": "Extended hours (alert)"},
+}
+ALERT_MAX_LENGTH = dt.timedelta(days=14)  # an alert's end is at most this long after its start
+ALERT_MAX_DISTRICTS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    """A weather alert over some districts, in force from ``start`` until ``end`` (exclusive)."""
+
+    id: int
+    type: str
+    level: str
+    districts: tuple[str, ...]
+    start: dt.datetime
+    end: dt.datetime
+    created_by: str = ""
+    created_at: dt.datetime | None = None
+
+    def triggers(self, site: Site) -> bool:
+        """True when this alert covers ``site``'s district and matches its alert hours' types and minimum level."""
+        rule = site.alert_hours
+        if not rule or site.district_adcode not in self.districts or self.type not in rule.get("types", ()):
+            return False
+        return ALERT_LEVELS.index(self.level) >= ALERT_LEVELS.index(rule.get("min_level", "blue"))
 
 
 # ---- live status (issue 14) --------------------------------------------------------------------------------
@@ -223,6 +274,9 @@ class OpenState:
     open_until: dt.datetime | None
     next_open: dt.datetime | None
     problem: str | None = None
+    # Why it is open: "hours" (its normal hours) or "alert_hours" (a weather alert's extended hours); None closed.
+    # Not compared: two states open over the same span are the same state, whatever the reason.
+    reason: str | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,7 +460,7 @@ class TokenInfo:
 
 
 # Kinds of change-feed entries (geoservice.services.feed). "alert" is reserved for partner alerts (not built yet).
-FEED_KINDS = ("added", "changed", "live_status", "removed", "alert")
+FEED_KINDS = ("added", "changed", "live_status", "removed", "alert", "alert_hours")
 
 
 # Change-feed cursors as partners see them: the entry number in base 36 (opaque to partners).

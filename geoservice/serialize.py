@@ -17,6 +17,10 @@ from typing import Any
 from geoservice.basemap import BaseMap
 from geoservice.hours import TZ
 from geoservice.model import (
+    ALERT_LEVEL_LABELS,
+    ALERT_LEVELS,
+    ALERT_TYPE_LABELS,
+    ALERT_TYPES,
     ALTERNATIVE_CANDIDATES,
     ALTERNATIVE_RADIUS_M,
     AMENITIES,
@@ -30,9 +34,11 @@ from geoservice.model import (
     LIVE_STATES,
     MAY_BE_CLOSED_REPORTS,
     MAY_BE_CLOSED_WINDOW,
+    OPEN_REASON_LABELS,
     REPORT_TYPES,
     ROLES,
     SITE_STATUSES,
+    Alert,
     Closure,
     DeadLetter,
     District,
@@ -141,14 +147,23 @@ def site_properties(site: Site, district: District | None) -> dict[str, Any]:
         "amenity_labels": [{"code": a, **AMENITY_LABELS.get(a, {"zh": a, "en": a})} for a in site.amenities],
         "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": bool(site.simulated),
         "updated_at": stamp(site.updated_at), "verified_at": stamp(site.verified_at), "version": site.version,
-        "status": site.status, "hours_problem": site.hours_problem,
+        "status": site.status, "hours_problem": site.hours_problem, "alert_hours": site.alert_hours,
     }
 
 
 def state_properties(state: OpenState, at: dt.datetime) -> dict[str, Any]:
     """A site's open state at ``at`` (see :class:`geoservice.hours.OpenState`)."""
     return {"is_open": state.is_open, "open_until": iso(state.open_until), "next_open": iso(state.next_open),
-            "open_all_week": state.is_open and state.open_until is None, "state_at": iso(at)}
+            "open_all_week": state.is_open and state.open_until is None, "state_at": iso(at),
+            "open_reason": state.reason if state.is_open else None,
+            "open_reason_label": OPEN_REASON_LABELS.get(state.reason or "") if state.is_open else None}
+
+
+def alert(a: Alert) -> dict[str, Any]:
+    """A weather alert with its bilingual type and level labels."""
+    return {"id": a.id, "type": a.type, "type_label": ALERT_TYPE_LABELS[a.type], "level": a.level,
+            "level_label": ALERT_LEVEL_LABELS[a.level], "districts": list(a.districts), "start": iso(a.start),
+            "end": iso(a.end), "created_by": a.created_by, "created_at": iso(a.created_at)}
 
 
 def site_feature(site: Site, district: District | None, lonlat: tuple[float, float], *,
@@ -353,6 +368,11 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
                "description": "temporarily_closed: closed for every query until set back to open"},
     "hours_problem": {"type": ["string", "null"],
                       "description": "Set when the opening hours could not be evaluated: the site is reported closed"},
+    "alert_hours": {"anyOf": [{"$ref": "#/components/schemas/AlertHours"}, {"type": "null"}]},
+    "open_reason": {"type": ["string", "null"], "enum": [*OPEN_REASON_LABELS, None],
+                    "description": "Why the site is open: its regular hours, or alert_hours while a weather alert "
+                                   "extends them; null when closed"},
+    "open_reason_label": {"anyOf": [LABELS, {"type": "null"}]},
     "unresolved_reports": {"type": "integer", "minimum": 0,
                            "description": "Couriers' problem reports not yet resolved by the operator"},
     "distance_m": {"type": "number", "minimum": 0, "description": "WGS-84 ellipsoidal geodesic distance, metres"},
@@ -382,7 +402,8 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
 }
 SITE_REQUIRED = ["id", "source_id", "kind", "kind_label", "name_zh", "name_en", "address", "district",
                  "opening_hours", "amenities", "amenity_labels", "operator", "phone", "notes", "simulated",
-                 "updated_at", "verified_at", "version", "status", "hours_problem", "live_status", "may_be_closed"]
+                 "updated_at", "verified_at", "version", "status", "hours_problem", "alert_hours", "live_status",
+                 "may_be_closed"]
 SITE_SCHEMA = {"type": "object", "required": ["type", "id", "geometry", "properties"], "properties": {
     "type": {"const": "Feature"}, "id": STRING, "geometry": POINT,
     "properties": {"type": "object", "required": SITE_REQUIRED, "properties": SITE_PROPERTIES_SCHEMA,
@@ -509,12 +530,31 @@ DEAD_LETTER_SCHEMA = {
                    "replayed_at": {"anyOf": [INSTANT, {"type": "null"}]}}}
 
 
+ALERT_HOURS_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["hours", "types", "min_level"], "additionalProperties": False,
+    "description": "Hours that replace opening_hours while a weather alert of one of these types, at this level or "
+                   "above, covers the site's district",
+    "properties": {"hours": {"type": "string", "format": "opening-hours", "minLength": 1, "maxLength": 1000,
+                             "description": "OpenStreetMap opening_hours syntax, checked as opening_hours is"},
+                   "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(ALERT_TYPES)}},
+                   "min_level": {"type": "string", "enum": list(ALERT_LEVELS)}}}
+ALERT_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "type", "type_label", "level", "level_label", "districts", "start", "end", "created_by",
+                 "created_at"],
+    "properties": {"id": {"type": "integer"}, "type": {"type": "string", "enum": list(ALERT_TYPES)},
+                   "type_label": LABELS, "level": {"type": "string", "enum": list(ALERT_LEVELS)},
+                   "level_label": LABELS, "districts": {"type": "array", "items": STRING}, "start": INSTANT,
+                   "end": INSTANT, "created_by": STRING, "created_at": TIME}}
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Account": ACCOUNT_SCHEMA, "Session": SESSION_SCHEMA, "Site": SITE_SCHEMA, "ServiceArea": SERVICE_AREA_SCHEMA,
     "Closure": CLOSURE_SCHEMA, "Change": CHANGE_SCHEMA, "Report": REPORT_SCHEMA,
     "Warning": WARNING_SCHEMA, "Link": LINK_SCHEMA, "Alternatives": ALTERNATIVES_SCHEMA,
     "LiveStatus": LIVE_STATUS_SCHEMA, "MayBeClosed": MAY_BE_CLOSED_SCHEMA, "Changes": FEED_SCHEMA,
     "License": LICENSE_SCHEMA, "Webhook": WEBHOOK_SCHEMA, "DeadLetter": DEAD_LETTER_SCHEMA,
+    "AlertHours": ALERT_HOURS_SCHEMA, "Alert": ALERT_SCHEMA,
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
         "type": STRING, "title": STRING, "status": {"type": "integer"}, "detail": STRING,
         "instance": NULLABLE_STRING,

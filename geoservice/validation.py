@@ -94,3 +94,36 @@ def parse_bbox(text: str, field: str = "--bbox") -> tuple[float, float, float, f
     if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
         raise ValidationFailed([Problem(field, "needs -180 <= W < E <= 180 and -90 <= S < N <= 90")])
     return w, s, e, n
+def validate_alert_hours(value: Any) -> dict[str, Any] | None:
+    """A site's ``alert_hours`` (``{"hours", "types", "min_level"}``) checked and normalised, or None to clear it.
+
+    ``hours`` is checked exactly as ``opening_hours`` is (:func:`geoservice.hours.validate_hours`, including what
+    the syntax allows but the engine cannot evaluate); ``types`` is a non-empty list of alert types; ``min_level``
+    an alert level. Raises ``ValueError`` naming the member (``alert_hours.hours: …``)."""
+    from geoservice.hours import HoursSyntaxError, validate_hours
+    from geoservice.model import ALERT_LEVELS, ALERT_TYPES
+
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError("must be an object {hours, types, min_level} or null")
+    unknown = [str(k)[:40] for k in value if k not in ("hours", "types", "min_level")]
+    if unknown:
+        raise ValueError(f"unknown member {', '.join(unknown[:5])}; allowed: hours, types, min_level")
+    hours = value.get("hours")
+    if not isinstance(hours, str):
+        raise ValueError("hours: is required, an opening_hours expression such as '24/7'")
+    try:
+        hours = validate_hours(hours)
+    except HoursSyntaxError as exc:
+        raise ValueError(f"hours: {exc}") from None
+    types = value.get("types")
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):
+        raise ValueError(f"types: must be a non-empty list of alert types ({', '.join(ALERT_TYPES)})")
+    bad = [t[:40] for t in types if t not in ALERT_TYPES]
+    if bad:
+        raise ValueError(f"types: unknown {', '.join(bad[:5])}; allowed: {', '.join(ALERT_TYPES)}")
+    level = value.get("min_level", "blue")
+    if level not in ALERT_LEVELS:
+        raise ValueError(f"min_level: must be one of {', '.join(ALERT_LEVELS)}")
+    return {"hours": hours, "types": sorted(dict.fromkeys(types), key=ALERT_TYPES.index), "min_level": level}

@@ -38,7 +38,7 @@ from geoservice.hours import DAY, TZ, HoursEvaluationError, now_local, validate_
 from geoservice.model import AMENITIES, ROLES, SITE_STATUSES, EditResult, LiveView, Operator, Site
 from geoservice.phone import validate_phone
 from geoservice.services.bulk import MAX_REASON, check_closure, describe, parse_bulk_csv
-from geoservice.validation import Problem, ValidationFailed
+from geoservice.validation import Problem, ValidationFailed, validate_alert_hours
 
 LOGGER = logging.getLogger(__name__)
 bp = Blueprint("operators", __name__)
@@ -96,6 +96,10 @@ PATCH_BODY = P.JsonBody((
                 values=SITE_STATUSES),
     P.TextField("name_zh", "Chinese name", max_length=200),
     P.TextField("name_en", "English name; null or empty clears it", nullable=True, max_length=200),
+    P.ObjectField("alert_hours", "Hours that replace opening_hours while a weather alert of one of `types` at "
+                                 "`min_level` or above covers the site's district (hours checked as opening_hours "
+                                 "are; preview them with /api/v1/hours/preview); null clears them", nullable=True,
+                  object_schema=S.ALERT_HOURS_SCHEMA, validator=validate_alert_hours),
 ), "JSON merge patch of the editable fields; any other field is a 422 naming it.", JSON_TYPES)
 CLOSURE_BODY = P.JsonBody((
     P.DateField("start", "First closed day (Beijing date)", required=True),

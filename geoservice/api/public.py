@@ -20,11 +20,14 @@ from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
 from geoservice.hours import Interval, now_local, utc_now
 from geoservice.model import (
+    ALERT_LEVEL_LABELS,
+    ALERT_TYPE_LABELS,
     AMENITIES,
     AMENITY_LABELS,
     FULL_TOLERANCE_M,
     KIND_LABELS,
     KINDS,
+    OPEN_REASON_LABELS,
     WEEKDAY_LABELS,
     NearestHit,
     NearestQuery,
@@ -282,6 +285,11 @@ VOCABULARY = {"type": "object", "required": ["kinds", "amenities", "weekdays", "
     "amenities": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
     "weekdays": {"type": "object", "description": "OpenStreetMap weekday tokens, Monday first",
                  "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "alert_types": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "alert_levels": {"type": "object", "description": "Weather alert levels, lowest first",
+                     "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
+    "open_reasons": {"type": "object", "description": "Why a site is open (open_reason)",
+                     "additionalProperties": {"$ref": "#/components/schemas/Labels"}},
     "service_area": {"$ref": "#/components/schemas/ServiceArea"}}}
 
 
@@ -295,6 +303,7 @@ def vocabulary(args: dict[str, Any]) -> Response:
 
     Keys stay in the model's display order (weekdays Mo..Su), not sorted: the pages show them in that order."""
     body = {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS,
+            "alert_types": ALERT_TYPE_LABELS, "alert_levels": ALERT_LEVEL_LABELS, "open_reasons": OPEN_REASON_LABELS,
             "service_area": S.service_area(settings().area())}
     return Response(json.dumps(body, ensure_ascii=False, sort_keys=False), mimetype="application/json")
 

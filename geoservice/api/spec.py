@@ -800,6 +800,50 @@ class CheckedField(Field):
 
 
 @dataclasses.dataclass(frozen=True)
+class ObjectField(Field):
+    """A JSON object member checked by a domain validator (``ValueError`` saying why); its schema is given."""
+
+    object_schema: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    validator: Callable[[Any], Any] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        return dict(self.object_schema)
+
+    def full_schema(self) -> dict[str, Any]:
+        if not self.nullable:
+            return {**self.schema(), "description": self.description}
+        return {"anyOf": [self.schema(), {"type": "null"}], "description": self.description}
+
+    def check(self, value: Any) -> Any:
+        if value is None and not self.nullable:
+            raise ValueError("is required")
+        assert self.validator is not None
+        return self.validator(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CodesField(Field):
+    """A non-empty list of codes matching ``pattern`` (at most ``max_items``; repeats dropped, sorted)."""
+
+    pattern: str = r"^[0-9]{6}$"
+    max_items: int = 32
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "maxItems": self.max_items,
+                "items": {"type": "string", "pattern": self.pattern}}
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a non-empty list of codes")
+        if len(value) > self.max_items:
+            raise ValueError(f"at most {self.max_items} codes")
+        bad = [v[:20] for v in value if not re.match(self.pattern, v)]
+        if bad:
+            raise ValueError(f"not a code: {', '.join(repr(b) for b in bad[:5])}")
+        return sorted(dict.fromkeys(value))
+
+
+@dataclasses.dataclass(frozen=True)
 class JsonBody:
     """A JSON object body: its members (no others), checked together — every problem reported at once."""
 

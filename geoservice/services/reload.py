@@ -27,7 +27,7 @@ from geoservice.model import EDITABLE_FIELDS, ReloadConflict, Site
 # Content a file carries; the order is the audit's and the conflict report's.
 CONTENT_FIELDS = (
     "source_id", "kind", "name_zh", "name_en", "address", "district_adcode", "lon", "lat", "opening_hours",
-    "amenities", "operator", "phone", "notes", "simulated",
+    "amenities", "operator", "phone", "notes", "simulated", "alert_hours",
 )
 # File fields an operator can also edit (status is the operator's alone, not a file field).
 OPERATOR_FIELDS = tuple(f for f in CONTENT_FIELDS if f in EDITABLE_FIELDS)

@@ -32,6 +32,7 @@ from geoservice.model import (
     ALTERNATIVE_CANDIDATES,
     ALTERNATIVE_RADIUS_M,
     EDITABLE_FIELDS,
+    Alert,
     Alternatives,
     Closure,
     District,
@@ -49,9 +50,10 @@ from geoservice.model import (
 )
 from geoservice.serialize import closure as closure_json
 from geoservice.serialize import feed_feature
+from geoservice.services.alerts import merged_intervals, site_spans, site_state
 from geoservice.services.live import LiveService, is_full, ranking_m
 from geoservice.services.reload import OPERATOR_FIELDS, field_value, jsonable, plan_reload
-from geoservice.store.relational import Accounts, Calendars, Feed, LiveStatuses, Reports
+from geoservice.store.relational import Accounts, Alerts, Calendars, Feed, LiveStatuses, Reports
 from geoservice.store.spatial import IntervalRow, SiteWriter, SpatialStore, Window
 
 LOGGER = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class SiteService:
         self.accounts = accounts
         self.live = live or LiveService(LiveStatuses(spatial.database), reports)
         self.feed = Feed(spatial.database)
+        self.alerts = Alerts(spatial.database)
         self.live.on_change = self._live_changed  # a post or clear appends its feed entry in its transaction
         self.window_days = window_days
         self._engine: tuple[float, HoursEngine] | None = None
@@ -195,7 +198,18 @@ class SiteService:
         """Open state of one site at ``at``, its closures and status applied (never raises for bad hours)."""
         if closures is None:
             closures = self.spatial.closures_for([site.id]).get(site.id, [])
-        return self.engine.state(site.opening_hours, at, effective_closures(site, list(closures)))
+        return self.site_state(site, at, closures)
+
+    def alerts_around(self, at: dt.datetime) -> list[Alert]:
+        """The weather alerts that can change an open state asked at ``at`` (in force in the engine's look-ahead)."""
+        return self.alerts.overlapping(at - dt.timedelta(days=1), at + dt.timedelta(days=8))
+
+    def site_state(self, site: Site, at: dt.datetime, closures: Sequence[Closure],
+                   alerts: Sequence[Alert] | None = None) -> OpenState:
+        """Open state of ``site`` at ``at`` with its closures, status and alert hours applied, and why it is open."""
+        if alerts is None:
+            alerts = self.alerts_around(at) if site.alert_hours else []
+        return site_state(self.engine, site, at, effective_closures(site, list(closures)), alerts)
 
     def list_sites(self, flt: SiteFilter) -> tuple[list[Site], int]:
         """A page of matching sites by id and the total; ``open_at`` outside the window asks the engine."""
@@ -205,10 +219,10 @@ class SiteService:
         assert flt.open_at is not None
         everything, _ = self.spatial.list_sites(dataclasses.replace(flt, open_at=None, limit=ALL, offset=0))
         closures = self.spatial.closures_for([s.id for s in everything])
-        engine = self.engine
+        alerts = self.alerts_around(flt.open_at)
         closed_now = self._closed_now([s.id for s in everything], flt.open_at)
         open_sites = [s for s in everything if s.id not in closed_now
-                      and engine.is_open(s.opening_hours, flt.open_at, effective_closures(s, closures.get(s.id, [])))]
+                      and self.site_state(s, flt.open_at, closures.get(s.id, []), alerts).is_open]
         return open_sites[flt.offset:flt.offset + flt.limit], len(open_sites)
 
     def operator_sites(self, operator: Operator, limit: int = 100, offset: int = 0) -> tuple[list[Site], int]:
@@ -289,9 +303,8 @@ class SiteService:
             closures = self.spatial.closures_for(missing_closures) if missing_closures else {}
             missing_reports = [s.id for s, _, _, n in found if n is None]
             reports = self.reports.unresolved_counts(missing_reports) if missing_reports else {}
-        engine = self.engine
-        return [NearestHit(s, d, engine.state(s.opening_hours, q.at, effective_closures(
-                    s, c if c is not None else closures.get(s.id, []))),
+        alerts = self.alerts_around(q.at)
+        return [NearestHit(s, d, self.site_state(s, q.at, c if c is not None else closures.get(s.id, []), alerts),
                            n if n is not None else reports.get(s.id, 0))
                 for s, d, c, n in found]
 
@@ -306,7 +319,7 @@ class SiteService:
     def _open_by_engine(self, q: NearestQuery, budget: int | None = None) -> list[tuple[Site, float]]:
         """Outside the materialised window: walk candidates by distance and ask the engine directly (at most
         ``budget`` candidates when given)."""
-        engine = self.engine
+        alerts = self.alerts_around(q.at)
         found: list[tuple[Site, float]] = []
         offset = 0
         while len(found) < q.limit and (budget is None or offset < budget):
@@ -319,7 +332,7 @@ class SiteService:
             for site, dist in batch:
                 if site.id in closed_now:
                     continue
-                state = engine.state(site.opening_hours, q.at, effective_closures(site, closures.get(site.id, [])))
+                state = self.site_state(site, q.at, closures.get(site.id, []), alerts)
                 if self._open_for_walker(state, q, dist):
                     found.append((site, dist))
                     if len(found) == q.limit:
@@ -353,13 +366,13 @@ class SiteService:
                                                          ALTERNATIVE_RADIUS_M), arrive_within_s=None)
         anywhere = dataclasses.replace(q, kinds=(), amenities=(), max_distance_m=None, arrive_within_s=None,
                                        limit=1, open_only=True)
-        engine = self.engine
+        alerts = self.alerts_around(q.at)
         with self.spatial.database.reading():  # one pooled connection for the whole answer
             pairs = self.spatial.candidates(near, 0, ALTERNATIVE_CANDIDATES)
             closures = self.spatial.closures_for([s.id for s, _ in pairs]) if pairs else {}
             soonest: tuple[dt.datetime, Site, float, OpenState] | None = None
             for site, dist in pairs:  # by distance: a later site must open strictly sooner to win
-                state = engine.state(site.opening_hours, q.at, effective_closures(site, closures.get(site.id, [])))
+                state = self.site_state(site, q.at, closures.get(site.id, []), alerts)
                 if state.is_open or state.next_open is None:
                     continue
                 if soonest is None or state.next_open < soonest[0]:
@@ -378,16 +391,38 @@ class SiteService:
         evaluated gets none (closed) and is listed in ``problems``: one bad record never stops the rest."""
         engine = self.engine
         out = Materialised()
+        alerts: list[Alert] | None = None
         for site in sites:
             if site.status == "temporarily_closed":
                 continue  # an open-ended closure: no open interval at all
             try:
-                spans = engine.intervals(site.opening_hours, window[0], window[1], closures.get(site.id, ()))
+                if site.alert_hours:
+                    alerts = self.alerts.overlapping(window[0], window[1]) if alerts is None else alerts
+                    spans = merged_intervals(site_spans(engine, site, window[0], window[1],
+                                                        closures.get(site.id, ()), alerts))
+                else:
+                    spans = engine.intervals(site.opening_hours, window[0], window[1], closures.get(site.id, ()))
             except HoursEvaluationError as exc:
                 out.problems[site.id] = str(exc)
                 continue
             out.rows.extend((site.id, a, b) for a, b in spans)
         return out
+
+    def rematerialise_for(self, w: SiteWriter, alert: Alert) -> list[str]:
+        """Inside an alert's write transaction (the alert already written, changed or deleted): re-materialise the
+        intervals of every site ``alert`` triggers (as it was before the write) and append their ``alert_hours``
+        feed entries; the sites' ids."""
+        window = self.spatial.window() or self.default_window()
+        affected = [s for s in w.sites_by_id([s.id for s in self.spatial.all_sites()
+                                              if s.district_adcode in alert.districts and s.alert_hours])
+                    if alert.triggers(s)]
+        if not affected:
+            return []
+        ids = [s.id for s in affected]
+        mat = self.materialise(affected, self.spatial.closures_for(ids), window)
+        w.replace_intervals(ids, mat.rows)
+        self._publish([(sid, "alert_hours") for sid in ids], utc_now(), w.sites_by_id)
+        return ids
 
     def upcoming_intervals(self, sites: Sequence[Site], at: dt.datetime, hours: int) -> dict[str, list[Interval]]:
         """Each site's open intervals from ``at`` for ``hours`` (clipped to that span), for clients that must tell

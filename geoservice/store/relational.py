@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from geoservice.calendar import Calendar, CalendarDay
 from geoservice.errors import Conflict, NotFound
 from geoservice.model import (
+    Alert,
     DeadLetter,
     FeedEntry,
     LiveStatus,
@@ -773,3 +774,42 @@ class PostgresDialect(Dialect):
 
     def json(self, v: Any) -> Any:
         return json.loads(v) if isinstance(v, str) else v
+
+
+class Alerts(Repository):
+    """Weather alerts declared by admins (issue 14 item 1); writes join the caller's transaction."""
+
+    def _alert(self, row: Sequence[Any]) -> Alert:
+        aid, atype, level, districts, start, end, by, created = row[:8]
+        t = self.db.dialect.time
+        return Alert(int(aid), atype, level, tuple(json.loads(districts)), t(start) or _now(), t(end) or _now(),
+                     by or "", t(created))
+
+    def add(self, atype: str, level: str, districts: Sequence[str], start: dt.datetime, end: dt.datetime,
+            created_by: str) -> Alert:
+        """Store a new alert; returns it with its id."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "insert_alert", type=atype, level=level,
+                      districts=json.dumps(sorted(set(districts))), start_at=utc(start), end_at=utc(end),
+                      created_by=created_by, now=_now()).fetchone()
+        return self._alert(row)
+
+    def get(self, alert_id: int) -> Alert | None:
+        """One alert by id."""
+        row = self._one("get_alert", id=int(alert_id))
+        return self._alert(row) if row else None
+
+    def overlapping(self, start: dt.datetime, end: dt.datetime) -> list[Alert]:
+        """Alerts in force at some moment of ``[start, end)``, by start."""
+        return [self._alert(r) for r in self._all("alerts_overlapping", start=utc(start), end=utc(end))]
+
+    def set_end(self, alert_id: int, end: dt.datetime) -> Alert | None:
+        """Move an alert's end; the changed alert (None when there is none with this id)."""
+        with self.db.writing() as ex:
+            row = run(self.db, ex, "set_alert_end", id=int(alert_id), end_at=utc(end)).fetchone()
+        return self._alert(row) if row else None
+
+    def delete(self, alert_id: int) -> None:
+        """Remove an alert."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "delete_alert", id=int(alert_id))

@@ -14,7 +14,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from geoservice.auth import new_token, token_hash
-from geoservice.model import AMENITIES, AMENITY_LABELS, KIND_LABELS, KINDS, WEEKDAY_LABELS
+from geoservice.model import (
+    ALERT_LEVEL_LABELS,
+    ALERT_TYPE_LABELS,
+    AMENITIES,
+    AMENITY_LABELS,
+    KIND_LABELS,
+    KINDS,
+    OPEN_REASON_LABELS,
+    WEEKDAY_LABELS,
+)
 from geoservice.settings import Settings
 
 from .conftest import api_get, wait_results
@@ -72,7 +81,10 @@ def test_the_vocabulary_is_the_model_in_display_order(live_server: str) -> None:
     vocab = api_get(live_server, "/api/v1/vocabulary")
     area = vocab.pop("service_area")  # the deployment's area (tests/contract/test_service_area_contract.py)
     assert (area["name_zh"], area["name_en"]) == (Settings().area().name_zh, Settings().area().name_en)
-    assert vocab == {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS}
+    assert vocab == {"kinds": KIND_LABELS, "amenities": AMENITY_LABELS, "weekdays": WEEKDAY_LABELS,
+                     "alert_types": ALERT_TYPE_LABELS, "alert_levels": ALERT_LEVEL_LABELS,
+                     "open_reasons": OPEN_REASON_LABELS}
+    assert list(vocab["alert_levels"]) == ["blue", "yellow", "orange", "red"]  # lowest first
     assert list(vocab["kinds"]) == list(KINDS) and list(vocab["amenities"]) == list(AMENITIES)
     assert list(vocab["weekdays"]) == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
     assert [v["zh"] for v in vocab["weekdays"].values()] == [f"周{c}" for c in "一二三四五六日"]

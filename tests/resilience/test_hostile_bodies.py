@@ -41,7 +41,9 @@ HOSTILE_CONTENT: list[tuple[str, bytes]] = [
     ("NUL in a key", b'{"no\\u0000te": "x"}'),
     ("10,000 unknown keys", b"{" + b",".join(b'"k%d": 1' % i for i in range(10_000)) + b"}"),
     ("wrong types everywhere", b'{"note": {"a": 1}, "reason": [1], "start": 1e308, "end": true, "type": false, '
-                               b'"opening_hours": [], "phone": 12, "amenities": {"x": 1}}'),
+                               b'"opening_hours": [], "phone": 12, "amenities": {"x": 1}, '
+                               b'"alert_hours": {"hours": [], "types": "x"}, "districts": [[]], "level": 3}'),
+    ("NUL in alert hours", b'{"alert_hours": {"hours": "24/7\\u0000", "types": ["cold_wave\\u0000"]}}'),
 ]
 
 
@@ -59,7 +61,14 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
     assert report.status_code == 201
     etag = c.get(f"/api/v1/sites/{site}").headers["ETag"]
     writer = world.auth("alice", **{"If-Match": etag})
+    declared = c.post("/api/v1/alerts", headers=world.auth("carol"), json={
+        "type": "cold_wave", "level": "orange", "districts": ["110101"], "end": _later()})
+    assert declared.status_code == 201, declared.get_data()
     return {
+        ("post", "/api/v1/alerts"): {"url": "/api/v1/alerts", "headers": world.auth("carol"),
+                                     "types": ("application/json",)},
+        ("patch", "/api/v1/alerts/{alert_id}"): {"url": f"/api/v1/alerts/{declared.get_json()['id']}",
+                                                 "headers": world.auth("carol"), "types": ("application/json",)},
         ("patch", "/api/v1/sites/{site_id}"): {"url": f"/api/v1/sites/{site}", "headers": writer,
                                           "types": ("application/merge-patch+json", "application/json")},
         ("post", "/api/v1/sites/{site_id}/closures"): {"url": f"/api/v1/sites/{site}/closures", "headers": writer,
@@ -82,12 +91,24 @@ def _endpoints(world: World) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
+def _later() -> str:
+    """An alert's end four hours from now (Beijing time, no offset)."""
+    import datetime as dt
+
+    from geoservice.hours import now_local
+
+    return (now_local() + dt.timedelta(hours=4)).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
 def _nul_bodies() -> dict[tuple[str, str], bytes]:
     """Per endpoint, a body that would be accepted but for one U+0000 in a text field (PostgreSQL refuses it)."""
     from geoservice.hours import now_local
 
     today = now_local().date().isoformat().encode()
     return {
+        ("post", "/api/v1/alerts"): b'{"type": "cold_wave", "level": "red\\u0000", "districts": ["110101"], '
+                                    b'"end": "%s"}' % _later().encode(),
+        ("patch", "/api/v1/alerts/{alert_id}"): b'{"end": "%s\\u0000"}' % _later().encode(),
         ("patch", "/api/v1/sites/{site_id}"): b'{"notes": "open\\u0000late"}',
         ("post", "/api/v1/sites/{site_id}/closures"):
             b'{"start": "%s", "end": "%s", "reason": "\\u0000"}' % (today, today),
@@ -140,7 +161,7 @@ def test_every_json_endpoint_refuses_hostile_bodies_with_a_4xx(world: World) -> 
                       content_type=spec["types"][0], headers=spec["headers"])
         assert resp.status_code == 422, (path, "NUL", resp.status_code, resp.get_data()[:300])
         assert resp.get_json()["errors"][0]["field"] in ("notes", "reason", "note", "state", "password",
-                                                         "old_password", "url"), resp.get_json()
+                                                         "old_password", "url", "level", "end"), resp.get_json()
     assert _state(world) == before  # nothing was written
 
 

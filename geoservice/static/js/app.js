@@ -67,7 +67,8 @@ function bj(iso) {
   var off = !m[7] ? 480 : m[7] === "Z" ? 0 : (m[8] === "-" ? -1 : 1) * (+m[9] * 60 + +m[10]);
   var t = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) - off * 60000;
   var local = t + 480 * 60000, d = new Date(local);
-  return { t: t, day: Math.floor(local / 86400000), wd: d.getUTCDay(), hm: pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) };
+  return { t: t, day: Math.floor(local / 86400000), wd: d.getUTCDay(), hm: pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()),
+    md: pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) };
 }
 function stateOf(p) {
   if (p.state_unknown) return { cls: "closed", text: tr("stateUnknown") };
@@ -258,6 +259,30 @@ function search() {
   // has not come yet (it is asked for at start-up, in parallel with the location). Without it, cards use the
   // labels each feature carries.
   ensureVocab().then(function () { if (my === seq) fetchNearest(my); });
+  fetchAlerts();
+}
+// Weather alerts in force or upcoming (public); the banner shows those covering a district of the results.
+function fetchAlerts() {
+  fetchJSON("/api/v1/alerts", { headers: { Accept: "application/json" } }).then(function (b) {
+    S.alerts = b && Array.isArray(b.items) ? b.items : [];
+    if (S.status === "ok") renderStatus();
+  }, function () {});
+}
+function alertLabel(group, code, own) { return label(vocab(group)[code] || own, S.lang, code); }
+function alertBanner(feats) {
+  var shown = {};
+  feats.forEach(function (f) { var d = f.properties.district; if (d && d.adcode) shown[d.adcode] = true; });
+  var now = Date.now();
+  return (S.alerts || []).filter(function (a) {
+    return Date.parse(a.end) > now && (a.districts || []).some(function (d) { return shown[d]; });
+  }).map(function (a) {
+    var until = bj(a.end), from = bj(a.start), started = Date.parse(a.start) <= now;
+    var text = tr(started ? "alertUntil" : "alertFrom", { type: alertLabel("alert_types", a.type, a.type_label),
+      level: alertLabel("alert_levels", a.level, a.level_label), t: until ? until.md + " " + until.hm : "",
+      s: from ? from.md + " " + from.hm : "" });
+    return el("div", { "class": "notice alert alert-" + a.level, "data-alert": a.type, "data-level": a.level,
+      role: "status" }, [icon("i-warn"), el("span", { text: text })]);
+  });
 }
 function fetchNearest(my) {
   var c = ctrl = new AbortController(), timedOut = false, url = queryUrl();
@@ -335,6 +360,9 @@ function renderStatus() {
   var feats = S.data.features;
   (S.data.warnings || []).forEach(function (x) {
     w.appendChild(el("div", { "class": "notice", "data-code": x.code }, [icon("i-warn"), el("span", { text: x[S.lang] || x.en || x.zh, lang: x[S.lang] ? null : dataLang(x.en || x.zh) })]));
+  });
+  alertBanner(feats.concat(alternativeFeatures().map(function (x) { return x[1]; }))).forEach(function (n) {
+    w.appendChild(n);
   });
   if (feats.concat(alternativeFeatures().map(function (x) { return x[1]; })).some(function (f) { return f.properties.simulated; })) {
     w.appendChild(el("div", { "class": "notice demo" }, [icon("i-warn"), el("span", { text: tr("demoData") })]));
@@ -453,6 +481,10 @@ function card(f, mark, idPrefix) {
   li.appendChild(el("p", { "class": "meta" }, [icon("i-walk"), el("strong", { "class": "dist", text: distanceText(p.distance_m) }),
     el("span", { "class": "walk", text: "· " + tr("walk", { n: p.walk_minutes }) })]));
   li.appendChild(el("p", { "class": "state " + st.cls, text: st.text }));
+  if (p.is_open && p.open_reason === "alert_hours") {
+    li.appendChild(el("p", { "class": "badge alert-hours", "data-open-reason": "alert_hours" },
+      [el("strong", { text: tr("alertHours") })]));
+  }
   li.appendChild(freshness(p));
   var live = liveBadges(p);
   if (live) li.appendChild(live);

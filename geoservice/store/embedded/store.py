@@ -46,7 +46,7 @@ def _ts(t: dt.datetime | None) -> str | None:
 
 def _row_to_site(row: Sequence[Any]) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem) = row
+     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem, alert_hours) = row
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=json.loads(amenities),
@@ -54,6 +54,7 @@ def _row_to_site(row: Sequence[Any]) -> Site:
         updated_at=dt.datetime.fromisoformat(updated_at) if updated_at else None,
         verified_at=dt.datetime.fromisoformat(verified_at) if verified_at else None, version=version,
         status=status, edited_fields=json.loads(edited_fields or "{}"), hours_problem=hours_problem,
+        alert_hours=json.loads(alert_hours) if alert_hours else None,
     )
 
 
@@ -65,7 +66,8 @@ def _site_values(site: Site, now: dt.datetime) -> dict[str, Any]:
             "amenities": json.dumps(sorted(site.amenities)), "amenity_mask": amenity_mask(site.amenities),
             "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": int(site.simulated),
             "now": _ts(now), "verified_at": _ts(site.verified_at),
-            "edited_fields": json.dumps(site.edited_fields, ensure_ascii=False), "hours_problem": site.hours_problem}
+            "edited_fields": json.dumps(site.edited_fields, ensure_ascii=False), "hours_problem": site.hours_problem,
+            "alert_hours": json.dumps(site.alert_hours, ensure_ascii=False) if site.alert_hours else None}
 
 
 def _ids(values: Sequence[str]) -> str:

@@ -40,7 +40,7 @@ IDLE_CHECK_S = 2.0  # pooled connections idle longer than this are pinged before
 CONNECT_TIMEOUT_S = 2  # libpq connect_timeout unless the URL sets one: a silent host must not hang the pool
 TCP_USER_TIMEOUT_MS = 10_000  # sent data unacknowledged this long (host or network gone): the connection is dead
 PROBE_TIMEOUT_S = 1.0  # how long the breaker's probe waits for the pool
-N_SITE_COLUMNS = 21  # columns of {site_columns}; a query's extra columns follow them
+N_SITE_COLUMNS = 22  # columns of {site_columns}; a query's extra columns follow them
 # KNN candidates examined beyond k: enough that the exact re-ranking almost never has to ask again (measured:
 # bench/bench_scale.py counts the repeats), few enough that the index scan stops early.
 NEAREST_MARGIN = 5
@@ -94,12 +94,14 @@ def _window(rows: Sequence[Sequence[Any]]) -> Window | None:
 
 def _row_to_site(row: Sequence[Any]) -> Site:
     (sid, source_id, kind, name_zh, name_en, address, adcode, lon, lat, hours, amenities, operator, phone, notes,
-     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem) = row[:N_SITE_COLUMNS]
+     simulated, updated_at, verified_at, version, status, edited_fields, hours_problem,
+     alert_hours) = row[:N_SITE_COLUMNS]
     return Site(
         id=sid, source_id=source_id, kind=kind, name_zh=name_zh, name_en=name_en, address=address,
         district_adcode=adcode, lon=lon, lat=lat, opening_hours=hours, amenities=list(amenities), operator=operator,
         phone=phone, notes=notes, simulated=simulated, updated_at=updated_at, verified_at=verified_at,
         version=version, status=status, edited_fields=dict(edited_fields or {}), hours_problem=hours_problem,
+        alert_hours=dict(alert_hours) if alert_hours else None,
     )
 
 
@@ -116,7 +118,7 @@ def _site_params(site: Site) -> dict[str, Any]:
         "lon": site.lon, "lat": site.lat, "opening_hours": site.opening_hours, "amenities": sorted(site.amenities),
         "operator": site.operator, "phone": site.phone, "notes": site.notes, "simulated": site.simulated,
         "verified_at": site.verified_at, "edited_fields": Jsonb(site.edited_fields),
-        "hours_problem": site.hours_problem,
+        "hours_problem": site.hours_problem, "alert_hours": Jsonb(site.alert_hours) if site.alert_hours else None,
     }
 
 
@@ -414,7 +416,8 @@ class _PgWriter(SiteWriter):
             "id": site.id, "expected": expected_version, "opening_hours": site.opening_hours,
             "amenities": sorted(site.amenities), "phone": site.phone, "notes": site.notes, "status": site.status,
             "name_zh": site.name_zh, "name_en": site.name_en, "verified_at": site.verified_at,
-            "edited_fields": Jsonb(site.edited_fields), "hours_problem": site.hours_problem}).fetchone()
+            "edited_fields": Jsonb(site.edited_fields), "hours_problem": site.hours_problem,
+            "alert_hours": Jsonb(site.alert_hours) if site.alert_hours else None}).fetchone()
         if row is None:
             current = self._exec("site_version", {"id": site.id}).fetchone()
             raise VersionConflict(site.id, expected_version, current[0] if current else -1)

@@ -353,3 +353,25 @@ last_error = coalesce(:error, last_error), attempts = attempts + 1 WHERE id = :i
 
 -- name: feed_range
 SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after AND seq <= :through ORDER BY seq
+-- ---- weather alerts (issue 14 item 1) ------------------------------------------------------------------------
+
+-- name: alert_columns
+id, type, level, districts, start_at, end_at, created_by, created_at
+
+-- name: insert_alert
+INSERT INTO alerts (type, level, districts, start_at, end_at, created_by, created_at)
+VALUES (:type, :level, :districts, :start_at, :end_at, :created_by, :now)
+RETURNING {alert_columns}
+
+-- name: get_alert
+SELECT {alert_columns} FROM alerts WHERE id = :id
+
+-- name: alerts_overlapping
+-- Alerts in force at some moment of [start, end).
+SELECT {alert_columns} FROM alerts WHERE start_at < :end AND end_at > :start ORDER BY start_at, id
+
+-- name: set_alert_end
+UPDATE alerts SET end_at = :end_at WHERE id = :id RETURNING {alert_columns}
+
+-- name: delete_alert
+DELETE FROM alerts WHERE id = :id

@@ -3,7 +3,7 @@
 
 -- name: site_columns
 id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours, amenities, operator,
-phone, notes, simulated, updated_at, verified_at, version, status, edited_fields, hours_problem
+phone, notes, simulated, updated_at, verified_at, version, status, edited_fields, hours_problem, alert_hours
 
 -- name: all_sites
 SELECT {site_columns} FROM sites ORDER BY id
@@ -26,17 +26,17 @@ SELECT district_adcode, kind, count(*) FROM sites GROUP BY 1, 2
 -- name: insert_site
 INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, lon, lat, opening_hours,
                    amenities, amenity_mask, operator, phone, notes, simulated, updated_at, verified_at, version,
-                   edited_fields, hours_problem)
+                   edited_fields, hours_problem, alert_hours)
 VALUES (:id, :source_id, :kind, :name_zh, :name_en, :address, :district_adcode, :lon, :lat, :opening_hours,
         :amenities, :amenity_mask, :operator, :phone, :notes, :simulated, :now, :verified_at, 1,
-        :edited_fields, :hours_problem)
+        :edited_fields, :hours_problem, :alert_hours)
 
 -- name: update_site
 UPDATE sites SET kind = :kind, name_zh = :name_zh, name_en = :name_en, address = :address,
     district_adcode = :district_adcode, lon = :lon, lat = :lat, opening_hours = :opening_hours,
     amenities = :amenities, amenity_mask = :amenity_mask, operator = :operator, phone = :phone, notes = :notes,
     simulated = :simulated, updated_at = :now, edited_fields = :edited_fields, hours_problem = :hours_problem,
-    version = version + 1
+    alert_hours = :alert_hours, version = version + 1
 WHERE id = :id
 
 -- name: save_edit
@@ -44,7 +44,7 @@ WHERE id = :id
 UPDATE sites SET opening_hours = :opening_hours, amenities = :amenities, amenity_mask = :amenity_mask,
     phone = :phone, notes = :notes, status = :status, name_zh = :name_zh, name_en = :name_en,
     verified_at = :verified_at, edited_fields = :edited_fields, hours_problem = :hours_problem, updated_at = :now,
-    version = version + 1
+    alert_hours = :alert_hours, version = version + 1
 WHERE id = :id AND version = :expected
 
 -- name: site_version

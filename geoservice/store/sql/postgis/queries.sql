@@ -4,7 +4,8 @@
 -- name: site_columns
 s.id, s.source_id, s.kind, s.name_zh, s.name_en, s.address, s.district_adcode,
 ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat, s.opening_hours, s.amenities, s.operator,
-s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status, s.edited_fields, s.hours_problem
+s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status, s.edited_fields, s.hours_problem,
+s.alert_hours
 
 -- name: nearest_open
 -- KNN over the open intervals themselves (migration 003): "open at t" and a single kind are index conditions
@@ -178,18 +179,20 @@ SET LOCAL statement_timeout = 0
 
 -- name: insert_site
 INSERT INTO sites (id, source_id, kind, name_zh, name_en, address, district_adcode, geog, opening_hours, amenities,
-                   operator, phone, notes, simulated, updated_at, verified_at, version, edited_fields, hours_problem)
+                   operator, phone, notes, simulated, updated_at, verified_at, version, edited_fields, hours_problem,
+                   alert_hours)
 VALUES (%(id)s, %(source_id)s, %(kind)s, %(name_zh)s, %(name_en)s, %(address)s, %(district_adcode)s,
         ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(opening_hours)s, %(amenities)s,
         %(operator)s, %(phone)s, %(notes)s, %(simulated)s, now(), %(verified_at)s, 1, %(edited_fields)s,
-        %(hours_problem)s)
+        %(hours_problem)s, %(alert_hours)s)
 
 -- name: update_site
 UPDATE sites SET kind = %(kind)s, name_zh = %(name_zh)s, name_en = %(name_en)s, address = %(address)s,
     district_adcode = %(district_adcode)s, geog = ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
     opening_hours = %(opening_hours)s, amenities = %(amenities)s,
     operator = %(operator)s, phone = %(phone)s, notes = %(notes)s, simulated = %(simulated)s, updated_at = now(),
-    edited_fields = %(edited_fields)s, hours_problem = %(hours_problem)s, version = version + 1
+    edited_fields = %(edited_fields)s, hours_problem = %(hours_problem)s, alert_hours = %(alert_hours)s,
+    version = version + 1
 WHERE id = %(id)s
 
 -- name: lock_sites_by_source
@@ -264,7 +267,7 @@ SELECT id, site_id, start_date, end_date, reason FROM closures WHERE site_id = %
 UPDATE sites SET opening_hours = %(opening_hours)s, amenities = %(amenities)s, phone = %(phone)s,
     notes = %(notes)s, status = %(status)s, name_zh = %(name_zh)s, name_en = %(name_en)s,
     verified_at = %(verified_at)s, edited_fields = %(edited_fields)s, hours_problem = %(hours_problem)s,
-    updated_at = now(), version = version + 1
+    alert_hours = %(alert_hours)s, updated_at = now(), version = version + 1
 WHERE id = %(id)s AND version = %(expected)s
 RETURNING version, updated_at
 

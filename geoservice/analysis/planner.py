@@ -156,9 +156,9 @@ class Planner:
         """The H3 grid clipped to the districts, with a ``demand`` column."""
         return self._cache.get((self.resolution, self._demand_key()), self._build)[1]
 
-    def sites(self) -> gpd.GeoDataFrame:
-        """Every site in the store, with closures (read fresh)."""
-        return sites_from_service(self.service)
+    def sites(self, alerts_at: dt.datetime | None = None) -> gpd.GeoDataFrame:
+        """Every site in the store, with closures (read fresh); with ``alerts_at``, alert hours in force then."""
+        return sites_from_service(self.service, alerts_at)
 
     def radius(self, radius_m: float | None = None, walk_minutes: float | None = None) -> float:
         """The reach in metres from a radius or walking minutes (not both); default 1,000 m."""
@@ -170,10 +170,15 @@ class Planner:
 
     # ---- analyses --------------------------------------------------------------------------------
     def coverage(self, at: str | dt.datetime, kinds: Sequence[str] = (), radius_m: float | None = None,
-                 walk_minutes: float | None = None, sites: gpd.GeoDataFrame | None = None) -> CoverageResult:
-        """Coverage at ``at`` (see :func:`~geoservice.analysis.coverage.coverage_at`)."""
-        return coverage_at(self.grid, self.districts, self.sites() if sites is None else sites, parse_time(at),
-                           self.service.engine, tuple(kinds), self.radius(radius_m, walk_minutes), walk=self.walk)
+                 walk_minutes: float | None = None, sites: gpd.GeoDataFrame | None = None,
+                 alert_hours: bool = True) -> CoverageResult:
+        """Coverage at ``at`` (see :func:`~geoservice.analysis.coverage.coverage_at`), by the hours the sites keep
+        then: alert hours where a weather alert in force triggers them, unless ``alert_hours`` is False (the
+        normal night, for comparison)."""
+        when = parse_time(at)
+        frame = self.sites(when if alert_hours else None) if sites is None else sites
+        return coverage_at(self.grid, self.districts, frame, when, self.service.engine, tuple(kinds),
+                           self.radius(radius_m, walk_minutes), walk=self.walk)
 
     def week(self, week_of: str | dt.date, kinds: Sequence[str] = (), radius_m: float | None = None,
              walk_minutes: float | None = None, progress: Callable[[int], None] | None = None) -> pd.DataFrame:

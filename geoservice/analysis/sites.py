@@ -49,10 +49,21 @@ def sites_frame(sites: Iterable[Site], closures: dict[str, list[Closure]] | None
     return out.reset_index(drop=True)
 
 
-def sites_from_service(service: SiteService) -> gpd.GeoDataFrame:
-    """Every site with its closures, read fresh from the site service."""
+def sites_from_service(service: SiteService, alerts_at: dt.datetime | None = None) -> gpd.GeoDataFrame:
+    """Every site with its closures, read fresh from the site service. With ``alerts_at``, a site whose alert hours
+    a weather alert in force at that moment triggers is evaluated by its alert hours instead of its normal hours
+    (what the couriers' answers do at that moment); column ``open_reason`` says ``alert_hours`` for those."""
     sites = service.spatial.all_sites()
-    return sites_frame(sites, service.closures_for([s.id for s in sites]))
+    frame = sites_frame(sites, service.closures_for([s.id for s in sites]))
+    frame["open_reason"] = "hours"
+    if alerts_at is None:
+        return frame
+    alerts = service.alerts_in_force(_aware(alerts_at))
+    for i, site in enumerate(sites):
+        if site.alert_hours and any(a.triggers(site) for a in alerts):
+            frame.at[i, "opening_hours"] = site.alert_hours["hours"]
+            frame.at[i, "open_reason"] = "alert_hours"
+    return frame
 
 
 def check_sites(sites: gpd.GeoDataFrame) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 from flask import Blueprint, Response, current_app, json, request
 
+from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.api.public import CRS, GEOJSON, KIND
@@ -152,18 +153,45 @@ def _method(result: CoverageResult) -> dict[str, Any]:
 @API.route(bp, P.Operation(
     "GET", "/api/v1/coverage", "Coverage per district at a time",
     description="Share of area and of population-weighted demand with a site of the chosen kinds OPEN within reach, "
-                "open/all sites by kind, sites per 10,000 residents.",
-    params=COMMON, ok={200: P.Response("Per-district figures, city totals, method and warnings",
-                                       {"application/json": OBJECT})}, errors=(422, 501), public_read=True,
+                "open/all sites by kind, sites per 10,000 residents. Sites keep the hours they keep at `at`: alert "
+                "hours where a weather alert in force then triggers them (`alerts` lists those alerts). "
+                "`compare_normal=true` adds `normal_hours`: the same figures with every site on its normal hours "
+                "(the night without the alert) and, per district, the difference in area and demand share.",
+    params=(*COMMON, P.Boolean("compare_normal", "Also compute the normal night (no alert hours) and the "
+                                                 "difference per district")),
+    ok={200: P.Response("Per-district figures, city totals, method and warnings",
+                        {"application/json": OBJECT})}, errors=(422, 501), public_read=True,
     tags=("planners",)))
 def coverage(args: dict[str, Any]) -> Response:
     """Coverage per district at ``at`` by sites of ``kind`` open then, within ``radius_m`` / ``walk_minutes``."""
     q = common(args)
-    _, result = _run(q)
-    districts = result.district_table().to_dict(orient="records")
-    return _json({"query": _query_echo(q, result), "city": result.summary["city"],
-                  "districts": [d for d in districts if d["adcode"] != result.summary["city"]["adcode"]],
-                  "method": _method(result), "warnings": _warnings(q, result)})
+    p, result = _run(q)
+    city = result.summary["city"]["adcode"]
+    districts = [d for d in result.district_table().to_dict(orient="records") if d["adcode"] != city]
+    body = {"query": _query_echo(q, result), "city": result.summary["city"], "districts": districts,
+            "alerts": [S.alert(a) for a in services().sites.alerts_in_force(q.at)],
+            "method": _method(result), "warnings": _warnings(q, result)}
+    if args["compare_normal"]:
+        normal = p.coverage(q.at, q.kinds, radius_m=q.radius_m, alert_hours=False)
+        before = {d["adcode"]: d for d in normal.district_table().to_dict(orient="records")}
+        body["normal_hours"] = {"city": normal.summary["city"], "difference": [{
+            "adcode": d["adcode"], "name_zh": d["name_zh"], "name_en": d["name_en"],
+            "open_sites": d["open_sites"], "open_sites_normal": before[d["adcode"]]["open_sites"],
+            "area_share": d["area_share"], "area_share_normal": before[d["adcode"]]["area_share"],
+            "area_share_difference": _difference(d["area_share"], before[d["adcode"]]["area_share"]),
+            "demand_share": d["demand_share"], "demand_share_normal": before[d["adcode"]]["demand_share"],
+            "demand_share_difference": _difference(d["demand_share"], before[d["adcode"]]["demand_share"]),
+        } for d in [*districts, result.summary["city"]]]}
+    return _json(body)
+
+
+def _difference(now: Any, normal: Any) -> float | None:
+    """``now - normal`` where both are numbers (a district without demand has none)."""
+    try:
+        value = float(now) - float(normal)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value else None  # NaN: unknown
 
 
 @API.route(bp, P.Operation(

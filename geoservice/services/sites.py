@@ -200,6 +200,10 @@ class SiteService:
             closures = self.spatial.closures_for([site.id]).get(site.id, [])
         return self.site_state(site, at, closures)
 
+    def alerts_in_force(self, at: dt.datetime) -> list[Alert]:
+        """The weather alerts in force at ``at``."""
+        return [a for a in self.alerts.overlapping(at, at + dt.timedelta(seconds=1)) if a.start <= at < a.end]
+
     def alerts_around(self, at: dt.datetime) -> list[Alert]:
         """The weather alerts that can change an open state asked at ``at`` (in force in the engine's look-ahead)."""
         return self.alerts.overlapping(at - dt.timedelta(days=1), at + dt.timedelta(days=8))

@@ -147,3 +147,35 @@ def test_alert_hours_come_from_layer_files_checked_as_opening_hours(store: Servi
         read_site_file(bad, area)
     fields = [(p.field, p.reason.split(":")[0]) for p in refused.value.items]
     assert fields == [("alert_hours", "hours"), ("alert_hours", "types")]
+
+
+def test_coverage_under_the_alert_is_higher_than_the_normal_night_per_district(net: Services,
+                                                                              tmp_path: object) -> None:
+    from pathlib import Path
+
+    from geoservice import create_app
+    from geoservice.settings import Settings
+    from tests.support import LAYERS
+
+    assert isinstance(tmp_path, Path)
+    app = create_app(Settings(embedded_path=tmp_path / "unused.sqlite", layers_dir=LAYERS,
+                              public_rate_per_minute=0, rate_limit_dir=tmp_path), services=net, prepare=False)
+    client = app.test_client()
+    query = {"at": NIGHT.replace(tzinfo=None).isoformat(), "kind": "warm_station", "walk_minutes": 15,
+             "resolution": 7, "compare_normal": "true"}
+    quiet = client.get("/api/v1/coverage", query_string=query).get_json()
+    assert quiet["alerts"] == []
+    assert all(d["area_share_difference"] in (0, None) for d in quiet["normal_hours"]["difference"])
+    AlertService(net.sites).declare(admin(net), "cold_wave", "orange", [DONGCHENG], NIGHT - dt.timedelta(hours=2),
+                                    NIGHT + dt.timedelta(hours=8))
+    body = client.get("/api/v1/coverage", query_string=query).get_json()
+    assert [a["type"] for a in body["alerts"]] == ["cold_wave"]
+    diff = {d["adcode"]: d for d in body["normal_hours"]["difference"]}
+    dongcheng = diff[DONGCHENG]
+    # "near" opens by its alert hours: one more open station and more of Dongcheng covered than on a normal night.
+    assert dongcheng["open_sites"] == dongcheng["open_sites_normal"] + 1
+    assert dongcheng["area_share"] > dongcheng["area_share_normal"] and dongcheng["area_share_difference"] > 0
+    assert diff["110000"]["area_share_difference"] > 0  # city-wide too
+    # Xicheng's station has the same alert hours but the alert is not over Xicheng: no change there.
+    assert diff[XICHENG]["open_sites"] == diff[XICHENG]["open_sites_normal"]
+    assert diff[XICHENG]["area_share_difference"] in (0, None)

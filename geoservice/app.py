@@ -9,7 +9,7 @@ from flask import Flask, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from geoservice.api import coverage, exports, live, metrics, ogc, openapi, operators, public, reports, session
+from geoservice.api import admin, coverage, exports, live, metrics, ogc, openapi, operators, public, reports, session
 from geoservice.api.errors import register_error_handlers
 from geoservice.api.jsonprovider import FastJSONProvider
 from geoservice.api.offline import init_app as init_offline
@@ -53,9 +53,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_offline(app, settings.basemap())  # the couriers' page's service worker at /sw.js
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
-    for module in (public, session, operators, live, reports, exports, openapi, ogc, coverage):
+    for module in (public, session, operators, admin, live, reports, exports, openapi, ogc, coverage):
         app.register_blueprint(module.bp)
-    apis = [public.API, session.API, operators.API, live.API, reports.API, exports.API, openapi.API, coverage.API]
+    apis = [public.API, session.API, operators.API, admin.API, live.API, reports.API, exports.API, openapi.API,
+            coverage.API]
     app.extensions["geoservice.apis"] = apis
     dummy_hash()  # made now, so the first unknown login costs what every other wrong password does
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from geoservice.model import Operator
 from geoservice.servicearea import AreaLayer
 from geoservice.services.accounts import AccountService
 from geoservice.services.feed import FeedService
 from geoservice.services.live import LiveService
+from geoservice.services.scope import Scope
 from geoservice.services.sites import SiteService
 from geoservice.settings import Settings
 from geoservice.store import open_spatial
@@ -47,6 +49,10 @@ class Services:
         live = LiveService(LiveStatuses(db), reports)
         sites = SiteService(spatial, calendars, reports, accounts, window_days, live)
         return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, area)
+
+    def scope(self, operator: Operator) -> Scope:
+        """What ``operator`` may see and manage (:mod:`geoservice.services.scope`)."""
+        return Scope(operator, self.accounts)
 
     @property
     def changes(self) -> FeedService:

@@ -41,7 +41,7 @@ def test_upgrading_keeps_accounts_assignments_and_tokens(tmp_path: Path, monkeyp
     monkeypatch.setattr(embedded_store.sqlfiles, "migrations", everything)
 
     store = Services.over(EmbeddedStore(path))
-    assert store.migrate() == ["005_sessions.sql", "006_change_feed.sql"]
+    assert store.migrate() == ["005_sessions.sql", "006_change_feed.sql", "007_admin.sql"]
     alice = store.accounts.get("alice")
     assert alice is not None and alice.site_count == 2 and alice.active_tokens == 1 and alice.login is None
     assert store.accounts.for_token(token_hash("gso_old")) == alice

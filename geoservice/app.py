@@ -71,6 +71,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         """The operators' page."""
         return send_from_directory(STATIC_DIR, "operator.html")
 
+    @app.get("/admin")
+    def admin_page() -> Any:
+        """The admin console (union staff of the city and the districts)."""
+        return send_from_directory(STATIC_DIR, "admin.html")
+
     if owned:
         atexit.register(services.close)
     return app

@@ -83,6 +83,7 @@ function renderMe() {
 /* ---------- tabs ---------- */
 var LOADERS = {};
 function show(tab) {
+  if (tab !== S.tab) $("console-msg").hidden = true; // a message belongs to the tab it came from
   S.tab = tab;
   document.querySelectorAll(".tab").forEach(function (b) { b.setAttribute("aria-selected", String(b.dataset.tab === tab)); });
   document.querySelectorAll(".pane").forEach(function (p) { p.hidden = p.id !== "tab-" + tab; });

@@ -46,12 +46,19 @@ UPDATE operators SET home_district = :adcode WHERE id = :id
 UPDATE operators SET disabled_at = :now WHERE id = :id
 
 -- name: scoped_sites
--- The site ids an account manages (geoservice.services.scope): every site (:all_sites), its assigned sites,
--- and the sites of its districts (a district admin).
-SELECT id FROM sites WHERE :all_sites
-UNION SELECT site_id FROM operator_sites WHERE operator_id = :operator_id
+-- The site ids an account manages besides "every site" (geoservice.services.scope): its assigned sites and the
+-- sites of its districts (a district admin). Always used as "(:all_sites OR x IN (scoped_sites))", so an admin's
+-- query never evaluates it.
+SELECT site_id FROM operator_sites WHERE operator_id = :operator_id
 UNION SELECT s.id FROM sites s JOIN operator_districts d ON d.adcode = s.district_adcode
 WHERE d.operator_id = :operator_id
+
+-- name: site_in_scope
+-- The same rule for a row of "sites" (the outer query's table, unaliased), as index lookups per row.
+(:all_sites
+ OR EXISTS (SELECT 1 FROM operator_sites os WHERE os.operator_id = :operator_id AND os.site_id = sites.id)
+ OR EXISTS (SELECT 1 FROM operator_districts od WHERE od.operator_id = :operator_id
+            AND od.adcode = sites.district_adcode))
 
 -- name: operator_by_token
 -- Looked up by the token's SHA-256: the token itself is never stored or compared.
@@ -145,13 +152,7 @@ ON CONFLICT DO NOTHING
 DELETE FROM operator_sites WHERE operator_id = :operator_id AND site_id = :site_id
 
 -- name: owned_site_ids
-SELECT id FROM sites WHERE id IN (:ids) AND id IN ({scoped_sites})
-
--- name: scoped_site_ids_page
-SELECT id, count(*) OVER () FROM sites WHERE id IN ({scoped_sites}) ORDER BY id LIMIT :limit OFFSET :offset
-
--- name: scoped_sites_count
-SELECT count(*) FROM sites WHERE id IN ({scoped_sites})
+SELECT id FROM sites WHERE id IN (:ids) AND {site_in_scope}
 
 -- name: all_sites_count
 SELECT count(*) FROM sites
@@ -159,13 +160,13 @@ SELECT count(*) FROM sites
 -- name: search_site_ids
 -- The managers' site search: in scope, by district and by a piece of the id or either name (case-insensitive).
 SELECT id, count(*) OVER () FROM sites
-WHERE id IN ({scoped_sites}) AND (:any_district OR district_adcode = :district)
+WHERE {site_in_scope} AND (:any_district OR district_adcode = :district)
   AND (:any_text OR lower(id) LIKE :pattern OR lower(name_zh) LIKE :pattern OR lower(coalesce(name_en, '')) LIKE :pattern)
 ORDER BY id LIMIT :limit OFFSET :offset
 
 -- name: search_site_ids_count
 SELECT count(*) FROM sites
-WHERE id IN ({scoped_sites}) AND (:any_district OR district_adcode = :district)
+WHERE {site_in_scope} AND (:any_district OR district_adcode = :district)
   AND (:any_text OR lower(id) LIKE :pattern OR lower(name_zh) LIKE :pattern OR lower(coalesce(name_en, '')) LIKE :pattern)
 
 -- name: assignees_of

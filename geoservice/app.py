@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from geoservice.api import (
+    admin,
     alerts,
     coverage,
     exports,
@@ -68,11 +69,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_offline(app, settings.basemap())  # the couriers' page's service worker at /sw.js
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
-    for module in (public, session, operators, live, alerts, reports, exports, webhooks, imports, openapi, ogc,
-                   coverage):
+    for module in (public, session, operators, admin, live, alerts, reports, exports, webhooks, imports, openapi,
+                   ogc, coverage):
         app.register_blueprint(module.bp)
-    apis = [public.API, session.API, operators.API, live.API, alerts.API, reports.API, exports.API, webhooks.API,
-            imports.API, openapi.API, coverage.API]
+    apis = [public.API, session.API, operators.API, admin.API, live.API, alerts.API, reports.API, exports.API,
+            webhooks.API, imports.API, openapi.API, coverage.API]
     app.extensions["geoservice.apis"] = apis
     dummy_hash()  # made now, so the first unknown login costs what every other wrong password does
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
@@ -86,6 +87,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def operator_page() -> Any:
         """The operators' page."""
         return send_from_directory(STATIC_DIR, "operator.html")
+
+    @app.get("/admin")
+    def admin_page() -> Any:
+        """The admin console (union staff of the city and the districts)."""
+        return send_from_directory(STATIC_DIR, "admin.html")
 
     if owned:
         atexit.register(services.close)

@@ -440,11 +440,18 @@ class Operator:
     has_password: bool = False
     locked: bool = False  # too many wrong passwords in a row: an admin unlocks it
     districts: tuple[str, ...] = ()  # a district_admin's adcodes
+    disabled: bool = False  # its tokens, password and sessions do not work until it is enabled again
+    home_district: str | None = None  # an operator account created by a district admin: that district
 
     @property
     def is_admin(self) -> bool:
         """Admins see and edit every site and manage operators."""
         return self.role == "admin"
+
+    @property
+    def is_manager(self) -> bool:
+        """Union staff of the city or of districts: they use the admin console and API."""
+        return self.role in ("admin", "district_admin")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -119,7 +119,8 @@ def may_be_closed(m: MayBeClosed | None) -> dict[str, Any] | None:
 def account(op: Operator) -> dict[str, Any]:
     """An account as its holder and admins see it (never a password, hash, token or session id)."""
     return {"name": op.name, "login": op.login, "role": op.role, "districts": list(op.districts),
-            "has_password": op.has_password, "locked": op.locked}
+            "has_password": op.has_password, "locked": op.locked, "disabled": op.disabled,
+            "home_district": op.home_district}
 
 
 def session(op: Operator | None, via: str | None = None, csrf_token: str | None = None,
@@ -171,8 +172,8 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
                  walk_minutes: int | None = None, unresolved_reports: int | None = None,
                  closures: Sequence[Closure] | None = None, etag: str | None = None, stale: bool | None = None,
                  open_intervals: Sequence[tuple[dt.datetime, dt.datetime]] | None = None,
-                 live: LiveView | None = None, walk_model: str | None = None,
-                 walk_reason: str | None = None) -> dict[str, Any]:
+                 live: LiveView | None = None, walk_model: str | None = None, walk_reason: str | None = None,
+                 verify_request: tuple[str, dt.datetime] | bool | None = False) -> dict[str, Any]:
     """A site as a public GeoJSON Feature; ``lonlat`` is already in the answer's datum. ``live`` (its live
     status and couriers' marks, both null when absent) is always there; optional parts appear only when given:
     distance and walk (nearest), state (with ``at``), report count, closures, ETag, staleness and the open
@@ -199,6 +200,9 @@ def site_feature(site: Site, district: District | None, lonlat: tuple[float, flo
         props["stale"] = stale
     if open_intervals is not None:
         props["open_intervals"] = [{"start": iso(a), "end": iso(b)} for a, b in open_intervals]
+    if verify_request is not False:  # operators' views: union staff asked for a verification (or null)
+        props["verify_request"] = ({"requested_by": verify_request[0], "requested_at": iso(verify_request[1])}
+                                   if isinstance(verify_request, tuple) else None)
     return {"type": "Feature", "id": site.id, "geometry": point(*lonlat), "properties": props}
 
 
@@ -392,6 +396,10 @@ SITE_PROPERTIES_SCHEMA: dict[str, Any] = {
     "live_status": {"anyOf": [{"$ref": "#/components/schemas/LiveStatus"}, {"type": "null"}]},
     "may_be_closed": {"anyOf": [{"$ref": "#/components/schemas/MayBeClosed"}, {"type": "null"}]},
     "etag": {"type": "string", "description": "Operators' views: the ETag to send in If-Match"},
+    "verify_request": {"description": "Operators' views: union staff asked the operator to verify the site "
+                                      "(cleared when it is verified), or null",
+                       "anyOf": [{"type": "null"}, {"type": "object", "required": ["requested_by", "requested_at"],
+                                                   "properties": {"requested_by": STRING, "requested_at": TIME}}]},
     "stale": {"type": "boolean", "description": "True when the site was never verified, or verified longer ago "
                                                 "than the service's threshold (GEOSERVICE_STALE_AFTER_DAYS, 180 by "
                                                 "default): its details may be out of date"},
@@ -460,12 +468,15 @@ WARNING_SCHEMA = {"type": "object", "required": ["code", "en", "zh"],
 LINK_SCHEMA = {"type": "object", "required": ["rel", "href"],
                "properties": {"rel": STRING, "href": STRING, "type": STRING, "title": STRING}}
 
-ACCOUNT_SCHEMA = {"type": "object", "required": ["name", "login", "role", "districts", "has_password", "locked"],
+ACCOUNT_SCHEMA = {"type": "object", "required": ["name", "login", "role", "districts", "has_password", "locked",
+                                                 "disabled", "home_district"],
                   "additionalProperties": False, "properties": {
     "name": STRING, "login": NULLABLE_STRING, "role": {"type": "string", "enum": list(ROLES)},
     "districts": {"type": "array", "items": STRING, "description": "A district_admin's adcodes"},
     "has_password": {"type": "boolean"},
-    "locked": {"type": "boolean", "description": "Locked after too many wrong passwords; an admin unlocks it"}}}
+    "locked": {"type": "boolean", "description": "Locked after too many wrong passwords; an admin unlocks it"},
+    "disabled": {"type": "boolean", "description": "Disabled by union staff: no token, password or session works"},
+    "home_district": {**NULLABLE_STRING, "description": "An operator account's district (its creator's)"}}}
 SESSION_SCHEMA = {"type": "object", "required": ["signed_in", "account", "via", "csrf_token", "expires_at"],
                   "additionalProperties": False, "properties": {
     "signed_in": {"type": "boolean"},

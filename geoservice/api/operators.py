@@ -25,7 +25,6 @@ from geoservice.api.body import json_object
 from geoservice.api.context import services
 from geoservice.api.public import GEOJSON, SITE_LINKS, calendar_warnings, feature
 from geoservice.api.session import CREDENTIALS, current_operator
-from geoservice.auth import require_admin
 from geoservice.errors import (
     Forbidden,
     InvalidInput,
@@ -140,16 +139,9 @@ def me() -> Operator:
 
 
 def my_site(operator: Operator, site_id: str) -> Site:
-    """The site if the operator may manage it: 404 when no such site, 403 when it is someone else's."""
+    """The site if it is in the operator's scope: 404 when no such site, 403 when it is outside the scope."""
     svc = services()
-    site = svc.sites.get_site(site_id)
-    if site is None:
-        raise NotFound(f"no site with id {site_id[:64]!r}")
-    if operator.token_site is not None and operator.token_site != site.id:
-        raise Forbidden(f"this token is limited to site {operator.token_site}")
-    if not svc.accounts.owned_site_ids(operator, [site.id]):
-        raise Forbidden(f"site {site.id} is not one of your sites")
-    return site
+    return svc.scope(operator).site(svc.sites.get_site(site_id), site_id)
 
 
 def etag(version: int) -> str:
@@ -180,9 +172,13 @@ def expected_version(site: Site, raw: str | None) -> int:
 
 
 def operator_feature(site: Site, at: dt.datetime, closures: list[Any] | None = None,
-                     reports: int | None = None, live: LiveView | None = None) -> dict[str, Any]:
-    """A site as an operator sees it: the public feature plus closures, ETag and open reports."""
+                     reports: int | None = None, live: LiveView | None = None,
+                     verify_requests: dict[str, tuple[str, dt.datetime]] | None = None) -> dict[str, Any]:
+    """A site as an operator sees it: the public feature plus closures, ETag, open reports and union staff's
+    verify request."""
     svc = services()
+    if verify_requests is None:
+        verify_requests = svc.accounts.verify_requests([site.id])
     if live is None:
         live = svc.live.view(site.id, at)
     if closures is None:
@@ -190,7 +186,8 @@ def operator_feature(site: Site, at: dt.datetime, closures: list[Any] | None = N
     if reports is None:
         reports = svc.reports.unresolved_counts([site.id]).get(site.id, 0)
     return feature(site, "wgs84", state=svc.sites.state(site, at, closures), at=at, unresolved_reports=reports,
-                   closures=closures, etag=etag(site.version), live=live)
+                   closures=closures, etag=etag(site.version), live=live,
+                   verify_request=verify_requests.get(site.id))
 
 
 def site_response(result: EditResult, status: int = 200, extra: dict[str, Any] | None = None) -> Response:
@@ -254,8 +251,9 @@ def my_sites(args: dict[str, Any]) -> Response:
     closures, reports = svc.sites.closures_for(ids), svc.reports.unresolved_counts(ids)
     at = now_local()
     live = svc.live.views(ids, at)
-    features = [operator_feature(s, at, closures.get(s.id, []), reports.get(s.id, 0), live.get(s.id, LiveView()))
-                for s in sites]
+    asks = svc.accounts.verify_requests(ids)
+    features = [operator_feature(s, at, closures.get(s.id, []), reports.get(s.id, 0), live.get(s.id, LiveView()),
+                                 asks) for s in sites]
     return Response(json.dumps({
         "type": "FeatureCollection", "features": features, "numberMatched": total, "numberReturned": len(features),
         "links": page_links(limit, offset, len(features), total)}, ensure_ascii=False), mimetype=GEOJSON)
@@ -348,19 +346,6 @@ def history(args: dict[str, Any], site_id: str) -> Response:
     items, total = services().audit.site_history(site.id, limit, offset)
     return as_json({"site_id": site.id, "items": [S.change(c) for c in items], "total": total, "limit": limit,
                     "offset": offset, "links": page_links(limit, offset, len(items), total)})
-
-
-@API.route(bp, P.Operation(
-    "GET", "/api/v1/admin/changes", "Recent changes across the network (admins)", params=PAGE, tags=TAGS,
-    security=TOKEN, ok={200: P.Response("Audit entries, newest first", {"application/json": CHANGE_LIST})},
-    errors=(403, 422)))
-def admin_changes(args: dict[str, Any]) -> Response:
-    """Recent changes across the network (admins)."""
-    require_admin(me())
-    limit, offset = args["limit"], args["offset"]
-    items, total = services().audit.recent(limit, offset)
-    return as_json({"items": [S.change(c) for c in items], "total": total, "limit": limit, "offset": offset,
-                    "links": page_links(limit, offset, len(items), total)})
 
 
 # ---- bulk ------------------------------------------------------------------------------------------------
@@ -457,8 +442,8 @@ def resolve_report(args: dict[str, Any], report_id: int) -> Response:
     report = svc.reports.get(report_id)
     if report is None:
         raise NotFound(f"no report {report_id}")
-    if not svc.accounts.owned_site_ids(op, [report.site_id]):
-        raise Forbidden(f"report {report_id} is about a site that is not yours")
+    if not svc.scope(op).site_ids([report.site_id]):
+        raise Forbidden(f"report {report_id} is about a site outside your scope / 该报告的站点不在您的管理范围内")
     return as_json(S.report(svc.reports.resolve(report_id, op.name, note or None)))
 
 

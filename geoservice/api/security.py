@@ -30,9 +30,9 @@ def set_policy(resp: Response, policy: csp.Policy) -> Response:
 
 def page_policies(basemap: BaseMap | None) -> dict[str, csp.Policy]:
     """The policy of each static page by endpoint (``index`` in geoservice/__init__.py, ``operator_page`` in
-    api/operators.py); the couriers' page may load the configured tiles."""
+    api/operators.py, ``admin_page`` likewise); the couriers' page may load the configured tiles."""
     return {"index": csp.couriers_page(basemap.image_source() if basemap else None),
-            "operator_page": csp.OPERATORS_PAGE}
+            "operator_page": csp.OPERATORS_PAGE, "admin_page": csp.OPERATORS_PAGE}
 
 
 def init_app(app: Flask, basemap: BaseMap | None) -> None:

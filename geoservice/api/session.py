@@ -36,10 +36,9 @@ from geoservice.auth import (
     csrf_token,
     new_session_id,
     plausible_session_id,
-    require_admin,
     token_hash,
 )
-from geoservice.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
+from geoservice.errors import Forbidden, TooManyRequests, Unauthorized
 from geoservice.limiter import SharedLimiter
 from geoservice.model import Operator
 from geoservice.passwords import LOGIN_PATTERN, MAX_PASSWORD, normal_login
@@ -284,15 +283,15 @@ def redeem_setup_code(args: dict[str, Any]) -> Response:
 
 # ---- admins -------------------------------------------------------------------------------------------------
 def _account(login: str) -> Operator:
-    found = services().accounts.by_login(normal_login(login))
-    if found is None:
-        raise NotFound(f"no account with login {login[:64]!r}")
-    return found
+    """The account with this login if the caller manages it (:mod:`geoservice.services.scope`): 404 / 403."""
+    svc = services()
+    return svc.scope(current_operator()).account(svc.accounts.by_login(normal_login(login)), login)
 
 
 @API.route(bp, P.Operation(
     "POST", "/api/v1/admin/accounts/{login}/setup-code", "Reset an account's password: a one-time setup code",
-    description="Admins. The old password stops working and the account's sessions end; the code (shown only in "
+    description="Admins and district admins (their districts' operators). The old password stops working and "
+                "the account's sessions end; the code (shown only in "
                 "this answer) lets the holder set a new password until `expires_at`.",
     params=(LOGIN_PATH,), tags=TAGS, security=CREDENTIALS,
     ok={201: P.Response("The code, once", {"application/json": {
@@ -301,7 +300,6 @@ def _account(login: str) -> Operator:
             "expires_at": S.TIME}}})}, errors=(403, 404)))
 def issue_setup_code(args: dict[str, Any], login: str) -> Response:
     """An admin resets a password."""
-    require_admin(current_operator())
     account = _account(login)
     code, updated, expires = services().accounts.reset_password(
         account.name, dt.timedelta(hours=settings().setup_code_hours))
@@ -310,12 +308,12 @@ def issue_setup_code(args: dict[str, Any], login: str) -> Response:
 
 @API.route(bp, P.Operation(
     "POST", "/api/v1/admin/accounts/{login}/unlock", "Unlock an account locked after wrong passwords",
-    description="Admins. Clears the lock and the count of wrong passwords, and the login name's throttle.",
+    description="Admins and district admins (their districts' operators). Clears the lock and the count of "
+                "wrong passwords, and the login name's throttle.",
     params=(LOGIN_PATH,), tags=TAGS, security=CREDENTIALS,
     ok={200: P.Response("The account", ACCOUNT_OUT)}, errors=(403, 404)))
 def unlock(args: dict[str, Any], login: str) -> Response:
     """An admin unlocks an account."""
-    require_admin(current_operator())
     account = _account(login)
     unlocked = services().accounts.unlock(account.name)
     if account.login:

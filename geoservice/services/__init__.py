@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from geoservice.model import Operator
 from geoservice.servicearea import AreaLayer
 from geoservice.services.accounts import AccountService
 from geoservice.services.feed import FeedService
 from geoservice.services.live import LiveService
+from geoservice.services.scope import Scope
 from geoservice.services.sites import SiteService
 from geoservice.services.webhooks import DeliveryPolicy, WebhookService
 from geoservice.settings import Settings
@@ -52,6 +54,10 @@ class Services:
         webhooks = WebhookService(Webhooks(db), sites.feed, delivery)
         return cls(spatial, sites, accounts, Audit(db), reports, calendars, walk or WalkModel(), live, webhooks,
                    area)
+
+    def scope(self, operator: Operator) -> Scope:
+        """What ``operator`` may see and manage (:mod:`geoservice.services.scope`)."""
+        return Scope(operator, self.accounts)
 
     @property
     def changes(self) -> FeedService:

@@ -620,5 +620,7 @@ class SiteService:
     def verify(self, site_id: str, actor: str, expected_version: int | None = None,
                at: dt.datetime | None = None) -> EditResult:
         """Stamp ``verified_at`` (the operator confirms the record is current)."""
-        return self.apply_edits([SiteEdit(site_id, verify_at=at or utc_now(), expected_version=expected_version)],
-                                actor, "verify")[0]
+        result = self.apply_edits([SiteEdit(site_id, verify_at=at or utc_now(), expected_version=expected_version)],
+                                  actor, "verify")[0]
+        self.accounts.clear_verify_request(site_id)  # union staff's "please verify" is answered
+        return result

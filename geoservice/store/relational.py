@@ -135,6 +135,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def scope_params(operator: Operator) -> dict[str, Any]:
+    """The bindings of the ``scoped_sites`` fragment for an account: every site for an admin, otherwise its
+    assigned sites and its districts' sites (the one definition of an account's scope, see
+    :mod:`geoservice.services.scope`)."""
+    return {"all_sites": operator.is_admin, "operator_id": operator.id}
+
+
 def utc(t: dt.datetime) -> dt.datetime:
     """An aware time in UTC: how times the stores compare are bound (SQLite compares ISO text)."""
     return t.astimezone(dt.UTC)
@@ -168,12 +175,13 @@ class Accounts(Repository):
     """Operators and union staff, their sites and their bearer tokens (only tokens' SHA-256 is kept)."""
 
     def _operator(self, row: Sequence[Any]) -> Operator:
-        oid, name, role, created_at, sites, tokens, login, has_password, locked = row[:9]
+        oid, name, role, created_at, sites, tokens, login, has_password, locked, disabled, home = row[:11]
         districts: tuple[str, ...] = ()
         if role == "district_admin":
             districts = tuple(r[0] for r in self._all("operator_districts", operator_id=int(oid)))
         return Operator(int(oid), name, role, self.db.dialect.time(created_at), int(sites), int(tokens),
-                        login=login, has_password=bool(has_password), locked=bool(locked), districts=districts)
+                        login=login, has_password=bool(has_password), locked=bool(locked), districts=districts,
+                        disabled=bool(disabled), home_district=home)
 
     def create(self, name: str, role: str, login: str | None = None, districts: Sequence[str] = ()) -> Operator:
         """A new account (name, role, login and districts already checked); ``Conflict`` when the name or the
@@ -281,7 +289,7 @@ class Accounts(Repository):
             with self.db.writing() as ex:
                 run(self.db, ex, "touch_session", hash=session_sha256, now=now)
         operator = self.by_id(int(row[0]))
-        return (operator, expires) if operator else None
+        return (operator, expires) if operator and not operator.disabled else None
 
     def end_session(self, session_sha256: str) -> bool:
         """End one session; True when there was one."""
@@ -364,25 +372,69 @@ class Accounts(Repository):
         return n
 
     def owned_site_ids(self, operator: Operator, site_ids: Sequence[str]) -> set[str]:
-        """Which of ``site_ids`` exist and are the account's (an admin's: every existing site)."""
+        """Which of ``site_ids`` exist and are in the account's scope (:func:`scope_params`)."""
         out: set[str] = set()
         with self.db.reading() as ex:
             for chunk in chunks(site_ids):
-                if operator.is_admin:
-                    rows = run(self.db, ex, "existing_site_ids", ids=chunk).fetchall()
-                else:
-                    rows = run(self.db, ex, "owned_site_ids", operator_id=operator.id, ids=chunk).fetchall()
-                out.update(r[0] for r in rows)
+                out.update(r[0] for r in run(self.db, ex, "owned_site_ids", ids=chunk,
+                                             **scope_params(operator)).fetchall())
         return out
 
-    def site_ids_page(self, operator: Operator, limit: int, offset: int) -> tuple[list[str], int]:
-        """A page of the account's site ids by id (an admin's: every site), and their total."""
-        if operator.is_admin:
-            rows, total = self._page("all_site_ids_page", "all_sites_count", limit=limit, offset=offset)
-        else:
-            rows, total = self._page("operator_site_ids_page", "assigned_count", operator_id=operator.id,
-                                     limit=limit, offset=offset)
+    def site_ids_page(self, operator: Operator, limit: int, offset: int, district: str | None = None,
+                      text: str | None = None) -> tuple[list[str], int]:
+        """A page of the site ids in the account's scope by id, optionally in one district and matching a piece
+        of the id or a name, and their total."""
+        pattern = "%" + (text or "").lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
+        rows, total = self._page("search_site_ids", "search_site_ids_count", limit=limit, offset=offset,
+                                 any_district=district is None, district=district or "", any_text=not text,
+                                 pattern=pattern, **scope_params(operator))
         return [r[0] for r in rows], total
+
+    def scoped(self, operator: Operator) -> list[Operator]:
+        """The accounts in a manager's scope, by name (an operator: itself)."""
+        return [self._operator(r) for r in self._all("scoped_operators", **scope_params(operator))]
+
+    def set_home_district(self, operator_id: int, adcode: str | None) -> None:
+        """The district an operator account belongs to (a district admin created it there)."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "set_home_district", id=operator_id, adcode=adcode)
+
+    def set_disabled(self, operator_id: int, disabled: bool) -> None:
+        """Disable (its tokens and password stop working, its sessions end) or enable an account."""
+        with self.db.writing() as ex:
+            run(self.db, ex, "set_disabled", id=operator_id, now=_now() if disabled else None)
+            if disabled:
+                run(self.db, ex, "delete_sessions_of", operator_id=operator_id)
+
+    def assignees(self, site_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The accounts each site is assigned to (only sites that have some)."""
+        out: dict[str, list[str]] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                for sid, name in run(self.db, ex, "assignees_of", ids=chunk).fetchall():
+                    out.setdefault(sid, []).append(name)
+        return out
+
+    def request_verify(self, site_id: str, actor: str) -> dt.datetime:
+        """Ask the site's operators to verify it (one request per site; a new one replaces the old)."""
+        now = _now()
+        with self.db.writing() as ex:
+            run(self.db, ex, "upsert_verify_request", site_id=site_id, actor=actor, now=now)
+        return now
+
+    def verify_requests(self, site_ids: Sequence[str]) -> dict[str, tuple[str, dt.datetime]]:
+        """``{site_id: (requested_by, requested_at)}`` of the pending verify requests among ``site_ids``."""
+        out: dict[str, tuple[str, dt.datetime]] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                for sid, who, at in run(self.db, ex, "verify_requests_for", ids=chunk).fetchall():
+                    out[sid] = (who, self.db.dialect.time(at) or _now())
+        return out
+
+    def clear_verify_request(self, site_id: str) -> bool:
+        """The site was verified: its request, if any, is done."""
+        with self.db.writing() as ex:
+            return bool(run(self.db, ex, "delete_verify_request", site_id=site_id).rowcount)
 
     def add_token(self, name: str, token_sha256: str, label: str = "", site_id: str | None = None) -> TokenInfo:
         """Record a new token's hash for an account; ``site_id`` limits it to that site's live status (the site
@@ -432,9 +484,17 @@ class Audit(Repository):
         rows, total = self._page("site_history", "site_history_count", site_id=site_id, limit=limit, offset=offset)
         return [self._change(r) for r in rows], total
 
-    def recent(self, limit: int = 50, offset: int = 0) -> tuple[list[SiteChange], int]:
-        """Changes across the network, newest first, and their total."""
-        rows, total = self._page("recent_changes", "changes_count", limit=limit, offset=offset)
+    def recent(self, limit: int = 50, offset: int = 0, operator: Operator | None = None, site_id: str | None = None,
+               actor: str | None = None, district: str | None = None, since: dt.datetime | None = None,
+               until: dt.datetime | None = None) -> tuple[list[SiteChange], int]:
+        """Changes in the account's scope (None: every change), newest first, optionally by site, actor,
+        district and time range ``[since, until)``, and their total."""
+        scope = scope_params(operator) if operator is not None else {"all_sites": True, "operator_id": 0}
+        rows, total = self._page("recent_changes", "changes_count", limit=limit, offset=offset,
+                                 any_site=site_id is None, site_id=site_id or "", any_actor=actor is None,
+                                 actor=actor or "", any_district=district is None, district=district or "",
+                                 any_since=since is None, since=utc(since) if since else None,
+                                 any_until=until is None, until=utc(until) if until else None, **scope)
         return [self._change(r) for r in rows], total
 
 
@@ -489,11 +549,14 @@ class Reports(Repository):
         return self._report(row) if row else None
 
     def page(self, operator: Operator, include_resolved: bool = False, limit: int = 50,
-             offset: int = 0) -> tuple[list[Report], int]:
-        """Reports on the account's sites (an admin's: all), newest first, and their total."""
-        rows, total = self._page("list_reports", "count_reports", all_sites=operator.is_admin,
-                                 operator_id=operator.id, include_resolved=include_resolved, limit=limit,
-                                 offset=offset)
+             offset: int = 0, site_id: str | None = None, district: str | None = None,
+             rtype: str | None = None) -> tuple[list[Report], int]:
+        """Reports on the sites in the account's scope, newest first, optionally by site, district and kind, and
+        their total."""
+        rows, total = self._page("list_reports", "count_reports", include_resolved=include_resolved, limit=limit,
+                                 offset=offset, any_site=site_id is None, site_id=site_id or "",
+                                 any_district=district is None, district=district or "", any_type=rtype is None,
+                                 type=rtype or "", **scope_params(operator))
         return [self._report(r) for r in rows], total
 
     def resolve(self, report_id: int, actor: str, note: str | None = None) -> Report:

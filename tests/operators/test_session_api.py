@@ -349,7 +349,8 @@ def test_district_admins_are_stored_with_their_districts_and_are_not_city_admins
     accounts.set_password(op, "district pass 1")
     c = world.client
     assert sign_in(c, "dongcheng", "district pass 1").get_json()["account"]["districts"] == sorted(districts)
-    problem(c.get("/api/v1/admin/changes"), 403)  # district scope is not the city
+    assert c.get("/api/v1/admin/changes").status_code == 200  # its districts' change log (issue 16, item 2) ...
+    problem(c.get("/api/v1/admin/changes?district=999999"), 403)  # ... and not another district's
 
 
 def test_openapi_documents_the_session_endpoints(world: World) -> None:

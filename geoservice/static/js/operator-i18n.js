@@ -3,6 +3,7 @@
    of data (amenities, weekdays) are not here: they come from GET /api/v1/vocabulary. */
 export const STR = {
   zh: {
+    verifyAskBadge: "请核实", verifyAsk: "{who} 于 {at} 请您核实本站点信息：检查后点“确认信息无误”。",
     title: "站点运营管理", signInTitle: "或用令牌登录", passwordTitle: "用登录名和密码登录", loginLabel: "登录名",
     passwordLabel: "密码", badPassword: "登录名或密码错误。",
     throttled: "密码错误次数太多，请等待以下秒数后再试：", locked: "密码错误次数过多，账号已锁定，请联系工会管理员解锁。",
@@ -42,6 +43,8 @@ export const STR = {
     langButton: "English"
   },
   en: {
+    verifyAskBadge: "Please verify",
+    verifyAsk: "{who} asked you on {at} to verify this site: check it, then press \u201cConfirm the record is current\u201d.",
     title: "Station operators", signInTitle: "Or sign in with a token", passwordTitle: "Sign in with your login name and password",
     loginLabel: "Login name", passwordLabel: "Password", badPassword: "The login name or the password is wrong.",
     throttled: "Too many wrong passwords. Seconds to wait before trying again:",

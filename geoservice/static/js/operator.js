@@ -147,6 +147,7 @@ function renderSites() {
     var badges = [];
     if (p.status === "temporarily_closed") badges.push(el("span", { "class": "badge closed", text: t("statusClosedBadge") }));
     if (p.unresolved_reports > 0) badges.push(el("span", { "class": "badge", text: t("reportsBadge", { n: p.unresolved_reports }) }));
+    if (p.verify_request) badges.push(el("span", { "class": "badge verify-ask", text: t("verifyAskBadge") }));
     var name = siteName(p);
     ul.appendChild(el("li", {}, [el("button", { type: "button", "class": "site", "data-id": p.id, onclick: function () { openSite(p.id); } }, [
       el("strong", { lang: dataLang(name), "data-from": "api", text: name }),
@@ -172,6 +173,14 @@ function openSite(id) {
   });
 }
 function setSite(feature, etag) {
+  if (!("verify_request" in feature.properties)) { // the public GET has no operators' parts: take the list's
+    var listed = S.sites.filter(function (f) { return f.properties.id === feature.properties.id; })[0];
+    feature.properties.verify_request = listed ? listed.properties.verify_request : null;
+  } else {
+    S.sites.forEach(function (f) {
+      if (f.properties.id === feature.properties.id) f.properties.verify_request = feature.properties.verify_request;
+    });
+  }
   S.site = feature;
   S.etag = etag || feature.properties.etag || ('"' + feature.properties.version + '"');
   renderSite();
@@ -185,6 +194,10 @@ function renderSite() {
   var st = $("site-state");
   st.textContent = p.is_open ? t("openNow") : t("closedNow");
   st.className = "state " + (p.is_open ? "open" : "closed");
+  var ask = $("verify-ask");
+  ask.hidden = !p.verify_request;
+  ask.textContent = p.verify_request ? t("verifyAsk", { who: p.verify_request.requested_by,
+    at: String(p.verify_request.requested_at || "").slice(0, 10) }) : "";
   renderClosures(p.closures || []);
   renderLive(p);
 }

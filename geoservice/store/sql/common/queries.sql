@@ -9,7 +9,7 @@
 SELECT o.id, o.name, o.role, o.created_at,
        (SELECT count(*) FROM operator_sites s WHERE s.operator_id = o.id),
        (SELECT count(*) FROM operator_tokens t WHERE t.operator_id = o.id AND t.revoked_at IS NULL),
-       o.login, o.password_hash IS NOT NULL, o.locked_at IS NOT NULL
+       o.login, o.password_hash IS NOT NULL, o.locked_at IS NOT NULL, o.disabled_at IS NOT NULL, o.home_district
 FROM operators o
 
 -- name: insert_operator
@@ -28,15 +28,49 @@ SELECT id FROM operators WHERE name = :name
 -- name: all_operators
 {operator_select} ORDER BY o.name
 
+-- name: scoped_operators
+-- The accounts a manager may see (geoservice.services.scope): every one for an admin; for a district admin
+-- itself and the operator accounts of its districts (created there, or with a site there).
+{operator_select}
+WHERE :all_sites OR o.id = :operator_id
+   OR (o.role = 'operator' AND (o.home_district IN (SELECT adcode FROM operator_districts WHERE operator_id = :operator_id)
+       OR EXISTS (SELECT 1 FROM operator_sites os JOIN sites s ON s.id = os.site_id
+                  JOIN operator_districts d ON d.adcode = s.district_adcode
+                  WHERE os.operator_id = o.id AND d.operator_id = :operator_id)))
+ORDER BY o.name
+
+-- name: set_home_district
+UPDATE operators SET home_district = :adcode WHERE id = :id
+
+-- name: set_disabled
+UPDATE operators SET disabled_at = :now WHERE id = :id
+
+-- name: scoped_sites
+-- The site ids an account manages besides "every site" (geoservice.services.scope): its assigned sites and the
+-- sites of its districts (a district admin). Always used as "(:all_sites OR x IN (scoped_sites))", so an admin's
+-- query never evaluates it.
+SELECT site_id FROM operator_sites WHERE operator_id = :operator_id
+UNION SELECT s.id FROM sites s JOIN operator_districts d ON d.adcode = s.district_adcode
+WHERE d.operator_id = :operator_id
+
+-- name: site_in_scope
+-- The same rule for a row of "sites" (the outer query's table, unaliased), as index lookups per row.
+(:all_sites
+ OR EXISTS (SELECT 1 FROM operator_sites os WHERE os.operator_id = :operator_id AND os.site_id = sites.id)
+ OR EXISTS (SELECT 1 FROM operator_districts od WHERE od.operator_id = :operator_id
+            AND od.adcode = sites.district_adcode))
+
 -- name: operator_by_token
 -- Looked up by the token's SHA-256: the token itself is never stored or compared.
 {operator_select} WHERE o.id = (SELECT operator_id FROM operator_tokens WHERE token_sha256 = :hash AND revoked_at IS NULL)
+  AND o.disabled_at IS NULL
 
 -- name: operator_by_login
 {operator_select} WHERE o.login = :login
 
 -- name: password_of_login
-SELECT id, password_hash, locked_at FROM operators WHERE login = :login
+-- A disabled account has no password as far as signing in goes (the same answer as a wrong one).
+SELECT id, CASE WHEN disabled_at IS NULL THEN password_hash END, locked_at FROM operators WHERE login = :login
 
 -- name: set_login
 UPDATE operators SET login = :login WHERE id = :id
@@ -118,17 +152,38 @@ ON CONFLICT DO NOTHING
 DELETE FROM operator_sites WHERE operator_id = :operator_id AND site_id = :site_id
 
 -- name: owned_site_ids
-SELECT site_id FROM operator_sites WHERE operator_id = :operator_id AND site_id IN (:ids)
-
--- name: all_site_ids_page
-SELECT id, count(*) OVER () FROM sites ORDER BY id LIMIT :limit OFFSET :offset
-
--- name: operator_site_ids_page
-SELECT site_id, count(*) OVER () FROM operator_sites WHERE operator_id = :operator_id
-ORDER BY site_id LIMIT :limit OFFSET :offset
+SELECT id FROM sites WHERE id IN (:ids) AND {site_in_scope}
 
 -- name: all_sites_count
 SELECT count(*) FROM sites
+
+-- name: search_site_ids
+-- The managers' site search: in scope, by district and by a piece of the id or either name (case-insensitive).
+SELECT id, count(*) OVER () FROM sites
+WHERE {site_in_scope} AND (:any_district OR district_adcode = :district)
+  AND (:any_text OR lower(id) LIKE :pattern OR lower(name_zh) LIKE :pattern OR lower(coalesce(name_en, '')) LIKE :pattern)
+ORDER BY id LIMIT :limit OFFSET :offset
+
+-- name: search_site_ids_count
+SELECT count(*) FROM sites
+WHERE {site_in_scope} AND (:any_district OR district_adcode = :district)
+  AND (:any_text OR lower(id) LIKE :pattern OR lower(name_zh) LIKE :pattern OR lower(coalesce(name_en, '')) LIKE :pattern)
+
+-- name: assignees_of
+SELECT os.site_id, o.name FROM operator_sites os JOIN operators o ON o.id = os.operator_id
+WHERE os.site_id IN (:ids) ORDER BY o.name
+
+-- ---- verify requests -----------------------------------------------------------------------------------------
+
+-- name: upsert_verify_request
+INSERT INTO site_verify_requests (site_id, requested_by, requested_at) VALUES (:site_id, :actor, :now)
+ON CONFLICT (site_id) DO UPDATE SET requested_by = excluded.requested_by, requested_at = excluded.requested_at
+
+-- name: verify_requests_for
+SELECT site_id, requested_by, requested_at FROM site_verify_requests WHERE site_id IN (:ids)
+
+-- name: delete_verify_request
+DELETE FROM site_verify_requests WHERE site_id = :site_id
 
 -- name: insert_token
 INSERT INTO operator_tokens (operator_id, token_sha256, label, created_at, site_id)
@@ -161,11 +216,19 @@ ORDER BY id DESC LIMIT :limit OFFSET :offset
 -- name: site_history_count
 SELECT count(*) FROM site_changes WHERE site_id = :site_id
 
+-- name: changes_filter
+-- The change log as a manager reads it: in scope, optionally by site, actor, district and [since, until).
+(:all_sites OR site_id IN ({scoped_sites}))
+  AND (:any_site OR site_id = :site_id) AND (:any_actor OR actor = :actor)
+  AND (:any_district OR site_id IN (SELECT id FROM sites WHERE district_adcode = :district))
+  AND (:any_since OR at >= :since) AND (:any_until OR at < :until)
+
 -- name: recent_changes
-SELECT {change_columns}, count(*) OVER () FROM site_changes ORDER BY id DESC LIMIT :limit OFFSET :offset
+SELECT {change_columns}, count(*) OVER () FROM site_changes WHERE {changes_filter}
+ORDER BY id DESC LIMIT :limit OFFSET :offset
 
 -- name: changes_count
-SELECT count(*) FROM site_changes
+SELECT count(*) FROM site_changes WHERE {changes_filter}
 
 -- ---- couriers' reports ---------------------------------------------------------------------------------------
 
@@ -194,16 +257,19 @@ HAVING count(DISTINCT r.client_hash) >= :min_reports
 -- name: get_report
 SELECT {report_columns} FROM site_reports WHERE id = :id
 
--- name: list_reports
-SELECT {report_columns}, count(*) OVER () FROM site_reports
-WHERE (:all_sites OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = :operator_id))
+-- name: reports_filter
+-- The reports queue: in scope, open or all, optionally by site, district and kind.
+(:all_sites OR site_id IN ({scoped_sites}))
   AND (:include_resolved OR resolved_at IS NULL)
+  AND (:any_site OR site_id = :site_id) AND (:any_type OR type = :type)
+  AND (:any_district OR site_id IN (SELECT id FROM sites WHERE district_adcode = :district))
+
+-- name: list_reports
+SELECT {report_columns}, count(*) OVER () FROM site_reports WHERE {reports_filter}
 ORDER BY id DESC LIMIT :limit OFFSET :offset
 
 -- name: count_reports
-SELECT count(*) FROM site_reports
-WHERE (:all_sites OR site_id IN (SELECT site_id FROM operator_sites WHERE operator_id = :operator_id))
-  AND (:include_resolved OR resolved_at IS NULL)
+SELECT count(*) FROM site_reports WHERE {reports_filter}
 
 -- name: resolve_report
 UPDATE site_reports SET resolved_at = :now, resolved_by = :actor, resolution_note = :note

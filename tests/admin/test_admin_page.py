@@ -1,0 +1,159 @@
+"""The admin console (/admin) in Debian's headless Chromium, end to end against the real app (embedded store,
+the two-district world): the city admin creates an account, resets its password (the one-time code is shown),
+assigns it a site and asks for a verification; the operator signs in at /operator, sees the request, verifies
+(which clears it) and signs out; a district admin sees neither another district's accounts, sites nor reports;
+a cross-site write without the CSRF token is refused."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geoservice.hours import now_local
+from geoservice.model import Report
+from tests.operators.test_operator_page import CHROMIUM, BrowserThread, new_page
+from tests.support.districts import Districts, build_districts
+from tests.support.sites import sid
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[BrowserThread]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}", pytrace=False)
+    worker = BrowserThread()
+    yield worker
+    worker.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Districts, str]]:
+    from werkzeug.serving import make_server
+
+    from tests.support.stores import fresh_embedded
+
+    tmp = tmp_path_factory.mktemp("admin-page")
+    store = fresh_embedded(tmp / "admin.sqlite")
+    world = build_districts(store, tmp)
+    for login, password in (("carol", "carol's password 2026"), ("xcadmin", "xicheng password 2026")):
+        store.accounts.set_password(store.accounts.by_login(login), password)  # type: ignore[arg-type]
+    for site in (world.site["110101"], world.site["110102"]):
+        store.reports.add(Report(site_id=site, type="closed_on_arrival", observed_at=now_local(),
+                                 note="<img src=x onerror=alert(1)>"))
+    server = make_server("127.0.0.1", 0, world.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="admin-live-server", daemon=True)
+    thread.start()
+    try:
+        yield world, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+        store.close()
+
+
+def sign_in(page: Any, path: str, login: str, password: str, ready: str) -> None:
+    page.goto(page.base + path)
+    page.wait_for_selector("body[data-state=signed-out]")
+    page.fill("#login", login)
+    page.fill("#password", password)
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector(ready)
+
+
+def test_an_admin_creates_an_account_assigns_a_site_and_asks_for_a_verification(
+        chromium: BrowserThread, served: tuple[Districts, str], request: pytest.FixtureRequest) -> None:
+    world, base = served
+    site = sid("op-d")  # nobody's yet
+    codes: list[str] = []
+
+    def admin(browser: Any) -> None:
+        with new_page(browser, base, request.node.name + "-admin") as page:
+            sign_in(page, "/admin", "carol", "carol's password 2026", "body[data-tab=accounts]")
+            page.fill("#new-name", "某银行东城支行")
+            page.fill("#new-login", "bank.dc")
+            page.click("#create-form button[type=submit]")
+            page.wait_for_selector("#accounts tr[data-login='bank.dc']")
+            page.click("#accounts tr[data-login='bank.dc'] [data-act=reset]")
+            page.wait_for_selector("#secret:not([hidden])")
+            codes.append(page.inner_text("#secret-value").strip())
+            assert "某银行东城支行" in page.inner_text("#secret-label")
+
+            page.click(".tab[data-tab=sites]")
+            page.fill("#site-q", site)
+            page.click("#site-search button[type=submit]")
+            page.wait_for_selector(f"#site-results tr[data-site='{site}']")
+            page.select_option("#assign-to", "bank.dc")
+            page.click(f"#site-results tr[data-site='{site}'] [data-act=assign]")
+            page.wait_for_selector(f"#site-results tr[data-site='{site}'] [data-act=unassign]")
+
+            page.click(".tab[data-tab=stale]")
+            page.wait_for_selector(f"#stale-list li[data-site='{site}'] [data-act=ask]")
+            page.click(f"#stale-list li[data-site='{site}'] [data-act=ask]")
+            page.wait_for_selector(f"#stale-list li[data-site='{site}'] .asked")
+
+            page.click(".tab[data-tab=reports]")
+            page.wait_for_selector("#report-list li[data-report]")
+            assert page.locator("#report-list img").count() == 0  # a courier's note stays text
+            assert "<img src=x" in page.inner_text("#report-list")
+
+            # a cross-site write carries the cookie but not the CSRF token: refused, nothing created
+            forged = page.evaluate("""async () => {
+                const r = await fetch('/api/v1/admin/accounts', {method: 'POST', credentials: 'include',
+                  headers: {'Content-Type': 'application/json'}, body: '{"name": "forged", "login": "forged"}'});
+                return r.status;
+            }""")
+            assert forged == 403
+            page.click("#signout")
+            page.wait_for_selector("body[data-state=signed-out]")
+
+    chromium.run(admin)
+    assert world.store.accounts.by_login("forged") is None
+    made = world.store.accounts.by_login("bank.dc")
+    assert made is not None and world.store.accounts.owned_site_ids(made, [site]) == {site}
+    assert site in world.store.accounts.verify_requests([site])
+    assert codes and codes[0]
+    world.store.accounts.redeem_setup_code("bank.dc", codes[0], "bank password 2026")
+
+    def operator(browser: Any) -> None:
+        with new_page(browser, base, request.node.name + "-operator") as page:
+            sign_in(page, "/operator", "bank.dc", "bank password 2026", "body[data-state=list]")
+            page.wait_for_selector(f"#sites .site[data-id='{site}'] .verify-ask")
+            page.click(f"#sites .site[data-id='{site}']")
+            page.wait_for_selector("body[data-state=editing]")
+            assert page.is_visible("#verify-ask") and "carol" in page.inner_text("#verify-ask")
+            page.click("#verify")
+            page.wait_for_selector("#save-msg[data-msg=verified]")
+            page.wait_for_selector("#verify-ask", state="hidden")
+            page.click("#signout")
+            page.wait_for_selector("body[data-state=signed-out]")
+
+    chromium.run(operator)
+    assert world.store.accounts.verify_requests([site]) == {}
+
+
+def test_a_district_admin_sees_only_its_district(chromium: BrowserThread, served: tuple[Districts, str],
+                                                 request: pytest.FixtureRequest) -> None:
+    world, base = served
+    dongcheng, xicheng = world.site["110101"], world.site["110102"]
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name, locale="en-US") as page:
+            sign_in(page, "/admin", "xcadmin", "xicheng password 2026", "body[data-tab=accounts]")
+            page.wait_for_selector("#accounts tr[data-login=xop]")
+            assert page.locator("#accounts tr[data-login=alice]").count() == 0
+            page.click(".tab[data-tab=sites]")
+            page.wait_for_selector(f"#site-results tr[data-site='{xicheng}']")
+            assert page.locator(f"#site-results tr[data-site='{dongcheng}']").count() == 0
+            page.fill("#site-district", "110101")  # asking for another district is refused, not answered
+            page.click("#site-search button[type=submit]")
+            page.wait_for_selector("#console-msg[data-kind=bad]")
+            page.click(".tab[data-tab=reports]")
+            page.wait_for_selector("#report-list li[data-report]")
+            assert dongcheng not in page.inner_text("#report-list") and xicheng in page.inner_text("#report-list")
+
+    chromium.run(scenario)

@@ -44,6 +44,21 @@ def _token(d: Districts, district: str) -> int:
     return d.store.accounts.issue_token(name, "walk")[1].id
 
 
+def _alert(d: Districts, district: str) -> int:
+    from geoservice.services.alerts import AlertService
+
+    carol = d.store.accounts.by_login("carol")
+    assert carol is not None
+    start = now_local()
+    alert = AlertService(d.store.sites).declare(carol, "cold_wave", "orange", [district], start,
+                                                start + dt.timedelta(hours=6))
+    return alert.id
+
+
+def _later(hours: int = 5) -> str:
+    return (now_local() + dt.timedelta(hours=hours)).replace(tzinfo=None, microsecond=0).isoformat()
+
+
 def site_route(method: str, tail: str = "", body: Any = None, etag: bool = True) -> Recipe:
     def make(d: Districts, district: str) -> Call:
         site_id, headers = _site(d, district)
@@ -97,7 +112,43 @@ TARGETED: dict[tuple[str, str], Recipe] = {
         "PUT", f"/api/v1/admin/accounts/{d.account[x]}/sites/{d.site[x]}", {}),
     ("DELETE", "/api/v1/admin/accounts/{login}/sites/{site_id}"): lambda d, x: (
         "DELETE", f"/api/v1/admin/accounts/{d.account[x]}/sites/{d.site[x]}", {}),
+    # Weather alerts: the city and the district's own admins declare, change and end them.
+    ("POST", "/api/v1/alerts"): lambda d, x: (
+        "POST", "/api/v1/alerts", {"json": {"type": "cold_wave", "level": "orange", "districts": [x],
+                                            "end": _later()}}),
+    ("PATCH", "/api/v1/alerts/{alert_id}"): lambda d, x: (
+        "PATCH", f"/api/v1/alerts/{_alert(d, x)}", {"json": {"end": _later(3)}}),
+    ("DELETE", "/api/v1/alerts/{alert_id}"): lambda d, x: ("DELETE", f"/api/v1/alerts/{_alert(d, x)}", {}),
 }
+# The city's own tools, not any district's: partners' webhooks (they carry every district's changes) and loading
+# site files. Only the city admin; everyone else 403 (walked in test_city_tools_are_the_city_admins_only).
+CITY_ONLY: dict[tuple[str, str], Callable[[Districts], Call]] = {
+    ("POST", "/api/v1/admin/webhooks"): lambda d: ("POST", "/api/v1/admin/webhooks", {
+        "json": {"url": "https://93.184.216.34/hooks"}}),
+    ("GET", "/api/v1/admin/webhooks"): lambda d: ("GET", "/api/v1/admin/webhooks", {}),
+    ("GET", "/api/v1/admin/webhooks/{webhook_id}"): lambda d: (
+        "GET", f"/api/v1/admin/webhooks/{_hook(d)}", {}),
+    ("DELETE", "/api/v1/admin/webhooks/{webhook_id}"): lambda d: (
+        "DELETE", f"/api/v1/admin/webhooks/{_hook(d)}", {}),
+    ("GET", "/api/v1/admin/webhooks/{webhook_id}/dead-letters"): lambda d: (
+        "GET", f"/api/v1/admin/webhooks/{_hook(d)}/dead-letters", {}),
+    ("POST", "/api/v1/admin/webhooks/{webhook_id}/dead-letters/{letter_id}/replay"): lambda d: (
+        "POST", "/api/v1/admin/webhooks/{}/dead-letters/{}/replay".format(*_dead_letter(d)), {}),
+    ("POST", "/api/v1/admin/sites/import"): lambda d: ("POST", "/api/v1/admin/sites/import?dry_run=true", {
+        "data": {"file": (__import__("io").BytesIO(b'{"type": "FeatureCollection", "features": []}'),
+                          "sites.geojson")}, "content_type": "multipart/form-data"}),
+}
+
+
+def _hook(d: Districts) -> int:
+    hook, _ = d.store.webhooks.register("https://93.184.216.34/hooks", "test")
+    return hook.id
+
+
+def _dead_letter(d: Districts) -> tuple[int, int]:
+    hook = _hook(d)
+    d.store.webhooks.hooks.give_up(hook, 1, 1, 8, "HTTP 503", now_local())
+    return hook, d.store.webhooks.dead_letters(hook)[0].id
 # Listings: everyone in scope gets 200 with its own district's objects and never the other district's.
 LISTINGS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/operator/me"): "/api/v1/operator/me",
@@ -128,13 +179,13 @@ def may(role: str, path: str, district: str) -> bool:
     """Whether ``role`` may act on ``district``'s object through ``path``."""
     if role == "carol":
         return True
-    if role == "alice" and path.startswith("/api/v1/admin/"):
+    if role == "alice" and path.startswith(("/api/v1/admin/", "/api/v1/alerts")):
         return False
     return MY_DISTRICT[role] == district
 
 
 def test_every_secured_route_has_a_recipe(districts: Districts) -> None:
-    known = set(TARGETED) | set(LISTINGS) | SELF | CREATE
+    known = set(TARGETED) | set(LISTINGS) | SELF | CREATE | set(CITY_ONLY)
     missing = [op for op in operations(districts) if op not in known]
     assert not missing, f"routes not walked with each role: {missing}"
 
@@ -156,6 +207,17 @@ def test_each_role_acts_only_in_its_scope(districts: Districts, role: str) -> No
             assert (200 <= got < 300) if expected else got == 403, (role, method, url, got, resp.get_data(True))
             walked += 1
     assert walked == 2 * len(TARGETED)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_city_tools_are_the_city_admins_only(districts: Districts, role: str) -> None:
+    for recipe in CITY_ONLY.values():
+        method, url, kw = recipe(districts)
+        resp = districts.client.open(url, method=method, headers=districts.auth(role), **kw)
+        if role == "carol":
+            assert 200 <= resp.status_code < 300, (method, url, resp.status_code, resp.get_data(True))
+        else:
+            assert resp.status_code == 403, (role, method, url, resp.status_code, resp.get_data(True))
 
 
 @pytest.mark.parametrize("role", ROLES)

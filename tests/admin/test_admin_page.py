@@ -157,3 +157,59 @@ def test_a_district_admin_sees_only_its_district(chromium: BrowserThread, served
             assert dongcheng not in page.inner_text("#report-list") and xicheng in page.inner_text("#report-list")
 
     chromium.run(scenario)
+
+
+def test_a_city_admin_loads_an_excel_file_and_replays_a_failed_webhook_batch(
+        chromium: BrowserThread, served: tuple[Districts, str], request: pytest.FixtureRequest,
+        tmp_path: Path) -> None:
+    from geoservice.model import SiteFilter
+    from tests.cli.test_load_xlsx import bad_rows, workbook
+
+    world, base = served
+    path = workbook(tmp_path / "东城台账.xlsx", bad_rows())
+    before = world.store.sites.list_sites(SiteFilter(limit=1))[1]
+    hook, _ = world.store.webhooks.register("https://93.184.216.34/hooks/union-app", "test")
+    world.store.webhooks.hooks.give_up(hook.id, 1, 3, 8, "HTTP 503", now_local())
+    seen: dict[str, Any] = {}
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name) as page:
+            sign_in(page, "/admin", "carol", "carol's password 2026", "body[data-tab=accounts]")
+            page.click(".tab[data-tab=imports]")
+            page.set_input_files("#import-file", str(path))
+            page.select_option("#import-crs", "gcj02")
+            page.click("#import-form button[type=submit]")
+            page.wait_for_selector("body[data-import=refused]")
+            seen["refused"] = page.inner_text("#import-problems")
+            seen["summary"] = page.inner_text("#import-summary")
+            seen["after_refusal"] = world.store.sites.list_sites(SiteFilter(limit=1))[1]
+            # The explicit choice: skip the bad rows; the preview writes nothing, the confirmation loads.
+            page.check("#import-skip")
+            page.click("#import-form button[type=submit]")
+            page.wait_for_selector("body[data-import=previewed]")
+            seen["preview"] = page.inner_text("#import-summary")
+            seen["after_preview"] = world.store.sites.list_sites(SiteFilter(limit=1))[1]
+            page.click("#import-apply")
+            page.wait_for_selector("body[data-import=loaded]")
+            seen["loaded"] = page.inner_text("#import-summary")
+
+            page.click(".tab[data-tab=webhooks]")
+            page.wait_for_selector(f"#hook-list li[data-hook='{hook.id}']")
+            seen["hook"] = page.inner_text(f"#hook-list li[data-hook='{hook.id}']")
+            page.click(f"#hook-list li[data-hook='{hook.id}'] [data-act=letters]")
+            page.wait_for_selector("#letter-list li[data-letter]")
+            seen["letter"] = page.inner_text("#letter-list")
+            page.click("#letter-list [data-act=replay]")
+            page.wait_for_selector("#console-msg[data-kind=ok]")
+
+    chromium.run(scenario)
+    assert "sheet 站点, row 6, column F (开放时间): opening_hours" in seen["refused"]
+    assert "sheet 站点, row 7, column D (经度（GCJ-02）), E (纬度（GCJ-02）): lon/lat" in seen["refused"]
+    assert "未写入任何数据" in seen["summary"]
+    assert seen["after_refusal"] == before and seen["after_preview"] == before
+    assert "新增 3 个" in seen["preview"] and "跳过 3 条" in seen["preview"] and "尚未写入" in seen["preview"]
+    assert "新增 3 个" in seen["loaded"]
+    assert world.store.sites.list_sites(SiteFilter(limit=1))[1] == before + 3
+    assert "1 批失败待重发" in seen["hook"] and "HTTP 503" in seen["letter"]
+    (letter,) = world.store.webhooks.dead_letters(hook.id)
+    assert letter.replay_requested_at is not None  # queued for the delivery worker

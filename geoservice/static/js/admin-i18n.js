@@ -24,7 +24,21 @@ export const STR = {
     staleTitle: "待核实站点", staleDays: "超过多少天未核实", staleCount: "{n} 个站点超过 {days} 天未核实或从未核实",
     neverVerified: "从未核实", verifiedOn: "核实于 {d}", askVerify: "请运营者核实", asked: "已请 {who} 于 {at} 核实",
     noStale: "没有待核实的站点。", changesTitle: "修改记录", actorLabel: "修改人", fromLabel: "从", toLabel: "到",
-    noChanges: "没有修改记录。", changeLine: "{at} · {actor} · {action} · {site}", empty: "（空）"
+    noChanges: "没有修改记录。", changeLine: "{at} · {actor} · {action} · {site}", empty: "（空）",
+    tabImports: "导入站点文件", tabWebhooks: "合作方推送", importsTitle: "导入站点文件",
+    importsHelp: "GeoJSON、CSV、GeoPackage 或 Excel（.xlsx）。先预览，确认后再导入；有问题的记录会逐条列出。",
+    fileLabel: "文件", crsLabel: "坐标系", crs_wgs84: "WGS-84（GPS）", crs_gcj02: "GCJ-02（高德、腾讯）",
+    crs_bd09: "BD-09（百度）", kindLabel: "站点类型", kindFromFile: "按文件中的类型列",
+    skipInvalid: "只导入有效记录，跳过有问题的记录（会记入修改记录）", preview: "预览", applyImport: "确认导入",
+    importRefused: "文件有 {n} 处问题，未写入任何数据：", importPreview: "预览：将新增 {ins} 个、更新 {upd} 个、不变 {same} 个站点{skip}。尚未写入。",
+    importDone: "已导入：新增 {ins} 个、更新 {upd} 个、不变 {same} 个站点{skip}。", importSkipped: "，跳过 {n} 条有问题的记录",
+    kept: "保留运营者的修改：", noFile: "请先选择文件。",
+    webhooksTitle: "合作方推送（Webhook）", hookUrl: "接收地址（https://）", register: "登记",
+    hookSecret: "推送签名密钥（只显示这一次，请交给合作方）：", hookLine: "已推送至 {through}",
+    hookRetrying: "第 {n} 次失败，{at} 重试：{error}", hookDead: "{n} 批失败待重发", deadLetters: "失败批次",
+    lettersOf: "{url} 的失败批次", letterLine: "变更 {first}…{last}（{n} 条），{at} 放弃：{error}",
+    replay: "重新发送", replayQueued: "已排队，下一轮推送时发送。", replayed: "已重发", removeHook: "删除",
+    noHooks: "还没有登记的推送地址。", noLetters: "没有失败批次。"
   },
   en: {
     title: "Union admin console", langButton: "中文", signInTitle: "Sign in with your login name and password",
@@ -54,6 +68,22 @@ export const STR = {
     staleCount: "{n} site(s) not verified for {days} days, or never", neverVerified: "never verified",
     verifiedOn: "verified {d}", askVerify: "Ask the operator to verify", asked: "Asked by {who} on {at}",
     noStale: "No stale sites.", changesTitle: "Change log", actorLabel: "Changed by", fromLabel: "From",
-    toLabel: "To", noChanges: "No changes.", changeLine: "{at} · {actor} · {action} · {site}", empty: "(empty)"
+    toLabel: "To", noChanges: "No changes.", changeLine: "{at} · {actor} · {action} · {site}", empty: "(empty)",
+    tabImports: "Load a site file", tabWebhooks: "Partner webhooks", importsTitle: "Load a site file",
+    importsHelp: "GeoJSON, CSV, GeoPackage or Excel (.xlsx). Preview first, then load; every bad record is listed.",
+    fileLabel: "File", crsLabel: "Datum", crs_wgs84: "WGS-84 (GPS)", crs_gcj02: "GCJ-02 (Amap, Tencent)",
+    crs_bd09: "BD-09 (Baidu)", kindLabel: "Kind of site", kindFromFile: "From the file's kind column",
+    skipInvalid: "Load only the valid records and skip the bad ones (recorded in the change log)", preview: "Preview",
+    applyImport: "Load it", importRefused: "The file has {n} problem(s); nothing was written:",
+    importPreview: "Preview: {ins} site(s) to add, {upd} to update, {same} unchanged{skip}. Nothing written yet.",
+    importDone: "Loaded: {ins} site(s) added, {upd} updated, {same} unchanged{skip}.",
+    importSkipped: ", {n} bad record(s) skipped", kept: "Operators' edits kept:", noFile: "Choose a file first.",
+    webhooksTitle: "Partner webhooks", hookUrl: "Endpoint (https://)", register: "Register",
+    hookSecret: "Signing secret (shown only now; give it to the partner):", hookLine: "delivered through {through}",
+    hookRetrying: "failed {n} time(s), retry at {at}: {error}", hookDead: "{n} failed batch(es) to replay",
+    deadLetters: "Failed batches", lettersOf: "Failed batches of {url}",
+    letterLine: "changes {first}…{last} ({n}), given up {at}: {error}", replay: "Send again",
+    replayQueued: "Queued: the next delivery pass sends it.", replayed: "replayed", removeHook: "Remove",
+    noHooks: "No endpoints registered yet.", noLetters: "No failed batches."
   }
 };

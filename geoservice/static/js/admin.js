@@ -3,7 +3,8 @@
    couriers' reports, stale sites and the change log. What each sees is decided by the server (its scope); the
    page only shows what the API returns. Every text from the API becomes a text node (el() and fillNodes() of
    common.js), never markup. An ES module: no build step, no CDN. */
-import { $, el, makeT, initialLang, dataLang, storageGet, storageSet, fetchJSON } from "./common.js";
+import { $, el, makeT, initialLang, dataLang, storageGet, storageSet, fetchJSON, loadVocabulary, label }
+  from "./common.js";
 import { STR } from "./admin-i18n.js";
 
 var S = { lang: initialLang(storageGet("local", "gs.admin.lang")), csrf: null, me: null, tab: "accounts",
@@ -75,6 +76,7 @@ function signOut() {
 function renderMe() {
   var vars = { name: S.me.name, role: t("role_" + S.me.role), districts: (S.me.districts || []).join(", ") };
   $("whoami").textContent = t(S.me.districts && S.me.districts.length ? "whoamiDistricts" : "whoami", vars);
+  document.querySelectorAll(".city-only").forEach(function (b) { b.hidden = S.me.role !== "admin"; });
   $("new-role").querySelectorAll("option").forEach(function (o) {
     o.hidden = S.me.role !== "admin" && o.value !== "operator";
   });
@@ -314,6 +316,120 @@ LOADERS.changes = function () {
   });
 };
 
+/* ---------- site files (city admins): preview, then load ---------- */
+function postFile(url, file) {
+  var form = new FormData();
+  form.append("file", file, file.name);
+  var headers = { Accept: "application/json, application/problem+json", "X-CSRF-Token": S.csrf || "" };
+  return fetch(url, { method: "POST", body: form, headers: headers, cache: "no-store" }).then(function (r) {
+    return r.text().then(function (raw) {
+      var body = null;
+      try { body = raw ? JSON.parse(raw) : null; } catch (e) { body = null; }
+      return { ok: r.ok, status: r.status, body: body };
+    });
+  });
+}
+function problemLine(p) { return (p.where ? p.where + ": " : "") + p.field + ": " + p.reason; }
+function importFile(dryRun) {
+  var file = $("import-file").files[0];
+  var summary = $("import-summary");
+  if (!file) return Promise.resolve(msg(summary, "bad", t("noFile")));
+  var p = query({ dry_run: dryRun ? "true" : "false", skip_invalid: $("import-skip").checked ? "true" : "false",
+    crs: $("import-crs").value, kind: $("import-kind").value });
+  $("import-apply").hidden = true;
+  return postFile("/api/v1/admin/sites/import" + p, file).then(function (res) {
+    var list = $("import-problems");
+    list.textContent = "";
+    var b = res.body || {};
+    if (!res.ok) {
+      var problems = Array.isArray(b.errors) ? b.errors : [];
+      msg(summary, "bad", problems.length ? t("importRefused", { n: problems.length }) : t("failed") + " " +
+        (b.detail || "HTTP " + res.status));
+      problems.forEach(function (e) { list.appendChild(text("li", problemLine(e), { "class": "problem" })); });
+      document.body.dataset.import = "refused";
+      return;
+    }
+    var skipped = b.skipped || [];
+    var vars = { ins: b.inserted.length, upd: b.updated.length, same: b.unchanged,
+      skip: skipped.length ? t("importSkipped", { n: skipped.length }) : "" };
+    msg(summary, "ok", t(dryRun ? "importPreview" : "importDone", vars));
+    skipped.forEach(function (r) {
+      r.problems.forEach(function (e) { list.appendChild(text("li", problemLine(e), { "class": "skipped" })); });
+    });
+    if (b.conflicts.length) list.appendChild(el("li", { "class": "muted", text: t("kept") }));
+    b.conflicts.forEach(function (c) { list.appendChild(text("li", c.where + ": " + c.description, { "class": "kept" })); });
+    $("import-apply").hidden = !dryRun;
+    document.body.dataset.import = dryRun ? "previewed" : "loaded";
+  });
+}
+LOADERS.imports = function () { // the kinds' labels come from the vocabulary, in the page's language
+  return loadVocabulary().then(function (v) {
+    var sel = $("import-kind");
+    var keep = sel.value;
+    sel.querySelectorAll("option[data-kind]").forEach(function (o) { o.remove(); });
+    Object.keys(v.kinds).forEach(function (k) {
+      sel.appendChild(el("option", { value: k, "data-kind": k, text: label(v.kinds[k], S.lang, k) }));
+    });
+    sel.value = keep;
+  }, function () { /* without the vocabulary the file's own kind column still works */ });
+};
+
+/* ---------- partners' webhooks (city admins) ---------- */
+LOADERS.webhooks = function () {
+  return api("GET", "/api/v1/admin/webhooks").then(function (res) {
+    if (!res.ok) return failed(res);
+    var ul = $("hook-list");
+    ul.textContent = "";
+    if (!res.body.items.length) ul.appendChild(el("li", { "class": "muted", text: t("noHooks") }));
+    res.body.items.forEach(function (h) {
+      var state = [t("hookLine", { through: h.delivered_through })];
+      if (h.attempts) state.push(t("hookRetrying", { n: h.attempts, at: String(h.next_attempt_at).slice(0, 16)
+        .replace("T", " "), error: h.last_error || "" }));
+      if (h.dead_letters) state.push(t("hookDead", { n: h.dead_letters }));
+      ul.appendChild(el("li", { "data-hook": h.id }, [text("code", h.url), " · " + state.join(" · ") + " ",
+        el("button", { type: "button", "class": "btn", "data-act": "letters", text: t("deadLetters"),
+          onclick: function () { return showLetters(h); } }),
+        el("button", { type: "button", "class": "btn", "data-act": "remove", text: t("removeHook"),
+          onclick: function () {
+            return api("DELETE", "/api/v1/admin/webhooks/" + h.id).then(function (r) {
+              return r.ok ? LOADERS.webhooks() : failed(r);
+            });
+          } })]));
+    });
+  });
+};
+function showLetters(h) {
+  return api("GET", "/api/v1/admin/webhooks/" + h.id + "/dead-letters").then(function (res) {
+    if (!res.ok) return failed(res);
+    $("letters").hidden = false;
+    $("letters-h").textContent = t("lettersOf", { url: h.url });
+    var ul = $("letter-list");
+    ul.textContent = "";
+    if (!res.body.items.length) ul.appendChild(el("li", { "class": "muted", text: t("noLetters") }));
+    res.body.items.forEach(function (d) {
+      var line = t("letterLine", { first: d.first, last: d.last, n: d.entries, at: String(d.failed_at).slice(0, 16)
+        .replace("T", " "), error: d.last_error });
+      ul.appendChild(el("li", { "data-letter": d.id }, [text("span", line), " ",
+        d.replayed_at ? el("span", { "class": "muted", text: t("replayed") }) :
+          el("button", { type: "button", "class": "btn", "data-act": "replay", text: t("replay"), onclick: function () {
+            return api("POST", "/api/v1/admin/webhooks/" + h.id + "/dead-letters/" + d.id + "/replay").then(
+              function (r) { if (!r.ok) return failed(r); ok(t("replayQueued")); });
+          } })]));
+    });
+  });
+}
+function registerHook(ev) {
+  ev.preventDefault();
+  return api("POST", "/api/v1/admin/webhooks", { url: $("hook-url").value.trim() }).then(function (res) {
+    if (!res.ok) return failed(res);
+    $("hook-form").reset();
+    $("hook-secret").hidden = false;
+    $("hook-secret-label").textContent = t("hookSecret");
+    $("hook-secret-value").textContent = res.body.secret;
+    return LOADERS.webhooks();
+  });
+}
+
 /* ---------- wiring ---------- */
 function init() {
   applyLang();
@@ -324,6 +440,9 @@ function init() {
   $("signout").addEventListener("click", signOut);
   document.querySelectorAll(".tab").forEach(function (b) { b.addEventListener("click", function () { show(b.dataset.tab); }); });
   $("create-form").addEventListener("submit", create);
+  $("import-form").addEventListener("submit", function (ev) { ev.preventDefault(); importFile(true); });
+  $("import-apply").addEventListener("click", function () { importFile(false); });
+  $("hook-form").addEventListener("submit", registerHook);
   [["site-search", "sites"], ["report-filter", "reports"], ["stale-filter", "stale"], ["change-filter", "changes"]]
     .forEach(function (p) { $(p[0]).addEventListener("submit", function (ev) { ev.preventDefault(); LOADERS[p[1]](); }); });
   api("GET", "/api/v1/session").then(function (res) { // a reload carries on with a live session

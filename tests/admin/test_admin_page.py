@@ -213,3 +213,26 @@ def test_a_city_admin_loads_an_excel_file_and_replays_a_failed_webhook_batch(
     assert "1 批失败待重发" in seen["hook"] and "HTTP 503" in seen["letter"]
     (letter,) = world.store.webhooks.dead_letters(hook.id)
     assert letter.replay_requested_at is not None  # queued for the delivery worker
+
+
+def test_the_sixth_wrong_password_in_a_row_is_throttled_on_the_page(
+        chromium: BrowserThread, served: tuple[Districts, str], request: pytest.FixtureRequest) -> None:
+    _, base = served
+    said: list[str] = []
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name) as page:
+            page.goto(page.base + "/admin")
+            page.wait_for_selector("body[data-state=signed-out]")
+            for n in range(1, 7):
+                page.fill("#login", "dcadmin")  # nobody signs in as dcadmin elsewhere in this module
+                page.fill("#password", f"wrong password number {n}")
+                with page.expect_response(lambda r: r.url.endswith("/api/v1/session") and r.request.method == "POST"):
+                    page.click("#password-form button[type=submit]")
+                page.wait_for_selector("#signin-msg:not([hidden])")
+                said.append(page.inner_text("#signin-msg"))
+                assert page.input_value("#password") == ""  # the page never keeps a typed password
+
+    chromium.run(scenario)
+    assert said[:5] == ["登录名或密码错误。"] * 5
+    assert said[5] == "密码错误次数太多，请稍后再试。"

@@ -1,9 +1,10 @@
 """The couriers' page under a weather alert (issue 14 item 1), in real headless Chromium, zh and en: a banner
 names the alert (type, level, until when) and the card of a site open only by its alert hours says so.
 
-A site of Dongcheng that is closed now gets alert hours ``24/7`` for cold waves through the live server's service;
-a red cold-wave alert over Dongcheng is declared from an hour ago for three hours. Both are undone at the end, so
-the shared demo store is as other browser tests expect it.
+The nearest Dongcheng site is made closed now (open one hour, twelve hours ahead), then gets alert hours
+``24/7`` for cold waves through the live server's service; a red cold-wave alert over Dongcheng is declared from
+an hour ago for three hours. All of it is undone at the end, so the shared demo store is as other browser tests
+expect it.
 """
 from __future__ import annotations
 
@@ -32,11 +33,15 @@ def alert(live_app: Any, live_server: str) -> Iterator[dict[str, Any]]:
     svc: Services = live_app.extensions["geoservice.services"]
     answer = api_get(live_server, f"/api/v1/sites/nearest?lat={DONGCHENG['latitude']}&lon={DONGCHENG['longitude']}"
                                   "&include_closed=true&limit=8")
-    closed = [f for f in answer["features"] if not f["properties"]["is_open"]
-              and (f["properties"]["district"] or {}).get("adcode") == "110101"]
-    if not closed:
-        pytest.skip("no closed Dongcheng site near the page's point at this hour of the demo network")
-    site_id = closed[0]["id"]
+    dongcheng = [f for f in answer["features"] if (f["properties"]["district"] or {}).get("adcode") == "110101"]
+    assert dongcheng, "the page's point is in Dongcheng: the demo network has sites around it"
+    site_id = dongcheng[0]["id"]
+    site = svc.sites.get_site(site_id)
+    assert site is not None
+    hours = site.opening_hours
+    # Closed now whatever the hour the test runs at: open one hour, twelve hours from now.
+    h = (now_local() + dt.timedelta(hours=12)).hour
+    svc.sites.update_site(site_id, {"opening_hours": f"Mo-Su {h:02d}:00-{h + 1:02d}:00"}, actor="browser-test")
     admin = svc.accounts.get("browser-alerts") or svc.accounts.create("browser-alerts", "admin")
     svc.sites.update_site(site_id, {"alert_hours": {"hours": "24/7", "types": ["cold_wave"], "min_level": "red"}},
                           actor="browser-test")
@@ -47,7 +52,7 @@ def alert(live_app: Any, live_server: str) -> Iterator[dict[str, Any]]:
         yield {"site": site_id, "end": declared.end.astimezone(now.tzinfo)}
     finally:
         AlertService(svc.sites).delete(admin, declared.id)
-        svc.sites.update_site(site_id, {"alert_hours": None}, actor="browser-test")
+        svc.sites.update_site(site_id, {"alert_hours": None, "opening_hours": hours}, actor="browser-test")
 
 
 def test_the_alert_banner_and_the_card_label_in_chinese_and_english(new_page: Any, alert: dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from geoservice.layers import (
     bundled_site_files,
     read_districts,
     read_raw,
-    read_sites,
     validate_file,
 )
 from geoservice.model import UpsertResult, site_id_for
@@ -72,8 +71,7 @@ def area_of(services: Services) -> ServiceArea:
 
 def load_site_file(services: Services, path: Path, kind: str | None = None, datum: str = "wgs84") -> UpsertResult:
     """Validate a whole site file, then upsert it in one transaction (nothing written on any problem)."""
-    sites = read_sites(path, area_of(services), kind, datum)
-    return services.sites.upsert_sites(sites)
+    return import_site_file(services, path, kind, datum).result
 
 
 @dataclasses.dataclass(frozen=True)

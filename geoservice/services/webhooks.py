@@ -179,8 +179,7 @@ class WebhookService:
 
     def _batches(self, hook: LeasedHook, head: int, at: dt.datetime, done: DeliveryPass) -> None:
         through, batch, attempts = hook.delivered_through, hook.batch_through, hook.attempts
-        current = self.hooks.get(hook.id)
-        if current is None or (current.next_attempt_at is not None and current.next_attempt_at > at):
+        if hook.next_attempt_at is not None and hook.next_attempt_at > at:
             return  # only a replay was due
         for _ in range(self.policy.batches_per_pass):
             if batch is None:

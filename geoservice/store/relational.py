@@ -658,6 +658,7 @@ class LeasedHook:
     delivered_through: int
     batch_through: int | None
     attempts: int
+    next_attempt_at: dt.datetime | None
 
 
 class Webhooks(Repository):
@@ -707,9 +708,9 @@ class Webhooks(Repository):
             row = run(self.db, ex, "lease_webhook", id=int(hook_id), now=utc(now), until=utc(until)).fetchone()
         if row is None:
             return None
-        secret, url, through, batch, attempts = row
+        secret, url, through, batch, attempts, next_at = row
         return LeasedHook(int(hook_id), url, secret, int(through), None if batch is None else int(batch),
-                          int(attempts))
+                          int(attempts), self.db.dialect.time(next_at))
 
     def open_batch(self, hook_id: int, through: int) -> None:
         """Fix the end of the batch about to be sent, so retries send the same entries."""

@@ -363,7 +363,7 @@ DELETE FROM webhooks WHERE id = :id
 -- One worker at a time sends to a hook: the lease is taken only when free or run out (a worker that died).
 UPDATE webhooks SET lease_until = :until
 WHERE id = :id AND (lease_until IS NULL OR lease_until < :now) RETURNING secret, url, delivered_through,
-batch_through, attempts
+batch_through, attempts, next_attempt_at
 
 -- name: webhooks_due
 -- Hooks with something to send now: feed entries past their cursor (or an open batch) whose retry time has come,

@@ -101,11 +101,20 @@ def test_geolocated_first_card_is_the_nearest_open_site(new_page: Any, live_serv
 
 
 # (b) ------------------------------------------------------------------------------------------------------
-def test_location_refused_offers_landmarks_districts_and_map(new_page: Any, live_server: str) -> None:
+def test_location_is_asked_on_a_tap_and_refusal_offers_landmarks_districts_and_map(new_page: Any, live_server: str) -> None:
     page = new_page("zh-CN", geolocation=None)
+    # Count the page's requests for a position: the browser's permission prompt comes with the first one.
+    page.add_init_script("""(() => { const g = navigator.geolocation, get = g.getCurrentPosition.bind(g);
+        window.__positionAsks = 0;
+        g.getCurrentPosition = (...a) => { window.__positionAsks += 1; return get(...a); }; })()""")
     page.goto(live_server + "/")
     page.wait_for_selector("#chooser:not([hidden])")
-    assert "没有定位权限" in page.locator("#locStatus").inner_text()
+    # Not asked on load: the page offers the choice and waits for a tap.
+    assert "使用我的位置" in page.locator("#locStatus").inner_text()
+    assert page.evaluate("window.__positionAsks") == 0
+    page.click("#useGps")
+    page.wait_for_function("() => document.querySelector('#locStatus').innerText.includes('没有定位权限')")
+    assert page.evaluate("window.__positionAsks") == 1
     assert page.locator("#list .card").count() == 0
 
     # A landmark: one tap to an answer.

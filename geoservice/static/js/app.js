@@ -119,6 +119,17 @@ function locate() {
     renderLoc();
   }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
 }
+/* On load the page only uses a permission already granted: the browser's prompt comes on a tap of "use my location". */
+function startLocation() {
+  var my = locateToken;
+  function show(state) { if (my !== locateToken) return; S.loc = state; openChooser(true); renderLoc(); }
+  if (!("geolocation" in navigator)) { show("none"); return; }
+  if (!navigator.permissions || !navigator.permissions.query) { show("ask"); return; }
+  navigator.permissions.query({ name: "geolocation" }).then(function (p) {
+    if (my !== locateToken) return; // the user chose a place meanwhile
+    if (p.state === "granted") locate(); else show(p.state === "denied" ? "denied" : "ask");
+  }, function () { show("ask"); });
+}
 function setOrigin(o) {
   locateToken++;
   S.origin = o;
@@ -139,7 +150,7 @@ function placeName(o) {
   return d ? (S.lang === "en" ? d.name_en || d.name_zh : d.name_zh) : o.id;
 }
 function renderLoc() {
-  var ls = $("locStatus"), key = { locating: "locating", denied: "locDenied", failed: "locFailed", none: "locNone" }[S.loc];
+  var ls = $("locStatus"), key = { locating: "locating", ask: "locAsk", denied: "locDenied", failed: "locFailed", none: "locNone" }[S.loc];
   ls.textContent = "";
   ls.appendChild(icon("i-pin"));
   ls.appendChild(el("span", { text: S.origin && S.loc === "set" ? tr("nearPlace", { place: placeName(S.origin) }) : tr(key) }));
@@ -728,7 +739,7 @@ function init() {
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(function () {});
   ensureVocab();
   applyLang();
-  locate();
+  startLocation();
   setTimeout(loadMap, 4000); // the map comes last; the list never waits for it
 }
 init();

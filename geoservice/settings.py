@@ -76,6 +76,9 @@ class Settings:
     # Folder of the rate-limit state shared by every worker and process on the host (a local filesystem);
     # None = the folder of embedded_path (the instance folder, instance/ by default).
     rate_limit_dir: Path | None = None
+    # Folder of the planners' built analysis grids, shared by every worker and restart (geoservice.analysis.gridfile);
+    # None = grids/ in the folder of embedded_path.
+    grid_dir: Path | None = None
     # /metrics: 404 unless metrics_token is set (then it needs "Authorization: Bearer <token>") or metrics_public
     # is true (anyone may scrape it: only behind a proxy that keeps it internal). A token wins over public;
     # it is left out of repr() so that logging the settings does not log it.

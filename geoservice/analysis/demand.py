@@ -173,9 +173,14 @@ def read_demand_layer(path: Path | str) -> pd.DataFrame | gpd.GeoDataFrame:
     return gpd.read_file(path)
 
 
+def bundled_demand_path(layers_dir: Path | None = None) -> Path:
+    """Where the shipped modelled demand layer is (of the bundled layers, or of ``layers_dir``)."""
+    return (layers_dir or bundled_layers_dir()) / BUNDLED_DEMAND
+
+
 def bundled_demand(layers_dir: Path | None = None) -> pd.DataFrame:
     """The shipped modelled demand layer (``demand_h3r8_modelled.csv`` of the bundled layers, or of ``layers_dir``)."""
-    return read_demand_layer((layers_dir or bundled_layers_dir()) / BUNDLED_DEMAND)
+    return read_demand_layer(bundled_demand_path(layers_dir))
 
 
 def bundled_demand_metadata(layers_dir: Path | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 import geopandas as gpd
 import pandas as pd
 
+from geoservice.analysis import gridfile
 from geoservice.analysis.coverage import (
     DEFAULT_RADIUS_M,
     CoverageResult,
@@ -30,6 +31,7 @@ from geoservice.analysis.coverage import (
 from geoservice.analysis.demand import (
     bundled_demand,
     bundled_demand_metadata,
+    bundled_demand_path,
     demand_for_grid,
     read_demand_layer,
     uniform_demand,
@@ -48,9 +50,14 @@ DemandSpec: TypeAlias = str | Path | pd.DataFrame | gpd.GeoDataFrame | None
 
 
 class GridCache:
-    """Thread-safe cache of (districts, grid with demand) per (resolution, demand key)."""
+    """Thread-safe cache of (districts, grid with demand) per (resolution, demand key).
 
-    def __init__(self) -> None:
+    With a ``folder`` (the web app passes its instance folder), built grids are also stored there
+    (:mod:`~geoservice.analysis.gridfile`) and shared by every worker and restart instead of rebuilt.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
         self._lock = threading.Lock()
         self._items: dict[tuple[Any, ...], tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = {}
 
@@ -119,6 +126,13 @@ class Planner:
             return ("frame", id(self.demand), self.demand_weight)
         return (str(self.demand), self.demand_weight)
 
+    def _demand_file(self) -> Path | None:
+        if isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)) or self.demand in (None, "uniform"):
+            return None
+        if self.demand == "bundled":
+            return bundled_demand_path(self.layers_dir) if self.bundled_demand_applies else None
+        return Path(self.demand)
+
     def _build(self) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         districts = districts_frame(self.service.districts())
         if self.area is not None:
@@ -126,6 +140,14 @@ class Planner:
                                        "name_en": self.area.name_en}
         if districts.empty:
             raise ValueError("no districts are loaded: run `geoservice db init` first")
+        folder = self._cache.folder
+        if folder is None or isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)):
+            return districts, self._build_grid(districts)
+        key = gridfile.fingerprint(districts, self.resolution,
+                                   (self._demand_key(), self.bundled_demand_applies), self._demand_file())
+        return districts, gridfile.load_or_build(folder, key, lambda: self._build_grid(districts))
+
+    def _build_grid(self, districts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         grid = build_grid(districts, self.resolution)
         if self.demand == "uniform" or self.demand is None:
             grid["demand"] = uniform_demand(grid, districts)
@@ -144,7 +166,7 @@ class Planner:
             grid["demand"] = demand_for_grid(grid, layer, self.demand_weight)
             grid.attrs["demand_source"] = f"custom demand layer ({self.demand_weight})" \
                 if not isinstance(self.demand, (str, Path)) else f"{self.demand} ({self.demand_weight})"
-        return districts, grid
+        return grid
 
     @property
     def districts(self) -> gpd.GeoDataFrame:

@@ -70,7 +70,10 @@ class CoverageQuery:
 def _cache() -> GridCache:
     from geoservice.analysis.planner import GridCache
 
-    return current_app.extensions.setdefault("geoservice.coverage_grids", GridCache())  # type: ignore[no-any-return]
+    cfg = settings()
+    folder = cfg.grid_dir if cfg.grid_dir is not None else cfg.embedded_path.parent / "grids"
+    return current_app.extensions.setdefault(  # type: ignore[no-any-return]
+        "geoservice.coverage_grids", GridCache(folder))
 
 
 def planner(resolution: int) -> Planner:

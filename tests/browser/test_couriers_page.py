@@ -101,7 +101,8 @@ def test_geolocated_first_card_is_the_nearest_open_site(new_page: Any, live_serv
 
 
 # (b) ------------------------------------------------------------------------------------------------------
-def test_location_is_asked_on_a_tap_and_refusal_offers_landmarks_districts_and_map(new_page: Any, live_server: str) -> None:
+def test_location_is_asked_on_a_tap_and_refusal_offers_landmarks_districts_and_map(new_page: Any,
+                                                                                   live_server: str) -> None:
     page = new_page("zh-CN", geolocation=None)
     # Count the page's requests for a position: the browser's permission prompt comes with the first one.
     page.add_init_script("""(() => { const g = navigator.geolocation, get = g.getCurrentPosition.bind(g);

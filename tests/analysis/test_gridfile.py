@@ -1,0 +1,66 @@
+"""The planners' grid is built once and stored: a recycled worker reads it instead of rebuilding (issue 15)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+from shapely import affinity
+
+import geoservice.analysis.planner as planner_module
+from geoservice.analysis import GridCache, Planner, gridfile
+from tests.support import LAYERS
+
+RESOLUTION = 7  # small enough to build in a second; the mechanism is the same at r9
+
+
+def _no_rebuild(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the grid was built again")
+
+
+def test_a_fresh_worker_reads_the_stored_grid_instead_of_building_it(demo_embedded: Any, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    first = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path), layers_dir=LAYERS)
+    built = first.grid
+    assert len(built) > 0 and built["demand"].sum() > 0
+    assert len(list(tmp_path.glob("grid-*.npz"))) == 1
+
+    monkeypatch.setattr(planner_module, "build_grid", _no_rebuild)
+    recycled = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path),
+                       layers_dir=LAYERS)
+    read = recycled.grid
+    assert_geodataframe_equal(read, built, check_less_precise=False)
+    assert read.attrs == built.attrs
+    # The same answers from it.
+    at = "2026-11-23T22:00"
+    assert (recycled.coverage(at).districts["covered_demand"].tolist()
+            == first.coverage(at).districts["covered_demand"].tolist())
+
+
+def test_other_inputs_get_another_file(demo_embedded: Any) -> None:
+    planner = Planner(demo_embedded.sites, resolution=RESOLUTION, layers_dir=LAYERS)
+    districts = planner.districts
+    key = gridfile.fingerprint(districts, RESOLUTION, "bundled", None)
+    assert key == gridfile.fingerprint(districts.copy(), RESOLUTION, "bundled", None)
+    assert key != gridfile.fingerprint(districts, RESOLUTION + 1, "bundled", None)
+    assert key != gridfile.fingerprint(districts, RESOLUTION, "uniform", None)
+    moved = districts.copy()
+    moved.loc[0, "geometry"] = affinity.translate(moved.geometry.iloc[0], xoff=0.001)
+    assert key != gridfile.fingerprint(moved, RESOLUTION, "bundled", None)
+
+
+def test_a_damaged_or_unwritable_grid_file_only_costs_a_rebuild(demo_embedded: Any, tmp_path: Path) -> None:
+    planner = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path), layers_dir=LAYERS)
+    expected = planner.grid
+    (stored,) = tmp_path.glob("grid-*.npz")
+    stored.write_bytes(b"not a grid")
+    again = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path), layers_dir=LAYERS)
+    assert_geodataframe_equal(again.grid, expected)
+    assert gridfile.read(stored).shape == expected.shape  # and the file was written again
+
+    blocked = tmp_path / "a-file-not-a-folder"
+    blocked.write_text("x")
+    elsewhere = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(blocked),
+                        layers_dir=LAYERS)
+    assert_geodataframe_equal(elsewhere.grid, expected)

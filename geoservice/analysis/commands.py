@@ -138,9 +138,11 @@ def coverage_at_cmd(at_text: str | None, kinds: tuple[str, ...], radius_m: float
               help="Also draw a district × hour heatmap (PNG).")
 @click.option("--metric", type=click.Choice(("demand_share", "area_share")), default="demand_share",
               show_default=True, help="What the heatmap shows.")
+@click.option("--normal-hours", is_flag=True, default=False,
+              help="Ignore weather alerts: every site by its normal hours (to compare with the alert week).")
 def coverage_week_cmd(week_of: str, kinds: tuple[str, ...], radius_m: float | None, walk_minutes: float | None,
                       resolution: int, demand: str, demand_weight: str, output: Path, heatmap: Path | None,
-                      metric: str) -> None:
+                      metric: str, normal_hours: bool) -> None:
     """Coverage share per district for each of the 168 hours of a week (holidays and closures respected)."""
     require(PLANNERS)
     from tqdm import tqdm
@@ -156,7 +158,8 @@ def coverage_week_cmd(week_of: str, kinds: tuple[str, ...], radius_m: float | No
     planner = _planner(resolution, demand, demand_weight)
     _ = planner.grid  # build before the bar starts
     with tqdm(total=168, unit="h", desc="week profile", file=sys.stderr) as bar:
-        profile = planner.week(day, wanted, radius_m=radius_m, walk_minutes=walk_minutes, progress=bar.update)
+        profile = planner.week(day, wanted, radius_m=radius_m, walk_minutes=walk_minutes, progress=bar.update,
+                               alert_hours=not normal_hours)
     profile.to_csv(output, index=False, float_format="%.6g", lineterminator="\n")
     click.echo(f"{output}: {len(profile)} rows (week of {profile.attrs['week_start'][:10]})")
     if heatmap:

@@ -38,7 +38,7 @@ from geoservice.analysis.demand import (
 )
 from geoservice.analysis.grid import DEFAULT_RESOLUTION, build_grid, districts_frame
 from geoservice.analysis.placement import recommend
-from geoservice.analysis.sites import sites_from_service
+from geoservice.analysis.sites import HOURS_PER_WEEK, sites_from_service, week_start
 from geoservice.hours import TZ
 from geoservice.servicearea import AreaLayer
 from geoservice.services.sites import SiteService
@@ -178,9 +178,11 @@ class Planner:
         """The H3 grid clipped to the districts, with a ``demand`` column."""
         return self._cache.get((self.resolution, self._demand_key()), self._build)[1]
 
-    def sites(self, alerts_at: dt.datetime | None = None) -> gpd.GeoDataFrame:
-        """Every site in the store, with closures (read fresh); with ``alerts_at``, alert hours in force then."""
-        return sites_from_service(self.service, alerts_at)
+    def sites(self, alerts_at: dt.datetime | None = None,
+              alerts_during: tuple[dt.datetime, dt.datetime] | None = None) -> gpd.GeoDataFrame:
+        """Every site in the store, with closures (read fresh); with ``alerts_at``, alert hours in force then;
+        with ``alerts_during``, when within that span alerts replace each site's hours."""
+        return sites_from_service(self.service, alerts_at, alerts_during)
 
     def radius(self, radius_m: float | None = None, walk_minutes: float | None = None) -> float:
         """The reach in metres from a radius or walking minutes (not both); default 1,000 m."""
@@ -203,11 +205,16 @@ class Planner:
                            self.radius(radius_m, walk_minutes), walk=self.walk)
 
     def week(self, week_of: str | dt.date, kinds: Sequence[str] = (), radius_m: float | None = None,
-             walk_minutes: float | None = None, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+             walk_minutes: float | None = None, progress: Callable[[int], None] | None = None,
+             alert_hours: bool = True) -> pd.DataFrame:
         """The 168-hour profile of the week containing ``week_of`` (see
-        :func:`~geoservice.analysis.coverage.week_profile`)."""
+        :func:`~geoservice.analysis.coverage.week_profile`), by the hours the sites keep in each hour: alert hours
+        while a weather alert triggers them, unless ``alert_hours`` is False (the normal week, for comparison)."""
         day = dt.date.fromisoformat(week_of) if isinstance(week_of, str) else week_of
-        return week_profile(self.grid, self.districts, self.sites(), day, self.service.engine, tuple(kinds),
+        start = week_start(day)
+        span = (start, start + dt.timedelta(hours=HOURS_PER_WEEK))
+        frame = self.sites(alerts_during=span if alert_hours else None)
+        return week_profile(self.grid, self.districts, frame, day, self.service.engine, tuple(kinds),
                             self.radius(radius_m, walk_minutes), progress=progress)
 
     def recommend(self, result: CoverageResult, n: int = 10, method: str = "greedy",

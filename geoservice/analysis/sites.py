@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +20,7 @@ import shapely
 from geoservice.analysis.grid import WGS84, project_points
 from geoservice.hours import TZ, HoursEngine, HoursEvaluationError
 from geoservice.model import KINDS, Closure, Site
+from geoservice.services.alerts import alert_spans, hours_spans, merged_intervals
 from geoservice.services.sites import SiteService
 
 LOGGER = logging.getLogger(__name__)
@@ -49,13 +51,21 @@ def sites_frame(sites: Iterable[Site], closures: dict[str, list[Closure]] | None
     return out.reset_index(drop=True)
 
 
-def sites_from_service(service: SiteService, alerts_at: dt.datetime | None = None) -> gpd.GeoDataFrame:
+def sites_from_service(service: SiteService, alerts_at: dt.datetime | None = None,
+                       alerts_during: tuple[dt.datetime, dt.datetime] | None = None) -> gpd.GeoDataFrame:
     """Every site with its closures, read fresh from the site service. With ``alerts_at``, a site whose alert hours
     a weather alert in force at that moment triggers is evaluated by its alert hours instead of its normal hours
-    (what the couriers' answers do at that moment); column ``open_reason`` says ``alert_hours`` for those."""
+    (what the couriers' answers do at that moment); column ``open_reason`` says ``alert_hours`` for those.
+    With ``alerts_during`` (a span, for :func:`open_matrix`), columns ``alert_hours`` and ``alert_cuts`` say by
+    which hours and when within the span alerts replace each site's normal hours."""
     sites = service.spatial.all_sites()
     frame = sites_frame(sites, service.closures_for([s.id for s in sites]))
     frame["open_reason"] = "hours"
+    if alerts_during is not None:
+        start, end = (_aware(t) for t in alerts_during)
+        during = service.alerts.overlapping(start, end)
+        frame["alert_hours"] = [str(s.alert_hours.get("hours", "")) if s.alert_hours else "" for s in sites]
+        frame["alert_cuts"] = [tuple(alert_spans(s, during, start, end)) for s in sites]
     if alerts_at is None:
         return frame
     alerts = service.alerts_in_force(_aware(alerts_at))
@@ -87,11 +97,13 @@ def select_kinds(sites: gpd.GeoDataFrame, kinds: Sequence[str] = ()) -> np.ndarr
     return np.asarray(sites["kind"].isin(list(kinds)).to_numpy())
 
 
-def _groups(sites: gpd.GeoDataFrame) -> tuple[list[tuple[str, tuple[Closure, ...]]], np.ndarray]:
-    """Distinct (expression, closures) keys and, per site, the index of its key."""
-    keys = list(zip(sites["opening_hours"], sites["closures"] if "closures" in sites.columns
-                    else [()] * len(sites)))
-    index: dict[tuple[str, tuple[Closure, ...]], int] = {}
+def _groups(sites: gpd.GeoDataFrame, *extra: str) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+    """Distinct (expression, closures, *extra columns) keys and, per site, the index of its key (a missing
+    column counts as empty for every site)."""
+    def column(name: str, empty: Any) -> Sequence[Any]:
+        return list(sites[name]) if name in sites.columns else [empty] * len(sites)
+    keys = list(zip(sites["opening_hours"], column("closures", ()), *(column(c, ()) for c in extra)))
+    index: dict[tuple[Any, ...], int] = {}
     codes = np.fromiter((index.setdefault(k, len(index)) for k in keys), dtype=np.int64, count=len(keys))
     return list(index), codes
 
@@ -143,15 +155,18 @@ def open_matrix(sites: gpd.GeoDataFrame, engine: HoursEngine, start: dt.datetime
     Each distinct (expression, closures) pair's open intervals over the whole span are computed once with
     ``engine.intervals`` (holidays, make-up working days and closures applied), then all hours are tested
     at once with ``searchsorted``. Asia/Shanghai has no daylight saving, so hours are plain 3,600 s steps.
+    Where the frame has ``alert_hours``/``alert_cuts`` (:func:`sites_from_service` with ``alerts_during``), the
+    alert hours replace the normal ones within the cuts, exactly as the couriers' answers do.
     """
     start = _aware(start)
     end = start + dt.timedelta(hours=hours)
-    keys, codes = _groups(sites)
+    keys, codes = _groups(sites, "alert_hours", "alert_cuts")
     t = np.array([start.timestamp() + 3600.0 * h for h in range(hours)])
     table = np.zeros((len(keys), hours), dtype=bool)
-    for k, (expr, closures) in enumerate(keys):
+    for k, (expr, closures, alert_hours, cuts) in enumerate(keys):
         try:
-            spans = engine.intervals(expr, start, end, closures)
+            spans = merged_intervals(hours_spans(engine, expr, str(alert_hours or ""), cuts, start, end,
+                                                 closures))
         except HoursEvaluationError as exc:  # closed all week (the refresh flags the site); the rest goes on
             LOGGER.warning("%s", exc)
             continue

@@ -49,9 +49,18 @@ def site_spans(engine: HoursEngine, site: Site, start: dt.datetime, end: dt.date
     """Open spans of ``site`` in ``[start, end)``, each saying why it is open: its normal hours outside the
     alerts that trigger its alert hours, its alert hours inside them (closures apply to both). Sorted; adjacent
     spans may touch. Raises :class:`HoursEvaluationError` as the engine does."""
-    normal = engine.intervals(site.opening_hours, start, end, closures)
-    cuts = alert_spans(site, alerts, start, end)
-    if not cuts or not site.alert_hours:
+    hours = str(site.alert_hours.get("hours", "")) if site.alert_hours else ""
+    return hours_spans(engine, site.opening_hours, hours, alert_spans(site, alerts, start, end), start, end,
+                       closures)
+
+
+def hours_spans(engine: HoursEngine, opening_hours: str, alert_hours: str,
+                cuts: Sequence[tuple[dt.datetime, dt.datetime]], start: dt.datetime, end: dt.datetime,
+                closures: Sequence[Closure]) -> list[Span]:
+    """As :func:`site_spans`, from the expressions and the (merged) spans in which alert hours replace the
+    normal ones: what the planners' week profile evaluates once per distinct combination."""
+    normal = engine.intervals(opening_hours, start, end, closures)
+    if not cuts or not alert_hours:
         return [(a, b, "hours") for a, b in normal]
     out: list[Span] = []
     for a, b in normal:
@@ -59,9 +68,8 @@ def site_spans(engine: HoursEngine, site: Site, start: dt.datetime, end: dt.date
         for c0, c1 in cuts:
             pieces = [p for x, y in pieces for p in ((x, min(y, c0)), (max(x, c1), y)) if p[1] > p[0]]
         out.extend((x, y, "hours") for x, y in pieces)
-    hours = str(site.alert_hours.get("hours", ""))
     for c0, c1 in cuts:
-        out.extend((a, b, "alert_hours") for a, b in engine.intervals(hours, c0, c1, closures))
+        out.extend((a, b, "alert_hours") for a, b in engine.intervals(alert_hours, c0, c1, closures))
     return sorted(out)
 
 

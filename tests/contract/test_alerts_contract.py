@@ -179,3 +179,29 @@ def test_coverage_under_the_alert_is_higher_than_the_normal_night_per_district(n
     # Xicheng's station has the same alert hours but the alert is not over Xicheng: no change there.
     assert diff[XICHENG]["open_sites"] == diff[XICHENG]["open_sites_normal"]
     assert diff[XICHENG]["area_share_difference"] in (0, None)
+
+
+def test_the_week_profile_uses_alert_hours_only_in_the_alert_s_hours(net: Services) -> None:
+    from geoservice.analysis.planner import Planner
+
+    planner = Planner(net.sites, resolution=7)
+    night = NIGHT.weekday() * 24 + NIGHT.hour  # hour of the week of Wednesday 23:00
+    AlertService(net.sites).declare(admin(net), "cold_wave", "orange", [DONGCHENG], NIGHT - dt.timedelta(hours=2),
+                                    NIGHT + dt.timedelta(hours=3))
+
+    def open_sites(alert_hours: bool) -> dict[tuple[str, int], int]:
+        week = planner.week(NIGHT.date(), kinds=("warm_station",), radius_m=1000, alert_hours=alert_hours)
+        return {(a, h): n for a, h, n in zip(week["adcode"], week["hour_of_week"], week["open_sites"])}
+
+    under, normal = open_sites(True), open_sites(False)
+    # "near" is open by its alert hours through the alert's night (21:00-02:00), and by its normal hours after.
+    for hour in (night - 1, night, night + 2):
+        assert under[(DONGCHENG, hour)] == normal[(DONGCHENG, hour)] + 1, hour
+    for hour in (night - 24, night + 3, night + 24):
+        assert under[(DONGCHENG, hour)] == normal[(DONGCHENG, hour)], hour
+    # Xicheng's station has the same alert hours, but the alert is not over Xicheng.
+    assert all(under[(XICHENG, h)] == normal[(XICHENG, h)] for h in range(168))
+    # The profile agrees with coverage at the alert's hour, as the couriers' answers do.
+    at_night = planner.coverage(NIGHT.replace(tzinfo=None), ("warm_station",), radius_m=1000)
+    row = at_night.districts.set_index("adcode").loc[DONGCHENG]
+    assert row["open_sites"] == under[(DONGCHENG, night)]

@@ -466,8 +466,8 @@ class TokenInfo:
     site_id: str | None = None  # the one site the token is limited to, if any
 
 
-# Kinds of change-feed entries (geoservice.services.feed). "alert" is reserved for partner alerts (not built yet).
-FEED_KINDS = ("added", "changed", "live_status", "removed", "alert", "alert_hours")
+# Kinds of change-feed entries (geoservice.services.feed): about a site, or (alert, alert_removed) a weather alert.
+FEED_KINDS = ("added", "changed", "live_status", "removed", "alert_hours", "alert", "alert_removed")
 
 
 # Change-feed cursors as partners see them: the entry number in base 36 (opaque to partners).
@@ -492,14 +492,16 @@ def decode_cursor(text: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class FeedEntry:
-    """One change-feed entry: its cursor (``seq``), the site, the kind of change, when, and the site's resulting
-    public feature (None for a removal)."""
+    """One change-feed entry: its cursor (``seq``), the site (or, for ``alert``/``alert_removed``, the weather
+    alert ``alert_id``), the kind of change, when, and the resulting public state: the site's feature, or the
+    alert's public object (None for a removal)."""
 
     seq: int
-    site_id: str
+    site_id: str | None
     kind: str
     at: dt.datetime
     feature: dict[str, Any] | None
+    alert_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

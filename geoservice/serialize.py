@@ -214,8 +214,11 @@ def feed_feature(site: Site, district: District | None, closures: Sequence[Closu
 
 
 def feed_entry(e: FeedEntry, cursor: str) -> dict[str, Any]:
-    """One change-feed entry (``cursor`` is the entry's own, opaque)."""
-    return {"cursor": cursor, "site_id": e.site_id, "kind": e.kind, "at": iso(e.at), "feature": e.feature}
+    """One change-feed entry (``cursor`` is the entry's own, opaque): about a site (``feature``) or a weather alert
+    (``alert``), the other null."""
+    about_alert = e.alert_id is not None
+    return {"cursor": cursor, "site_id": e.site_id, "alert_id": e.alert_id, "kind": e.kind, "at": iso(e.at),
+            "feature": None if about_alert else e.feature, "alert": e.feature if about_alert else None}
 
 
 def webhook_body(hook_id: int, key: str, entries: Sequence[FeedEntry], next_cursor: str) -> bytes:
@@ -504,13 +507,21 @@ DATA_LICENSE = {"id": "CC0-1.0", "url": "https://creativecommons.org/publicdomai
 LICENSE_SCHEMA = {"type": "object", "required": ["id", "url", "zh", "en"], "additionalProperties": False,
                   "properties": {"id": STRING, "url": STRING, "zh": STRING, "en": STRING}}
 FEED_ENTRY_SCHEMA = {
-    "type": "object", "required": ["cursor", "site_id", "kind", "at", "feature"], "additionalProperties": False,
-    "properties": {"cursor": STRING, "site_id": STRING,
+    "type": "object", "required": ["cursor", "site_id", "alert_id", "kind", "at", "feature", "alert"],
+    "additionalProperties": False,
+    "properties": {"cursor": STRING,
+                   "site_id": {"anyOf": [STRING, {"type": "null"}],
+                               "description": "The site changed (null for an entry about a weather alert)"},
+                   "alert_id": {"anyOf": [{"type": "integer"}, {"type": "null"}],
+                                "description": "The weather alert declared, changed or deleted (kinds alert and "
+                                               "alert_removed; null otherwise)"},
                    "kind": {"type": "string", "enum": list(FEED_KINDS),
-                            "description": "removed and alert are reserved; skip kinds you do not know"},
+                            "description": "removed is reserved; skip kinds you do not know"},
                    "at": INSTANT,
                    "feature": {"anyOf": [{"$ref": "#/components/schemas/Site"}, {"type": "null"}],
-                               "description": "The site after the change (null for a removal)"}}}
+                               "description": "The site after the change (null for a removal or an alert entry)"},
+                   "alert": {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}],
+                             "description": "The alert after the change (null once deleted, or for a site entry)"}}}
 FEED_SCHEMA = {
     "type": "object", "required": ["entries", "next", "has_more", "license"], "additionalProperties": False,
     "properties": {"entries": {"type": "array", "items": FEED_ENTRY_SCHEMA},

@@ -130,10 +130,12 @@ def sites_csv(args: dict[str, Any]) -> Response:
 @API.route(bp, P.Operation(
     "GET", "/api/v1/changes", "The change feed for partners: every public change after a cursor, in order",
     description="Every change to what a partner shows (sites added or changed by a load, operators' edits, "
-                "closures and verifications, hours problems, live status), oldest first, each with the site's "
-                "resulting public feature (WGS-84; null for a removal). Resume with `since=<next>`: from any "
-                "cursor nothing is missed or given twice. No `since`: from the beginning (every entry is kept). "
-                "Kinds `removed` and `alert` are reserved; skip kinds you do not know.",
+                "closures and verifications, hours problems, live status, weather alerts), oldest first, each "
+                "with the resulting public state: a site entry (`site_id`) its feature (WGS-84; null for a "
+                "removal), an alert entry (`alert_id`, kinds `alert` and `alert_removed`) the alert (null once "
+                "deleted). Resume with `since=<next>`: from any cursor nothing is missed or given twice. No "
+                "`since`: from the beginning (every entry is kept). Kind `removed` is reserved; skip kinds you do "
+                "not know.",
     params=(P.Text("since", "Cursor to resume after (the `next` of an earlier answer); omit to start at the "
                             "beginning", max_length=12, pattern=CURSOR_PATTERN),
             P.Integer("limit", "Entries per page", lo=1, hi=MAX_LIMIT, fallback=100)),

@@ -9,7 +9,7 @@ engine's answers (states, coverage) — so every answer agrees.
 
 Declaring, moving the end of or deleting an alert re-materialises the covered sites' intervals in the same
 transaction as the alert's write, and appends an ``alert_hours`` change-feed entry for every site whose intervals
-changed: no waiting for the nightly refresh.
+changed, then an ``alert`` (or ``alert_removed``) entry for the alert itself: no waiting for the nightly refresh.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from geoservice import serialize
 from geoservice.errors import Forbidden, NotFound, Unprocessable
 from geoservice.hours import LOOKAHEAD, HoursEngine, HoursEvaluationError, utc_now
 from geoservice.model import ALERT_MAX_LENGTH, Alert, Closure, OpenState, Operator, Site
@@ -121,6 +122,11 @@ class AlertService:
             raise Forbidden(f"not allowed to manage alerts for districts {', '.join(outside)}",
                             [{"field": "districts", "reason": "outside your districts: " + ", ".join(outside)}])
 
+    def _publish(self, alert_id: int, alert: Alert | None) -> None:
+        """The alert's feed entry, last in its write transaction (after the sites' ``alert_hours`` entries)."""
+        self.sites.feed.append_alert(alert_id, "alert" if alert else "alert_removed", utc_now(),
+                                     serialize.alert(alert) if alert else None)
+
     def active(self, at: dt.datetime | None = None) -> list[Alert]:
         """Alerts in force at ``at`` (default now) or starting later."""
         at = at or utc_now()
@@ -144,6 +150,7 @@ class AlertService:
         with self.sites.spatial.writer() as w:
             alert = self.repo.add(atype, level, districts, start, end, operator.name)
             self.sites.rematerialise_for(w, alert)
+            self._publish(alert.id, alert)
         return alert
 
     def change_end(self, operator: Operator, alert_id: int, end: dt.datetime) -> Alert:
@@ -159,6 +166,7 @@ class AlertService:
             if changed is None:
                 raise NotFound(f"no alert with id {alert_id}")
             self.sites.rematerialise_for(w, alert)
+            self._publish(alert_id, changed)
         return changed
 
     def delete(self, operator: Operator, alert_id: int) -> None:
@@ -168,3 +176,4 @@ class AlertService:
         with self.sites.spatial.writer() as w:
             self.repo.delete(alert_id)
             self.sites.rematerialise_for(w, alert)
+            self._publish(alert_id, None)

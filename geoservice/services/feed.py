@@ -4,9 +4,10 @@
 rolled-back change leaves none: loads and reloads (``added`` / ``changed``), operators' edits, closures and
 verifications (``changed``), a refresh that flags or clears a site's ``hours_problem`` (``changed``), live-status
 posts and clears (``live_status``), and declaring, changing or deleting a weather alert (``alert_hours``: one entry
-per site whose alert hours the alert triggers, its intervals re-computed in the same transaction). ``removed``
-(feature null) is reserved for site removals, which the service does not have yet; ``alert`` is reserved for partner
-alerts (not built yet): a partner should skip kinds it does not know. Each entry carries the site's resulting public
+per site whose alert hours the alert triggers, its intervals re-computed in the same transaction; then one entry
+about the alert itself, ``alert`` with its resulting public object, or ``alert_removed``). ``removed`` (feature
+null) is reserved for site removals, which the service does not have yet: a partner should skip kinds it does not
+know. Each site entry carries the site's resulting public
 feature (:func:`geoservice.serialize.feed_feature`): the properties of ``GET /api/v1/sites/{id}`` with its closures
 and the live status in force at the entry's time (with its ``expires_at``: a partner drops it after that), WGS-84,
 without the request-time parts (open state, staleness, report counts, couriers' "may be closed" marks). Not in the

@@ -625,14 +625,24 @@ class Feed(Repository):
             features = render(list(dict.fromkeys(sid for sid, _ in changes)))
             first = last - len(changes) + 1
             for i, (sid, kind) in enumerate(changes):
-                run(self.db, ex, "insert_feed_entry", seq=first + i, site_id=sid, kind=kind, at=utc(at),
-                    feature=None if kind == "removed" else features.get(sid))
+                run(self.db, ex, "insert_feed_entry", seq=first + i, site_id=sid, alert_id=None, kind=kind,
+                    at=utc(at), feature=None if kind == "removed" else features.get(sid))
         return list(range(first, last + 1))
+
+    def append_alert(self, alert_id: int, kind: str, at: dt.datetime, alert: dict[str, Any] | None) -> int:
+        """Append one entry about weather alert ``alert_id`` (its resulting public object; None once deleted) in
+        the caller's transaction, after its other writes (the head lock is the last one taken). Its cursor."""
+        with self.db.writing() as ex:
+            seq = int(run(self.db, ex, "claim_feed_cursors", n=1).fetchone()[0])
+            run(self.db, ex, "insert_feed_entry", seq=seq, site_id=None, alert_id=int(alert_id), kind=kind,
+                at=utc(at), feature=alert)
+        return seq
 
     def _entries(self, rows: Sequence[Sequence[Any]]) -> list[FeedEntry]:
         return [FeedEntry(int(seq), sid, kind, self.db.dialect.time(at) or _now(),
-                          None if feature is None else self.db.dialect.json(feature))
-                for seq, sid, kind, at, feature in rows]
+                          None if feature is None else self.db.dialect.json(feature),
+                          None if alert_id is None else int(alert_id))
+                for seq, sid, kind, at, feature, alert_id in rows]
 
     def page(self, after: int, limit: int) -> list[FeedEntry]:
         """Up to ``limit`` entries after cursor ``after``, in cursor order."""

@@ -111,10 +111,11 @@ def test_a_district_admin_cannot_declare_or_delete_outside_its_districts(net: Se
 def test_alert_changes_go_into_the_change_feed(net: Services) -> None:
     alerts = AlertService(net.sites)
     head, _ = net.changes.head()
-    alerts.declare(admin(net), "cold_wave", "red", [DONGCHENG], NIGHT, NIGHT + dt.timedelta(hours=4))
+    alert = alerts.declare(admin(net), "cold_wave", "red", [DONGCHENG], NIGHT, NIGHT + dt.timedelta(hours=4))
     from geoservice.model import decode_cursor
     page = net.changes.page(decode_cursor(head), 100)
-    assert [(e.site_id, e.kind) for e in page.entries] == [(sid("near"), "alert_hours")]
+    assert [(e.site_id, e.alert_id, e.kind) for e in page.entries] == [
+        (sid("near"), None, "alert_hours"), (None, alert.id, "alert")]
 
 
 def test_alert_hours_come_from_layer_files_checked_as_opening_hours(store: Services, tmp_path) -> None:  # type: ignore[no-untyped-def]

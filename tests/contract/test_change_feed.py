@@ -57,20 +57,30 @@ def comparable(feature: dict[str, Any], closures: list[dict[str, Any]]) -> dict[
 
 
 def public_state(world: World) -> State:
-    """What the public API shows now: the listing, with each site's closures from its own page."""
+    """What the public API shows now: the listing, with each site's closures from its own page, and the weather
+    alerts (keyed ``alert:<id>``)."""
     listing = world.client.get("/api/v1/sites", query_string={"limit": 1000}).get_json()["features"]
     out = {}
     for f in listing:
         closures = world.client.get(f"/api/v1/sites/{f['id']}").get_json()["properties"]["closures"]
         out[f["id"]] = comparable(f, closures)
+    for alert in world.client.get("/api/v1/alerts").get_json()["items"]:
+        out[f"alert:{alert['id']}"] = alert
     return out
 
 
 def replay(state: State, entries: list[dict[str, Any]]) -> State:
-    """A partner applying entries in order: each carries the site's resulting state (null: removed)."""
+    """A partner applying entries in order: each carries the site's or the alert's resulting state (null:
+    removed)."""
     out = dict(state)
     for e in entries:
-        if e["feature"] is None:
+        if e["alert_id"] is not None:
+            assert e["site_id"] is None and e["feature"] is None and e["kind"] in ("alert", "alert_removed")
+            if e["alert"] is None:
+                out.pop(f"alert:{e['alert_id']}", None)
+            else:
+                out[f"alert:{e['alert_id']}"] = e["alert"]
+        elif e["feature"] is None:
             out.pop(e["site_id"], None)
         else:
             out[e["site_id"]] = comparable(e["feature"], e["feature"]["properties"]["closures"])
@@ -122,6 +132,28 @@ def the_run(world: World) -> list[tuple[str, State]]:
     step()
     assert patch(world, "bob", sid("op-c"), {"amenities": ["wifi", "toilet"]}).status_code == 200
     step()
+    # Weather alerts: op-b keeps 24/7 in cold waves; one is declared over its district, shortened, a second one
+    # declared, the first deleted.
+    assert patch(world, "alice", sid("op-b"), {"alert_hours": {"hours": "24/7", "types": ["cold_wave"],
+                                                               "min_level": "yellow"}}).status_code == 200
+    step()
+    district = store.sites.get_site(sid("op-b")).district_adcode  # type: ignore[union-attr]
+    now = now_local()
+    declared = []
+    for hours in (6, 9):
+        made = c.post("/api/v1/alerts", headers=world.auth("carol"), json={
+            "type": "cold_wave", "level": "orange", "districts": [district],
+            "end": (now + dt.timedelta(hours=hours)).isoformat()})
+        assert made.status_code == 201, made.get_json()
+        declared.append(made.get_json()["id"])
+        step()
+        if hours == 6:
+            shortened = c.patch(f"/api/v1/alerts/{declared[0]}", headers=world.auth("carol"),
+                                json={"end": (now + dt.timedelta(hours=3)).isoformat()})
+            assert shortened.status_code == 200, shortened.get_json()
+            step()
+    assert c.delete(f"/api/v1/alerts/{declared[0]}", headers=world.auth("carol")).status_code == 204
+    step()
     return seen
 
 
@@ -133,7 +165,11 @@ def test_replaying_from_every_cursor_of_a_run_reproduces_the_final_state(world: 
     assert last == seen[-1][0]
     kinds = {(e["site_id"], e["kind"]) for e in everything}
     assert {(sid("op-e"), "added"), (sid("op-d"), "changed"), (sid("op-a"), "live_status"),
-            (sid("op-b"), "changed"), (sid("op-c"), "live_status")} <= kinds
+            (sid("op-b"), "changed"), (sid("op-c"), "live_status"), (sid("op-b"), "alert_hours")} <= kinds
+    about_alerts = [(e["kind"], e["alert"] and e["alert"]["end"]) for e in everything if e["alert_id"] is not None]
+    assert [k for k, _ in about_alerts] == ["alert", "alert", "alert", "alert_removed"]
+    assert about_alerts[1][1] < about_alerts[0][1]  # the shortened end
+    assert any(k.startswith("alert:") for k in final)  # the second alert is still in force
     assert len({e["cursor"] for e in everything}) == len(everything)  # no entry twice
     assert replay({}, everything) == final
     # The feed up to each cursor seen during the run is exactly what the public API showed then ...

@@ -332,10 +332,11 @@ SELECT day, type, name_en, name_zh FROM calendar_days
 UPDATE change_feed_head SET last = last + :n WHERE one = 1 RETURNING last
 
 -- name: insert_feed_entry
-INSERT INTO change_feed (seq, site_id, kind, at, feature) VALUES (:seq, :site_id, :kind, :at, :feature)
+INSERT INTO change_feed (seq, site_id, alert_id, kind, at, feature)
+VALUES (:seq, :site_id, :alert_id, :kind, :at, :feature)
 
 -- name: feed_page
-SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after ORDER BY seq LIMIT :limit
+SELECT seq, site_id, kind, at, feature, alert_id FROM change_feed WHERE seq > :after ORDER BY seq LIMIT :limit
 
 -- name: feed_head
 SELECT h.last, (SELECT f.at FROM change_feed f WHERE f.seq = h.last) FROM change_feed_head h WHERE h.one = 1
@@ -418,7 +419,8 @@ UPDATE webhook_dead_letters SET replay_requested_at = NULL, replayed_at = :repla
 last_error = coalesce(:error, last_error), attempts = attempts + 1 WHERE id = :id
 
 -- name: feed_range
-SELECT seq, site_id, kind, at, feature FROM change_feed WHERE seq > :after AND seq <= :through ORDER BY seq
+SELECT seq, site_id, kind, at, feature, alert_id FROM change_feed WHERE seq > :after AND seq <= :through
+ORDER BY seq
 -- ---- weather alerts (issue 14 item 1) ------------------------------------------------------------------------
 
 -- name: alert_columns

@@ -236,3 +236,65 @@ def test_the_sixth_wrong_password_in_a_row_is_throttled_on_the_page(
     chromium.run(scenario)
     assert said[:5] == ["登录名或密码错误。"] * 5
     assert said[5] == "密码错误次数太多，请稍后再试。"
+
+
+def _beijing(at: Any) -> str:
+    """``at`` as the value of a datetime-local input (Beijing time, minutes)."""
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_district_admin_declares_moves_and_deletes_a_weather_alert_only_in_its_districts(
+        chromium: BrowserThread, served: tuple[Districts, str], request: pytest.FixtureRequest, lang: str) -> None:
+    import datetime as dt
+
+    from geoservice.services.alerts import AlertService
+    from tests.support.districts import DONGCHENG, XICHENG
+
+    world, base = served
+    alerts = AlertService(world.store.sites)
+    start = now_local().replace(second=0, microsecond=0) + dt.timedelta(hours=1)
+    end, later = start + dt.timedelta(hours=6), start + dt.timedelta(hours=9)
+    seen: dict[str, Any] = {}
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name, locale="en-US" if lang == "en" else "zh-CN") as page:
+            page.add_init_script(f"localStorage.setItem('gs.admin.lang', '{lang}')")
+            sign_in(page, "/admin", "xcadmin", "xicheng password 2026", "body[data-tab=accounts]")
+            page.click(".tab[data-tab=alerts]")
+            page.wait_for_selector("body[data-tab=alerts] #alert-type option[value=cold_wave]", state="attached")
+            seen["types"] = page.inner_text("#alert-type")
+            seen["districts"] = page.input_value("#alert-districts")  # its own, filled in
+            page.select_option("#alert-type", "cold_wave")
+            page.select_option("#alert-level", "orange")
+            page.fill("#alert-districts", f"{XICHENG}, {DONGCHENG}")
+            page.fill("#alert-start", _beijing(start))
+            page.fill("#alert-end", _beijing(end))
+            page.click("#alert-form button[type=submit]")
+            page.wait_for_selector("#console-msg[data-kind=bad]")
+            seen["refused"] = page.inner_text("#console-msg")
+            seen["after_refusal"] = alerts.active(now_local())
+            page.fill("#alert-districts", XICHENG)
+            page.click("#alert-form button[type=submit]")
+            page.wait_for_selector("#alert-list li[data-alert]")
+            seen["line"] = page.inner_text("#alert-list li[data-alert]")
+            seen["declared"] = alerts.active(now_local())
+            page.fill("#alert-list li[data-alert] input[data-field=end]", _beijing(later))
+            page.click("#alert-list li[data-alert] [data-act=move-end]")
+            page.wait_for_selector(f"#alert-list li[data-alert]:has-text('{later.strftime('%Y-%m-%d %H:%M')}')")
+            seen["moved"] = alerts.active(now_local())
+            page.click("#alert-list li[data-alert] [data-act=delete]")
+            page.wait_for_selector("#alert-list li.muted")
+            seen["after_delete"] = alerts.active(now_local())
+
+    chromium.run(scenario)
+    assert ("寒潮" if lang == "zh" else "Cold wave") in seen["types"]
+    assert seen["districts"] == XICHENG
+    assert DONGCHENG in seen["refused"] and seen["after_refusal"] == []  # nothing was written
+    (alert,) = seen["declared"]
+    assert (alert.type, alert.level, alert.districts, alert.start, alert.end) == (
+        "cold_wave", "orange", (XICHENG,), start, end)
+    expected = "寒潮 橙色预警" if lang == "zh" else "Cold wave, Orange"
+    assert expected in seen["line"] and end.strftime("%Y-%m-%d %H:%M") in seen["line"]
+    assert [a.end for a in seen["moved"]] == [later]
+    assert seen["after_delete"] == []

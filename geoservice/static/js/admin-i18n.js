@@ -38,7 +38,15 @@ export const STR = {
     hookRetrying: "第 {n} 次失败，{at} 重试：{error}", hookDead: "{n} 批失败待重发", deadLetters: "失败批次",
     lettersOf: "{url} 的失败批次", letterLine: "变更 {first}…{last}（{n} 条），{at} 放弃：{error}",
     replay: "重新发送", replayQueued: "已排队，下一轮推送时发送。", replayed: "已重发", removeHook: "删除",
-    noHooks: "还没有登记的推送地址。", noLetters: "没有失败批次。"
+    noHooks: "还没有登记的推送地址。", noLetters: "没有失败批次。",
+    tabAlerts: "天气预警", alertsTitle: "天气预警",
+    alertsHelp: "预警期间，所覆盖区内设有“预警时段”的站点按预警时段开放。时间均为北京时间。",
+    alertDistrictsLabel: "覆盖的区（行政区划代码，逗号分隔）", alertTypeLabel: "预警类型", alertLevelLabel: "预警级别", alertStartLabel: "开始（留空为现在）", alertEndLabel: "结束",
+    declareAlert: "发布预警", alertDeclared: "已发布预警，相关站点的开放时间已更新。", noAlerts: "当前没有生效或即将生效的预警。",
+    alertLine: "{type} {level}预警 · {districts} · {start} 至 {end} · 发布人 {who}", alertInForce: "生效中",
+    alertUpcoming: "未开始", newEndLabel: "新的结束时间", moveEnd: "修改结束时间", endNow: "立即结束",
+    deleteAlert: "删除", alertChanged: "已修改预警。", alertDeleted: "已删除预警，相关站点恢复正常开放时间。",
+    noVocabulary: "无法读取预警类型和级别，请刷新页面。"
   },
   en: {
     title: "Union admin console", langButton: "中文", signInTitle: "Sign in with your login name and password",
@@ -84,6 +92,15 @@ export const STR = {
     deadLetters: "Failed batches", lettersOf: "Failed batches of {url}",
     letterLine: "changes {first}…{last} ({n}), given up {at}: {error}", replay: "Send again",
     replayQueued: "Queued: the next delivery pass sends it.", replayed: "replayed", removeHook: "Remove",
-    noHooks: "No endpoints registered yet.", noLetters: "No failed batches."
+    noHooks: "No endpoints registered yet.", noLetters: "No failed batches.",
+    tabAlerts: "Weather alerts", alertsTitle: "Weather alerts",
+    alertsHelp: "While an alert is in force, sites in its districts that have alert hours open by those hours. All times are Beijing time.",
+    alertDistrictsLabel: "Districts covered (adcodes, comma-separated)", alertTypeLabel: "Alert type", alertLevelLabel: "Level", alertStartLabel: "Start (empty: now)", alertEndLabel: "End",
+    declareAlert: "Declare the alert", alertDeclared: "Alert declared: the sites' hours are updated.",
+    noAlerts: "No alert is in force or upcoming.",
+    alertLine: "{type}, {level} · {districts} · {start} to {end} · declared by {who}", alertInForce: "in force",
+    alertUpcoming: "upcoming", newEndLabel: "New end", moveEnd: "Move the end", endNow: "End now",
+    deleteAlert: "Delete", alertChanged: "Alert changed.", alertDeleted: "Alert deleted: the sites' normal hours apply again.",
+    noVocabulary: "Could not read the alert types and levels: reload the page."
   }
 };

@@ -316,6 +316,81 @@ LOADERS.changes = function () {
   });
 };
 
+/* ---------- weather alerts: declare, move the end, delete (a district admin within its districts) ---------- */
+function bjMinutes(iso) { // an instant as "YYYY-MM-DD HH:MM" Beijing time, whatever the browser's zone
+  var d = new Date(Date.parse(iso) + 8 * 3600 * 1000);
+  return isNaN(d.getTime()) ? String(iso) : d.toISOString().slice(0, 16).replace("T", " ");
+}
+function fillAlertChoices(v) {
+  [["alert-type", v.alert_types], ["alert-level", v.alert_levels]].forEach(function (p) {
+    var sel = $(p[0]);
+    var keep = sel.value;
+    sel.textContent = "";
+    Object.keys(p[1] || {}).forEach(function (code) {
+      sel.appendChild(el("option", { value: code, text: label(p[1][code], S.lang, code) }));
+    });
+    if (keep) sel.value = keep;
+  });
+}
+LOADERS.alerts = function () {
+  if (!$("alert-districts").value && S.me.districts && S.me.districts.length) {
+    $("alert-districts").value = S.me.districts.join(", ");
+  }
+  var vocab = api("GET", "/api/v1/vocabulary").then(function (res) {
+    if (!res.ok) return msg($("console-msg"), "bad", t("noVocabulary"));
+    fillAlertChoices(res.body);
+  });
+  var list = api("GET", "/api/v1/alerts").then(function (res) {
+    if (!res.ok) return failed(res);
+    var ul = $("alert-list");
+    ul.textContent = "";
+    if (!res.body.items.length) ul.appendChild(el("li", { "class": "muted", text: t("noAlerts") }));
+    res.body.items.forEach(function (a) { ul.appendChild(alertItem(a)); });
+  });
+  return Promise.all([vocab, list]);
+};
+function alertItem(a) {
+  var started = Date.parse(a.start) <= Date.now();
+  var end = el("input", { type: "datetime-local", "aria-label": t("newEndLabel"), "data-field": "end",
+    value: bjMinutes(a.end).replace(" ", "T") });
+  var line = t("alertLine", { type: label(a.type_label, S.lang, a.type), level: label(a.level_label, S.lang, a.level),
+    districts: a.districts.join(", "), start: bjMinutes(a.start), end: bjMinutes(a.end), who: a.created_by });
+  function change(value, done) {
+    return api("PATCH", "/api/v1/alerts/" + a.id, { end: value }).then(function (r) {
+      if (!r.ok) return failed(r);
+      ok(t(done));
+      return LOADERS.alerts();
+    });
+  }
+  return el("li", { "data-alert": a.id, "data-level": a.level }, [
+    el("span", { "class": "badge", text: t(started ? "alertInForce" : "alertUpcoming") }), " ", text("span", line),
+    el("div", { "class": "row" }, [end,
+      el("button", { type: "button", "class": "btn", "data-act": "move-end", text: t("moveEnd"),
+        onclick: function () { return change(end.value, "alertChanged"); } }),
+      started ? el("button", { type: "button", "class": "btn", "data-act": "end-now", text: t("endNow"),
+        onclick: function () { return change("now", "alertChanged"); } }) : null,
+      el("button", { type: "button", "class": "btn", "data-act": "delete", text: t("deleteAlert"),
+        onclick: function () {
+          return api("DELETE", "/api/v1/alerts/" + a.id).then(function (r) {
+            if (!r.ok) return failed(r);
+            ok(t("alertDeleted"));
+            return LOADERS.alerts();
+          });
+        } })])]);
+}
+function declareAlert(ev) {
+  ev.preventDefault();
+  var body = { type: $("alert-type").value, level: $("alert-level").value,
+    districts: $("alert-districts").value.split(/[,，\s]+/).filter(Boolean), end: $("alert-end").value };
+  if ($("alert-start").value) body.start = $("alert-start").value;
+  return api("POST", "/api/v1/alerts", body).then(function (res) {
+    if (!res.ok) return failed(res);
+    $("alert-start").value = ""; $("alert-end").value = "";
+    ok(t("alertDeclared"));
+    return LOADERS.alerts();
+  });
+}
+
 /* ---------- site files (city admins): preview, then load ---------- */
 function postFile(url, file) {
   var form = new FormData();
@@ -443,6 +518,7 @@ function init() {
   $("import-form").addEventListener("submit", function (ev) { ev.preventDefault(); importFile(true); });
   $("import-apply").addEventListener("click", function () { importFile(false); });
   $("hook-form").addEventListener("submit", registerHook);
+  $("alert-form").addEventListener("submit", declareAlert);
   [["site-search", "sites"], ["report-filter", "reports"], ["stale-filter", "stale"], ["change-filter", "changes"]]
     .forEach(function (p) { $(p[0]).addEventListener("submit", function (ev) { ev.preventDefault(); LOADERS[p[1]](); }); });
   api("GET", "/api/v1/session").then(function (res) { // a reload carries on with a live session

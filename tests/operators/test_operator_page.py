@@ -394,3 +394,57 @@ def test_an_operator_signs_in_with_a_password_edits_and_signs_out(
 
     chromium.run(scenario)
     assert seen and token_hash(seen[0]) not in rows_of_every_table(world.store)  # ended on the server too
+
+
+def test_an_operator_sets_alert_hours_with_a_preview_and_a_cold_wave_then_opens_the_site(
+        chromium: BrowserThread, served: tuple[World, str], request: pytest.FixtureRequest) -> None:
+    from geoservice.services.alerts import AlertService
+
+    world, base = served
+    b = sid("op-b")  # alice's, Mo-Su 06:00-22:00
+    late = tomorrow_at(23)
+    seen: dict[str, Any] = {}
+
+    def scenario(browser: Any) -> None:
+        with new_page(browser, base, request.node.name) as page:
+            sign_in(page, world.tokens["alice"])
+            page.click(f"#sites .site[data-id={b}]")
+            page.wait_for_selector("body[data-state=editing]")
+            assert page.is_hidden("#alert-box") and not page.is_checked("#alert-on")
+            page.check("#alert-on")
+            assert page.input_value("#alert-hours") == "24/7"  # the usual choice, offered
+            page.fill("#alert-hours", "Mo-Su 05:00-24:0x")
+            page.wait_for_selector("#alert-preview[data-status=error]")
+            seen["error"] = page.inner_text("#alert-hours-error-text")
+            assert page.is_hidden("#hours-error")  # the regular hours are fine
+            page.fill("#alert-hours", "Mo-Su 05:00-24:00")
+            page.wait_for_selector("#alert-preview[data-status=ok][data-expr='Mo-Su 05:00-24:00']")
+            seen["preview"] = page.inner_text(f"#alert-preview-days tr[data-date='{late.date().isoformat()}']")
+            seen["types"] = page.inner_text("#alert-types")
+            assert page.is_checked("#at-cold_wave")
+            page.check("#at-blizzard")
+            page.select_option("#alert-level", "yellow")
+            page.click("#save")
+            page.wait_for_selector("#save-msg[data-msg=saved]")
+            page.click("#back")
+            page.wait_for_selector("body[data-state=list]")
+            page.click(f"#sites .site[data-id={b}]")  # what was saved comes back into the form
+            page.wait_for_selector("#alert-preview[data-status=ok]")
+            seen["again"] = (page.is_checked("#alert-on"), page.input_value("#alert-hours"),
+                             page.input_value("#alert-level"), page.is_checked("#at-blizzard"))
+
+    chromium.run(scenario)
+    assert "16" in seen["error"]
+    assert "05:00–24:00" in seen["preview"] and "寒潮" in seen["types"]
+    assert seen["again"] == (True, "Mo-Su 05:00-24:00", "yellow", True)
+    stored = world.store.sites.get_site(b)
+    assert stored is not None and stored.alert_hours == {
+        "hours": "Mo-Su 05:00-24:00", "types": ["cold_wave", "blizzard"], "min_level": "yellow"}
+    assert b not in public_nearest(base, late.isoformat())
+    carol = world.store.accounts.get("carol")
+    assert carol is not None
+    alert = AlertService(world.store.sites).declare(carol, "cold_wave", "yellow", [stored.district_adcode],
+                                                    late - dt.timedelta(hours=2), late + dt.timedelta(hours=3))
+    assert b in public_nearest(base, late.isoformat())
+    AlertService(world.store.sites).delete(carol, alert.id)
+    assert b not in public_nearest(base, late.isoformat())

@@ -129,7 +129,7 @@ export function loadVocabulary() {
     vocabulary = fetchJSON("/api/v1/vocabulary").then((v) => {
       if (!v || typeof v !== "object") throw new Error("no vocabulary");
       return { kinds: v.kinds || {}, amenities: v.amenities || {}, weekdays: v.weekdays || {},
-        service_area: v.service_area || null };
+        alert_types: v.alert_types || {}, alert_levels: v.alert_levels || {}, service_area: v.service_area || null };
     });
     vocabulary.catch(() => { vocabulary = null; });
   }

@@ -7,19 +7,19 @@ import { $, el, makeT, initialLang, dataLang, storageGet, storageSet, fetchJSON,
   weekdayLabel } from "./common.js";
 import { STR } from "./operator-i18n.js";
 
-var FIELDS = ["opening_hours", "status", "name_zh", "name_en", "phone", "notes", "amenities"];
+var FIELDS = ["opening_hours", "alert_hours", "status", "name_zh", "name_en", "phone", "notes", "amenities"];
 
 // The token lives in this tab only (sessionStorage), as the sign-in text promises.
 function store(k, v) { storageSet("session", k, v); }
 function recall(k) { return storageGet("session", k); }
 var S = {
   lang: initialLang(recall("gs.op.lang")),
-  token: recall("gs.op.token"), csrf: null, me: null, sites: [], total: 0, vocab: null, site: null, etag: null,
-  previewSeq: 0, previewCtl: null, previewTimer: null
+  token: recall("gs.op.token"), csrf: null, me: null, sites: [], total: 0, vocab: null, site: null, etag: null
 };
 window.operatorPage = S; // for tests and debugging (never holds anything the page did not show)
 
 var t = makeT(STR, function () { return S.lang; });
+var PREVIEWS = []; // the hours previews (regular, alert), made in init()
 function msg(node, kind, key, detail) {
   node.hidden = false;
   node.dataset.kind = kind;
@@ -58,7 +58,7 @@ function applyLang() {
     if (!n.hidden && n.dataset.msg) n.textContent = t(n.dataset.msg) + (n.dataset.detail ? " " + n.dataset.detail : "");
   });
   if (S.me) { renderMe(); renderSites(); renderReports(S.reports || []); }
-  if (S.site) { renderSite(); renderAmenities(currentAmenities()); renderHistory(S.history || []); if (S.lastPreview) renderPreview(S.lastPreview); }
+  if (S.site) { renderSite(); renderAmenities(currentAmenities()); renderHistory(S.history || []); renderAlertChoices(alertHoursValue()); PREVIEWS.forEach(function (p) { p.rerender(); }); }
 }
 
 /* ---------- sign in ---------- */
@@ -166,7 +166,7 @@ function openSite(id) {
     ["save-msg", "closure-msg"].forEach(function (k) { $(k).hidden = true; });
     $("reload").hidden = true;
     fillForm();
-    preview();
+    PREVIEWS.forEach(function (p) { p.run(); });
     loadHistory();
     document.body.dataset.state = "editing";
     window.scrollTo(0, 0);
@@ -210,6 +210,40 @@ function fillForm() {
   $("phone").value = p.phone || "";
   $("notes").value = p.notes || "";
   renderAmenities(p.amenities || []);
+  var ah = p.alert_hours;
+  $("alert-on").checked = !!ah;
+  $("alert-hours").value = ah ? ah.hours : "";
+  renderAlertChoices(ah);
+  $("alert-box").hidden = !ah;
+}
+/* Alert hours: the hours that replace the regular ones while a weather alert of the chosen types, at the chosen
+   level or above, covers the site's district. The types and levels come from the vocabulary. */
+function renderAlertChoices(ah) {
+  var types = (S.vocab && S.vocab.alert_types) || {}, levels = (S.vocab && S.vocab.alert_levels) || {};
+  var chosen = ah ? ah.types : ["cold_wave"];
+  var box = $("alert-types");
+  box.textContent = "";
+  Object.keys(types).forEach(function (code) {
+    var id = "at-" + code;
+    box.appendChild(el("label", { "for": id }, [
+      el("input", { type: "checkbox", id: id, value: code, checked: chosen.indexOf(code) >= 0 }),
+      label(types[code], S.lang, code)]));
+  });
+  var sel = $("alert-level");
+  sel.textContent = "";
+  Object.keys(levels).forEach(function (code) {
+    sel.appendChild(el("option", { value: code, text: label(levels[code], S.lang, code) }));
+  });
+  sel.value = ah ? ah.min_level : "orange";
+}
+function alertHoursValue() {
+  if (!$("alert-on").checked) return null;
+  var types = Array.prototype.map.call(document.querySelectorAll("#alert-types input:checked"),
+    function (i) { return i.value; }).sort();
+  return { hours: $("alert-hours").value.trim(), types: types, min_level: $("alert-level").value };
+}
+function sameAlertHours(ah) { // the stored value in the form's shape, for the diff
+  return ah ? { hours: ah.hours, types: ah.types.slice().sort(), min_level: ah.min_level } : null;
 }
 function currentAmenities() {
   return Array.prototype.map.call(document.querySelectorAll("#amenities input:checked"), function (i) { return i.value; });
@@ -228,7 +262,7 @@ function renderAmenities(selected) {
 }
 function formValues() {
   var v = {
-    opening_hours: $("hours").value.trim(), status: $("status").value, name_zh: $("name_zh").value.trim(),
+    opening_hours: $("hours").value.trim(), alert_hours: alertHoursValue(), status: $("status").value, name_zh: $("name_zh").value.trim(),
     name_en: $("name_en").value.trim() || null, phone: $("phone").value.trim() || null,
     notes: $("notes").value.trim() || null, amenities: currentAmenities().sort()
   };
@@ -237,7 +271,8 @@ function formValues() {
 function diff() {
   var p = S.site.properties, v = formValues(), out = {};
   FIELDS.forEach(function (f) {
-    var before = f === "amenities" ? (p.amenities || []).slice().sort() : (p[f] === undefined ? null : p[f]);
+    var before = f === "amenities" ? (p.amenities || []).slice().sort() :
+      f === "alert_hours" ? sameAlertHours(p.alert_hours) : (p[f] === undefined ? null : p[f]);
     if (JSON.stringify(before) !== JSON.stringify(v[f])) out[f] = v[f];
   });
   return out;
@@ -262,8 +297,10 @@ function save(ev) {
       $("reload").hidden = false;
     } else {
       var errs = (res.body && res.body.errors) || [];
-      var hoursErr = errs.filter(function (e) { return e.field === "opening_hours"; })[0];
-      if (hoursErr) showHoursError($("hours").value.trim(), hoursErr);
+      PREVIEWS.forEach(function (pv) {
+        var e = errs.filter(function (x) { return x.field === pv.field || x.field.indexOf(pv.field + ".") === 0; })[0];
+        if (e) pv.showError(e);
+      });
       out.dataset.detail = problemText(res);
       msg(out, "bad", "failed", problemText(res));
     }
@@ -281,53 +318,57 @@ function updateListed(feature) {
   S.sites = S.sites.map(function (f) { return f.id === feature.id ? feature : f; });
 }
 
-/* ---------- live preview ---------- */
-function scheduledPreview() {
-  clearTimeout(S.previewTimer);
-  S.previewTimer = setTimeout(preview, 250);
-}
+/* ---------- live preview: of the regular hours and of the alert hours, each under its own input ---------- */
 function todayBeijing() {
   return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
 }
-function preview() {
-  var expr = $("hours").value.trim();
-  var box = $("preview");
-  if (!expr) { box.dataset.status = "idle"; $("preview-days").textContent = ""; return; }
-  if (S.previewCtl) S.previewCtl.abort();
-  var ctl = S.previewCtl = (window.AbortController ? new AbortController() : null);
-  var seq = ++S.previewSeq;
-  box.dataset.status = "loading";
-  var url = "/api/v1/hours/preview?opening_hours=" + encodeURIComponent(expr) + "&from=" + todayBeijing();
-  fetchJSON(url, { signal: ctl ? ctl.signal : undefined }).then(function (body) {
-    if (seq !== S.previewSeq) return;
-    $("hours-error").hidden = true;
-    S.lastPreview = body;
-    renderPreview(body);
-    box.dataset.status = "ok";
-    box.dataset.expr = expr;
-  }, function (err) {
-    if (err.status === undefined) throw err;
-    if (seq !== S.previewSeq) return;
-    showHoursError(expr, err.problems[0] || { reason: err.detail });
-    box.dataset.status = "error";
-  }).catch(function (err) { if (!err || err.name !== "AbortError") box.dataset.status = "error"; });
-}
-function showHoursError(expr, e) {
-  var box = $("hours-error");
-  box.hidden = false;
-  box.dataset.column = e.column || "";
-  var what = e.expected || e.reason || "";
-  $("hours-error-text").textContent = (e.column ? t("hoursErrorAt", { col: e.column }) : t("hoursError")) + what;
-  $("hours-caret").textContent = e.column ? expr + "\n" + new Array(e.column).join(" ") + "^" : expr;
+// The preview of the hours typed into input #<inputId>: errors under it (#<inputId>-error...), the next 7 days in
+// #<boxId> (#<boxId>-days, #<boxId>-warnings); only the answer to the latest text is shown.
+function hoursPreview(inputId, boxId, field) {
+  var seq = 0, ctl = null, timer = null, last = null;
+  var input = $(inputId), box = $(boxId);
+  function showError(e) {
+    var node = $(inputId + "-error");
+    var expr = input.value.trim();
+    node.hidden = false;
+    node.dataset.column = e.column || "";
+    var what = e.expected || e.reason || "";
+    $(inputId + "-error-text").textContent = (e.column ? t("hoursErrorAt", { col: e.column }) : t("hoursError")) + what;
+    $(inputId + "-caret").textContent = e.column ? expr + "\n" + new Array(e.column).join(" ") + "^" : expr;
+  }
+  function run() {
+    var expr = input.value.trim();
+    if (ctl) ctl.abort();
+    var mine = ++seq;
+    if (!expr) { box.dataset.status = "idle"; $(boxId + "-days").textContent = ""; last = null; return; }
+    ctl = window.AbortController ? new AbortController() : null;
+    box.dataset.status = "loading";
+    var url = "/api/v1/hours/preview?opening_hours=" + encodeURIComponent(expr) + "&from=" + todayBeijing();
+    fetchJSON(url, { signal: ctl ? ctl.signal : undefined }).then(function (body) {
+      if (mine !== seq) return;
+      $(inputId + "-error").hidden = true;
+      last = body;
+      renderPreview(body, boxId);
+      box.dataset.status = "ok";
+      box.dataset.expr = expr;
+    }, function (err) {
+      if (err.status === undefined) throw err;
+      if (mine !== seq) return;
+      showError(err.problems[0] || { reason: err.detail });
+      box.dataset.status = "error";
+    }).catch(function (err) { if (!err || err.name !== "AbortError") box.dataset.status = "error"; });
+  }
+  input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(run, 250); });
+  return { field: field, run: run, showError: showError, rerender: function () { if (last) renderPreview(last, boxId); } };
 }
 function hhmm(iso, dayIso) {
   var d = iso.slice(0, 10), hm = iso.slice(11, 16);
   return d > dayIso && hm === "00:00" ? "24:00" : hm;
 }
-function renderPreview(body) {
-  var tb = $("preview-days");
+function renderPreview(body, boxId) {
+  var tb = $(boxId + "-days");
   tb.textContent = "";
-  var ws = $("preview-warnings");
+  var ws = $(boxId + "-warnings");
   ws.textContent = "";
   (body.warnings || []).forEach(function (w) { ws.appendChild(el("li", { text: w[S.lang] || w.en })); });
   body.days.slice(0, 7).forEach(function (d) {
@@ -493,7 +534,12 @@ function init() {
   $("edit-form").addEventListener("submit", save);
   $("verify").addEventListener("click", verify);
   $("reload").addEventListener("click", function () { openSite(S.site.id); });
-  $("hours").addEventListener("input", scheduledPreview);
+  PREVIEWS = [hoursPreview("hours", "preview", "opening_hours"),
+    hoursPreview("alert-hours", "alert-preview", "alert_hours")];
+  $("alert-on").addEventListener("change", function () {
+    $("alert-box").hidden = !$("alert-on").checked;
+    if ($("alert-on").checked && !$("alert-hours").value) { $("alert-hours").value = "24/7"; PREVIEWS[1].run(); }
+  });
   $("closure-form").addEventListener("submit", addClosure);
   $("live-form").addEventListener("submit", postLive);
   $("live-clear").addEventListener("click", clearLive);

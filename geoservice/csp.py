@@ -84,14 +84,16 @@ def image_source(url: str) -> str | None:
     return "http:" if "{" in host or "}" in host else f"http://{host}"
 
 
-def map_policy(nonce: str, image_sources: Iterable[str] = ()) -> Policy:
+def map_policy(nonce: str, image_sources: Iterable[str] = (), connect_self: bool = False) -> Policy:
     """The planners' coverage map: only script and style elements carrying ``nonce`` (Leaflet, its plugin, the
-    map's own code and CSS, inlined or linked), no inline style attributes, no network access from scripts.
+    map's own code and CSS, inlined or linked), no inline style attributes, no network access from scripts
+    except, with ``connect_self`` (the served map), this service's own API for the sites' details.
 
     Images: tiles from any https host (osm, amap, custom templates), ``image_sources`` (from
     :func:`image_source`: an http tile server or asset host), the service's own Leaflet images, and data: URIs
     (inlined Leaflet images).
     """
     extra = sorted({s for s in image_sources if s})
+    connect = {"connect_src": ("'self'",)} if connect_self else {}
     return _policy(script_src=(f"'nonce-{nonce}'",), style_src=(f"'nonce-{nonce}'",),
-                   img_src=("'self'", "data:", "https:", *extra))
+                   img_src=("'self'", "data:", "https:", *extra), **connect)

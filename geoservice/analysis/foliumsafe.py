@@ -105,8 +105,8 @@ class TextTooltip(VerbatimMacro):
 class NoncedFigure(Figure):
     """folium's Figure with a CSP ``<meta>``, UTF-8 declared first, and the page script carrying the nonce.
 
-    ``nonce`` and ``image_sources`` (http tile or asset hosts, see :func:`geoservice.csp.image_source`) are set
-    before rendering (:func:`geoservice.analysis.maps.render_html`).
+    ``nonce``, ``image_sources`` (http tile or asset hosts, see :func:`geoservice.csp.image_source`) and
+    ``connect_self`` are set before rendering (:func:`geoservice.analysis.maps.render_html`).
     """
 
     _template = Template(
@@ -123,10 +123,11 @@ class NoncedFigure(Figure):
         self.header._children.pop("meta_http", None)  # charset comes first in the template instead
         self.nonce = ""
         self.image_sources: tuple[str, ...] = ()
+        self.connect_self = False  # the page fetches the sites' details from this service's API
 
     def policy(self) -> Policy:
         """The page's Content-Security-Policy for the current nonce."""
-        return map_policy(self.nonce, self.image_sources)
+        return map_policy(self.nonce, self.image_sources, self.connect_self)
 
     def render(self, **kwargs: Any) -> str:
         """The page. Rendered without a nonce set (e.g. displayed in Jupyter), it gets a fresh one."""

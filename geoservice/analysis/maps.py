@@ -82,7 +82,8 @@ WEEKDAYS_ZH = tuple(label["zh"] for label in WEEKDAY_LABELS.values())
 # Simplification tolerances (metres, EPSG:32650) for what the map draws; the analysis itself is not simplified.
 DISTRICT_TOLERANCE_M = 60.0
 GAP_TOLERANCE_M = 40.0
-COORD_DECIMALS = 5  # ~1 m
+COORD_DECIMALS = 5  # ~1 m: points
+POLYGON_DECIMALS = 4  # ~10 m: polygons already simplified by 40-60 m
 
 
 class MapError(ValueError):
@@ -130,80 +131,128 @@ def use_local_assets(m: NoncedMap, assets_base: str | None = DEFAULT_ASSETS_BASE
 
 
 class SiteCluster(MarkerCluster, VerbatimMacro):
-    """A MarkerCluster layer of sites built in the browser from one compact JSON table (no per-marker JS).
+    """One MarkerCluster for the sites of every kind, so clusters of different kinds never sit on top of each other
+    (one layer per kind would cluster each on its own and overlap their labels). It is not in the layer control:
+    each kind's :class:`SiteLayer` adds its markers to it and takes them out again.
 
-    Rows: ``[lat, lon, name_zh, name_en, hours_index, amenity_mask, is_open, until, next_open, address,
-    simulated]``.
-    Open sites are filled dots in the kind's colour, closed ones hollow grey (CSS classes, see
-    :func:`_palette_css`); clusters show "open/all", their colour and opacity set through the CSSOM (the
-    page's CSP allows no inline style attributes).
+    Clusters show "open/all" with an opacity that grows with the open share, set through the CSSOM (the page's
+    CSP allows no inline style attributes).
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.markerClusterGroup({{ this.options|tojavascript }});
+            {{ this.get_name() }}.options.iconCreateFunction = function (c) {
+                var ms = c.getAllChildMarkers(), open = 0;
+                for (var i = 0; i < ms.length; i++) { if (ms[i].options.gsOpen) { open++; } }
+                var size = ms.length < 50 ? 32 : (ms.length < 500 ? 38 : 44);
+                var box = document.createElement('div'), label = document.createElement('span');
+                box.style.setProperty('opacity', String(0.45 + 0.55 * open / ms.length));
+                label.textContent = open + '/' + ms.length;
+                box.appendChild(label);
+                return L.divIcon({html: box, className: 'gs-cluster marker-cluster', iconSize: L.point(size, size)});
+            };
+        {% endmacro %}""")
+
+    default_js: list[tuple[str, str]] = []  # the plugin's assets come from use_local_assets
+    default_css: list[tuple[str, str]] = []
+
+    def __init__(self) -> None:
+        super().__init__(name="sites", control=False, chunkedLoading=False, maxClusterRadius=72, animate=False,
+                         disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)  # type: ignore[no-untyped-call]
+        self._name = "SiteCluster"
+
+
+class SiteLayer(Layer, VerbatimMacro):
+    """The sites of one kind, built in the browser from one compact JSON table (no per-marker JS) and shown in
+    the shared :class:`SiteCluster`.
+
+    Rows (:func:`site_rows`): ``[lat, lon, is_open, until, next_open, id]``, then, when the details are in the
+    page, ``[name_zh, name_en, hours_index, amenity_mask, address, simulated]``; without them (the served map)
+    the popup fetches the site from the API. Open sites are filled dots in the kind's colour, closed ones hollow
+    (CSS classes, see :func:`_palette_css`).
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var rows = {{ this.payload }}, kind = {{ this.kind|tojson }}, cluster = {{ this.cluster }};
+                var openIcon = L.divIcon({className: 'gs-site gs-open gs-' + kind, iconSize: [14, 14],
+                                          html: '<span></span>'});
+                var closedIcon = L.divIcon({className: 'gs-site gs-closed gs-' + kind, iconSize: [14, 14],
+                                            html: '<span></span>'});
+                var markers = [];
+                for (var i = 0; i < rows.length; i++) {
+                    var r = rows[i];
+                    var m = L.marker([r[0], r[1]], {icon: r[2] ? openIcon : closedIcon, gsOpen: !!r[2],
+                                                    title: r.length > 6 ? r[6] : '', keyboard: false});
+                    GS_BIND_POPUP(m, r, kind);
+                    markers.push(m);
+                }
+                // data-gs-sites-in: how many sites the cluster holds (for tests and first-render timing).
+                function count() { document.documentElement.dataset.gsSitesIn = String(cluster.getLayers().length); }
+                var Kind = L.Layer.extend({
+                    onAdd: function () { cluster.addLayers(markers); count(); },
+                    onRemove: function () { cluster.removeLayers(markers); count(); }
+                });
+                return new Kind();
+            })();
+        {% endmacro %}""")
+
+    def __init__(self, kind: str, rows: list[list[Any]], cluster: SiteCluster, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "SiteLayer"
+        self.kind = kind
+        self.cluster = cluster.get_name()
+        self.payload = script_json(rows)
+
+
+class MetricScale(VerbatimMacro):
+    """A metric-only scale bar (folium's ``control_scale`` shows miles too)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            L.control.scale({metric: true, imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}""")
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "MetricScale"
+
+
+class RecommendationLayer(Layer, VerbatimMacro):
+    """Numbered markers for recommended sites with their reach circles (plain Leaflet, no jQuery popups).
+
+    Recommendations closer than a marker's width are drawn as one marker listing their ranks ("2·3·10"), which
+    splits as one zooms in: numbers never sit on top of each other.
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = (function(){
                 var rows = {{ this.payload }};
-                var colour = {{ this.colour|tojson }};
-                var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
-                cluster.options.iconCreateFunction = function (c) {
-                    var ms = c.getAllChildMarkers(), open = 0;
-                    for (var i = 0; i < ms.length; i++) { if (ms[i].options.gsOpen) { open++; } }
-                    var share = open / ms.length;
-                    var size = ms.length < 50 ? 34 : (ms.length < 500 ? 40 : 48);
-                    var box = document.createElement('div'), label = document.createElement('span');
-                    box.style.setProperty('background', colour);
-                    box.style.setProperty('opacity', String(0.35 + 0.65 * share));
-                    label.textContent = open + '/' + ms.length;
-                    box.appendChild(label);
-                    return L.divIcon({html: box, className: 'gs-cluster marker-cluster',
-                                      iconSize: L.point(size, size)});
-                };
-                var openIcon = L.divIcon({className: 'gs-site gs-open gs-{{ this.kind }}', iconSize: [14, 14],
-                                          html: '<span></span>'});
-                var closedIcon = L.divIcon({className: 'gs-site gs-closed gs-{{ this.kind }}', iconSize: [14, 14],
-                                            html: '<span></span>'});
-                var markers = [];
-                for (var i = 0; i < rows.length; i++) {
-                    var r = rows[i];
-                    var m = L.marker([r[0], r[1]], {icon: r[6] ? openIcon : closedIcon, gsOpen: !!r[6],
-                                                    title: r[2], keyboard: false});
-                    m.bindPopup(GS_SITE_POPUP(r, {{ this.kind|tojson }}), {maxWidth: 300});
-                    markers.push(m);
-                }
-                cluster.addLayers(markers);
-                return cluster;
-            })();
-        {% endmacro %}""")
-
-    default_js: list[tuple[str, str]] = []  # the plugin's assets come from use_local_assets
-    default_css: list[tuple[str, str]] = []
-
-    def __init__(self, kind: str, rows: list[list[Any]], name: str, show: bool = True):
-        super().__init__(name=name, show=show, chunkedLoading=True, maxClusterRadius=50,
-                         disableClusteringAtZoom=17, spiderfyOnMaxZoom=False)  # type: ignore[no-untyped-call]
-        self._name = "SiteCluster"
-        self.kind = kind
-        self.colour = KIND_COLOURS.get(kind, "#495057")
-        self.payload = script_json(rows)
-
-
-class RecommendationLayer(Layer, VerbatimMacro):
-    """Numbered markers for recommended sites with their reach circles (plain Leaflet, no jQuery popups)."""
-
-    _template = Template("""
-        {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = (function(){
-                var rows = {{ this.payload }};
                 var group = L.featureGroup();
+                var numbers = L.markerClusterGroup({maxClusterRadius: 60, showCoverageOnHover: false, animate: false,
+                                                    spiderfyOnMaxZoom: true, disableClusteringAtZoom: 16});
+                numbers.options.iconCreateFunction = function (c) {
+                    var ranks = c.getAllChildMarkers().map(function (m) { return m.options.gsRank; })
+                        .sort(function (a, b) { return a - b; });
+                    var label = ranks.join('·');
+                    return L.divIcon({className: 'gs-rec gs-rec-group', iconSize: [14 + 7 * label.length, 26],
+                                      html: '<div class="gs-rec-icon gs-rec-many" data-ranks="' + ranks.join(',')
+                                            + '">' + label + '</div>'});
+                };
                 for (var i = 0; i < rows.length; i++) {
                     var r = rows[i];
                     L.circle([r.lat, r.lon], {radius: r.radius, color: '#0b7285', weight: 1.5, fill: false,
                                               dashArray: '4 4', interactive: false}).addTo(group);
                     L.marker([r.lat, r.lon], {icon: L.divIcon({className: 'gs-rec', iconSize: [26, 26],
-                                                              html: '<div class="gs-rec-icon">' + r.rank + '</div>'}),
-                                              title: '#' + r.rank, zIndexOffset: 1000})
-                        .bindPopup(r.popup, {maxWidth: 300}).bindTooltip(r.tooltip).addTo(group);
+                                                              html: '<div class="gs-rec-icon" data-ranks="' + r.rank
+                                                                    + '">' + r.rank + '</div>'}),
+                                              title: '#' + r.rank, zIndexOffset: 1000, gsRank: r.rank})
+                        .bindPopup(r.popup, {maxWidth: 300}).bindTooltip(r.tooltip).addTo(numbers);
                 }
+                numbers.addTo(group);
                 return group;
             })();
         {% endmacro %}""")
@@ -240,7 +289,7 @@ def _for_map(geom: Any, datum: str, tolerance_m: float) -> Any:
     simple = to_wgs84(shapely.simplify(to_metric(geom), tolerance_m, preserve_topology=True)) if tolerance_m else geom
     if datum != "wgs84":
         simple = transform_geometry(simple, "wgs84", datum)
-    return shapely.set_precision(simple, 10 ** -COORD_DECIMALS)
+    return shapely.set_precision(simple, 10 ** -POLYGON_DECIMALS)
 
 
 def _points_for_map(lon: np.ndarray, lat: np.ndarray, datum: str) -> tuple[np.ndarray, np.ndarray]:
@@ -283,8 +332,10 @@ def resolve_tiles(tiles: str, tiles_datum: str | None = None) -> BaseMap | None:
         raise MapError(str(exc)) from None
 
 
-def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str) -> tuple[dict[str, list[list[Any]]], list[str]]:
-    """Compact popup rows per kind for :class:`SiteCluster` (hours as an index into a shared table)."""
+def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str, details: bool = True
+              ) -> tuple[dict[str, list[list[Any]]], list[str]]:
+    """Compact rows per kind for :class:`SiteLayer` (hours as an index into a shared table); without
+    ``details`` only position, state and id (the served map fetches the rest when a popup opens)."""
     points = sites.geometry.to_numpy()
     lon, lat = _points_for_map(shapely.get_x(points), shapely.get_y(points), datum)
     hours = sorted(set(sites["opening_hours"]))
@@ -295,17 +346,21 @@ def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str) -> tuple[dic
         mask = 0
         for a in row.amenities or []:
             mask |= bits.get(a, 0)
-        out.setdefault(row.kind, []).append([
-            round(float(lat[i]), COORD_DECIMALS), round(float(lon[i]), COORD_DECIMALS), row.name_zh,
-            row.name_en or "", hidx[row.opening_hours], mask, 1 if row.is_open else 0,
+        entry: list[Any] = [
+            round(float(lat[i]), COORD_DECIMALS), round(float(lon[i]), COORD_DECIMALS), 1 if row.is_open else 0,
             _hhmm(row.open_until, at) if row.is_open else "", "" if row.is_open else _hhmm(row.next_open, at),
-            row.address or "", 1 if getattr(row, "simulated", False) else 0])
-    return out, hours
+            row.id]
+        if details:
+            entry += [row.name_zh, row.name_en or "", hidx[row.opening_hours], mask, row.address or "",
+                      1 if getattr(row, "simulated", False) else 0]
+        out.setdefault(row.kind, []).append(entry)
+    return out, (hours if details else [])
 
 
 def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | None = None, tiles: str = "osm",
                  tiles_datum: str | None = None, assets_base: str | None = DEFAULT_ASSETS_BASE,
-                 inline_assets: bool = False, metric: str = "demand_share", title: str | None = None) -> folium.Map:
+                 inline_assets: bool = False, metric: str = "demand_share", title: str | None = None,
+                 site_api: str | None = None) -> folium.Map:
     """A Folium map of a coverage result.
 
     Layers (each toggleable in the layer control): the district choropleth of ``metric`` (``demand_share`` or
@@ -314,7 +369,10 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     new sites. A title block states the parameters, the time and the data provenance; a legend and a collapsible
     district table complete it.
 
-    See the module docstring for ``tiles``/``tiles_datum`` and ``assets_base``/``inline_assets``.
+    See the module docstring for ``tiles``/``tiles_datum`` and ``assets_base``/``inline_assets``. With
+    ``site_api`` (the served map: this service's ``/api/v1/sites``) the page carries only each site's position,
+    state and id, and a popup fetches the name, address, hours and amenities from ``{site_api}/{id}`` when it
+    opens; without it (files, notebooks) every detail is in the page, which then works offline.
     """
     if metric not in ("demand_share", "area_share"):
         raise MapError("metric must be demand_share or area_share")
@@ -323,13 +381,16 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     bounds = result.district_geometry.total_bounds
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     clon, clat = _points_for_map(np.array([centre[1]]), np.array([centre[0]]), datum)
-    m = NoncedMap(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=True,
-                  prefer_canvas=False)
+    # The clusters need the map's maxZoom, which a tile layer would give; without tiles it is set here.
+    m = NoncedMap(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=False,
+                  prefer_canvas=False, maxZoom=spec.max_zoom if spec else 19)
+    m.add_child(MetricScale())
     use_local_assets(m, assets_base, inline_assets)
     image_urls = [spec.url] if spec else []
     if not inline_assets and assets_base:
         image_urls.append(assets_base)  # Leaflet's CSS images come from there
     _figure(m).image_sources = tuple(s for s in map(image_source, image_urls) if s)
+    _figure(m).connect_self = site_api is not None
     if spec:
         SafeTileLayer(tiles=spec.url, attr=spec.attribution_html(), name=spec.name, max_zoom=spec.max_zoom,
                       subdomains=spec.subdomains, control=False).add_to(m)
@@ -374,16 +435,18 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
                             ["Gap in 空白所在区", "Uncovered area 未覆盖面积", "Uncovered demand 未覆盖需求"])
                 ).add_to(m)
 
-    # 3. Sites per kind (clustered).
-    rows, hours_table = site_rows(result.sites, result.at, datum)
+    # 3. Sites per kind, in one shared cluster.
+    rows, hours_table = site_rows(result.sites, result.at, datum, details=site_api is None)
+    cluster = SiteCluster()
+    cluster.add_to(m)
     for kind in KINDS:
         kind_rows = rows.get(kind, [])
         if not kind_rows and kind not in result.kinds:
             continue
-        n_open = sum(r[6] for r in kind_rows)
+        n_open = sum(r[2] for r in kind_rows)
         label = KIND_LABELS[kind]
-        SiteCluster(kind, kind_rows,
-                    name=html_text(f"{label['en']} · {label['zh']} ({n_open:,} open / {len(kind_rows):,})")).add_to(m)
+        SiteLayer(kind, kind_rows, cluster, name=html_text(
+            f"{label['en']} · {label['zh']} ({n_open:,} open 开放 / {len(kind_rows):,})")).add_to(m)
 
     # 4. Recommendations.
     if recommendations is not None and len(recommendations):
@@ -404,7 +467,7 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
 
     SafeLayerControl(collapsed=False, position="topright").add_to(m)
     Panel(_panel_html(result, recommendations, metric, spec, title), _CSS + _palette_css(),
-          _popup_script(hours_table)).add_to(m)
+          _popup_script(hours_table, site_api)).add_to(m)
     return m
 
 
@@ -426,7 +489,8 @@ def render_html(m: folium.Map, nonce: str | None = None) -> str:
 
 def page_policy(m: folium.Map, nonce: str) -> Policy:
     """The Content-Security-Policy of the map rendered with ``nonce`` (to send as a header with it)."""
-    return map_policy(nonce, _figure(m).image_sources)
+    figure = _figure(m)
+    return map_policy(nonce, figure.image_sources, figure.connect_self)
 
 
 def save_map(m: folium.Map, path: Path | str) -> Path:
@@ -443,10 +507,11 @@ _CSS = """
 .gs-site span{display:block;width:10px;height:10px;border-radius:50%;border:2px solid;box-sizing:content-box}
 .gs-closed span{background:#fff;opacity:.85}
 .gs-cluster div{width:100%;height:100%;border-radius:50%;display:flex;align-items:center;justify-content:center;
- color:#fff;font:600 11px/1 system-ui,sans-serif;box-shadow:0 0 0 3px rgba(255,255,255,.6)}
+ color:#fff;font:600 11px/1 system-ui,sans-serif;box-shadow:0 0 0 3px rgba(255,255,255,.6);background:#1d3557}
 .gs-cluster{background:transparent}
 .gs-rec-icon{width:24px;height:24px;border-radius:50%;background:#0b7285;color:#fff;border:2px solid #fff;
  font:700 12px/24px system-ui,sans-serif;text-align:center;box-shadow:0 1px 4px rgba(0,0,0,.5)}
+.gs-rec-icon.gs-rec-many{width:auto;border-radius:13px;padding:0 5px;white-space:nowrap}
 .gs-panel{position:absolute;z-index:1000;background:rgba(255,255,255,.94);border-radius:6px;
  box-shadow:0 1px 6px rgba(0,0,0,.35);font:12px/1.35 system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;
  color:#212529;padding:8px 10px}
@@ -478,38 +543,66 @@ def _palette_css() -> str:
                   f"#gs-legend .dot.gs-open-{k}{{background:{c};border-color:{c}}}",
                   f"#gs-legend .dot.gs-closed-{k}{{background:#fff;border-color:{c};margin-left:6px}}"]
     rules.append("#gs-legend .dot.gs-rec-dot{background:#0b7285;border-color:#0b7285}")
+    rules.append("#gs-legend .dot.gs-cluster-dot{background:#1d3557;border-color:#1d3557}")
     return "\n".join(rules) + "\n"
 
 
 _POPUP_JS = """
-var GS_HOURS = @HOURS@, GS_AMENITIES = @AMENITIES@, GS_KINDS = @KINDS@;
+var GS_HOURS = @HOURS@, GS_AMENITIES = @AMENITIES@, GS_KINDS = @KINDS@, GS_SITE_API = @API@;
 function GS_ESC(s) { return String(s).replace(/[&<>"']/g, function (c) {
   return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]; }); }
-function GS_SITE_POPUP(r, kind) {
-  var am = [];
-  for (var i = 0; i < GS_AMENITIES.length; i++) {
-    if (r[5] & (1 << i)) { am.push(GS_AMENITIES[i][0] + ' ' + GS_AMENITIES[i][1]); }
+/* A site's details: from its row when the page carries them, else from the API's feature (p), else none yet. */
+function GS_DETAILS(r, p) {
+  if (r.length > 6) {
+    var am = [];
+    for (var i = 0; i < GS_AMENITIES.length; i++) {
+      if (r[9] & (1 << i)) { am.push(GS_AMENITIES[i][0] + ' ' + GS_AMENITIES[i][1]); }
+    }
+    return {zh: r[6], en: r[7], hours: GS_HOURS[r[8]], address: r[10], amenities: am, simulated: !!r[11]};
   }
-  var state = r[6]
-    ? ('<b class="gs-now-open">Open 营业中</b>' + (r[7] ? ' until 至 ' + GS_ESC(r[7]) : ' (24/7 or beyond 8 days)'))
-    : ('<b class="gs-now-closed">Closed 已关闭</b>' + (r[8] ? ' · opens 开放于 ' + GS_ESC(r[8]) : ''));
-  return '<div class="gs-popup"><b>' + GS_ESC(r[2]) + '</b>' + (r[3] ? '<br>' + GS_ESC(r[3]) : '')
-    + '<dl><dt>' + GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1] + '</dt><dd>' + state + '</dd>'
-    + '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(GS_HOURS[r[4]]) + '</code></dd>'
-    + (r[9] ? '<dt>Address 地址</dt><dd>' + GS_ESC(r[9]) + '</dd>' : '')
-    + '<dt>Amenities 设施</dt><dd>' + (am.length ? GS_ESC(am.join(', ')) : '–') + '</dd></dl>'
-    + (r[10] ? '<small>SIMULATED demo data 模拟数据</small>' : '') + '</div>';
+  if (!p) { return null; }
+  return {zh: p.name_zh || '', en: p.name_en || '', hours: p.opening_hours || '', address: p.address || '',
+          simulated: !!p.simulated, amenities: (p.amenity_labels || []).map(function (a) {
+            return a.zh + ' ' + a.en; })};
+}
+function GS_SITE_POPUP(r, kind, p, failed) {
+  var d = GS_DETAILS(r, p);
+  var state = r[2]
+    ? ('<b class="gs-now-open">Open 营业中</b>' + (r[3] ? ' until 至 ' + GS_ESC(r[3]) : ' (24/7 or beyond 8 days)'))
+    : ('<b class="gs-now-closed">Closed 已关闭</b>' + (r[4] ? ' · opens 开放于 ' + GS_ESC(r[4]) : ''));
+  var head = d ? '<b>' + GS_ESC(d.zh) + '</b>' + (d.en ? '<br>' + GS_ESC(d.en) : '')
+    : '<b>' + (failed ? 'Details unavailable 暂时无法读取详情' : 'Loading… 加载中…') + '</b>';
+  var body = '<dt>' + GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1] + '</dt><dd>' + state + '</dd>';
+  if (d) {
+    body += '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(d.hours) + '</code></dd>'
+      + (d.address ? '<dt>Address 地址</dt><dd>' + GS_ESC(d.address) + '</dd>' : '')
+      + '<dt>Amenities 设施</dt><dd>' + (d.amenities.length ? GS_ESC(d.amenities.join(', ')) : '–') + '</dd>';
+  }
+  return '<div class="gs-popup" data-site="' + GS_ESC(r[5]) + '">' + head + '<dl>' + body + '</dl>'
+    + (d && d.simulated ? '<small>SIMULATED demo data 模拟数据</small>' : '') + '</div>';
+}
+function GS_BIND_POPUP(m, r, kind) {
+  m.bindPopup(function () { return GS_SITE_POPUP(r, kind, null); }, {maxWidth: 300});
+  if (r.length > 6 || !GS_SITE_API) { return; }
+  m.on('popupopen', function (e) {
+    fetch(GS_SITE_API + '/' + encodeURIComponent(r[5]), {headers: {Accept: 'application/geo+json'}})
+      .then(function (res) { if (!res.ok) { throw new Error('HTTP ' + res.status); } return res.json(); })
+      .then(function (f) { e.popup.setContent(GS_SITE_POPUP(r, kind, f.properties || {})); },
+            function () { e.popup.setContent(GS_SITE_POPUP(r, kind, null, true)); });
+  });
 }
 """
 
 
-def _popup_script(hours: list[str]) -> str:
-    """The popup builder with the hours, amenity and kind tables it indexes into."""
+def _popup_script(hours: list[str], site_api: str | None = None) -> str:
+    """The popup builder with the hours, amenity and kind tables it indexes into, and the API it fetches the
+    sites' details from when the rows do not carry them."""
     amen = [[AMENITY_LABELS[a]["zh"], AMENITY_LABELS[a]["en"]] for a in AMENITIES]
     kinds = {k: [v["zh"], v["en"]] for k, v in KIND_LABELS.items()}
     # One pass: a placeholder inside the data (e.g. in an OSM comment) is never substituted.
-    tables = {"HOURS": script_json(hours), "AMENITIES": script_json(amen), "KINDS": script_json(kinds)}
-    return re.sub(r"@(HOURS|AMENITIES|KINDS)@", lambda m: tables[m.group(1)], _POPUP_JS)
+    tables = {"HOURS": script_json(hours), "AMENITIES": script_json(amen), "KINDS": script_json(kinds),
+              "API": script_json(site_api)}
+    return re.sub(r"@(HOURS|AMENITIES|KINDS|API)@", lambda m: tables[m.group(1)], _POPUP_JS)
 
 
 def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: BaseMap | None,
@@ -553,14 +646,16 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
  " (GeoNames CC BY 4.0)"}; hours: OSM opening_hours with China's official holiday calendar. {esc(tiles_line)}.</div>
 </div>"""
     legend = ['<div id="gs-legend" class="gs-panel"><b>Legend 图例</b><br>',
-              f"District: {'demand' if metric == 'demand_share' else 'area'} covered<br>"]
+              f"District: {'demand' if metric == 'demand_share' else 'area'} covered "
+              f"{'区需求覆盖率' if metric == 'demand_share' else '区面积覆盖率'}<br>"]
     edges = (0.0,) + SHARE_BINS + (1.0,)
     for i in range(len(SHARE_COLOURS)):
         legend.append(f'<i class="gs-sw-{i}"></i>{edges[i] * 100:.0f}–{edges[i + 1] * 100:.0f} %<br>')
     legend.append('<i class="gs-sw-gap"></i>Gap: no open site within reach 服务空白<br>')
     for k in KINDS:
-        legend.append(f'<i class="dot gs-open-{k}"></i>{KIND_LABELS[k]["en"]} open '
-                      f'<i class="dot gs-closed-{k}"></i>closed<br>')
+        legend.append(f'<i class="dot gs-open-{k}"></i>{KIND_LABELS[k]["en"]} {KIND_LABELS[k]["zh"]}: open 开放 '
+                      f'<i class="dot gs-closed-{k}"></i>closed 关闭<br>')
+    legend.append('<i class="dot gs-cluster-dot"></i>n/m: open/all sites nearby 附近开放/全部站点<br>')
     legend.append('<i class="dot gs-rec-dot"></i>Recommended new site 建议站点</div>')
     rows = []
     for r in result.district_table().itertuples(index=False):

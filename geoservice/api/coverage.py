@@ -282,7 +282,8 @@ def coverage_map(args: dict[str, Any]) -> Response:
     recs = p.recommend(result, args["n"]) if args["n"] else None
     try:
         m = p.map(result, recs, tiles=args["tiles"], metric=args["metric"],
-                  assets_base=request.script_root.rstrip("/") + "/static/vendor")
+                  assets_base=request.script_root.rstrip("/") + "/static/vendor",
+                  site_api=request.script_root.rstrip("/") + "/api/v1/sites")
     except MapError as exc:
         raise ValidationFailed([Problem("tiles", str(exc))]) from None
     nonce = new_nonce()

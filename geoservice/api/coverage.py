@@ -70,10 +70,13 @@ class CoverageQuery:
 def _cache() -> GridCache:
     from geoservice.analysis.planner import GridCache
 
-    cfg = settings()
-    folder = cfg.grid_dir if cfg.grid_dir is not None else cfg.embedded_path.parent / "grids"
-    return current_app.extensions.setdefault(  # type: ignore[no-any-return]
-        "geoservice.coverage_grids", GridCache(folder))
+    """The app's one grid cache (made on the first coverage request, then reused by every request)."""
+    found = current_app.extensions.get("geoservice.coverage_grids")
+    if found is None:
+        cfg = settings()
+        folder = cfg.grid_dir if cfg.grid_dir is not None else cfg.embedded_path.parent / "grids"
+        found = current_app.extensions.setdefault("geoservice.coverage_grids", GridCache(folder))
+    return found  # type: ignore[no-any-return]
 
 
 def planner(resolution: int) -> Planner:

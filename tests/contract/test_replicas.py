@@ -118,3 +118,15 @@ def test_the_store_works_through_pgbouncer_in_transaction_mode(servers: dict[str
             assert len(s.spatial.districts()) > 0
     finally:
         s.close()
+
+
+def test_healthz_reports_each_server(servers: dict[str, Any]) -> None:
+    from geoservice.app import create_app
+    from geoservice.settings import Settings
+
+    settings = Settings(database_url=servers["url"], read_urls=servers["read_url"], autoload_layers=False,
+                        replica_max_lag_s=5.0)
+    app = create_app(settings)
+    body = app.test_client().get("/healthz").get_json()
+    assert [s["role"] for s in body["servers"]] == ["primary", "standby"]
+    assert body["servers"][1]["reachable"] is True and body["servers"][1]["in_use"] is True

@@ -314,7 +314,8 @@ class PostgisStore(SpatialStore):
         return {"backend": self.backend, "sites": n[0] if n else 0, "postgis": postgis[0] if postgis else None,
                 "store": self.breaker.state(),
                 "pool": {"size": stats.get("pool_size", 0), "available": stats.get("pool_available", 0),
-                         "max": self.pool.max_size}}
+                         "max": self.pool.max_size},
+                "servers": self.servers()}
 
     def _rows(self, name: str, params: dict[str, Any] | None = None, **choices: str) -> list[Any]:
         with self.connection() as conn:

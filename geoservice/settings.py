@@ -50,6 +50,14 @@ class Settings:
     """
 
     database_url: str = dataclasses.field(default="", repr=False)  # may hold a password
+    # Hot standbys of the primary for public reads (GEOSERVICE_READ_URLS, comma-separated; empty = the primary
+    # answers everything). Writes, bulk loads and admin reads stay on ``database_url`` (geoservice.store.postgis).
+    read_urls: str = dataclasses.field(default="", repr=False)  # may hold passwords
+    # A standby whose replay lags the primary by more than this is skipped until it catches up.
+    replica_max_lag_s: float = dataclasses.field(default=10.0, metadata=_range(0.0, 3600.0))
+    # The URLs go through PgBouncer in transaction mode: no server-side prepared statements
+    # (psycopg prepare_threshold=None). Also switched on by ``pgbouncer=1`` in a URL's query string.
+    pgbouncer: bool = False
     embedded_path: Path = Path("instance/geoservice.sqlite")
     layers_dir: Path = dataclasses.field(default_factory=_bundled_layers_dir)  # GEOSERVICE_LAYERS_DIR overrides
     # The areas layer served (GeoJSON polygons with code and zh/en names, see geoservice.servicearea);
@@ -178,6 +186,10 @@ class Settings:
         except ValidationFailed as exc:  # name the variable, not the field
             raise ValidationFailed([dataclasses.replace(p, field=PREFIX + p.field.upper()) for p in exc.items],
                                    "environment") from None
+
+    def read_url_list(self) -> list[str]:
+        """The standbys' URLs (``read_urls`` split on commas, blanks dropped)."""
+        return [u.strip() for u in self.read_urls.split(",") if u.strip()]
 
     def basemap(self) -> BaseMap | None:
         """The couriers' page's base map (None: no tiles), or raise :class:`BaseMapError`."""

@@ -321,11 +321,21 @@ def basemap(args: dict[str, Any]) -> Response:
     return resp
 
 
+# PostGIS only: the primary and each read replica (GEOSERVICE_READ_URLS), as the store routes reads now.
+SERVERS_SCHEMA: dict[str, Any] = {"type": "array", "items": {
+    "type": "object", "required": ["role", "server", "reachable", "replay_lag_s", "in_use"],
+    "properties": {"role": {"enum": ["primary", "standby"]}, "server": {"type": "string"},
+                   "reachable": {"type": "boolean"},
+                   "replay_lag_s": {"type": ["number", "null"], "description": "standby: seconds behind the primary"},
+                   "in_use": {"type": "boolean", "description": "reads (primary: writes) are sent to it"}}}}
+
+
 @API.route(bp, P.Operation(
     "GET", "/healthz", "Store health (for load balancers)",
     ok={200: P.Response("OK", {"application/json": {"type": "object", "required": ["status", "backend"],
                                                     "properties": {"status": {"const": "ok"},
-                                                                   "backend": {"type": "string"}}}})}))
+                                                                   "backend": {"type": "string"},
+                                                                   "servers": SERVERS_SCHEMA}}})}))
 def healthz(args: dict[str, Any]) -> Response:
     """Checks that the store answers (503 problem+json when it does not)."""
     svc = services()

@@ -43,6 +43,7 @@ from geoservice.limiter import SharedLimiter
 from geoservice.model import Operator
 from geoservice.passwords import LOGIN_PATTERN, MAX_PASSWORD, normal_login
 from geoservice.services.accounts import SESSION_REALM
+from geoservice.store.postgis.replicas import set_account
 
 bp = Blueprint("session", __name__)
 API = P.Api()
@@ -120,9 +121,21 @@ def require_csrf(sid: str) -> None:
                         [{"field": CSRF_HEADER, "reason": "missing or wrong"}])
 
 
+@bp.before_app_request
+def _anonymous_until_authenticated() -> None:
+    set_account(None)  # worker threads serve many requests: forget the previous caller
+
+
 def current_operator() -> Operator:
     """The caller: the bearer token's account when ``Authorization`` is sent (no CSRF token needed), else the
-    session cookie's (a state-changing request also needs ``X-CSRF-Token``); 401 when neither is valid."""
+    session cookie's (a state-changing request also needs ``X-CSRF-Token``); 401 when neither is valid.
+    Names the account for read-your-writes on read replicas (:mod:`geoservice.store.postgis.replicas`)."""
+    found = _authenticated_operator()
+    set_account(f"{found.id}:{found.name}")
+    return found
+
+
+def _authenticated_operator() -> Operator:
     header = request.headers.get("Authorization")
     if header is not None or COOKIE not in request.cookies:
         if header is None:

@@ -13,7 +13,9 @@ def open_spatial(settings: Settings) -> SpatialStore:
 
         return PostgisStore(settings.database_url, min_size=settings.pool_min_size,
                             max_size=settings.pool_max_size, timeout=settings.pool_timeout_s,
-                            statement_timeout_ms=settings.statement_timeout_ms)
+                            statement_timeout_ms=settings.statement_timeout_ms,
+                            read_urls=settings.read_url_list(), replica_max_lag_s=settings.replica_max_lag_s,
+                            pgbouncer=settings.pgbouncer)
     from geoservice.store.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.embedded_path)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, 
 from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.postgis.breaker import Breaker
+from geoservice.store.postgis.replicas import ReplicaRouter, safe_name
 from geoservice.store.relational import Database, PostgresDialect
 from geoservice.store.spatial import IntervalRow, NearestRow, SiteWriter, SpatialStore, Window
 
@@ -44,6 +46,15 @@ N_SITE_COLUMNS = 22  # columns of {site_columns}; a query's extra columns follow
 # KNN candidates examined beyond k: enough that the exact re-ranking almost never has to ask again (measured:
 # bench/bench_scale.py counts the repeats), few enough that the index scan stops early.
 NEAREST_MARGIN = 5
+
+
+def _bouncer_flag(url: str, flag: bool) -> tuple[str, bool]:
+    """``url`` without a ``pgbouncer=1`` query parameter (libpq does not know it), and whether PgBouncer is meant."""
+    found = re.search(r"([?&])pgbouncer=(1|true|yes|on)(&|$)", url)
+    if not found:
+        return url, flag
+    rest = url[:found.start()] + (found.group(1) + url[found.end():] if found.group(3) else "")
+    return rest.rstrip("?&"), True
 
 
 def _q(name: str, **choices: str) -> str:
@@ -134,10 +145,15 @@ class PostgisStore(SpatialStore):
     backend = BACKEND
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 1.0,
-                 statement_timeout_ms: int = 5000):
+                 statement_timeout_ms: int = 5000, read_urls: Sequence[str] = (), replica_max_lag_s: float = 10.0,
+                 pgbouncer: bool = False):
         """``timeout``: how long a request waits for a pooled connection. A pool with at least as many
         connections as the worker has threads hands one out at once, so a wait means the database cannot be
-        reached: keep it short (it bounds the first requests of an outage; the breaker answers the rest)."""
+        reached: keep it short (it bounds the first requests of an outage; the breaker answers the rest).
+
+        ``read_urls``: hot standbys for public reads (:mod:`.replicas`); ``pgbouncer`` (or ``pgbouncer=1`` in a
+        URL): no server-side prepared statements, as PgBouncer in transaction mode cannot keep them."""
+        url, pgbouncer = _bouncer_flag(url, pgbouncer)
         self.url = url
         self.timeout = timeout
         # The dialect-neutral repositories share the pool: reads on a read-only transaction, writes on one each.
@@ -162,17 +178,28 @@ class PostgisStore(SpatialStore):
             if time.monotonic() - returned.get(id(conn), 0.0) > IDLE_CHECK_S:
                 ConnectionPool.check_connection(conn)
 
-        given = conninfo_to_dict(url)
-        libpq = {k: v for k, v in (("connect_timeout", CONNECT_TIMEOUT_S),
-                                   ("tcp_user_timeout", TCP_USER_TIMEOUT_MS)) if k not in given}
-        # reconnect_timeout: the pool's own background retries give up after a few seconds; while the database
-        # is down the breaker's probe asks the pool for a connection, which starts a fresh attempt at once, so
-        # recovery is not left waiting for the pool's next (exponentially delayed) retry.
-        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-                                   kwargs=libpq, configure=configure, reset=reset, check=check,
-                                   reconnect_timeout=5)
+        def make_pool(pool_url: str) -> ConnectionPool:
+            pool_url, bouncer = _bouncer_flag(pool_url, pgbouncer)
+            given = conninfo_to_dict(pool_url)
+            libpq: dict[str, Any] = {k: v for k, v in (("connect_timeout", CONNECT_TIMEOUT_S),
+                                                       ("tcp_user_timeout", TCP_USER_TIMEOUT_MS)) if k not in given}
+            if bouncer:
+                libpq["prepare_threshold"] = None
+            # reconnect_timeout: the pool's own background retries give up after a few seconds; while the
+            # database is down the breaker's probe asks the pool for a connection, which starts a fresh attempt at
+            # once, so recovery is not left waiting for the pool's next (exponentially delayed) retry.
+            pool = ConnectionPool(pool_url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
+                                  kwargs=libpq, configure=configure, reset=reset, check=check,
+                                  reconnect_timeout=5)
+            pool.open(wait=False)
+            return pool
+
+        self.pool = make_pool(url)
         self.breaker = Breaker(self._probe)
-        self.pool.open(wait=False)
+        self.replicas: ReplicaRouter | None = None
+        if read_urls:
+            self.replicas = ReplicaRouter([_bouncer_flag(u, pgbouncer)[0] for u in read_urls], replica_max_lag_s,
+                                          make_pool, {"prepare_threshold": None} if pgbouncer else {})
         self._local = threading.local()
 
     def _probe(self) -> None:
@@ -193,6 +220,25 @@ class PostgisStore(SpatialStore):
         if current is not None and not bulk:
             yield current
             return
+        if read_only and not bulk and self.replicas is not None:
+            standby = self.replicas.choose()
+            if standby is not None:
+                with ExitStack() as stack:
+                    try:
+                        conn = stack.enter_context(standby.pool.connection(timeout=min(self.timeout, 0.5)))
+                    except (PoolTimeout, PoolClosed, psycopg.OperationalError) as exc:
+                        standby.reachable = False  # skipped until its next check; this read uses the primary
+                        LOGGER.warning("standby pool failed, reading from the primary: %s", exc)
+                    else:
+                        conn.autocommit = True
+                        self._local.conn = conn
+                        self._local.standby = standby
+                        try:
+                            yield conn
+                        finally:
+                            self._local.conn = current
+                            self._local.standby = None
+                        return
         self.breaker.check()  # known to be down: fail now, do not wait for the pool
         try:
             with self.pool.connection(timeout=self.timeout) as conn:
@@ -204,6 +250,12 @@ class PostgisStore(SpatialStore):
                     self._in_use += 1
                 try:
                     yield conn
+                    if not read_only and self.replicas is not None and self.replicas.wants_lsn():
+                        conn.commit()  # the LSN past this write's commit record (insert, not write, position:
+                        # with asynchronous commit the record may not be written yet): read-your-writes
+                        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+                        if row:
+                            self.replicas.wrote(str(row[0]))
                 finally:
                     self._local.conn = current
                     with self._in_use_lock:
@@ -226,6 +278,18 @@ class PostgisStore(SpatialStore):
     def close(self) -> None:
         self.breaker.stop()
         self.pool.close()
+        if self.replicas is not None:
+            self.replicas.close()
+
+    def routed_to_standby(self) -> bool:
+        """True inside a ``connection()`` block that a standby answers (tests, diagnostics)."""
+        return getattr(self._local, "standby", None) is not None
+
+    def servers(self) -> list[dict[str, Any]]:
+        """The primary and each standby: role, reachable, replay lag (standby), in use — for /healthz."""
+        primary = {"role": "primary", "server": safe_name(self.url), "reachable": self.breaker.state()["state"] == "up",
+                   "replay_lag_s": None, "in_use": True}
+        return [primary, *(self.replicas.status() if self.replicas is not None else [])]
 
     def migrate(self) -> list[str]:
         applied: list[str] = []
@@ -250,7 +314,8 @@ class PostgisStore(SpatialStore):
         return {"backend": self.backend, "sites": n[0] if n else 0, "postgis": postgis[0] if postgis else None,
                 "store": self.breaker.state(),
                 "pool": {"size": stats.get("pool_size", 0), "available": stats.get("pool_available", 0),
-                         "max": self.pool.max_size}}
+                         "max": self.pool.max_size},
+                "servers": self.servers()}
 
     def _rows(self, name: str, params: dict[str, Any] | None = None, **choices: str) -> list[Any]:
         with self.connection() as conn:

@@ -1,0 +1,183 @@
+"""Read replicas: public reads on a healthy hot standby (round robin), everything else on the primary.
+
+A standby is used only while it is reachable, in recovery and its replay lags by at most ``max_lag_s``; its
+state is checked lazily, at most once every ``CHECK_INTERVAL_S`` per standby, so a request never waits on a
+dead standby for more than one short check. Read-your-writes: after a write by a named account (the one hook,
+:func:`set_account`, names it), the primary's ``pg_current_wal_lsn()`` is remembered for that account for
+``PIN_S`` seconds; its reads go to a standby only once that standby's ``pg_last_wal_replay_lsn()`` has reached
+it, else to the primary. The routes know nothing of this beyond the hook.
+"""
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+LOGGER = logging.getLogger(__name__)
+CHECK_INTERVAL_S = 1.0  # a standby's state is at most this old when a read is routed
+CHECK_TIMEOUT_S = 1  # connect_timeout of the state check
+PIN_S = 60.0  # how long an account's last write LSN is remembered
+
+_account: contextvars.ContextVar[str | None] = contextvars.ContextVar("geoservice_account", default=None)
+
+
+def set_account(name: str | None) -> None:
+    """Name the authenticated account of the current request (None: anonymous)."""
+    _account.set(name)
+
+
+def current_account() -> str | None:
+    """The account named by :func:`set_account` for this request, if any."""
+    return _account.get()
+
+
+def lsn_value(text: str | None) -> int | None:
+    """A ``pg_lsn`` text (``'16/B374D848'``) as an integer, for comparisons."""
+    if not text:
+        return None
+    hi, _, lo = str(text).partition("/")
+    return (int(hi, 16) << 32) | int(lo, 16)
+
+
+class Standby:
+    """One standby: its pool and its last checked state."""
+
+    def __init__(self, url: str, pool: ConnectionPool):
+        self.url = url
+        self.pool = pool
+        self.checked = 0.0
+        self.reachable = False
+        self.in_recovery = False
+        self.lag_s: float | None = None
+        self.replay_lsn: int | None = None
+        self.behind_since: float | None = None
+        self.lock = threading.Lock()
+
+    def refresh(self, kwargs: dict[str, Any]) -> None:
+        """Check the standby on a short-lived connection of its own (the pool may be waiting on a dead host)."""
+        try:
+            with psycopg.connect(self.url, connect_timeout=CHECK_TIMEOUT_S, autocommit=True, **kwargs) as conn:
+                row = conn.execute(
+                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+                    " COALESCE(pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), false),"
+                    " COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)"
+                    ).fetchone()
+            assert row is not None
+            now = time.monotonic()
+            self.reachable, self.in_recovery = True, bool(row[0])
+            self.replay_lsn = lsn_value(row[1])
+            # Lag: 0 once everything received is replayed; behind, the time since it was first seen behind, capped
+            # by the age of the last replayed transaction (small under a steady write load that it keeps up with).
+            if not row[2]:
+                self.behind_since = None
+                lag = 0.0
+            else:
+                if self.behind_since is None:
+                    self.behind_since = now
+                lag = min(now - self.behind_since, max(0.0, float(row[3])))
+            self.lag_s = lag if row[0] else None
+        except (psycopg.Error, OSError) as exc:
+            if self.reachable:
+                LOGGER.warning("standby %s unreachable: %s", safe_name(self.url), exc)
+            self.reachable, self.in_recovery, self.lag_s = False, False, None
+        self.checked = time.monotonic()
+
+
+def safe_name(url: str) -> str:
+    """host:port/dbname of a URL (no user or password), for logs and /healthz."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    d = conninfo_to_dict(url)
+    return f"{d.get('host', '')}:{d.get('port', '')}/{d.get('dbname', '')}"
+
+
+class ReplicaRouter:
+    """Chooses a standby for a read, or None (the primary)."""
+
+    def __init__(self, urls: list[str], max_lag_s: float, make_pool: Callable[[str], ConnectionPool],
+                 check_kwargs: dict[str, Any] | None = None):
+        self.max_lag_s = max_lag_s
+        self.standbys = [Standby(u, make_pool(u)) for u in urls]
+        self._next = itertools.count()
+        self._pins: dict[str, tuple[int, float]] = {}
+        self._pins_lock = threading.Lock()
+        self._check_kwargs = check_kwargs or {}
+        self.last_used: Standby | None = None
+
+    def _fresh(self, s: Standby) -> Standby:
+        if time.monotonic() - s.checked >= CHECK_INTERVAL_S and s.lock.acquire(blocking=False):
+            try:
+                s.refresh(self._check_kwargs)
+            finally:
+                s.lock.release()
+        return s
+
+    def healthy(self, s: Standby) -> bool:
+        return s.reachable and s.in_recovery and s.lag_s is not None and s.lag_s <= self.max_lag_s
+
+    def choose(self) -> Standby | None:
+        """A healthy standby (round robin) that has replayed the current account's last write, or None."""
+        if not self.standbys:
+            return None
+        need = self._pin(current_account())
+        start = next(self._next)
+        for i in range(len(self.standbys)):
+            s = self._fresh(self.standbys[(start + i) % len(self.standbys)])
+            if not self.healthy(s):
+                continue
+            if need is not None and (s.replay_lsn is None or s.replay_lsn < need):
+                # The state may be a second old: ask again before sending the writer to the primary.
+                s.refresh(self._check_kwargs)
+                if s.replay_lsn is None or s.replay_lsn < need:
+                    continue
+            return s
+        return None
+
+    def _pin(self, account: str | None) -> int | None:
+        if account is None:
+            return None
+        with self._pins_lock:
+            pin = self._pins.get(account)
+            if pin is None:
+                return None
+            if pin[1] < time.monotonic():
+                del self._pins[account]
+                return None
+            return pin[0]
+
+    def wants_lsn(self) -> bool:
+        """True when the current request's writes must be remembered (standbys exist, an account is named)."""
+        return bool(self.standbys) and current_account() is not None
+
+    def wrote(self, lsn_text: str) -> None:
+        """Remember the primary's WAL position after the current account's write."""
+        account, lsn = current_account(), lsn_value(lsn_text)
+        if account is None or lsn is None:
+            return
+        with self._pins_lock:
+            old = self._pins.get(account)
+            self._pins[account] = (max(lsn, old[0]) if old else lsn, time.monotonic() + PIN_S)
+            if len(self._pins) > 10_000:  # expired entries of many accounts
+                now = time.monotonic()
+                self._pins = {k: v for k, v in self._pins.items() if v[1] >= now}
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each standby's state for /healthz."""
+        out = []
+        for s in self.standbys:
+            self._fresh(s)
+            out.append({"role": "standby", "server": safe_name(s.url), "reachable": s.reachable,
+                        "replay_lag_s": None if s.lag_s is None else round(s.lag_s, 3),
+                        "in_use": self.healthy(s)})
+        return out
+
+    def close(self) -> None:
+        for s in self.standbys:
+            s.pool.close()

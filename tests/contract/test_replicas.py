@@ -1,0 +1,132 @@
+"""Read replicas against real servers: a primary, a hot standby of it and a PgBouncer, started for this module."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from geoservice.bootstrap import load_districts
+from geoservice.services import Services
+from geoservice.store.postgis import PostgisStore
+from geoservice.store.postgis import replicas as rp
+from tests.support import LAYERS
+
+pytestmark = pytest.mark.postgis
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Any]]:
+    from tools.pgcluster import Bouncer, HotStandby, ThrowawayCluster
+
+    primary = ThrowawayCluster().start()
+    standby = bouncer = None
+    try:
+        url = primary.create_database("gs_replicas")
+        setup = Services.over(PostgisStore(url, max_size=2))
+        setup.migrate()
+        load_districts(setup, LAYERS)
+        setup.close()
+        standby = HotStandby(primary).start()
+        bouncer = Bouncer(primary.port).start()
+        yield {"primary": primary, "standby": standby, "bouncer": bouncer, "url": url,
+               "read_url": standby.url("gs_replicas")}
+    finally:
+        for s in (bouncer, standby, primary):
+            if s is not None:
+                s.stop()
+
+
+@pytest.fixture
+def store(servers: dict[str, Any]) -> Iterator[PostgisStore]:
+    s = PostgisStore(servers["url"], max_size=2, read_urls=[servers["read_url"]], replica_max_lag_s=2.0)
+    yield s
+    s.close()
+    rp.set_account(None)
+
+
+def _recovery(store: PostgisStore, read_only: bool = True) -> bool:
+    with store.connection(read_only=read_only) as conn:
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def _count(store: PostgisStore) -> int:
+    with store.connection(read_only=True) as conn:
+        row = conn.execute("SELECT count(*) FROM rr_probe").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_public_reads_go_to_the_standby_and_writes_to_the_primary(store: PostgisStore) -> None:
+    assert _recovery(store) is True
+    assert _recovery(store, read_only=False) is False
+    servers = store.servers()
+    assert [s["role"] for s in servers] == ["primary", "standby"]
+    assert servers[1]["reachable"] and servers[1]["in_use"]
+
+
+def test_writer_reads_its_write_at_once_while_replay_is_paused(store: PostgisStore,
+                                                               servers: dict[str, Any]) -> None:
+    with store.connection() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS rr_probe (x int)")
+    time.sleep(1.2)
+    servers["standby"].pause_replay()
+    try:
+        rp.set_account("operator:alice")
+        with store.connection() as conn:
+            conn.execute("INSERT INTO rr_probe VALUES (1)")
+        n = _count(store)  # pinned to the primary: sees its own row
+        assert n >= 1
+        assert _recovery(store) is False
+        rp.set_account(None)  # anonymous: the standby, still within the lag bound
+        time.sleep(1.1)
+        assert _recovery(store) is True
+        assert _count(store) == n - 1
+        time.sleep(2.5)  # past the bound: the standby is skipped
+        assert _recovery(store) is False
+        assert store.servers()[1]["in_use"] is False
+    finally:
+        servers["standby"].resume_replay()
+    time.sleep(1.5)
+    assert _recovery(store) is True
+
+
+def test_a_stopped_standby_is_skipped_without_an_error(store: PostgisStore, servers: dict[str, Any]) -> None:
+    assert _recovery(store) is True
+    servers["standby"].pause()
+    try:
+        time.sleep(1.1)
+        assert _recovery(store) is False
+        status = store.servers()[1]
+        assert status["reachable"] is False and status["in_use"] is False
+    finally:
+        servers["standby"].resume()
+    deadline = time.monotonic() + 15  # its pool reconnects in the background; until then reads use the primary
+    while not _recovery(store) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert _recovery(store) is True
+
+
+def test_the_store_works_through_pgbouncer_in_transaction_mode(servers: dict[str, Any]) -> None:
+    s = Services.over(PostgisStore(servers["bouncer"].url("gs_replicas") + "?pgbouncer=1", max_size=2))
+    try:
+        for _ in range(10):  # more statements than psycopg's prepare threshold
+            assert s.health()["sites"] >= 0
+            assert len(s.spatial.districts()) > 0
+    finally:
+        s.close()
+
+
+def test_healthz_reports_each_server(servers: dict[str, Any]) -> None:
+    from geoservice.app import create_app
+    from geoservice.settings import Settings
+
+    settings = Settings(database_url=servers["url"], read_urls=servers["read_url"], autoload_layers=False,
+                        replica_max_lag_s=5.0)
+    app = create_app(settings)
+    body = app.test_client().get("/healthz").get_json()
+    assert [s["role"] for s in body["servers"]] == ["primary", "standby"]
+    assert body["servers"][1]["reachable"] is True and body["servers"][1]["in_use"] is True

@@ -43,7 +43,7 @@ from geoservice.limiter import SharedLimiter
 from geoservice.model import Operator
 from geoservice.passwords import LOGIN_PATTERN, MAX_PASSWORD, normal_login
 from geoservice.services.accounts import SESSION_REALM
-from geoservice.store.postgis.replicas import set_account
+from geoservice.store.caller import set_account
 
 bp = Blueprint("session", __name__)
 API = P.Api()

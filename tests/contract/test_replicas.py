@@ -111,11 +111,22 @@ def test_a_stopped_standby_is_skipped_without_an_error(store: PostgisStore, serv
 
 
 def test_the_store_works_through_pgbouncer_in_transaction_mode(servers: dict[str, Any]) -> None:
+    import dataclasses
+
+    from geoservice.hours import now_local
+    from geoservice.model import NearestQuery
+    from tests.support import TIANANMEN
+    from tests.support.sites import make_sites
+
     s = Services.over(PostgisStore(servers["bouncer"].url("gs_replicas") + "?pgbouncer=1", max_size=2))
     try:
-        for _ in range(10):  # more statements than psycopg's prepare threshold
+        (site,) = make_sites(s, [("pgb", 50, 0, "24/7", "warm_station", ["heating"])])
+        for i in range(8):  # more of each statement than psycopg's prepare threshold (5)
             assert s.health()["sites"] >= 0
             assert len(s.spatial.districts()) > 0
+            s.sites.upsert_sites([dataclasses.replace(site, name_zh=f"经连接池写入 {i}")])  # a write
+            hits = s.sites.nearest(NearestQuery(lon=TIANANMEN[0], lat=TIANANMEN[1], at=now_local(), limit=1))
+            assert [h.site.id for h in hits] == [site.id] and hits[0].site.name_zh == f"经连接池写入 {i}"
     finally:
         s.close()
 

@@ -3,13 +3,12 @@
 A standby is used only while it is reachable, in recovery and its replay lags by at most ``max_lag_s``; its
 state is checked lazily, at most once every ``CHECK_INTERVAL_S`` per standby, so a request never waits on a
 dead standby for more than one short check. Read-your-writes: after a write by a named account (the one hook,
-:func:`set_account`, names it), the primary's ``pg_current_wal_lsn()`` is remembered for that account for
-``PIN_S`` seconds; its reads go to a standby only once that standby's ``pg_last_wal_replay_lsn()`` has reached
-it, else to the primary. The routes know nothing of this beyond the hook.
+:func:`geoservice.store.caller.set_account`, names it), the primary's WAL insert position is remembered for
+that account for ``PIN_S`` seconds (in this process); its reads go to a standby only once that standby's
+``pg_last_wal_replay_lsn()`` has reached it, else to the primary. The routes know nothing of this beyond the hook.
 """
 from __future__ import annotations
 
-import contextvars
 import itertools
 import logging
 import threading
@@ -20,22 +19,15 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from geoservice.store.caller import current_account, set_account
+
+__all__ = ["ReplicaRouter", "current_account", "safe_name", "set_account"]
+
 LOGGER = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0  # a standby's state is at most this old when a read is routed
 CHECK_TIMEOUT_S = 1  # connect_timeout of the state check
 PIN_S = 60.0  # how long an account's last write LSN is remembered
 
-_account: contextvars.ContextVar[str | None] = contextvars.ContextVar("geoservice_account", default=None)
-
-
-def set_account(name: str | None) -> None:
-    """Name the authenticated account of the current request (None: anonymous)."""
-    _account.set(name)
-
-
-def current_account() -> str | None:
-    """The account named by :func:`set_account` for this request, if any."""
-    return _account.get()
 
 
 def lsn_value(text: str | None) -> int | None:

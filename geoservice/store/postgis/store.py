@@ -235,6 +235,10 @@ class PostgisStore(SpatialStore):
                         self._local.standby = standby
                         try:
                             yield conn
+                        except psycopg.OperationalError as exc:  # the standby went away or timed out mid-read
+                            standby.reachable = False
+                            LOGGER.warning("standby failed during a read: %s", exc)
+                            raise StoreUnavailable("the database is not reachable; try again shortly") from exc
                         finally:
                             self._local.conn = current
                             self._local.standby = None

@@ -23,6 +23,17 @@ class ClusterError(RuntimeError):
     """The cluster could not be created or started; the message says what to install or check."""
 
 
+def run_server_command(as_root: bool, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run a server binary (as the ``postgres`` user when we are root); ClusterError with its output on failure."""
+    cmd = [str(a) for a in args]
+    if as_root:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise ClusterError(f"{' '.join(cmd[-len(args):][:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
 def _bin_dir() -> Path:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                         key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
@@ -51,13 +62,7 @@ class ThrowawayCluster:
         self.started = False
 
     def _run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        cmd = [str(a) for a in args]
-        if self.as_root:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise ClusterError(f"{' '.join(cmd[-len(args):][:2])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-        return proc
+        return run_server_command(self.as_root, *args)
 
     def start(self) -> ThrowawayCluster:
         """initdb + pg_ctl start; raises ClusterError with the server log on failure."""
@@ -148,7 +153,8 @@ class HotStandby:
         self.as_root = primary.as_root
         self.started = False
 
-    _run = ThrowawayCluster._run
+    def _run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return run_server_command(self.as_root, *args)
 
     def start(self) -> HotStandby:
         """Base backup of the primary, then start it as a hot standby; raises ClusterError with the log."""

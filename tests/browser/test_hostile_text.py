@@ -30,6 +30,10 @@ pytestmark = pytest.mark.browser
 
 MAP = "/maps/coverage?at=2026-11-23T22:00&resolution=7&n=3"
 SET_VIEW = "([lat, lon, z]) => { Object.values(window).find(v => v instanceof L.Map).setView([lat, lon], z); }"
+# Centre on the first recommendation at zoom 16, where recommendation numbers are never grouped.
+TO_FIRST_REC = """() => { const m = Object.values(window).find(v => v instanceof L.Map); let c = null;
+  m.eachLayer(l => { if (!c && l instanceof L.Circle && l.options.dashArray === '4 4') { c = l; } });
+  m.setView(c.getLatLng(), 16, {animate: false}); }"""
 # Open the first district's tooltip the way a hover does (a hover's position depends on the screen layout).
 DISTRICT_TOOLTIP = """() => { const g = Object.values(window).find(v => v instanceof L.GeoJSON);
   g.openTooltip(g.getLayers()[0].getBounds().getCenter()); }"""
@@ -235,7 +239,9 @@ def test_coverage_map_shows_hostile_text_as_text(watched: Any, world: World) -> 
     assert page.eval_on_selector(".gs-tooltip td", "e => e.textContent") in names
 
     # A recommendation's popup, then each site's popup at street level (no clustering from zoom 17).
-    page.locator(".gs-rec").first.dispatch_event("click")
+    page.evaluate(TO_FIRST_REC)
+    page.wait_for_selector(".gs-rec:not(.gs-rec-group)")
+    page.locator(".gs-rec:not(.gs-rec-group)").first.dispatch_event("click")
     page.wait_for_selector(".leaflet-popup-content")
     assert names & set(page.eval_on_selector(".leaflet-popup-content", TEXT_NODES))
     page.evaluate(SET_VIEW, [seeded.sites[0].lat, seeded.sites[0].lon, 17])
@@ -244,6 +250,7 @@ def test_coverage_map_shows_hostile_text_as_text(watched: Any, world: World) -> 
     for i in range(3):
         page.locator(".gs-site").nth(i).dispatch_event("click")
         page.wait_for_function("n => document.querySelectorAll('.gs-popup').length === 1 && "
+                               "document.querySelector('.gs-popup code') && "
                                "document.querySelector('.gs-popup b').textContent !== n", arg=popups[-1][0] if popups
                                else "")
         popups.append(page.eval_on_selector(".gs-popup", "e => [e.querySelector('b').textContent, "

@@ -23,6 +23,7 @@ from geoservice.api import (
     public,
     reports,
     session,
+    tiles,
     webhooks,
 )
 from geoservice.api.errors import register_error_handlers
@@ -70,10 +71,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     metrics.init_app(app)
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
     for module in (public, session, operators, admin, live, alerts, reports, exports, webhooks, imports, openapi,
-                   ogc, coverage):
+                   ogc, coverage, tiles):
         app.register_blueprint(module.bp)
     apis = [public.API, session.API, operators.API, admin.API, live.API, alerts.API, reports.API, exports.API,
-            webhooks.API, imports.API, openapi.API, coverage.API]
+            webhooks.API, imports.API, openapi.API, coverage.API, tiles.API]
     app.extensions["geoservice.apis"] = apis
     dummy_hash()  # made now, so the first unknown login costs what every other wrong password does
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))

@@ -349,14 +349,16 @@ class PathInt(Param):
 
     where: str = "path"
     required: bool = True
+    hi: int = 2**63 - 1  # no id is larger (the databases' integers stop there)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+        return {"type": "integer", "minimum": 0, "maximum": self.hi}
 
     def convert(self, raw: str, out_of_range: int) -> int:
         value = int(raw)
-        if value > 2**63 - 1:  # no id is that large (and the databases' integers stop there)
-            raise NotFound(f"no {self.name.replace('_id', '')} with id {raw[:24]}")
+        if value > self.hi:
+            raise NotFound(f"no {self.name.replace('_id', '')} with id {raw[:24]}" if self.name.endswith("_id")
+                           else f"{self.name} = {raw[:24]} is beyond the last one ({self.hi})")
         return value
 
 

@@ -18,6 +18,7 @@ from geoservice.services.feed import FeedService
 from geoservice.services.live import LiveService
 from geoservice.services.scope import Scope
 from geoservice.services.sites import SiteService
+from geoservice.services.tiles import TileService
 from geoservice.services.webhooks import DeliveryPolicy, WebhookService
 from geoservice.settings import Settings
 from geoservice.store import open_spatial
@@ -63,6 +64,11 @@ class Services:
     def changes(self) -> FeedService:
         """Reading the partners' change feed (written by the site workflows)."""
         return FeedService(self.sites.feed)
+
+    @property
+    def tiles(self) -> TileService:
+        """Vector tiles of the sites and districts."""
+        return TileService(self.sites)
 
     @property
     def backend(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter
 from geoservice.network import Network
 from geoservice.store.relational import Database
+from geoservice.tiles import TileQuery
 
 Window = tuple[dt.datetime, dt.datetime]
 IntervalRow = tuple[str, dt.datetime, dt.datetime]
@@ -147,6 +148,11 @@ class SpatialStore(abc.ABC):
     @abc.abstractmethod
     def list_sites(self, flt: SiteFilter) -> tuple[list[Site], int]:
         """A page of sites by id and the total matching; ``open_at`` (if any) is inside :meth:`window`."""
+
+    @abc.abstractmethod
+    def site_tile(self, q: TileQuery) -> bytes:
+        """One Mapbox Vector Tile of the sites in tile ``q`` by :mod:`geoservice.tiles`' grouping rule (empty bytes
+        when none); ``open_at`` (if any) is inside :meth:`window`."""
 
     @abc.abstractmethod
     def count_sites(self) -> dict[str, dict[str, int]]:

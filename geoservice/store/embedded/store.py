@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ, utc_now
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
@@ -272,6 +274,10 @@ class EmbeddedStore(SpatialStore):
         matched = np.flatnonzero(ok)
         page = matched[flt.offset:flt.offset + flt.limit]
         return [index.sites[i] for i in page], len(matched)
+
+    def site_tile(self, q: tiles.TileQuery) -> bytes:
+        found, _ = self.list_sites(SiteFilter(q.lonlat_bbox(), q.kinds, None, q.open_at, limit=sys.maxsize))
+        return tiles.encode({q.layer: tiles.site_points(q, found)})
 
     def count_sites(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.range import Range
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
+from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
 from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
@@ -389,6 +390,14 @@ class PostgisStore(SpatialStore):
                 probe = self._rows("list_sites", params | {"offset": 0, "limit": 1})
                 return [], int(probe[0][-1]) if probe else 0
         return [_row_to_site(r) for r in rows], int(rows[0][-1]) if rows else 0
+
+    def site_tile(self, q: tiles.TileQuery) -> bytes:
+        params = {"z": q.z, "x": q.x, "y": q.y, "layer": q.layer, "kinds": list(q.kinds) or None,
+                  "open_at": q.open_at, "group_always": q.groups_always, "max_points": tiles.MAX_POINTS,
+                  "cell": tiles.CELL}
+        with self.connection(read_only=True):
+            rows = self._rows("site_tile", params)
+        return bytes(rows[0][0]) if rows and rows[0][0] else b""
 
     def count_sites(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -127,12 +127,45 @@ WHERE (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
           (%(bbox)s::float8[])[4], 4326))
         OR ((%(bbox)s::float8[])[1] > (%(bbox)s::float8[])[3] AND ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
           -180, (%(bbox)s::float8[])[2], (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326))))))
-  AND (%(open_at)s::timestamptz IS NULL OR (EXISTS (
-        SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz)
-        AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = s.id AND l.state = 'closed_now'
-                        AND l.posted_at <= %(open_at)s::timestamptz AND l.expires_at > %(open_at)s::timestamptz)))
+  AND {open_at_or_any}
 ORDER BY s.id
 OFFSET %(offset)s LIMIT %(limit)s
+
+-- name: open_at_or_any
+-- Listings and tiles: no open_at, or open at open_at by the materialised intervals and not closed_now then.
+(%(open_at)s::timestamptz IS NULL OR (EXISTS (
+  SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz)
+  AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = s.id AND l.state = 'closed_now'
+                  AND l.posted_at <= %(open_at)s::timestamptz AND l.expires_at > %(open_at)s::timestamptz)))
+
+-- name: site_tile
+-- One Mapbox Vector Tile of sites by geoservice/tiles.py's rule: sites inside the tile's envelope (no buffer),
+-- found through the lon/lat index of migration 004; below the grouping zoom, or past the cap, the sites of one
+-- kind in one cell of the 4096 grid become one point at their mean position with their count.
+WITH tile AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env),
+pts AS (
+  SELECT s.id, s.kind, s.name_zh, NULLIF(s.name_en, '') AS name_en, NULLIF(s.district_adcode, '') AS district_adcode,
+         s.simulated, ST_AsMVTGeom(ST_Transform(s.geog::geometry, 3857), tile.env, 4096, 0, true) AS g
+  FROM sites s, tile
+  WHERE s.geog::geometry && ST_Transform(tile.env, 4326)
+    AND (%(kinds)s::text[] IS NULL OR s.kind = ANY (%(kinds)s::text[]))
+    AND {open_at_or_any}
+),
+kept AS (SELECT *, count(*) OVER () AS n FROM pts WHERE g IS NOT NULL),
+grouped AS (
+  SELECT kind, count(*)::int AS count,
+         CASE WHEN count(*) = 1 THEN min(id) END AS id,
+         CASE WHEN count(*) = 1 THEN min(name_zh) END AS name_zh,
+         CASE WHEN count(*) = 1 THEN min(name_en) END AS name_en,
+         CASE WHEN count(*) = 1 THEN min(district_adcode) END AS district_adcode,
+         CASE WHEN count(*) = 1 THEN bool_or(simulated) END AS simulated,
+         ST_MakePoint(round(avg(ST_X(g))), round(avg(ST_Y(g)))) AS g
+  FROM kept
+  GROUP BY kind, CASE WHEN %(group_always)s OR n > %(max_points)s
+                      THEN floor(ST_X(g) / %(cell)s)::text || ',' || floor(ST_Y(g) / %(cell)s)::text
+                      ELSE id END
+)
+SELECT ST_AsMVT(grouped, %(layer)s, 4096, 'g') FROM grouped
 
 -- name: get_site
 SELECT {site_columns} FROM sites s WHERE s.id = %(id)s

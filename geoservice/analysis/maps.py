@@ -28,6 +28,7 @@ import base64
 import datetime as dt
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ LEAFLET_JS = "leaflet/leaflet.js"
 LEAFLET_CSS = "leaflet/leaflet.css"
 CLUSTER_JS = "leaflet.markercluster/leaflet.markercluster.js"
 CLUSTER_CSS = ("leaflet.markercluster/MarkerCluster.css", "leaflet.markercluster/MarkerCluster.Default.css")
+VECTORGRID_JS = "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
 
 
 KIND_COLOURS = {"warm_station": "#d9480f", "mother_baby_room": "#9c36b5", "worker_home": "#1864ab"}
@@ -112,21 +114,24 @@ def _inline_css(rel: str) -> str:
     return re.sub(r"url\(([^):\"']+\.(?:png|svg))\)", repl, css)
 
 
-def use_local_assets(m: NoncedMap, assets_base: str | None = DEFAULT_ASSETS_BASE, inline: bool = False) -> None:
-    """Give the map the service's vendored Leaflet and MarkerCluster (linked from ``assets_base`` or inlined),
-    each tag with the page's nonce. folium's CDN defaults are never used (:class:`NoncedMap` has none)."""
+def use_local_assets(m: NoncedMap, assets_base: str | None = DEFAULT_ASSETS_BASE, inline: bool = False,
+                     vector_tiles: bool = False) -> None:
+    """Give the map the service's vendored Leaflet and MarkerCluster (and, for sites drawn from vector tiles,
+    Leaflet.VectorGrid), linked from ``assets_base`` or inlined, each tag with the page's nonce. folium's CDN
+    defaults are never used (:class:`NoncedMap` has none)."""
     header = m.get_root().header  # type: ignore[attr-defined]
     css = (LEAFLET_CSS, *CLUSTER_CSS)
+    scripts = (LEAFLET_JS, CLUSTER_JS, *((VECTORGRID_JS,) if vector_tiles else ()))
     if inline:
         for i, rel in enumerate(css):
             header.add_child(Asset(css=True, text=raw_text(_inline_css(rel))), name=f"gs_css{i}")
-        for i, rel in enumerate((LEAFLET_JS, CLUSTER_JS)):
+        for i, rel in enumerate(scripts):
             header.add_child(Asset(css=False, text=raw_text(_read_asset(rel))), name=f"gs_js{i}")
         return
     base = (assets_base or DEFAULT_ASSETS_BASE).rstrip("/")
     for i, rel in enumerate(css):
         header.add_child(Asset(css=True, url=f"{base}/{rel}"), name=f"gs_css{i}")
-    for i, rel in enumerate((LEAFLET_JS, CLUSTER_JS)):
+    for i, rel in enumerate(scripts):
         header.add_child(Asset(css=False, url=f"{base}/{rel}"), name=f"gs_js{i}")
 
 
@@ -205,6 +210,70 @@ class SiteLayer(Layer, VerbatimMacro):
         self.kind = kind
         self.cluster = cluster.get_name()
         self.payload = script_json(rows)
+
+
+class SiteTileLayer(Layer, VerbatimMacro):
+    """The open sites of one kind drawn from this service's vector tiles (``/tiles/...?open_at=``), for networks
+    too large to embed: the page carries no site at all, each tile at most a few hundred points.
+
+    Grouped points (``count`` > 1, below zoom 13) are circles that grow with the count; a click on one says how
+    many open sites it stands for, on a single site fetches its details like the embedded layer's popups. SVG
+    renderer (see ``static/vendor/leaflet.vectorgrid/README.md``). ``html[data-gs-site-tiles]`` counts the
+    tiles drawn (for tests and first-render timing).
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function(){
+                var kind = {{ this.kind|tojson }}, layerName = {{ this.tileset|tojson }}, styles = {};
+                styles[layerName] = function (p) {
+                    var n = p.count || 1;
+                    return {radius: n > 1 ? Math.min(24, 6 + 3 * Math.log(n)) : 5, fill: true, weight: 1.5,
+                            fillOpacity: n > 1 ? 0.55 : 0.9, className: 'gs-tile-site gs-tile-' + kind
+                            + (n > 1 ? ' gs-tile-group' : '')};
+                };
+                var layer = L.vectorGrid.protobuf({{ this.url|tojson }}, {
+                    rendererFactory: L.svg.tile, interactive: true, vectorTileLayerStyles: styles,
+                    maxNativeZoom: 20, attribution: '', pane: 'gsSiteTiles'});
+                // Above the districts (overlay pane, 400), below markers and popups: clicks reach the sites.
+                var add = layer.onAdd;
+                layer.onAdd = function (map) {
+                    if (!map.getPane('gsSiteTiles')) { map.createPane('gsSiteTiles').style.zIndex = '450'; }
+                    return add.call(this, map);
+                };
+                // A tile's point is a CircleMarker in tile pixels, without a LatLng: Leaflet >= 1.8 asks a small
+                // marker for getLatLng() to place a click. Without it, the map places the click itself.
+                var create = layer._createLayer;
+                layer._createLayer = function (feat, pxPerExtent, style) {
+                    var f = create.call(this, feat, pxPerExtent, style);
+                    if (feat.type === 1) { f.getLatLng = null; }
+                    return f;
+                };
+                var drawn = 0;
+                layer.on('tileload', function () {
+                    document.documentElement.dataset.gsSiteTiles = String(++drawn); });
+                layer.on('click', function (e) {
+                    var props = e.layer.properties || {};
+                    var popup = L.popup({maxWidth: 300}).setLatLng(e.latlng)
+                        .setContent(GS_TILE_POPUP(props, kind, null)).openOn(layer._map);
+                    if ((props.count || 1) > 1 || !props.id || !GS_SITE_API) { return; }
+                    fetch(GS_SITE_API + '/' + encodeURIComponent(props.id),
+                          {headers: {Accept: 'application/geo+json'}})
+                      .then(function (res) { if (!res.ok) { throw new Error('HTTP ' + res.status); }
+                                             return res.json(); })
+                      .then(function (f) { popup.setContent(GS_TILE_POPUP(props, kind, f.properties || {})); },
+                            function () { popup.setContent(GS_TILE_POPUP(props, kind, null, true)); });
+                });
+                return layer;
+            })();
+        {% endmacro %}""")
+
+    def __init__(self, kind: str, url: str, name: str, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "SiteTileLayer"
+        self.kind = kind
+        self.url = url
+        self.tileset = url.split("/tiles/", 1)[-1].split("/", 1)[0]  # the layer inside the tiles
 
 
 class MetricScale(VerbatimMacro):
@@ -360,7 +429,7 @@ def site_rows(sites: gpd.GeoDataFrame, at: dt.datetime, datum: str, details: boo
 def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | None = None, tiles: str = "osm",
                  tiles_datum: str | None = None, assets_base: str | None = DEFAULT_ASSETS_BASE,
                  inline_assets: bool = False, metric: str = "demand_share", title: str | None = None,
-                 site_api: str | None = None) -> folium.Map:
+                 site_api: str | None = None, site_tiles: Mapping[str, str] | None = None) -> folium.Map:
     """A Folium map of a coverage result.
 
     Layers (each toggleable in the layer control): the district choropleth of ``metric`` (``demand_share`` or
@@ -373,11 +442,18 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     ``site_api`` (the served map: this service's ``/api/v1/sites``) the page carries only each site's position,
     state and id, and a popup fetches the name, address, hours and amenities from ``{site_api}/{id}`` when it
     opens; without it (files, notebooks) every detail is in the page, which then works offline.
+
+    With ``site_tiles`` (kind → vector tile URL template ``…/{z}/{x}/{y}.mvt?open_at=…``, this service's
+    ``/tiles``) the page embeds no site: each kind's open sites are drawn from the tiles (:class:`SiteTileLayer`),
+    which is what keeps a national network's map light. Tiles are in WGS-84, so this needs a WGS-84 base map.
     """
     if metric not in ("demand_share", "area_share"):
         raise MapError("metric must be demand_share or area_share")
     spec = resolve_tiles(tiles, tiles_datum)
     datum = spec.datum if spec else "wgs84"
+    if site_tiles is not None and datum != "wgs84":
+        raise MapError(f"sites from vector tiles (WGS-84) cannot be drawn on a {datum} base map; "
+                       "use tiles=osm or tiles=none, or embed the sites")
     bounds = result.district_geometry.total_bounds
     centre = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     clon, clat = _points_for_map(np.array([centre[1]]), np.array([centre[0]]), datum)
@@ -385,12 +461,12 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
     m = NoncedMap(location=[float(clat[0]), float(clon[0])], zoom_start=9, tiles=None, control_scale=False,
                   prefer_canvas=False, maxZoom=spec.max_zoom if spec else 19)
     m.add_child(MetricScale())
-    use_local_assets(m, assets_base, inline_assets)
+    use_local_assets(m, assets_base, inline_assets, vector_tiles=site_tiles is not None)
     image_urls = [spec.url] if spec else []
     if not inline_assets and assets_base:
         image_urls.append(assets_base)  # Leaflet's CSS images come from there
     _figure(m).image_sources = tuple(s for s in map(image_source, image_urls) if s)
-    _figure(m).connect_self = site_api is not None
+    _figure(m).connect_self = site_api is not None or site_tiles is not None
     if spec:
         SafeTileLayer(tiles=spec.url, attr=spec.attribution_html(), name=spec.name, max_zoom=spec.max_zoom,
                       subdomains=spec.subdomains, control=False).add_to(m)
@@ -435,18 +511,30 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
                             ["Gap in 空白所在区", "Uncovered area 未覆盖面积", "Uncovered demand 未覆盖需求"])
                 ).add_to(m)
 
-    # 3. Sites per kind, in one shared cluster.
-    rows, hours_table = site_rows(result.sites, result.at, datum, details=site_api is None)
-    cluster = SiteCluster()
-    cluster.add_to(m)
-    for kind in KINDS:
-        kind_rows = rows.get(kind, [])
-        if not kind_rows and kind not in result.kinds:
-            continue
-        n_open = sum(r[2] for r in kind_rows)
-        label = KIND_LABELS[kind]
-        SiteLayer(kind, kind_rows, cluster, name=html_text(
-            f"{label['en']} · {label['zh']} ({n_open:,} open 开放 / {len(kind_rows):,})")).add_to(m)
+    # 3. Sites per kind: in one shared cluster, or drawn from the vector tiles.
+    if site_tiles is not None:
+        hours_table: list[str] = []
+        counts = result.sites.groupby("kind")["is_open"].agg(["sum", "size"]) if len(result.sites) else None
+        for kind in KINDS:
+            n_open, n_all = ((int(counts.loc[kind, "sum"]), int(counts.loc[kind, "size"]))
+                             if counts is not None and kind in counts.index else (0, 0))
+            if (not n_all and kind not in result.kinds) or kind not in site_tiles:
+                continue
+            label = KIND_LABELS[kind]
+            SiteTileLayer(kind, site_tiles[kind], name=html_text(
+                f"{label['en']} · {label['zh']}: {n_open:,} open 开放 (of {n_all:,})")).add_to(m)
+    else:
+        rows, hours_table = site_rows(result.sites, result.at, datum, details=site_api is None)
+        cluster = SiteCluster()
+        cluster.add_to(m)
+        for kind in KINDS:
+            kind_rows = rows.get(kind, [])
+            if not kind_rows and kind not in result.kinds:
+                continue
+            n_open = sum(r[2] for r in kind_rows)
+            label = KIND_LABELS[kind]
+            SiteLayer(kind, kind_rows, cluster, name=html_text(
+                f"{label['en']} · {label['zh']} ({n_open:,} open 开放 / {len(kind_rows):,})")).add_to(m)
 
     # 4. Recommendations.
     if recommendations is not None and len(recommendations):
@@ -466,7 +554,8 @@ def coverage_map(result: CoverageResult, recommendations: gpd.GeoDataFrame | Non
                             name=html_text(f"Recommended new sites · 建议新增站点 ({len(recommendations)})")).add_to(m)
 
     SafeLayerControl(collapsed=False, position="topright").add_to(m)
-    Panel(_panel_html(result, recommendations, metric, spec, title), _CSS + _palette_css(),
+    Panel(_panel_html(result, recommendations, metric, spec, title, from_tiles=site_tiles is not None),
+          _CSS + _palette_css(),
           _popup_script(hours_table, site_api)).add_to(m)
     return m
 
@@ -542,6 +631,8 @@ def _palette_css() -> str:
                   f".gs-closed.gs-{k} span{{border-color:{c}}}",
                   f"#gs-legend .dot.gs-open-{k}{{background:{c};border-color:{c}}}",
                   f"#gs-legend .dot.gs-closed-{k}{{background:#fff;border-color:{c};margin-left:6px}}"]
+    rules += [f"path.gs-tile-{k}{{fill:{c};stroke:#fff}}" for k, c in KIND_COLOURS.items()]
+    rules.append(".leaflet-gsSiteTiles-pane .leaflet-tile{pointer-events:none}")  # only the points take clicks
     rules.append("#gs-legend .dot.gs-rec-dot{background:#0b7285;border-color:#0b7285}")
     rules.append("#gs-legend .dot.gs-cluster-dot{background:#1d3557;border-color:#1d3557}")
     return "\n".join(rules) + "\n"
@@ -572,14 +663,31 @@ function GS_SITE_POPUP(r, kind, p, failed) {
     : ('<b class="gs-now-closed">Closed 已关闭</b>' + (r[4] ? ' · opens 开放于 ' + GS_ESC(r[4]) : ''));
   var head = d ? '<b>' + GS_ESC(d.zh) + '</b>' + (d.en ? '<br>' + GS_ESC(d.en) : '')
     : '<b>' + (failed ? 'Details unavailable 暂时无法读取详情' : 'Loading… 加载中…') + '</b>';
-  var body = '<dt>' + GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1] + '</dt><dd>' + state + '</dd>';
-  if (d) {
-    body += '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(d.hours) + '</code></dd>'
-      + (d.address ? '<dt>Address 地址</dt><dd>' + GS_ESC(d.address) + '</dd>' : '')
-      + '<dt>Amenities 设施</dt><dd>' + (d.amenities.length ? GS_ESC(d.amenities.join(', ')) : '–') + '</dd>';
-  }
+  var body = '<dt>' + GS_KIND_LABEL(kind) + '</dt><dd>' + state + '</dd>' + (d ? GS_DETAIL_ROWS(d) : '');
   return '<div class="gs-popup" data-site="' + GS_ESC(r[5]) + '">' + head + '<dl>' + body + '</dl>'
     + (d && d.simulated ? '<small>SIMULATED demo data 模拟数据</small>' : '') + '</div>';
+}
+function GS_KIND_LABEL(kind) { return GS_KINDS[kind][0] + ' · ' + GS_KINDS[kind][1]; }
+function GS_DETAIL_ROWS(d) {
+  return '<dt>Hours 营业时间</dt><dd><code>' + GS_ESC(d.hours) + '</code></dd>'
+    + (d.address ? '<dt>Address 地址</dt><dd>' + GS_ESC(d.address) + '</dd>' : '')
+    + '<dt>Amenities 设施</dt><dd>' + (d.amenities.length ? GS_ESC(d.amenities.join(', ')) : '–') + '</dd>';
+}
+/* A point of a vector tile (t: its properties): a group of open sites, or one open site whose details come
+   from the API's feature (p) once fetched. */
+function GS_TILE_POPUP(t, kind, p, failed) {
+  var n = t.count || 1;
+  if (n > 1) {
+    return '<div class="gs-popup gs-popup-group"><b>' + n + ' open sites 个开放站点</b><dl><dt>'
+      + GS_KIND_LABEL(kind) + '</dt><dd>Zoom in to see each 放大查看各站点</dd></dl></div>';
+  }
+  var d = GS_DETAILS([], p);
+  var head = '<b>' + GS_ESC(t.name_zh || '') + '</b>' + (t.name_en ? '<br>' + GS_ESC(t.name_en) : '');
+  var body = '<dt>' + GS_KIND_LABEL(kind) + '</dt><dd><b class="gs-now-open">Open 营业中</b></dd>'
+    + (d ? GS_DETAIL_ROWS(d) : (failed ? '<dd>Details unavailable 暂时无法读取详情</dd>'
+                                : (GS_SITE_API ? '<dd>Loading… 加载中…</dd>' : '')));
+  return '<div class="gs-popup" data-site="' + GS_ESC(t.id || '') + '">' + head + '<dl>' + body + '</dl>'
+    + (t.simulated ? '<small>SIMULATED demo data 模拟数据</small>' : '') + '</div>';
 }
 function GS_BIND_POPUP(m, r, kind) {
   m.bindPopup(function () { return GS_SITE_POPUP(r, kind, null); }, {maxWidth: 300});
@@ -606,7 +714,7 @@ def _popup_script(hours: list[str], site_api: str | None = None) -> str:
 
 
 def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: str, spec: BaseMap | None,
-                title: str | None) -> str:
+                title: str | None, from_tiles: bool = False) -> str:
     s = result.summary
     city = s["city"]
     at = result.at
@@ -653,9 +761,14 @@ def _panel_html(result: CoverageResult, recs: gpd.GeoDataFrame | None, metric: s
         legend.append(f'<i class="gs-sw-{i}"></i>{edges[i] * 100:.0f}–{edges[i + 1] * 100:.0f} %<br>')
     legend.append('<i class="gs-sw-gap"></i>Gap: no open site within reach 服务空白<br>')
     for k in KINDS:
+        closed = "" if from_tiles else f'<i class="dot gs-closed-{k}"></i>closed 关闭'
         legend.append(f'<i class="dot gs-open-{k}"></i>{KIND_LABELS[k]["en"]} {KIND_LABELS[k]["zh"]}: open 开放 '
-                      f'<i class="dot gs-closed-{k}"></i>closed 关闭<br>')
-    legend.append('<i class="dot gs-cluster-dot"></i>n/m: open/all sites nearby 附近开放/全部站点<br>')
+                      f'{closed}<br>')
+    if from_tiles:
+        legend.append('<i class="dot gs-cluster-dot"></i>Larger circle: several open sites nearby (zoom in) '
+                      "大圆点：附近多个开放站点（放大查看）<br>Closed sites are not drawn 未显示关闭站点<br>")
+    else:
+        legend.append('<i class="dot gs-cluster-dot"></i>n/m: open/all sites nearby 附近开放/全部站点<br>')
     legend.append('<i class="dot gs-rec-dot"></i>Recommended new site 建议站点</div>')
     rows = []
     for r in result.district_table().itertuples(index=False):

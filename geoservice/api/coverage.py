@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import numpy as np
 import shapely
@@ -19,6 +20,7 @@ from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
 from geoservice.api.public import CRS, GEOJSON, KIND
+from geoservice.api.tiles import KIND_TILESETS
 from geoservice.extras import PLANNERS, require
 from geoservice.geo import from_wgs84, transform_geometry
 from geoservice.model import KINDS
@@ -38,6 +40,7 @@ def _planners_installed() -> None:
     require(PLANNERS)
 
 API_RESOLUTIONS = (7, 8, 9)
+EMBED_MAX_SITES = 20_000  # beyond this the served map would pass 2 MB: sites=auto draws them from vector tiles
 RADIUS_RANGE = (50.0, 20_000.0)
 WALK_RANGE = (1.0, 240.0)
 MAX_RECOMMENDATIONS = 50
@@ -87,6 +90,12 @@ def planner(resolution: int) -> Planner:
     walk = services().walk.straight_line()  # coverage radii are straight lines, network or not
     return Planner(services().sites, resolution=resolution, walk=walk, grid_cache=_cache(),
                    layers_dir=cfg.layers_dir, bundled_demand_applies=cfg.area_is_layers_own(), area=cfg.area())
+
+
+def site_tile_urls(root: str, at: dt.datetime) -> dict[str, str]:
+    """Each kind's vector tile URL template of the sites open at ``at`` (the map's time)."""
+    query = urlencode({"open_at": at.isoformat()})
+    return {kind: f"{root}/tiles/{ts}/{{z}}/{{x}}/{{y}}.mvt?{query}" for kind, ts in KIND_TILESETS.items()}
 
 
 def common(args: dict[str, Any]) -> CoverageQuery:
@@ -268,7 +277,11 @@ def recommendations(args: dict[str, Any]) -> Response:
             P.Enum("tiles", "Base map: OpenStreetMap (WGS-84), Amap (GCJ-02) or none", values=("osm", "amap", "none"),
                    fallback="osm"),
             P.Enum("metric", "What colours the districts", values=("demand_share", "area_share"),
-                   fallback="demand_share")),
+                   fallback="demand_share"),
+            P.Enum("sites", f"How sites are drawn: embedded in the page (open and closed), from this service's "
+                            f"vector tiles (open sites only, needs a WGS-84 base map: tiles=osm or none), or auto "
+                            f"(tiles beyond {EMBED_MAX_SITES:,} sites on a WGS-84 base map)",
+                   values=("auto", "embedded", "tiles"), fallback="auto")),
     ok={200: P.Response("The map page", {"text/html": {"type": "string"}})}, errors=(422, 501), public_read=True,
     tags=("planners",)))
 def coverage_map(args: dict[str, Any]) -> Response:
@@ -283,10 +296,15 @@ def coverage_map(args: dict[str, Any]) -> Response:
     q = common(args)
     p, result = _run(q)
     recs = p.recommend(result, args["n"]) if args["n"] else None
+    root = request.script_root.rstrip("/")
+    wgs84_base = args["tiles"] in ("osm", "none")
+    from_tiles = args["sites"] == "tiles" or (args["sites"] == "auto" and wgs84_base
+                                              and len(result.sites) > EMBED_MAX_SITES)
+    if from_tiles and not wgs84_base:
+        raise ValidationFailed([Problem("sites", "sites=tiles draws WGS-84 vector tiles: use tiles=osm or none")])
     try:
-        m = p.map(result, recs, tiles=args["tiles"], metric=args["metric"],
-                  assets_base=request.script_root.rstrip("/") + "/static/vendor",
-                  site_api=request.script_root.rstrip("/") + "/api/v1/sites")
+        m = p.map(result, recs, tiles=args["tiles"], metric=args["metric"], assets_base=root + "/static/vendor",
+                  site_api=root + "/api/v1/sites", site_tiles=site_tile_urls(root, q.at) if from_tiles else None)
     except MapError as exc:
         raise ValidationFailed([Problem("tiles", str(exc))]) from None
     nonce = new_nonce()

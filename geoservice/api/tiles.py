@@ -48,6 +48,8 @@ TILESETS: dict[str, Tileset] = {t.id: t for t in (
     Tileset("districts", COLLECTIONS["districts"].title, None),
 )}
 
+KIND_TILESETS = {t.kinds[0]: t.id for t in TILESETS.values() if t.kinds is not None and len(t.kinds) == 1}
+
 TILESET = P.PathId("tileset", "Tileset id: " + ", ".join(TILESETS), what="tileset",
                    pattern="^(?:" + "|".join(TILESETS) + ")$")
 KIND = P.Choices("kind", "Site tilesets only: only sites of these kinds (repeat or comma-separate)", values=KINDS)

@@ -1,6 +1,8 @@
 """The planners' API: per-district JSON, gap GeoJSON, recommendations; problem+json naming the field."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import shapely
 from shapely.geometry import shape
@@ -103,3 +105,15 @@ def test_openapi_lists_the_planners_paths(coverage_client) -> None:  # type: ign
     for path in ("/api/v1/coverage", "/api/v1/coverage/gaps", "/api/v1/coverage/recommendations"):
         names = {p["name"] for p in paths[path]["get"]["parameters"]}
         assert {"at", "kind", "radius_m", "walk_minutes"} <= names
+
+
+def test_the_map_draws_beijing_embedded_and_tiles_only_on_a_wgs84_base_map(coverage_client) -> None:  # type: ignore[no-untyped-def]
+    auto = coverage_client.get(f"/maps/coverage?at={MONDAY_2200}&n=0").get_data(as_text=True)
+    assert "leaflet.markercluster.js" in auto and "Leaflet.VectorGrid" not in auto  # 11,829 sites: embedded
+    tiled = coverage_client.get(f"/maps/coverage?at={MONDAY_2200}&n=0&sites=tiles").get_data(as_text=True)
+    site_id = re.compile(r"\"s[0-9a-f]{12}\"")
+    assert len(site_id.findall(auto)) == 11_829 and "Leaflet.VectorGrid.bundled.min.js" in tiled
+    assert site_id.findall(tiled) == [] and len(tiled) < len(auto) - 500_000  # no site in the page
+    assert "/tiles/warm_stations/{z}/{x}/{y}.mvt?open_at=2026-11-23T22%3A00%3A00%2B08%3A00" in tiled
+    refused = coverage_client.get(f"/maps/coverage?at={MONDAY_2200}&sites=tiles&tiles=amap")
+    assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "sites"

@@ -34,6 +34,12 @@ SET_VIEW = "([lat, lon, z]) => { Object.values(window).find(v => v instanceof L.
 TO_FIRST_REC = """() => { const m = Object.values(window).find(v => v instanceof L.Map); let c = null;
   m.eachLayer(l => { if (!c && l instanceof L.Circle && l.options.dashArray === '4 4') { c = l; } });
   m.setView(c.getLatLng(), 16, {animate: false}); }"""
+# Click the i-th point of the site tiles from the left (the order of tiles in the DOM is the order they loaded).
+CLICK_NTH_POINT = """i => { const ps = [...document.querySelectorAll('path.gs-tile-site')]
+  .map(p => [p.getBoundingClientRect(), p]).sort((a, b) => a[0].x - b[0].x || a[0].y - b[0].y);
+  const [r, p] = ps[i];
+  p.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, view: window,
+                                           clientX: r.x + r.width / 2, clientY: r.y + r.height / 2})); }"""
 # Open the first district's tooltip the way a hover does (a hover's position depends on the screen layout).
 DISTRICT_TOOLTIP = """() => { const g = Object.values(window).find(v => v instanceof L.GeoJSON);
   g.openTooltip(g.getLayers()[0].getBounds().getCenter()); }"""
@@ -258,6 +264,28 @@ def test_coverage_map_shows_hostile_text_as_text(watched: Any, world: World) -> 
     assert sorted(p[0] for p in popups) == sorted(s.name_zh for s in seeded.sites)
     assert {p[1] for p in popups} == {hours_payload()}
     w.check_clean("map")
+
+
+def test_coverage_map_from_vector_tiles_shows_hostile_text_as_text(watched: Any, world: World) -> None:
+    w = watched(locale="zh-CN", viewport={"width": 1280, "height": 860})
+    page, seeded = w.page, world.seeded
+    w.goto(MAP + "&sites=tiles&tiles=none")
+    page.wait_for_function("() => Number(document.documentElement.dataset.gsSiteTiles || 0) > 0")
+    assert not any(s.id in page.content() for s in seeded.sites)  # the page embeds no site
+    popups = []
+    for i in range(3):  # the view is set again each time: an opened popup pans the map
+        page.evaluate(SET_VIEW, [seeded.sites[0].lat, seeded.sites[0].lon, 17])
+        page.wait_for_function("() => document.querySelectorAll('path.gs-tile-site').length === 3")
+        page.evaluate(CLICK_NTH_POINT, i)
+        page.wait_for_function("n => document.querySelectorAll('.gs-popup').length === 1 && "
+                               "document.querySelector('.gs-popup code') && "
+                               "document.querySelector('.gs-popup b').textContent !== n", arg=popups[-1][0] if popups
+                               else "")
+        popups.append(page.eval_on_selector(".gs-popup", "e => [e.querySelector('b').textContent, "
+                                                         "e.querySelector('code').textContent]"))
+    assert sorted(p[0] for p in popups) == sorted(s.name_zh for s in seeded.sites)
+    assert {p[1] for p in popups} == {hours_payload()}
+    w.check_clean("map_from_tiles")
 
 
 def test_the_policy_blocks_an_injected_handler_and_the_watch_sees_it(watched: Any, world: World) -> None:

@@ -160,7 +160,8 @@ def app(demo_embedded: Services, tmp_path_factory: pytest.TempPathFactory):  # t
     from geoservice import create_app
 
     # The whole session's requests come from one address: the public rate limit has its own test.
-    settings = Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0,
+    settings = Settings(embedded_path=tmp_path_factory.mktemp("app") / "unused", layers_dir=LAYERS,
+                        public_rate_per_minute=0,
                         rate_limit_dir=tmp_path_factory.mktemp("limits"))
     application = create_app(settings, services=demo_embedded, prepare=False)
     application.config["TESTING"] = True

@@ -5,7 +5,9 @@ Building the Beijing grid at resolution 9 takes ~10 s and leaves a worker ~300 M
 (``.npz``, no pickles) in the instance folder, and a worker that needs it — including a freshly recycled one —
 reads it in well under a second. The file name carries a fingerprint of everything the grid depends on (the
 districts' codes and geometries, the resolution, the demand source and its file, the grid format), so a new
-district layer or demand layer gets a new file and an old file is never read for new inputs.
+district layer or demand layer gets a new file and an old file is never read for new inputs. Files nobody
+reads any more are removed: each read marks its file as used, and writing a new one keeps only the
+``KEEP_GRIDS`` most recently used (every resolution and demand source a deployment asks for fits).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ LOGGER = logging.getLogger(__name__)
 
 # Bump when build_grid's output changes meaning: old files are then ignored (and replaced).
 GRID_FORMAT = 1
+KEEP_GRIDS = 8  # grid files kept in a folder, most recently used first (3 resolutions x a few demand sources)
 _COLUMNS = ("h3", "adcode", "district", "clipped", "area_m2", "x", "y", "lon", "lat", "demand")
 
 
@@ -97,7 +100,9 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame])
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers asking at once: one builds, the other reads
         if path.is_file():
             try:
-                return read(path)
+                grid = read(path)
+                os.utime(path)  # used now: the cleanup keeps it
+                return grid
             except (OSError, ValueError, KeyError) as exc:
                 LOGGER.warning("analysis grid %s is unreadable (%s): building it again", path, exc)
         grid = build()
@@ -105,4 +110,30 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame])
             write(grid, path)
         except OSError as exc:
             LOGGER.warning("analysis grid cannot be stored in %s (%s): kept in memory only", folder, exc)
+        else:
+            remove_stale(folder, keep=path)
         return grid
+
+
+def remove_stale(folder: Path, keep: Path, kept: int = KEEP_GRIDS) -> list[Path]:
+    """Remove the grid files of ``folder`` beyond the ``kept`` most recently used (never ``keep``), with their
+    lock files; returns what was removed. A file another process still reads stays readable until it closes it."""
+    def used(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    files = sorted((p for p in folder.glob("grid-*.npz") if p != keep), key=used, reverse=True)
+    removed = []
+    for stale in files[max(kept - 1, 0):]:
+        try:
+            stale.unlink()
+            stale.with_suffix(".lock").unlink(missing_ok=True)
+        except OSError as exc:
+            LOGGER.warning("old analysis grid %s could not be removed (%s)", stale, exc)
+            continue
+        removed.append(stale)
+    if removed:
+        LOGGER.info("removed %d old analysis grid file(s) from %s", len(removed), folder)
+    return removed

@@ -71,9 +71,9 @@ class CoverageQuery:
 
 
 def _cache() -> GridCache:
+    """The app's one grid cache (made on the first coverage request, then reused by every request)."""
     from geoservice.analysis.planner import GridCache
 
-    """The app's one grid cache (made on the first coverage request, then reused by every request)."""
     found = current_app.extensions.get("geoservice.coverage_grids")
     if found is None:
         cfg = settings()

@@ -1,6 +1,7 @@
 """The planners' grid is built once and stored: a recycled worker reads it instead of rebuilding (issue 15)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,21 @@ def test_a_damaged_or_unwritable_grid_file_only_costs_a_rebuild(demo_embedded: A
     elsewhere = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(blocked),
                         layers_dir=LAYERS)
     assert_geodataframe_equal(elsewhere.grid, expected)
+
+
+def test_grids_nobody_uses_any_more_are_removed_when_a_new_one_is_written(demo_embedded: Any, tmp_path: Path) -> None:
+    old = []
+    for i in range(gridfile.KEEP_GRIDS + 2):  # grids of earlier district layers: used long ago, oldest first
+        stale = tmp_path / f"grid-old{i:02d}.npz"
+        stale.write_bytes(b"an old grid")
+        stale.with_suffix(".lock").write_text("")
+        os.utime(stale, (1_000_000 + i, 1_000_000 + i))
+        old.append(stale)
+    in_use = old[0]
+    os.utime(in_use)  # read recently by a worker: kept although it was written first
+    planner = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path), layers_dir=LAYERS)
+    assert len(planner.grid) > 0
+    left = sorted(p.name for p in tmp_path.glob("grid-*.npz"))
+    assert len(left) == gridfile.KEEP_GRIDS
+    assert in_use.name in left and not old[1].exists() and not old[1].with_suffix(".lock").exists()
+    assert {p.name for p in old[-(gridfile.KEEP_GRIDS - 2):]} <= set(left)  # the most recently used stay

@@ -133,8 +133,8 @@ def _notebook_map(store: EmbeddedStore, inline: bool) -> str:
 def _served_map(store: EmbeddedStore) -> str:
     from geoservice import create_app
 
-    app = create_app(Settings(embedded_path=Path("unused"), layers_dir=LAYERS, public_rate_per_minute=0),
-                     services=store, prepare=False)
+    app = create_app(Settings(embedded_path=store.spatial.path, layers_dir=LAYERS,  # type: ignore[attr-defined]
+                              public_rate_per_minute=0), services=store, prepare=False)
     resp = app.test_client().get(f"/maps/coverage?at={MONDAY_2200}&resolution={RESOLUTION}&n={N_RECS}")
     assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
     return resp.get_data(as_text=True)

@@ -603,7 +603,7 @@ function loadMap() {
   if (mapRequested) return;
   mapRequested = true;
   var css = el("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" });
-  var mine = document.querySelector('link[href$="app.css"]');
+  var mine = document.querySelector('link[href*="/css/app.css"]');
   document.head.insertBefore(css, mine);
   // Without the base map setting there are no tiles to draw on: the markers still show, in WGS-84.
   var spec = fetchJSON("/api/v1/basemap").then(function (b) { return b.tiles; }, function () { return null; });

@@ -40,7 +40,7 @@ def test_location_is_asked_only_on_a_tap_which_finds_the_nearest_sites(new_page:
     page = new_page("zh-CN", geolocation=None)  # nothing granted yet: a call would open the browser's prompt
     page.add_init_script(COUNT_POSITION_ASKS)
     page.goto(live_server + "/")
-    page.wait_for_function("() => document.title && window.geoservice && document.querySelector('#district option + option')")
+    page.wait_for_function("() => window.geoservice && document.querySelector('#district option + option')")
     page.wait_for_load_state("networkidle")
     assert page.evaluate("window.__positionAsks") == 0
     assert "使用我的位置" in page.inner_text("#locStatus")

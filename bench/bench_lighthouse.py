@@ -134,6 +134,8 @@ as they are for a courier behind a filter. Targets (issue 15 part 6): performanc
 accessibility 1.0, best practices 1.0. One run per section: scores move by a few points between runs. The
 machine has 2 cores and may be shared with another test run while this one measures (see each section's load
 average): Lighthouse multiplies the main-thread time it observes by 4, so a busy machine mostly inflates TBT.
+What Lighthouse sees is the page a courier gets before saying where they are: the place chooser, no answer, no
+map (the map, Leaflet and its tiles come with the first answer; that state is not scored here).
 """
 
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import atexit
 import logging
-from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
@@ -26,6 +25,7 @@ from geoservice.api import (
     tiles,
     webhooks,
 )
+from geoservice.api.assets import init_app as init_assets
 from geoservice.api.errors import register_error_handlers
 from geoservice.api.jsonprovider import FastJSONProvider
 from geoservice.api.offline import init_app as init_offline
@@ -51,7 +51,7 @@ class SiteIdConverter(BaseConverter):
 def create_app(settings: Settings | None = None, services: Services | None = None, prepare: bool = True) -> Flask:
     """The WSGI app. ``services`` lets tests share one backend; ``prepare`` loads the bundled data when missing."""
     settings = settings or Settings.from_env()
-    app = Flask("geoservice", static_folder=str(STATIC_DIR), static_url_path="/static")
+    app = Flask("geoservice", static_folder=None)  # static files: geoservice/api/assets.py
     app.json = FastJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.url_map.converters["site_id"] = SiteIdConverter
@@ -79,20 +79,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     dummy_hash()  # made now, so the first unknown login costs what every other wrong password does
     init_rate_limits(app, settings, set().union(*(api.public_reads() for api in apis), ogc.public_endpoints()))
 
-    @app.get("/")
-    def index() -> Any:
-        """The couriers' page."""
-        return send_from_directory(STATIC_DIR, "index.html")
-
-    @app.get("/operator")
-    def operator_page() -> Any:
-        """The operators' page."""
-        return send_from_directory(STATIC_DIR, "operator.html")
-
-    @app.get("/admin")
-    def admin_page() -> Any:
-        """The admin console (union staff of the city and the districts)."""
-        return send_from_directory(STATIC_DIR, "admin.html")
+    # The pages and /static/: versioned, cached and gzip-compressed (geoservice/api/assets.py).
+    init_assets(app, STATIC_DIR)
 
     if owned:
         atexit.register(services.close)

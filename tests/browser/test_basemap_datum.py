@@ -67,7 +67,9 @@ def test_markers_and_position_line_up_with_gcj02_tiles(new_page: Any, amap_serve
     first = next(m for m in markers if m["site"] == body["features"][0]["properties"]["id"])
     assert abs(first["lon"] - wgs[0]) > 1e-4 or abs(first["lat"] - wgs[1]) > 1e-4
 
-    # The page asked Amap for tiles (the test blocks every external request), and its policy let it.
+    # The page asked Amap for tiles once the map was on screen (the test blocks every external request), its
+    # policy let it, and the failure was taken quietly.
+    page.wait_for_selector("body[data-tiles=failed]")
     assert any(".is.autonavi.com/" in url for url in page.blocked), page.blocked[:5]
     assert not any("openstreetmap" in url for url in page.blocked)
     assert "高德地图 AutoNavi" in page.inner_text(".leaflet-control-attribution")

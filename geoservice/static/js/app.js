@@ -27,7 +27,8 @@ function codes(list) { return Array.isArray(list) ? list.filter(function (c) { r
 var prefs = load("prefs") || {};
 var S = {
   lang: initialLang(load("lang")),
-  loc: "locating", origin: null, chooser: false, picking: false, districts: null,
+  // The page opens as index.html draws it: the choice offered, the chooser open (no layout shift at start-up).
+  loc: "ask", origin: null, chooser: true, picking: false, districts: null,
   // Remembered kinds are checked against the vocabulary when it arrives (see vocabularyArrived).
   kinds: codes(prefs.kinds),
   amenities: codes(prefs.amenities).filter(function (a) { return FILTER_AMENITIES.indexOf(a) >= 0; }),
@@ -161,7 +162,7 @@ function openChooser(open) {
   $("chooser").hidden = !open;
   $("toggleChooser").setAttribute("aria-expanded", String(open));
   $("toggleChooser").textContent = tr(open ? "hideChooser" : "choosePlace");
-  if (open) { loadDistricts(); loadMap(); }
+  if (open) loadDistricts();
 }
 function landmarkName(id) { return (STR[S.lang].landmark || {})[id] || STR.en.landmark[id] || id; }
 /* ---------- the service area (from the vocabulary): the map's first view, landmarks inside it ---------- */
@@ -352,7 +353,7 @@ function render(url) {
   drawMap();
   if (url) $("list").setAttribute("data-url", url);
   document.body.setAttribute("data-status", S.status);
-  loadMap();
+  showMap();
 }
 function renderStatus() {
   var st = $("status"), w = $("warnings");
@@ -582,10 +583,11 @@ function sendReport(p, box, body) {
   });
 }
 
-/* ---------- map: progressive; loaded after the list, never blocks it ---------- */
+/* ---------- map: progressive; shown with the first answer (or to pick a point), never blocks the list ---------- */
 // The server says which tiles to draw on and in which datum their streets are (GET /api/v1/basemap). State and
 // the API stay WGS-84; only what is drawn is converted, so markers line up with GCJ-02 (Amap) tiles too.
 var map = null, layer = null, tiles = null, zoom = null, mapRequested = false, tileOk = false, base = null;
+var attribution = "", onScreen = false, probing = false;
 function toMap(lat, lon) {
   if (!base || base.datum !== "gcj02") return [lat, lon];
   var g = Datum.wgs84ToGcj02(lon, lat);
@@ -599,11 +601,16 @@ function fromMap(latlng) {
 function mapNote(key) {
   $("mapNote").hidden = false; $("mapNote").textContent = tr(key); $("mapNote").setAttribute("data-i18n", key);
 }
+// The map's box appears below the answer; Leaflet (150 KB) is fetched then, the tiles once the box is on screen.
+function showMap() {
+  $("mapWrap").hidden = false;
+  loadMap();
+}
 function loadMap() {
   if (mapRequested) return;
   mapRequested = true;
   var css = el("link", { rel: "stylesheet", href: "/static/vendor/leaflet/leaflet.css" });
-  var mine = document.querySelector('link[href$="app.css"]');
+  var mine = document.querySelector('link[href*="/css/app.css"]');
   document.head.insertBefore(css, mine);
   // Without the base map setting there are no tiles to draw on: the markers still show, in WGS-84.
   var spec = fetchJSON("/api/v1/basemap").then(function (b) { return b.tiles; }, function () { return null; });
@@ -627,10 +634,45 @@ function mapTexts() {
   if (!map) return;
   if (zoom) zoom.remove();
   zoom = L.control.zoom({ zoomInTitle: tr("zoomIn"), zoomOutTitle: tr("zoomOut") }).addTo(map);
-  if (!tiles) return;
-  var old = tiles.options.attribution;
-  tiles.options.attribution = attributionHtml();
-  map.attributionControl.removeAttribution(old).addAttribution(tiles.options.attribution);
+  if (!base) return;
+  // The tiles' credit is the map's, shown whether or not the tiles could load.
+  if (attribution) map.attributionControl.removeAttribution(attribution);
+  attribution = attributionHtml();
+  map.attributionControl.addAttribution(attribution);
+}
+/* Tiles, quietly: nothing is asked of the tile server until the map is on screen, and then one tile first. If the
+   server cannot be reached (no signal, a filtered host) that one request fails, the note says the list still
+   works, and no other tile is asked for until the phone is back online; the markers are drawn anyway. */
+function probeTile() {
+  var c = map.getCenter(), z = map.getZoom(), p = map.project(c, z).divideBy(256).floor(), url;
+  try {
+    url = L.Util.template(base.url, { s: (base.subdomains || "a")[0], z: z, x: p.x, y: p.y, r: "" });
+  } catch (e) { return Promise.resolve(true); } // a template with other placeholders: let Leaflet fill it
+  return new Promise(function (resolve) {
+    var img = new Image();
+    img.onload = function () { resolve(true); };
+    img.onerror = function () { resolve(false); };
+    img.src = url;
+  });
+}
+function startTiles() {
+  if (!map || !base || tiles || probing || !onScreen) return;
+  probing = true;
+  probeTile().then(function (ok) {
+    probing = false;
+    if (!ok) { mapNote("mapFailed"); document.body.setAttribute("data-tiles", "failed"); return; }
+    tiles = L.tileLayer(base.url, { maxZoom: base.max_zoom, subdomains: base.subdomains }).addTo(map);
+    tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; document.body.setAttribute("data-tiles", "ok"); });
+    tiles.on("tileerror", function () { if (!tileOk) mapNote("mapFailed"); });
+  });
+}
+function watchMap() {
+  if (!("IntersectionObserver" in window)) { onScreen = true; startTiles(); return; }
+  new IntersectionObserver(function (entries) {
+    onScreen = entries[entries.length - 1].isIntersecting;
+    startTiles();
+  }, { rootMargin: "200px 0px" }).observe($("map"));
+  window.addEventListener("online", startTiles);
 }
 function initMap(spec) {
   var L = window.L;
@@ -642,12 +684,8 @@ function initMap(spec) {
   drawMap(); // set the view before any tile is asked for
   if (!S.origin) { var c = areaView(); map.setView(toMap(c[0], c[1]), 12); }
   map.attributionControl.setPrefix('<a href="https://leafletjs.com" lang="en">Leaflet</a>');
-  if (base) {
-    tiles = L.tileLayer(base.url, { maxZoom: base.max_zoom, subdomains: base.subdomains, attribution: attributionHtml() }).addTo(map);
-    tiles.on("tileload", function () { tileOk = true; $("mapNote").hidden = true; });
-    tiles.on("tileerror", function () { if (!tileOk) mapNote("mapFailed"); });
-  }
   mapTexts();
+  if (base) watchMap(); else $("mapNote").hidden = true;
   map.on("click", function (e) {
     if (S.picking) { var w = fromMap(e.latlng); setOrigin({ src: "map", lat: w.lat, lon: w.lon }); }
   });
@@ -728,7 +766,7 @@ function init() {
   $("pickMap").addEventListener("click", function () {
     S.picking = true;
     renderPick();
-    loadMap();
+    showMap();
     $("mapWrap").scrollIntoView({ behavior: "smooth", block: "start" });
   });
   $("pickCancel").addEventListener("click", function () { S.picking = false; renderPick(); });
@@ -740,6 +778,5 @@ function init() {
   ensureVocab();
   applyLang();
   startLocation();
-  setTimeout(loadMap, 4000); // the map comes last; the list never waits for it
 }
 init();

@@ -103,7 +103,7 @@ def site_points(q: TileQuery, sites: Sequence[Site]) -> list[dict[str, Any]]:
     px, py = to_tile(q.z, q.x, q.y, np.array([s.lon for s in sites], dtype=float),
                      np.array([s.lat for s in sites], dtype=float))
     inside = [int(i) for i in np.flatnonzero((px >= 0) & (px <= EXTENT) & (py >= 0) & (py <= EXTENT))]  # unrounded
-    px, py = np.rint(px), np.rint(py)
+    px, py = np.floor(px + 0.5), np.floor(py + 0.5)  # as the SQL rounds
     if not (q.groups_always or len(inside) > MAX_POINTS):
         return [_point(px[i], py[i], _site_properties(sites[i])) for i in sorted(inside, key=lambda i: sites[i].id)]
     groups: dict[tuple[str, int, int], list[int]] = {}
@@ -114,7 +114,7 @@ def site_points(q: TileQuery, sites: Sequence[Site]) -> list[dict[str, Any]]:
         members = groups[key]
         props = _site_properties(sites[members[0]]) if len(members) == 1 else {"kind": key[0],
                                                                                "count": len(members)}
-        out.append(_point(np.rint(px[members].mean()), np.rint(py[members].mean()), props))
+        out.append(_point(np.floor(px[members].mean() + 0.5), np.floor(py[members].mean() + 0.5), props))
     return out
 
 

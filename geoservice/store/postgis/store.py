@@ -165,6 +165,9 @@ class PostgisStore(SpatialStore):
         def configure(conn: psycopg.Connection) -> None:
             conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
             conn.execute("SET TIME ZONE 'Asia/Shanghai'")
+            # JIT compiles a query the planner thinks expensive; for the short queries here the compiling is the
+            # cost: a zoom-7 tile of Beijing took 490 ms, 430 ms of them JIT (EXPLAIN ANALYZE), 60 ms without.
+            conn.execute("SET jit = off")
             conn.commit()
 
         returned: dict[int, float] = {}  # id(connection) -> when it last went back to the pool

@@ -20,6 +20,7 @@ def rss(): return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 from geoservice.settings import Settings
 from geoservice.services import open_services
 from geoservice.analysis import GridCache, Planner
+from geoservice.memory import release_freed_memory
 work = Path(sys.argv[1])
 settings = Settings.from_env({}, embedded_path=work / "store.sqlite")
 services = open_services(settings)
@@ -32,10 +33,12 @@ out["rss_grid"] = rss()
 t = time.perf_counter()
 result = planner.coverage("2026-12-03T23:00")
 out["coverage_s"] = time.perf_counter() - t
+release_freed_memory()  # what the service does after each planners' request (api/coverage.py)
 out["rss_coverage"] = rss()
 t = time.perf_counter()
 planner.map(result).get_root().render()
 out["map_s"] = time.perf_counter() - t
+release_freed_memory()
 out["rss_map"] = rss()
 out["cells"] = len(grid)
 print(json.dumps(out))

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geoservice.memory import release_freed_memory
+
 LOGGER = logging.getLogger(__name__)
 
 # Bump when build_grid's output changes meaning: old files are then ignored (and replaced).
@@ -80,6 +82,8 @@ def read(path: Path) -> gpd.GeoDataFrame:
     grid = gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs="EPSG:4326")
     grid["demand"] = columns["demand"]
     grid.attrs.update(attrs)
+    del wkb, blob, columns, frame
+    release_freed_memory()
     return grid
 
 

@@ -23,6 +23,7 @@ from geoservice.api.public import CRS, GEOJSON, KIND
 from geoservice.api.tiles import KIND_TILESETS
 from geoservice.extras import PLANNERS, require
 from geoservice.geo import from_wgs84, transform_geometry
+from geoservice.memory import release_freed_memory
 from geoservice.model import KINDS
 from geoservice.validation import Problem, ValidationFailed
 
@@ -31,6 +32,15 @@ if TYPE_CHECKING:  # the planners' stack is the [planners] extra: imported insid
     from geoservice.analysis.planner import GridCache, Planner
 
 bp = Blueprint("coverage", __name__)
+
+
+@bp.after_request
+def _give_memory_back(resp: Response) -> Response:
+    """A coverage run or a map leaves hundreds of MB freed but kept by the allocator: give them back."""
+    release_freed_memory()
+    return resp
+
+
 API = P.Api()
 
 

@@ -117,3 +117,12 @@ def test_the_map_draws_beijing_embedded_and_tiles_only_on_a_wgs84_base_map(cover
     assert "/tiles/warm_stations/{z}/{x}/{y}.mvt?open_at=2026-11-23T22%3A00%3A00%2B08%3A00" in tiled
     refused = coverage_client.get(f"/maps/coverage?at={MONDAY_2200}&sites=tiles&tiles=amap")
     assert refused.status_code == 422 and refused.get_json()["errors"][0]["field"] == "sites"
+
+
+def test_planners_requests_give_freed_memory_back(coverage_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import geoservice.api.coverage as route
+
+    calls: list[int] = []
+    monkeypatch.setattr(route, "release_freed_memory", lambda: calls.append(1))
+    assert coverage_client.get(f"/api/v1/coverage?at={MONDAY_2200}").status_code == 200
+    assert calls == [1]  # a worker does not stay as large as its largest coverage run (bench/bench_gridfile.py)

@@ -7,7 +7,8 @@ Tilesets: ``sites`` (every kind, ``kind=`` to choose), one per site kind with th
 ``simulated``; below, and wherever a tile would hold more than 4,096 sites, the sites of one kind within 1/16
 of a tile become one point with ``count`` (see :mod:`geoservice.tiles`). ``open_at`` keeps only sites open
 then (Beijing time without an offset). A tile with nothing in it is an empty 200 body. Tiles carry an ETag
-(``If-None-Match`` answers 304) and may be cached for a minute.
+(``If-None-Match`` answers 304), may be cached for a minute, and may be read by a map on any origin (CORS ``*``:
+public data; no cookie or token is read here).
 """
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ OPEN_AT = P.Time("open_at", "Site tilesets only: only sites open at this ISO 860
 IF_NONE_MATCH = P.Text("If-None-Match", "An ETag of this tile from an earlier answer: 304 when it still holds",
                        where="header", max_length=200)
 ETAG = {"ETag": {"description": "The tile's version (its content's hash)", "schema": {"type": "string"}},
-        "Cache-Control": {"description": "How long the tile may be reused", "schema": {"type": "string"}}}
+        "Cache-Control": {"description": "How long the tile may be reused", "schema": {"type": "string"}},
+        "Access-Control-Allow-Origin": {"description": "`*`: maps on any origin may read the tiles",
+                                        "schema": {"type": "string"}}}
 TILEJSON_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["tilejson", "tiles", "minzoom", "maxzoom", "bounds", "vector_layers"],
     "properties": {
@@ -73,6 +76,13 @@ TILEJSON_SCHEMA: dict[str, Any] = {
             "properties": {"id": {"type": "string"}, "description": {"type": "string"},
                            "minzoom": {"type": "integer"}, "maxzoom": {"type": "integer"},
                            "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}
+
+
+def _public(resp: Response) -> Response:
+    """Cacheable for a minute, and readable by a partner's map on any origin (public data, no cookies read)."""
+    resp.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
 
 
 def _tileset(tileset_id: str) -> Tileset:
@@ -115,8 +125,7 @@ def tile(args: dict[str, Any], tileset: str, z: int, x: int, y: int) -> Response
         body = b""  # kinds outside the tileset: nothing matches
     else:
         body = services().tiles.site_tile(TileQuery(z, x, y, ts.id, kinds, open_at))
-    resp = Response(body, mimetype=MVT)
-    resp.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}"
+    resp = _public(Response(body, mimetype=MVT))
     resp.add_etag()
     resp.make_conditional(request)  # 304 without a body when If-None-Match names this tile
     return resp
@@ -151,6 +160,4 @@ def tilejson(args: dict[str, Any], tileset: str) -> Response:
            "center": [round((lon0 + lon1) / 2, 6), round((lat0 + lat1) / 2, 6), 9],
            "vector_layers": [{"id": ts.id, "description": ts.title, "minzoom": tiles.MIN_ZOOM,
                               "maxzoom": tiles.MAX_ZOOM, "fields": fields}]}
-    resp = Response(json.dumps(doc, ensure_ascii=False), mimetype="application/json")
-    resp.headers["Cache-Control"] = f"public, max-age={MAX_AGE_S}"
-    return resp
+    return _public(Response(json.dumps(doc, ensure_ascii=False), mimetype="application/json"))

@@ -67,6 +67,13 @@ def test_tiles_revalidate_with_their_etag(client: Any) -> None:
     assert other.status_code == 200 and other.headers["ETag"] != etag
 
 
+def test_a_partners_map_on_another_origin_may_read_tiles_and_tilejson(client: Any) -> None:
+    x, y = tile_xy(12)
+    for url in (f"/tiles/sites/12/{x}/{y}.mvt", "/tiles/sites/tiles.json"):
+        resp = client.get(url, headers={"Origin": "https://map.partner.example"})
+        assert resp.status_code == 200 and resp.headers["Access-Control-Allow-Origin"] == "*", url
+
+
 def test_districts_are_polygons_with_their_names(client: Any) -> None:
     x, y = tile_xy(9)
     features = layer(client.get(f"/tiles/districts/9/{x}/{y}.mvt"), "districts")

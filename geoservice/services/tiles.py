@@ -27,7 +27,7 @@ class TileService:
         if q.open_at is None or (window is not None and window[0] <= q.open_at < window[1]):
             return self.sites.spatial.site_tile(q)
         found, _ = self.sites.list_sites(SiteFilter(q.lonlat_bbox(), q.kinds, None, q.open_at, limit=sys.maxsize))
-        return tiles.encode({q.layer: tiles.site_points(q, found)})
+        return tiles.encode_sites(q, found)
 
     def district_tile(self, z: int, x: int, y: int, layer: str) -> bytes:
         """One tile of the district polygons (empty bytes when none reaches the tile)."""

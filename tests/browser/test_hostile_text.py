@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,20 @@ def test_operators_page_shows_hostile_text_as_text(watched: Any, world: World) -
     w.check_clean("operators")
 
 
+def site_popups(page: Any, open_popup: Callable[[int], None], n: int = 3) -> list[list[str]]:
+    """Open ``n`` sites' popups one after the other; each one's name and hours, once its details are in."""
+    popups: list[list[str]] = []
+    for i in range(n):
+        open_popup(i)
+        page.wait_for_function("n => document.querySelectorAll('.gs-popup').length === 1 && "
+                               "document.querySelector('.gs-popup code') && "
+                               "document.querySelector('.gs-popup b').textContent !== n",
+                               arg=popups[-1][0] if popups else "")
+        popups.append(page.eval_on_selector(".gs-popup", "e => [e.querySelector('b').textContent, "
+                                                         "e.querySelector('code').textContent]"))
+    return popups
+
+
 def test_coverage_map_shows_hostile_text_as_text(watched: Any, world: World) -> None:
     w = watched(locale="zh-CN", viewport={"width": 1280, "height": 860})
     page, seeded = w.page, world.seeded
@@ -252,15 +266,7 @@ def test_coverage_map_shows_hostile_text_as_text(watched: Any, world: World) -> 
     assert names & set(page.eval_on_selector(".leaflet-popup-content", TEXT_NODES))
     page.evaluate(SET_VIEW, [seeded.sites[0].lat, seeded.sites[0].lon, 17])
     page.wait_for_function("() => document.querySelectorAll('.gs-site').length === 3")
-    popups = []
-    for i in range(3):
-        page.locator(".gs-site").nth(i).dispatch_event("click")
-        page.wait_for_function("n => document.querySelectorAll('.gs-popup').length === 1 && "
-                               "document.querySelector('.gs-popup code') && "
-                               "document.querySelector('.gs-popup b').textContent !== n", arg=popups[-1][0] if popups
-                               else "")
-        popups.append(page.eval_on_selector(".gs-popup", "e => [e.querySelector('b').textContent, "
-                                                         "e.querySelector('code').textContent]"))
+    popups = site_popups(page, lambda i: page.locator(".gs-site").nth(i).dispatch_event("click"))
     assert sorted(p[0] for p in popups) == sorted(s.name_zh for s in seeded.sites)
     assert {p[1] for p in popups} == {hours_payload()}
     w.check_clean("map")
@@ -272,17 +278,12 @@ def test_coverage_map_from_vector_tiles_shows_hostile_text_as_text(watched: Any,
     w.goto(MAP + "&sites=tiles&tiles=none")
     page.wait_for_function("() => Number(document.documentElement.dataset.gsSiteTiles || 0) > 0")
     assert not any(s.id in page.content() for s in seeded.sites)  # the page embeds no site
-    popups = []
-    for i in range(3):  # the view is set again each time: an opened popup pans the map
+    def open_point(i: int) -> None:  # the view is set again each time: an opened popup pans the map
         page.evaluate(SET_VIEW, [seeded.sites[0].lat, seeded.sites[0].lon, 17])
         page.wait_for_function("() => document.querySelectorAll('path.gs-tile-site').length === 3")
         page.evaluate(CLICK_NTH_POINT, i)
-        page.wait_for_function("n => document.querySelectorAll('.gs-popup').length === 1 && "
-                               "document.querySelector('.gs-popup code') && "
-                               "document.querySelector('.gs-popup b').textContent !== n", arg=popups[-1][0] if popups
-                               else "")
-        popups.append(page.eval_on_selector(".gs-popup", "e => [e.querySelector('b').textContent, "
-                                                         "e.querySelector('code').textContent]"))
+
+    popups = site_popups(page, open_point)
     assert sorted(p[0] for p in popups) == sorted(s.name_zh for s in seeded.sites)
     assert {p[1] for p in popups} == {hours_payload()}
     w.check_clean("map_from_tiles")

@@ -277,7 +277,7 @@ class EmbeddedStore(SpatialStore):
 
     def site_tile(self, q: tiles.TileQuery) -> bytes:
         found, _ = self.list_sites(SiteFilter(q.lonlat_bbox(), q.kinds, None, q.open_at, limit=sys.maxsize))
-        return tiles.encode({q.layer: tiles.site_points(q, found)})
+        return tiles.encode_sites(q, found)
 
     def count_sites(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

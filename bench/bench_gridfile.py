@@ -2,7 +2,9 @@
 
 Runs two fresh processes over one embedded demo store and one grid folder: the first builds and stores the
 Beijing r9 grid, the second (a recycled worker) reads it. Each prints its RSS before, after the grid and after one
-coverage request and one map. ``python -m bench.bench_gridfile`` prints a Markdown table.
+coverage request and one map. Then the real server (``geoservice serve``, 2 granian workers) over the same store
+and grid folder answers coverage, gaps, recommendations and the map several times, and each worker's RSS is read
+from /proc. ``python -m bench.bench_gridfile`` prints Markdown tables.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ settings = Settings.from_env({}, embedded_path=work / "store.sqlite")
 services = open_services(settings)
 out = {"rss_start": rss()}
 t = time.perf_counter()
-planner = Planner(services.sites, grid_cache=GridCache(work / "grids"))
+planner = Planner(services.sites, grid_cache=GridCache(work / "grids", cell_shapes=False))  # as the web app
 grid = planner.grid
 out["grid_s"] = time.perf_counter() - t
 out["rss_grid"] = rss()
@@ -43,6 +45,45 @@ out["rss_map"] = rss()
 out["cells"] = len(grid)
 print(json.dumps(out))
 '''
+
+
+SERVED_PATHS = ("/api/v1/coverage?at=2026-12-03T23:00", "/api/v1/coverage/gaps?at=2026-12-03T23:00",
+                "/api/v1/coverage/recommendations?at=2026-12-03T23:00&n=5", "/maps/coverage?at=2026-12-03T23:00")
+
+
+def worker_rss_mib(pid: int) -> list[float]:
+    """RSS of every process under ``pid`` (granian's workers), MiB."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            if p != pid:
+                out.append(int(Path(f"/proc/{p}/statm").read_text().split()[1]) * 4096 / 2**20)
+        except OSError:
+            continue
+    return sorted(out)
+
+
+def served(work: Path, rounds: int = 4) -> tuple[list[float], list[float], float]:
+    """Workers' RSS before and after ``rounds`` of every planners' request, and the slowest request in s."""
+    from tools.servers import ServeProcess, get
+
+    env = {"GEOSERVICE_EMBEDDED_PATH": str(work / "store.sqlite"), "GEOSERVICE_GRID_DIR": str(work / "grids"),
+           "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
+    slowest = 0.0
+    with ServeProcess(["--workers", "2"], env=env) as server:
+        assert server.proc is not None
+        before = worker_rss_mib(server.proc.pid)
+        for _ in range(rounds):
+            for path in SERVED_PATHS:
+                t = time.perf_counter()
+                status, _, _ = get(server.port, path, timeout=120)
+                slowest = max(slowest, time.perf_counter() - t)
+                assert status == 200, (path, status)
+        after = worker_rss_mib(server.proc.pid)
+    return before, after, slowest
 
 
 def main() -> None:
@@ -64,6 +105,13 @@ def main() -> None:
     for label, r in rows:
         print(f"| {label} | {r['grid_s']:.2f} | {r['rss_start']:.0f} | {r['rss_grid']:.0f} | "
               f"{r['rss_coverage']:.0f} | {r['rss_map']:.0f} | {r['coverage_s']:.2f} | {r['map_s']:.2f} |")
+    rounds = 4
+    before, after, slowest = served(work, rounds)
+    print(f"\n`geoservice serve --workers 2` over the same store and grid file, {rounds} rounds of "
+          f"{', '.join(p.split('?')[0] for p in SERVED_PATHS)} (slowest request {slowest:.1f} s):\n")
+    print("| worker | RSS after start MiB | after the planners' requests MiB |\n|---|---:|---:|")
+    for i, (a, b) in enumerate(zip(before, after, strict=False), 1):
+        print(f"| {i} | {a:.0f} | {b:.0f} |")
 
 
 if __name__ == "__main__":

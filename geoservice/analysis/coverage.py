@@ -27,7 +27,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 from shapely.geometry import shape
 
-from geoservice.analysis.grid import WGS84
+from geoservice.analysis.grid import WGS84, cell_strings
 from geoservice.analysis.sites import (
     HOURS_PER_WEEK,
     check_sites,
@@ -240,7 +240,7 @@ def gap_polygons(cells: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> gpd.Ge
     gaps = cells[~cells["covered"].to_numpy(bool)]
     for d, sub in gaps.groupby("district", sort=True):
         district = districts.iloc[int(d)]
-        dissolved = shape(h3.cells_to_h3shape(pd.unique(sub["h3"].to_numpy(dtype=object)).tolist()).__geo_interface__)
+        dissolved = shape(h3.cells_to_h3shape(cell_strings(pd.unique(sub["h3"].to_numpy()))).__geo_interface__)
         geom = shapely.intersection(dissolved, district.geometry)
         geom = shapely.union_all([p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]) \
             if geom.geom_type not in ("Polygon", "MultiPolygon") else geom

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import geopandas as gpd
 import h3
@@ -212,3 +213,12 @@ def _areal(geom: BaseGeometry) -> BaseGeometry:
 def grid_summary(grid: gpd.GeoDataFrame) -> pd.DataFrame:
     """Pieces and area (km²) per district of a grid."""
     return grid.groupby("adcode").agg(pieces=("h3", "size"), area_km2=("area_m2", lambda a: a.sum() / 1e6))
+
+
+def cell_strings(values: Any) -> list[str]:
+    """H3 indexes as strings from (part of) a grid's ``h3`` column: strings, or the 64-bit integers of a grid
+    kept without shapes (:func:`~geoservice.analysis.gridfile.without_shapes`)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "ui":
+        return [format(v, "x") for v in arr.tolist()]
+    return [str(v) for v in arr.tolist()]

@@ -70,25 +70,59 @@ def write(grid: gpd.GeoDataFrame, path: Path) -> None:
         raise
 
 
-def read(path: Path) -> gpd.GeoDataFrame:
-    """The grid written by :func:`write`, with the same columns, dtypes, order and ``attrs``."""
+def read(path: Path, cell_shapes: bool = True) -> gpd.GeoDataFrame:
+    """The grid written by :func:`write`, with the same columns, dtypes, order and ``attrs``.
+
+    Without ``cell_shapes`` the pieces' polygons are not decoded and the geometry column is empty (see
+    :func:`without_shapes`).
+    """
     with np.load(path, allow_pickle=False) as data:
-        offsets = data["wkb_offsets"]
-        blob = data["wkb"].tobytes()
-        wkb = np.array([blob[a:b] for a, b in itertools.pairwise(offsets)], dtype=object)
         columns = {c: data[c] for c in _COLUMNS}
         attrs = json.loads(str(data["attrs"]))
+        if cell_shapes:
+            offsets = data["wkb_offsets"]
+            blob = data["wkb"].tobytes()
+            geometry = shapely.from_wkb(np.array([blob[a:b] for a, b in itertools.pairwise(offsets)], dtype=object))
+            del blob
+        else:
+            geometry = np.full(len(columns["h3"]), None, dtype=object)
+            columns |= _compact(columns["h3"], columns["adcode"])
     frame = pd.DataFrame({c: columns[c] for c in _COLUMNS if c != "demand"})
-    grid = gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs="EPSG:4326")
+    grid = gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
     grid["demand"] = columns["demand"]
     grid.attrs.update(attrs)
-    del wkb, blob, columns, frame
+    if not cell_shapes:
+        grid.attrs["cell_shapes"] = False
+    del geometry, columns, frame
     release_freed_memory()
     return grid
 
 
-def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """The grid stored under ``key`` in ``folder``, building and storing it first if there is none.
+def without_shapes(grid: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``grid`` as the web app keeps it: an empty (all-None) geometry column, H3 indexes as 64-bit integers
+    (:func:`~geoservice.analysis.grid.cell_strings` reads either form) and district codes as a categorical.
+
+    The service's coverage, gaps, week profile, placement and maps read only the pieces' positions, areas,
+    demand and H3 ids. Beijing r9 (224k pieces): the polygons are ~150 MiB, the H3 and district code strings
+    ~29 MiB, every other column ~12 MiB; the light form keeps ~15 MiB. Notebooks keep the full grid.
+    """
+    frame = pd.DataFrame(grid.drop(columns=grid.geometry.name))
+    for name, column in _compact(grid["h3"].to_numpy(), grid["adcode"].to_numpy()).items():
+        frame[name] = column
+    out = gpd.GeoDataFrame(frame, geometry=np.full(len(grid), None, dtype=object), crs=grid.crs)
+    out.attrs.update(grid.attrs, cell_shapes=False)
+    return out
+
+
+def _compact(h3_ids: np.ndarray, adcodes: np.ndarray) -> dict[str, Any]:
+    return {"h3": np.array([int(c, 16) for c in h3_ids.tolist()], dtype=np.uint64),
+            "adcode": pd.Categorical(adcodes.astype(str))}
+
+
+def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame],
+                  cell_shapes: bool = True) -> gpd.GeoDataFrame:
+    """The grid stored under ``key`` in ``folder``, building and storing it first if there is none (the file
+    always has the pieces' polygons; ``cell_shapes=False`` returns the grid :func:`without_shapes`).
 
     A folder that cannot be written (read-only deployment) or a damaged file only costs a rebuild: the grid
     is then built in memory and the reason logged, never raised to the planner.
@@ -99,12 +133,12 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame])
         lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 - held for the block below
     except OSError as exc:
         LOGGER.warning("analysis grid cannot be stored in %s (%s): kept in memory only", folder, exc)
-        return build()
+        return _shaped(build(), cell_shapes)
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers asking at once: one builds, the other reads
         if path.is_file():
             try:
-                grid = read(path)
+                grid = read(path, cell_shapes)
                 os.utime(path)  # used now: the cleanup keeps it
                 return grid
             except (OSError, ValueError, KeyError) as exc:
@@ -116,7 +150,16 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame])
             LOGGER.warning("analysis grid cannot be stored in %s (%s): kept in memory only", folder, exc)
         else:
             remove_stale(folder, keep=path)
+        return _shaped(grid, cell_shapes)
+
+
+def _shaped(grid: gpd.GeoDataFrame, cell_shapes: bool) -> gpd.GeoDataFrame:
+    if cell_shapes:
         return grid
+    light = without_shapes(grid)
+    del grid
+    release_freed_memory()
+    return light
 
 
 def remove_stale(folder: Path, keep: Path, kept: int = KEEP_GRIDS) -> list[Path]:

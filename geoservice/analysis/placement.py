@@ -28,7 +28,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geoservice.analysis.coverage import CoverageResult
-from geoservice.analysis.grid import WGS84
+from geoservice.analysis.grid import WGS84, cell_strings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def recommend(result: CoverageResult, n: int = 10, method: str = "greedy",
         # Large radius: uncovered demand summed into coarser cells, placed at their demand-weighted centroid.
         import h3
 
-        parents = np.array([h3.cell_to_parent(c, agg_res) for c in cells["h3"].to_numpy()[dem_pieces]])
+        parents = np.array([h3.cell_to_parent(c, agg_res) for c in cell_strings(cells["h3"].to_numpy()[dem_pieces])])
         _, inverse = np.unique(parents, return_inverse=True)
         inverse = inverse.ravel()
         w = np.bincount(inverse, weights=demand[dem_pieces])
@@ -215,7 +215,7 @@ def recommend(result: CoverageResult, n: int = 10, method: str = "greedy",
         # ... and one candidate per coarse cell: its piece nearest to the cell's mean position.
         import h3
 
-        parents = np.array([h3.cell_to_parent(c, agg_res) for c in cells["h3"].to_numpy()[cand_idx]])
+        parents = np.array([h3.cell_to_parent(c, agg_res) for c in cell_strings(cells["h3"].to_numpy()[cand_idx])])
         _, inverse = np.unique(parents, return_inverse=True)
         inverse = inverse.ravel()
         counts = np.bincount(inverse)
@@ -271,7 +271,7 @@ def recommend(result: CoverageResult, n: int = 10, method: str = "greedy",
         cum_d += add_d
         cum_a += add_a
         piece = cells.iloc[int(rows_idx[j])]
-        rows.append({"rank": rank, "h3": piece["h3"], "adcode": piece["adcode"],
+        rows.append({"rank": rank, "h3": cell_strings([piece["h3"]])[0], "adcode": str(piece["adcode"]),
                      "name_zh": names.at[piece["adcode"], "name_zh"], "name_en": names.at[piece["adcode"], "name_en"],
                      "lon": float(piece["lon"]), "lat": float(piece["lat"]),
                      "distance_to_open_m": float(piece["distance_m"]),

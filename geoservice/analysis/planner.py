@@ -53,11 +53,14 @@ class GridCache:
     """Thread-safe cache of (districts, grid with demand) per (resolution, demand key).
 
     With a ``folder`` (the web app passes its instance folder), built grids are also stored there
-    (:mod:`~geoservice.analysis.gridfile`) and shared by every worker and restart instead of rebuilt.
+    (:mod:`~geoservice.analysis.gridfile`) and shared by every worker and restart instead of rebuilt. With
+    ``cell_shapes=False`` (the web app) the grids keep no piece polygons
+    (:func:`~geoservice.analysis.gridfile.without_shapes`): no served answer draws them.
     """
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, cell_shapes: bool = True) -> None:
         self.folder = folder
+        self.cell_shapes = cell_shapes
         self._lock = threading.Lock()
         self._items: dict[tuple[Any, ...], tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = {}
 
@@ -141,11 +144,13 @@ class Planner:
         if districts.empty:
             raise ValueError("no districts are loaded: run `geoservice db init` first")
         folder = self._cache.folder
+        shapes = self._cache.cell_shapes
         if folder is None or isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)):
-            return districts, self._build_grid(districts)
+            grid = self._build_grid(districts)
+            return districts, grid if shapes else gridfile.without_shapes(grid)
         key = gridfile.fingerprint(districts, self.resolution,
                                    (self._demand_key(), self.bundled_demand_applies), self._demand_file())
-        return districts, gridfile.load_or_build(folder, key, lambda: self._build_grid(districts))
+        return districts, gridfile.load_or_build(folder, key, lambda: self._build_grid(districts), shapes)
 
     def _build_grid(self, districts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         grid = build_grid(districts, self.resolution)

@@ -81,14 +81,15 @@ class CoverageQuery:
 
 
 def _cache() -> GridCache:
-    """The app's one grid cache (made on the first coverage request, then reused by every request)."""
+    """The app's one grid cache (made on the first coverage request, then reused by every request), without the
+    pieces' polygons: no served answer draws them, and they are most of a worker's memory."""
     from geoservice.analysis.planner import GridCache
 
     found = current_app.extensions.get("geoservice.coverage_grids")
     if found is None:
         cfg = settings()
         folder = cfg.grid_dir if cfg.grid_dir is not None else cfg.embedded_path.parent / "grids"
-        found = current_app.extensions.setdefault("geoservice.coverage_grids", GridCache(folder))
+        found = current_app.extensions.setdefault("geoservice.coverage_grids", GridCache(folder, cell_shapes=False))
     return found  # type: ignore[no-any-return]
 
 

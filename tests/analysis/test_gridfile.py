@@ -11,6 +11,7 @@ from shapely import affinity
 
 import geoservice.analysis.planner as planner_module
 from geoservice.analysis import GridCache, Planner, gridfile
+from geoservice.analysis.grid import cell_strings
 from tests.support import LAYERS
 
 RESOLUTION = 7  # small enough to build in a second; the mechanism is the same at r9
@@ -83,3 +84,34 @@ def test_grids_nobody_uses_any_more_are_removed_when_a_new_one_is_written(demo_e
     assert len(left) == gridfile.KEEP_GRIDS
     assert in_use.name in left and not old[1].exists() and not old[1].with_suffix(".lock").exists()
     assert {p.name for p in old[-(gridfile.KEEP_GRIDS - 2):]} <= set(left)  # the most recently used stay
+
+
+def test_the_web_apps_grid_keeps_no_polygons_and_answers_the_same(demo_embedded: Any, tmp_path: Path) -> None:
+    """The service's grids drop the pieces' polygons (most of a worker's memory), whether the worker built the
+    grid or read the stored file; coverage, gaps, the week profile, recommendations and the map are unchanged."""
+    from pandas.testing import assert_frame_equal
+
+    shaped = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path), layers_dir=LAYERS)
+    built = Planner(demo_embedded.sites, resolution=RESOLUTION,
+                    grid_cache=GridCache(tmp_path / "elsewhere", cell_shapes=False), layers_dir=LAYERS)
+    read = Planner(demo_embedded.sites, resolution=RESOLUTION, grid_cache=GridCache(tmp_path, cell_shapes=False),
+                   layers_dir=LAYERS)
+    at = "2026-11-23T22:00"
+    full = shaped.coverage(at)
+    assert full.cells.geometry.notna().all()
+    for light in (built, read):
+        grid = light.grid
+        assert grid.geometry.isna().all() and grid.attrs["cell_shapes"] is False
+        columns = shaped.grid.drop(columns="geometry")
+        assert grid.memory_usage(deep=True).sum() < columns.memory_usage(deep=True).sum() / 2
+        as_strings = grid.drop(columns="geometry").assign(h3=cell_strings(grid["h3"]),
+                                                          adcode=grid["adcode"].astype(str))
+        assert_frame_equal(as_strings, columns)
+        result = light.coverage(at)
+        assert_frame_equal(result.district_table(), full.district_table())
+        assert_geodataframe_equal(result.gaps, full.gaps)
+        assert_frame_equal(light.week("2026-11-23"), shaped.week("2026-11-23"))
+        picks = light.recommend(result, n=3)
+        assert_frame_equal(picks.drop(columns="geometry"), shaped.recommend(full, n=3).drop(columns="geometry"))
+        assert "leaflet" in light.map(result, picks).get_root().render().lower()
+    assert gridfile.read(next(tmp_path.glob("grid-*.npz"))).geometry.notna().all()  # the file keeps them

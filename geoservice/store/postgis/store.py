@@ -135,9 +135,15 @@ def _site_params(site: Site) -> dict[str, Any]:
 
 
 def _copy_intervals(cur: psycopg.Cursor[Any], rows: list[IntervalRow]) -> None:
+    """Write open intervals: COPY into the session's staging table, then one INSERT puts each into the
+    partition of every day it overlaps (migration 014 holds the one definition of those days)."""
+    if not rows:
+        return
+    cur.execute(_q("create_interval_staging"))
     with cur.copy(_q("copy_intervals")) as copy:
         for sid, a, b in rows:
             copy.write_row((sid, Range(a, b, "[)")))
+    cur.execute(_q("insert_staged_intervals"))
 
 
 class PostgisStore(SpatialStore):

@@ -22,7 +22,8 @@ WITH knn AS (
     SELECT i.site_id AS id, i.geog,
            i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
     FROM site_open_intervals i
-    WHERE i.during @> %(at)s::timestamptz
+    -- The partition of at's day (migration 014), then the intervals of that day open at `at`.
+    WHERE i.day_slot = open_day_slot(%(at)s::timestamptz) AND i.during @> %(at)s::timestamptz
       AND {kind_condition}
       -- Array containment, not a bit mask: the planner estimates it from element statistics.
       AND i.amenities @> %(amenities)s::text[]
@@ -134,7 +135,8 @@ OFFSET %(offset)s LIMIT %(limit)s
 -- name: open_at_or_any
 -- Listings and tiles: no open_at, or open at open_at by the materialised intervals and not closed_now then.
 (%(open_at)s::timestamptz IS NULL OR (EXISTS (
-  SELECT 1 FROM site_open_intervals i WHERE i.site_id = s.id AND i.during @> %(open_at)s::timestamptz)
+  SELECT 1 FROM site_open_intervals i WHERE i.day_slot = open_day_slot(%(open_at)s::timestamptz)
+                                        AND i.site_id = s.id AND i.during @> %(open_at)s::timestamptz)
   AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = s.id AND l.state = 'closed_now'
                   AND l.posted_at <= %(open_at)s::timestamptz AND l.expires_at > %(open_at)s::timestamptz)))
 
@@ -212,8 +214,19 @@ INSERT INTO schema_migrations (version, name) VALUES (%(version)s, %(name)s)
 -- name: delete_all_intervals
 DELETE FROM site_open_intervals
 
+-- name: create_interval_staging
+-- Writers copy (site_id, during) here, then insert_staged_intervals moves each interval into the partition of
+-- every day it overlaps (migration 014). One table per session, emptied by each move.
+CREATE TEMP TABLE IF NOT EXISTS interval_staging (site_id text NOT NULL, during tstzrange NOT NULL)
+    ON COMMIT DELETE ROWS
+
 -- name: copy_intervals
-COPY site_open_intervals (site_id, during) FROM STDIN
+COPY interval_staging (site_id, during) FROM STDIN
+
+-- name: insert_staged_intervals
+WITH moved AS (DELETE FROM interval_staging RETURNING site_id, during)
+INSERT INTO site_open_intervals (site_id, during, day_slot)
+SELECT m.site_id, m.during, slot FROM moved m, open_day_slots(m.during) AS slot
 
 -- name: statement_timeout_off
 SET LOCAL statement_timeout = 0

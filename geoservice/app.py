@@ -31,6 +31,7 @@ from geoservice.api.jsonprovider import FastJSONProvider
 from geoservice.api.offline import init_app as init_offline
 from geoservice.api.ratelimit import init_rate_limits
 from geoservice.api.security import init_app as init_security_headers
+from geoservice.api.write_position import init_app as init_write_position
 from geoservice.bootstrap import ensure_ready
 from geoservice.packagedata import static_dir
 from geoservice.passwords import dummy_hash
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_security_headers(app, settings.basemap())  # CSP per kind of response, nosniff, no framing, Referrer-Policy
     init_offline(app, settings.basemap())  # the couriers' page's service worker at /sw.js
     metrics.init_app(app)
+    init_write_position(app)  # read-your-writes across workers with read replicas
     # The planners' routes are always there; without the [planners] extra they answer 501 naming it.
     for module in (public, session, operators, admin, live, alerts, reports, exports, webhooks, imports, openapi,
                    ogc, coverage, tiles):

@@ -32,7 +32,9 @@ def _settings() -> Settings:
 
 def _services(settings: Settings | None = None) -> Services:
     from geoservice.services import open_services
+    from geoservice.store.caller import set_account
 
+    set_account("cli")  # one caller: with read replicas, what a command reads follows what it just wrote
     return open_services(settings or _settings())
 
 

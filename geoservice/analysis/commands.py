@@ -51,8 +51,10 @@ def _planner(resolution: int, demand: str, demand_weight: str) -> Any:
     from geoservice.bootstrap import ensure_ready
     from geoservice.services import open_services
     from geoservice.settings import Settings
+    from geoservice.store.caller import set_account
 
     settings = Settings.from_env()
+    set_account("cli")  # one caller: with read replicas, what a command reads follows what it just wrote
     services = open_services(settings)
     ensure_ready(services, settings)
     if demand not in ("bundled", "uniform") and not Path(demand).is_file():

@@ -49,7 +49,7 @@ class Services:
              delivery: DeliveryPolicy | None = None) -> Services:
         """The services over an opened spatial store."""
         db = spatial.database
-        accounts, reports, calendars = AccountService(db), Reports(db), Calendars(db)
+        accounts, reports, calendars = AccountService(spatial.primary_database), Reports(db), Calendars(db)
         live = LiveService(LiveStatuses(db), reports)
         sites = SiteService(spatial, calendars, reports, accounts, window_days, live)
         webhooks = WebhookService(Webhooks(db), sites.feed, delivery)

@@ -111,6 +111,10 @@ class SpatialStore(abc.ABC):
 
     backend: str = "abstract"
     database: Database
+    # The same tables, for reads that must see every committed write at once, even with read replicas:
+    # accounts, sessions and tokens (a signed-out session, a revoked token or a new password takes effect
+    # on the next request, not after a standby's lag).
+    primary_database: Database
 
     @abc.abstractmethod
     def migrate(self) -> list[str]:

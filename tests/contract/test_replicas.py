@@ -141,3 +141,104 @@ def test_healthz_reports_each_server(servers: dict[str, Any]) -> None:
     body = app.test_client().get("/healthz").get_json()
     assert [s["role"] for s in body["servers"]] == ["primary", "standby"]
     assert body["servers"][1]["reachable"] is True and body["servers"][1]["in_use"] is True
+
+
+def test_an_operator_reads_its_edit_from_another_worker_process(servers: dict[str, Any]) -> None:
+    """Read-your-writes across processes: the edit is made through one app (one worker process, its own store
+    and replica router) and read back through another. The answer to the edit carries the primary's WAL
+    position in the signed ``gs_wal`` cookie; with it, the second worker sends the operator's reads to the
+    primary while the standby has not replayed the edit. Without the cookie (as before) the same session reads
+    the standby's stale copy; a forged position is ignored."""
+    from geoservice.app import create_app
+    from geoservice.bootstrap import load_bundled_calendar
+    from geoservice.settings import Settings
+    from tests.support.sites import sid
+    from tests.support.world import operator_sites
+
+    def worker() -> tuple[Services, Any]:
+        svc = Services.over(PostgisStore(servers["url"], max_size=2, read_urls=[servers["read_url"]],
+                                         replica_max_lag_s=30.0))
+        app = create_app(Settings(database_url=servers["url"], read_urls=servers["read_url"], autoload_layers=False,
+                                  layers_dir=LAYERS, replica_max_lag_s=30.0), services=svc, prepare=False)
+        app.config["TESTING"] = True
+        return svc, app
+
+    (svc_a, app_a), (svc_b, app_b) = worker(), worker()
+    try:
+        rp.set_account("setup")  # the setup reads what it writes, like the CLI
+        load_bundled_calendar(svc_a)
+        svc_a.sites.upsert_sites(operator_sites(svc_a))
+        if svc_a.accounts.get("rr-alice") is None:
+            svc_a.accounts.create("rr-alice", login="rr-alice")
+        alice = svc_a.accounts.get("rr-alice")
+        assert alice is not None
+        svc_a.accounts.set_password(alice, "rr-alice-的密码-2026")
+        svc_a.accounts.assign("rr-alice", [sid("op-a")])
+        first = app_a.test_client()
+        signed = first.post("/api/v1/session", json={"login": "rr-alice", "password": "rr-alice-的密码-2026"})
+        assert signed.status_code == 200, signed.get_data(as_text=True)
+        csrf = signed.get_json()["csrf_token"]
+        rp.set_account(None)
+        time.sleep(1.5)  # the standby has the account, the session and the site
+        servers["standby"].pause_replay()
+        try:
+            etag = first.get(f"/api/v1/sites/{sid('op-a')}").headers["ETag"]
+            new_name = f"跨进程读己之写 {time.time_ns()}"
+            edited = first.patch(f"/api/v1/sites/{sid('op-a')}", json={"name_zh": new_name},
+                                 headers={"If-Match": etag, "X-CSRF-Token": csrf})
+            assert edited.status_code == 200, edited.get_data(as_text=True)
+            position = first.get_cookie("gs_wal")
+            assert position is not None and rp.lsn_value(position.value.split("~")[0]) is not None
+
+            def public_name(client: Any) -> str:  # the public listing: a read the standbys serve
+                resp = client.get("/api/v1/sites?limit=500")
+                assert resp.status_code == 200, resp.get_data(as_text=True)
+                (found,) = [f for f in resp.get_json()["features"] if f["id"] == sid("op-a")]
+                return str(found["properties"]["name_zh"])
+
+            session = first.get_cookie("gs_session")
+            assert session is not None
+            with_position, without, forged = app_b.test_client(), app_b.test_client(), app_b.test_client()
+            for client in (with_position, without, forged):
+                client.set_cookie("gs_session", session.value)
+            with_position.set_cookie("gs_wal", position.value)
+            _lsn, until, mac = position.value.split("~")
+            forged.set_cookie("gs_wal", f"FFFFFFFF/0~{until}~{mac}")
+            # The other worker: the site as saved (the primary).
+            assert public_name(with_position) == new_name
+            assert public_name(first) == new_name  # and the worker that saved it
+            # Without the position (as before this change) the other worker reads the standby's stale copy; a
+            # position the service did not sign steers nothing.
+            assert public_name(without) != new_name
+            assert public_name(forged) != new_name
+        finally:
+            servers["standby"].resume_replay()
+    finally:
+        svc_a.close()
+        svc_b.close()
+        rp.set_account(None)
+
+
+def test_accounts_sessions_and_tokens_are_read_from_the_primary(servers: dict[str, Any]) -> None:
+    """A new token works, and a revoked one is refused, at once — not after a standby's lag: account reads
+    never go to a standby (before, the standby still knew the revoked token and not yet the new one)."""
+    from geoservice.auth import token_hash
+
+    svc = Services.over(PostgisStore(servers["url"], max_size=2, read_urls=[servers["read_url"]],
+                                     replica_max_lag_s=30.0))
+    try:
+        if svc.accounts.get("rr-bob") is None:
+            svc.accounts.create("rr-bob")
+        time.sleep(1.5)
+        assert _recovery(svc.spatial) is True  # type: ignore[arg-type]  # public reads: the standby
+        servers["standby"].pause_replay()
+        try:
+            svc.accounts.add_token("rr-bob", token_hash("gso_rr_new"), "test")
+            found = svc.accounts.for_token(token_hash("gso_rr_new"))
+            assert found is not None and found.name == "rr-bob"
+            assert svc.accounts.revoke("rr-bob") >= 1
+            assert svc.accounts.for_token(token_hash("gso_rr_new")) is None
+        finally:
+            servers["standby"].resume_replay()
+    finally:
+        svc.close()

@@ -133,6 +133,7 @@ class EmbeddedStore(SpatialStore):
         self._write_lock = threading.RLock()
         # The dialect-neutral repositories read on this thread's connection and write in its transactions.
         self.database = Database(SqliteDialect(), lambda: nullcontext(self.connection()), self.transaction)
+        self.primary_database = self.database  # one file: every read sees every write
 
     # ---- connections -----------------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:

@@ -4,8 +4,10 @@ A standby is used only while it is reachable, in recovery and its replay lags by
 state is checked lazily, at most once every ``CHECK_INTERVAL_S`` per standby, so a request never waits on a
 dead standby for more than one short check. Read-your-writes: after a write by a named account (the one hook,
 :func:`geoservice.store.caller.set_account`, names it), the primary's WAL insert position is remembered for
-that account for ``PIN_S`` seconds (in this process); its reads go to a standby only once that standby's
-``pg_last_wal_replay_lsn()`` has reached it, else to the primary. The routes know nothing of this beyond the hook.
+that account for ``PIN_S`` seconds in this process, and handed back to the caller (the web app signs it into a
+cookie, so the caller's next requests, signed in or not, carry it to whichever worker process serves them); the
+caller's reads go to a standby only once that standby's ``pg_last_wal_replay_lsn()`` has reached the later of
+the two, else to the primary.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from geoservice.store.caller import current_account, set_account
+from geoservice.store.caller import current_account, note_write, reported_write, set_account
 
 __all__ = ["ReplicaRouter", "current_account", "safe_name", "set_account"]
 
@@ -34,8 +36,12 @@ def lsn_value(text: str | None) -> int | None:
     """A ``pg_lsn`` text (``'16/B374D848'``) as an integer, for comparisons."""
     if not text:
         return None
-    hi, _, lo = str(text).partition("/")
-    return (int(hi, 16) << 32) | int(lo, 16)
+    hi, sep, lo = str(text).partition("/")
+    try:
+        value = (int(hi, 16) << 32) | int(lo, 16)
+    except ValueError:
+        return None
+    return value if sep and len(hi) <= 8 and len(lo) <= 8 else None
 
 
 class Standby:
@@ -133,16 +139,18 @@ class ReplicaRouter:
         return None
 
     def _pin(self, account: str | None) -> int | None:
-        if account is None:
-            return None
-        with self._pins_lock:
-            pin = self._pins.get(account)
-            if pin is None:
-                return None
-            if pin[1] < time.monotonic():
-                del self._pins[account]
-                return None
-            return pin[0]
+        """The position the caller's reads must see: the account's last write here or the one the caller
+        reports, whichever is later."""
+        reported = lsn_value(reported_write())
+        pin = None
+        if account is not None:
+            with self._pins_lock:
+                pin = self._pins.get(account)
+                if pin is not None and pin[1] < time.monotonic():
+                    del self._pins[account]
+                    pin = None
+        known = [v for v in (pin[0] if pin is not None else None, reported) if v is not None]
+        return max(known) if known else None
 
     def wants_lsn(self) -> bool:
         """True when the current request's writes must be remembered (standbys exist, an account is named)."""
@@ -153,6 +161,7 @@ class ReplicaRouter:
         account, lsn = current_account(), lsn_value(lsn_text)
         if account is None or lsn is None:
             return
+        note_write(lsn_text)
         with self._pins_lock:
             old = self._pins.get(account)
             self._pins[account] = (max(lsn, old[0]) if old else lsn, time.monotonic() + PIN_S)

@@ -165,6 +165,8 @@ class PostgisStore(SpatialStore):
         self.timeout = timeout
         # The dialect-neutral repositories share the pool: reads on a read-only transaction, writes on one each.
         self.database = Database(PostgresDialect(), lambda: self.connection(read_only=True), self.connection)
+        self.primary_database = Database(PostgresDialect(), lambda: self.connection(read_only=True, primary=True),
+                                         self.connection)
         self._in_use = 0  # connections handed out by connection() (pool exhaustion is not an outage)
         self._in_use_lock = threading.Lock()
 
@@ -218,19 +220,21 @@ class PostgisStore(SpatialStore):
             conn.execute("SELECT 1")
 
     @contextmanager
-    def connection(self, bulk: bool = False, read_only: bool = False) -> Iterator[psycopg.Connection]:
+    def connection(self, bulk: bool = False, read_only: bool = False,
+                   primary: bool = False) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction; connection failures become ``StoreUnavailable``.
 
         Nested use in one thread shares the outer connection and its transaction. ``bulk`` takes a connection of
         its own and lifts the per-request statement timeout (loads, refreshes). ``read_only`` runs each
         statement in its own implicit transaction (autocommit): for reads that need no snapshot across
-        statements it saves the COMMIT round trip (bench/README.md, "Before / after").
+        statements it saves the COMMIT round trip (bench/README.md, "Before / after"); such reads go to a
+        standby when one is healthy, unless ``primary``.
         """
         current = getattr(self._local, "conn", None)
         if current is not None and not bulk:
             yield current
             return
-        if read_only and not bulk and self.replicas is not None:
+        if read_only and not bulk and not primary and self.replicas is not None:
             standby = self.replicas.choose()
             if standby is not None:
                 with ExitStack() as stack:

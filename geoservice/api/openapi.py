@@ -47,7 +47,10 @@ def document(apis: list[P.Api], walk: WalkModel) -> dict[str, Any]:
                                 "answer says its walk_model (network or straight_line, with the reason of a "
                                 "fallback). Unknown, empty or repeated parameters "
                                 "are 400; values outside a range or vocabulary 422; every error is "
-                                "application/problem+json (RFC 9457).",
+                                "application/problem+json (RFC 9457). With read replicas, the answer to a "
+                                "signed-in write also sets the cookie `gs_wal` (HttpOnly, SameSite=Strict, "
+                                "60 s): sent back, it keeps that caller's reads on data at least as new as "
+                                "its write, on any server.",
                  "license": {"name": "MIT"}},
         "paths": paths,
         "tags": [{"name": "operators", "description": "Station operators keep their sites current (token required)"},

@@ -25,11 +25,11 @@ _KEY_NAME = "write_position_cookie"
 
 
 def _key() -> bytes:
-    found = current_app.extensions.get("geoservice.write_position_key")
-    if found is None:  # one secret in the database, so every worker signs and checks alike
-        found = bytes.fromhex(services().reports.secret(_KEY_NAME, lambda: secrets.token_hex(32)))
-        current_app.extensions["geoservice.write_position_key"] = found
-    return found  # type: ignore[no-any-return]
+    key: bytes | None = current_app.extensions.get("geoservice.write_position_key")
+    if key is None:  # one secret in the database, so every worker signs and checks alike
+        key = bytes.fromhex(services().reports.secret(_KEY_NAME, lambda: secrets.token_hex(32)))
+        current_app.extensions["geoservice.write_position_key"] = key
+    return key
 
 
 def _mac(text: str) -> str:

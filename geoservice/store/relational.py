@@ -537,10 +537,10 @@ class Reports(Repository):
     def secret(self, name: str, make: Callable[[], str]) -> str:
         """A secret the service keeps for itself, made by ``make`` on first use (the same in every process)."""
         row = self._one("get_secret", name=name)
-        if row is None:
+        if row is None:  # read back in the same transaction: a standby may not have the new row yet
             with self.db.writing() as ex:
                 run(self.db, ex, "insert_secret", name=name, value=make())
-            row = self._one("get_secret", name=name)
+                row = run(self.db, ex, "get_secret", name=name).fetchone()
         return str(row[0])
 
     def get(self, report_id: int) -> Report | None:

@@ -242,3 +242,23 @@ def test_accounts_sessions_and_tokens_are_read_from_the_primary(servers: dict[st
             servers["standby"].resume_replay()
     finally:
         svc.close()
+
+
+def test_a_new_service_secret_is_read_back_while_the_standby_lags(servers: dict[str, Any]) -> None:
+    """The first use of a service secret (the write-position cookie's key, the couriers' report key) writes it
+    on the primary and reads it back there; before, the read went to a standby that did not have it yet and the
+    request failed."""
+    svc = Services.over(PostgisStore(servers["url"], max_size=2, read_urls=[servers["read_url"]],
+                                     replica_max_lag_s=30.0))
+    try:
+        time.sleep(1.5)
+        assert _recovery(svc.spatial) is True  # type: ignore[arg-type]
+        servers["standby"].pause_replay()
+        try:
+            name = f"rr-secret-{time.time_ns()}"
+            made = svc.reports.secret(name, lambda: "made-once")
+            assert made == "made-once" and svc.reports.secret(name, lambda: "not again") == "made-once"
+        finally:
+            servers["standby"].resume_replay()
+    finally:
+        svc.close()

@@ -328,6 +328,8 @@ def test_a_couriers_report_reaches_the_sites_operator(chromium: BrowserThread, s
             courier.blocked.clear()
 
         with new_page(browser, base, request.node.name) as page:
+            # The vocabulary (the amenities' labels) arriving after the reports must not leave codes in the list.
+            page.route("**/api/v1/vocabulary*", lambda route: (page.wait_for_timeout(700), route.continue_()))
             sign_in(page, world.tokens["bob"])
             page.wait_for_selector("#report-list li[data-id]")
             assert "缺少设施：充电" in page.inner_text("#report-list")

@@ -485,7 +485,9 @@ function renderHistory(items) {
 
 /* ---------- couriers' reports ---------- */
 function loadReports() {
-  return api("GET", "/api/v1/operator/reports?limit=50").then(function (res) {
+  // A report names amenities by the vocabulary's labels: render once both have arrived (they load side by side).
+  return Promise.all([api("GET", "/api/v1/operator/reports?limit=50"), loadVocab()]).then(function (both) {
+    var res = both[0];
     if (res.ok) { S.reports = res.body.items; renderReports(S.reports); }
   });
 }

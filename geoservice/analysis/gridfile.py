@@ -133,7 +133,7 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame],
         lock = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 - held for the block below
     except OSError as exc:
         LOGGER.warning("analysis grid cannot be stored in %s (%s): kept in memory only", folder, exc)
-        return _shaped(build(), cell_shapes)
+        return shaped(build(), cell_shapes)
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers asking at once: one builds, the other reads
         if path.is_file():
@@ -150,10 +150,11 @@ def load_or_build(folder: Path, key: str, build: Callable[[], gpd.GeoDataFrame],
             LOGGER.warning("analysis grid cannot be stored in %s (%s): kept in memory only", folder, exc)
         else:
             remove_stale(folder, keep=path)
-        return _shaped(grid, cell_shapes)
+        return shaped(grid, cell_shapes)
 
 
-def _shaped(grid: gpd.GeoDataFrame, cell_shapes: bool) -> gpd.GeoDataFrame:
+def shaped(grid: gpd.GeoDataFrame, cell_shapes: bool) -> gpd.GeoDataFrame:
+    """``grid`` as asked: unchanged, or :func:`without_shapes` with the freed memory given back."""
     if cell_shapes:
         return grid
     light = without_shapes(grid)

@@ -146,8 +146,7 @@ class Planner:
         folder = self._cache.folder
         shapes = self._cache.cell_shapes
         if folder is None or isinstance(self.demand, (pd.DataFrame, gpd.GeoDataFrame)):
-            grid = self._build_grid(districts)
-            return districts, grid if shapes else gridfile.without_shapes(grid)
+            return districts, gridfile.shaped(self._build_grid(districts), shapes)
         key = gridfile.fingerprint(districts, self.resolution,
                                    (self._demand_key(), self.bundled_demand_applies), self._demand_file())
         return districts, gridfile.load_or_build(folder, key, lambda: self._build_grid(districts), shapes)

@@ -3,7 +3,7 @@ primary's WAL position after it (the ``gs_wal`` cookie, signed, valid ``WAL_COOK
 caller's next requests — to whichever worker — read from a standby only once it has replayed that far
 (:mod:`geoservice.store.postgis.replicas`). An operator who saves a site and reloads it, or reads its new ETag,
 never sees the version before the save. The signature keeps anyone else from steering reads to the primary.
-Without read replicas nothing is written, and a cookie is ignored.
+Without read replicas no cookie is ever set; one sent anyway is checked like any other and changes nothing.
 """
 from __future__ import annotations
 

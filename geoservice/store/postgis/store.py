@@ -231,7 +231,8 @@ class PostgisStore(SpatialStore):
         standby when one is healthy, unless ``primary``.
         """
         current = getattr(self._local, "conn", None)
-        if current is not None and not bulk:
+        # Nested use shares the outer connection, except that a primary read never rides on a standby's.
+        if current is not None and not bulk and not (primary and getattr(self._local, "standby", None) is not None):
             yield current
             return
         if read_only and not bulk and not primary and self.replicas is not None:

@@ -1,11 +1,13 @@
 """PostGIS keeps open intervals by Beijing day (migration 014): each interval in the partition of every day it
-overlaps, and an "open at t" query reads t's day only. The answers themselves are the shared contract's
-(test_store_contract.py, test_nearest_oracle.py); this checks what only the partitioned table can get wrong."""
+overlaps, and an "open at t" query reads t's day only, on a plan that walks the KNN index whatever the
+statistics say (migration 015). The answers themselves are the shared contract's (test_store_contract.py,
+test_nearest_oracle.py); this checks what only the partitioned table and its plan can get wrong."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+import psycopg
 import pytest
 
 from geoservice.hours import TZ
@@ -38,6 +40,36 @@ def _rows(store: Services, sql: str, params: dict[str, Any] | None = None) -> li
         return conn.execute(sql, params or {}).fetchall()
 
 
+def _executed_plans(store: Services, sql: str, params: dict[str, Any], runs: int = 1,
+                    costs: tuple[str, ...] = ()) -> list[str]:
+    """The plans PostgreSQL really ran for ``sql`` on a new session with the planner ``costs`` set, statements
+    inside functions included (auto_explain, its log sent to this client as notices), one text per statement
+    of the last of ``runs``."""
+    with store.spatial.connection() as pooled:  # type: ignore[attr-defined]
+        dsn = pooled.info.dsn
+    plans: list[str] = []
+    with psycopg.connect(dsn) as conn:
+        for setting in costs:
+            conn.execute("SET " + setting)
+        for _ in range(runs - 1):
+            conn.execute(sql, params).fetchall()
+        conn.execute("LOAD 'auto_explain'")
+        for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on",
+                        "auto_explain.log_level = notice", "client_min_messages = notice"):
+            conn.execute("SET " + setting)
+        conn.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+        conn.execute(sql, params).fetchall()
+    return plans
+
+
+def _knn_plan(store: Services, q: NearestQuery, runs: int = 1, costs: tuple[str, ...] = ()) -> str:
+    """The executed plan of the statement inside nearest_open_candidates that reads the open intervals."""
+    plans = _executed_plans(store, nearest_open_statement(q), nearest_open_params(q, 10), runs, costs)
+    found = [p for p in plans if "site_open_intervals" in p]
+    assert len(found) == 1, plans
+    return found[0]
+
+
 def test_every_interval_is_in_the_partition_of_each_day_it_overlaps(postgis_store: Services) -> None:
     postgis_store.sites.upsert_sites(make_sites(postgis_store, SPECS))
     postgis_store.sites.refresh_intervals(WINDOW)
@@ -61,8 +93,7 @@ def test_an_open_at_query_reads_the_partition_of_its_day_only(postgis_store: Ser
     postgis_store.sites.refresh_intervals(WINDOW)
     when = dt.datetime.fromisoformat(at).replace(tzinfo=TZ)
     q = NearestQuery(lon=TIANANMEN[0], lat=TIANANMEN[1], at=when, kinds=("warm_station",), limit=5)
-    plan = "\n".join(r[0] for r in _rows(postgis_store, "EXPLAIN " + nearest_open_statement(q),
-                                         nearest_open_params(q, 10)))
+    plan = _knn_plan(postgis_store, q)
     day_slot = (when.date() - dt.date(1970, 1, 1)).days % SLOTS
     scanned = {int(p.split("site_open_intervals_")[1][:2]) for p in plan.split() if "site_open_intervals_" in p}
     assert scanned == {day_slot}, plan
@@ -70,3 +101,32 @@ def test_an_open_at_query_reads_the_partition_of_its_day_only(postgis_store: Ser
     expected = {"always"} | ({"night"} if when.hour in (23, 0, 1) else set()) | (
         {"day"} if 9 <= when.hour < 17 and when.weekday() < 5 else set())
     assert open_now == expected
+
+
+# Costs that make any index scan look ruinous: left to itself, the planner reads the table whole and sorts it.
+INDEX_SCANS_RUINOUS = ("random_page_cost = 1000000", "cpu_index_tuple_cost = 1000")
+
+
+@pytest.mark.parametrize("kinds", [("warm_station",), (), ("mother_baby_room", "warm_station")])
+@pytest.mark.parametrize("costs", [(), INDEX_SCANS_RUINOUS], ids=["default costs", "index scans ruinous"])
+def test_the_nearest_plan_walks_the_knn_index_whatever_the_estimates(postgis_store: Services,
+                                                                     kinds: tuple[str, ...],
+                                                                     costs: tuple[str, ...]) -> None:
+    # The plan of migration 015 walks one day's KNN index in distance order whatever the planner estimates
+    # (standing in for statistics that mislead it): before and after ANALYZE, on a session's first run and once
+    # the plan is cached (psycopg prepares the outer statement from the fifth), with a radius or not.
+    postgis_store.sites.upsert_sites(make_sites(postgis_store, SPECS))
+    postgis_store.sites.refresh_intervals(WINDOW)
+    at = dt.datetime(2026, 12, 9, 10, tzinfo=TZ)
+    for analyzed in (False, True):
+        if analyzed:
+            with postgis_store.spatial.connection() as conn:  # type: ignore[attr-defined]
+                conn.execute("ANALYZE site_open_intervals")
+        for radius in (None, 2000.0):
+            q = NearestQuery(lon=TIANANMEN[0], lat=TIANANMEN[1], at=at, kinds=kinds, limit=5, max_distance_m=radius)
+            for runs in (1, 7):
+                plan = _knn_plan(postgis_store, q, runs, costs)
+                assert "Order By: (geog <-> " in plan and "Index Scan using site_open_intervals_" in plan, plan
+                assert "Seq Scan on site_open_intervals" not in plan and "Bitmap" not in plan, plan
+                assert plan.count("Sort Key") == 1, plan  # the exact re-ranking of the candidates only
+                assert [h.site.source_id for h in postgis_store.sites.nearest(q)][:1] == ["always"]

@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
-from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
+from geoservice.model import KINDS, Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
 from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.postgis.breaker import Breaker
@@ -63,17 +63,17 @@ def _q(name: str, **choices: str) -> str:
 
 
 def nearest_open_statement(q: NearestQuery) -> str:
-    """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions, and the
-    arrival check is there only when asked for (so the planner estimates each variant on its own)."""
-    return _q("nearest_open", kind_condition="kind_is" if len(q.kinds) == 1 else "kind_any_of",
-              radius_condition="within_radius" if q.radius_m() is not None else "anywhere",
-              arrival_condition="open_on_arrival" if q.arrive_within_s is not None else "anywhere")
+    """The ``nearest_open`` variant for ``q``: a single kind and a radius become index conditions inside the
+    function that finds the candidates (migration 015)."""
+    kinds = "one_kind" if len(q.kinds) == 1 else "kinds"
+    return _q("nearest_open", candidates=f"{kinds}_{'within' if q.radius_m() is not None else 'anywhere'}")
 
 
 def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
-    """Bound parameters of :func:`nearest_open_statement` for ``q``, examining ``cand`` KNN candidates."""
+    """Bound parameters of :func:`nearest_open_statement` for ``q``, examining ``cand`` KNN candidates. No kind
+    asked means every kind."""
     return {"lon": q.lon, "lat": q.lat, "at": q.at, "amenities": sorted(q.amenities), "radius": q.radius_m(),
-            "kind": q.kinds[0] if len(q.kinds) == 1 else None, "kinds": list(q.kinds) or None,
+            "kinds": sorted(q.kinds or KINDS), "arrival": q.arrive_within_s is not None,
             "detour": q.walk.detour_factor, "speed": q.walk.speed_m_per_s, "cand": cand, "limit": q.limit}
 
 
@@ -118,9 +118,9 @@ def _row_to_site(row: Sequence[Any]) -> Site:
 
 
 def _closures(site_id: str, items: Sequence[Sequence[Any]]) -> list[Closure]:
-    """Closures from the ``closures_column`` fragment's JSON."""
+    """Closures from the ``closures_column`` fragment's JSON, by start date then id."""
     return [Closure(site_id, dt.date.fromisoformat(a), dt.date.fromisoformat(b), reason, cid)
-            for cid, a, b, reason in items]
+            for cid, a, b, reason in sorted(items, key=lambda c: (c[1], c[0]))]
 
 
 def _site_params(site: Site) -> dict[str, Any]:

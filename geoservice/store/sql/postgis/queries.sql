@@ -8,78 +8,40 @@ s.phone, s.notes, s.simulated, s.updated_at, s.verified_at, s.version, s.status,
 s.alert_hours
 
 -- name: nearest_open
--- KNN over the open intervals themselves (migration 003): "open at t" and a single kind are index conditions
--- inside the GiST traversal, so rare combinations at night cost no more than common ones. Merged intervals of a
--- site never overlap, so each site appears at most once. The intervals carry the location, so the exact
--- (ellipsoidal) re-ranking of the `cand` sphere-ordered candidates happens before the join, and only the
--- `limit` answers are joined to `sites` and sent, with their closures. `farthest_knn_m` and `n_candidates`
--- let the caller prove no unexamined site can be nearer (sphere and ellipsoid differ by under 0.6 per cent).
--- The kind, radius and arrival conditions are fragments below, chosen per query so that each is plain SQL the
--- planner can make an index condition or estimate. Plans are left to PostgreSQL, which plans with the real
--- values: a forced generic plan saved ~0.3 ms of planning on some statistics and, after a plain VACUUM ANALYZE of
--- the same data, chose a bitmap scan and sort 20x slower (bench/README.md).
-WITH knn AS (
-    SELECT i.site_id AS id, i.geog,
-           i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
-    FROM site_open_intervals i
-    -- The partition of at's day (migration 014), then the intervals of that day open at `at`.
-    WHERE i.day_slot = open_day_slot(%(at)s::timestamptz) AND i.during @> %(at)s::timestamptz
-      AND {kind_condition}
-      -- Array containment, not a bit mask: the planner estimates it from element statistics.
-      AND i.amenities @> %(amenities)s::text[]
-      AND {radius_condition}
-      AND {arrival_condition}
-      AND {not_closed_now}
-    ORDER BY i.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
-    LIMIT %(cand)s
-), ranked AS (
-    SELECT knn.id,
-           ST_Distance(knn.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS distance_m,
-           max(knn.knn_m) OVER () AS farthest_knn_m, count(*) OVER () AS n_candidates
-    FROM knn
-    ORDER BY distance_m, knn.id
-    LIMIT %(limit)s
-)
+-- The candidates come from a nearest_open_* function of migration 015 ({candidates}, chosen per query): a KNN
+-- over the open intervals themselves (migration 003), of the query time's day only (migration 014), on a plan
+-- made once per session that cannot leave the index walk. Only the `limit` answers are joined to `sites` and
+-- sent, with their closures and report counts; `farthest_knn_m` and `n_candidates` let the caller prove no
+-- unexamined site can be nearer.
 SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
-FROM ranked r JOIN sites s ON s.id = r.id
+FROM {candidates}(
+    %(lon)s::float8, %(lat)s::float8, %(at)s::timestamptz, %(kinds)s::text[], %(amenities)s::text[],
+    %(radius)s::float8, %(arrival)s::boolean, %(detour)s::float8, %(speed)s::float8, %(cand)s::integer,
+    %(limit)s::integer) r
+JOIN sites s ON s.id = r.id
 ORDER BY r.distance_m, s.id
+
+-- name: one_kind_within
+nearest_open_one_kind_within
+
+-- name: one_kind_anywhere
+nearest_open_one_kind_anywhere
+
+-- name: kinds_within
+nearest_open_kinds_within
+
+-- name: kinds_anywhere
+nearest_open_kinds_anywhere
 
 -- name: closures_column
 -- A site's closures as [[id, from, to, reason], ...]: the open state needs them, and one statement saves a trip.
-(SELECT coalesce(json_agg(json_build_array(c.id, c.start_date, c.end_date, c.reason) ORDER BY c.start_date, c.id),
-                 '[]'::json)
+-- Unordered (the caller orders them): an ordered aggregate costs a sort set-up per row, ~10 us each.
+(SELECT coalesce(json_agg(json_build_array(c.id, c.start_date, c.end_date, c.reason)), '[]'::json)
  FROM closures c WHERE c.site_id = s.id) AS closures
 
 -- name: unresolved_column
 -- Couriers' problem reports about the site not yet resolved (the API shows the count on each result).
 (SELECT count(*) FROM site_reports rp WHERE rp.site_id = s.id AND rp.resolved_at IS NULL) AS unresolved_reports
-
--- name: not_closed_now
--- An operator's live status "closed now" in force at the query's time takes the site out of open-only answers:
--- tested per KNN candidate inside the scan (a primary-key probe), so a page never comes back short.
-NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = i.site_id AND l.state = 'closed_now'
-            AND l.posted_at <= %(at)s::timestamptz AND l.expires_at > %(at)s::timestamptz)
-
--- name: kind_is
-i.kind = %(kind)s::text
-
--- name: kind_any_of
-(%(kinds)s::text[] IS NULL OR i.kind = ANY (%(kinds)s::text[]))
-
--- name: within_radius
-ST_DWithin(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(radius)s::float8)
-
--- name: anywhere
-TRUE
-
--- name: open_on_arrival
--- Still open when the courier, walking, gets there.
-i.during @> tstzrange(
-    %(at)s::timestamptz,
-    %(at)s::timestamptz + make_interval(secs =>
-        ST_Distance(i.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography)
-        * %(detour)s::float8 / %(speed)s::float8),
-    '[]')
 
 -- name: nearest_any
 -- The like-for-like baseline for bench/bench_scale.py (kept next to nearest_open so the two cannot drift): the
@@ -224,9 +186,12 @@ CREATE TEMP TABLE IF NOT EXISTS interval_staging (site_id text NOT NULL, during 
 COPY interval_staging (site_id, during) FROM STDIN
 
 -- name: insert_staged_intervals
+-- In geohash order: intervals of nearby sites land on nearby pages, so a KNN query reads fewer pages.
 WITH moved AS (DELETE FROM interval_staging RETURNING site_id, during)
 INSERT INTO site_open_intervals (site_id, during, day_slot)
-SELECT m.site_id, m.during, slot FROM moved m, open_day_slots(m.during) AS slot
+SELECT m.site_id, m.during, slot
+FROM moved m JOIN sites s ON s.id = m.site_id, open_day_slots(m.during) AS slot
+ORDER BY ST_GeoHash(s.geog::geometry, 7)
 
 -- name: statement_timeout_off
 SET LOCAL statement_timeout = 0

@@ -355,16 +355,20 @@ class HoursEngine:
         # Evaluate whole days so that special days can be replaced cleanly, then clip.
         day_lo = dt.datetime.combine(lo.date(), dt.time())
         day_hi = dt.datetime.combine(hi.date(), dt.time()) + DAY
-        result = list(self._whole_days(expression, day_lo, day_hi))
-        for closure in closures:
-            c0 = dt.datetime.combine(closure.start, dt.time())
-            c1 = dt.datetime.combine(closure.end, dt.time()) + DAY
-            result = _subtract(result, c0, c1)
-        clipped = [(max(a, lo), min(b, hi)) for a, b in _merge(result)]
-        return [(a.replace(tzinfo=TZ), b.replace(tzinfo=TZ)) for a, b in clipped if b > a]
+        spans: Sequence[Interval] = self._whole_days(expression, day_lo, day_hi)
+        if closures:
+            cut = list(spans)
+            for closure in closures:
+                c0 = dt.datetime.combine(closure.start, dt.time(), tzinfo=TZ)
+                c1 = dt.datetime.combine(closure.end, dt.time(), tzinfo=TZ) + DAY
+                cut = _subtract(cut, c0, c1)
+            spans = _merge(cut)
+        lo, hi = lo.replace(tzinfo=TZ), hi.replace(tzinfo=TZ)
+        return [(max(a, lo), min(b, hi)) for a, b in spans if a < hi and b > lo]
 
     def _whole_days(self, expression: str, day_lo: dt.datetime, day_hi: dt.datetime) -> tuple[Interval, ...]:
-        """Open intervals of the days ``[day_lo, day_hi)`` with holidays and make-up days applied, unmerged."""
+        """Open intervals of the days ``[day_lo, day_hi)`` with holidays and make-up days applied, merged, as
+        aware Asia/Shanghai datetimes (cached: each request asks about the same few days for many sites)."""
         key = (expression, day_lo, day_hi)
         cached = self._days_cache.get(key)
         if cached is not None:
@@ -374,7 +378,7 @@ class HoursEngine:
             d0 = dt.datetime.combine(day, dt.time())
             result = _subtract(result, d0, d0 + DAY)
             result.extend(self._day_intervals(expression, day))
-        value = tuple(result)
+        value = tuple((a.replace(tzinfo=TZ), b.replace(tzinfo=TZ)) for a, b in _merge(result))
         if len(self._days_cache) >= DAYS_CACHE_SIZE:
             self._days_cache.clear()  # crude but bounded; refills with what is asked now
         self._days_cache[key] = value

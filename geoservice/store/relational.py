@@ -104,18 +104,29 @@ def _statements() -> dict[str, str]:
 def statement(db: Database, name: str, params: Mapping[str, Any], /) -> tuple[str, dict[str, Any]]:
     """Named statement ``name`` for ``db``'s dialect with ``params`` bound; list values expand to one parameter
     each (``:ids`` -> ``:ids_0, :ids_1``)."""
-    text = _statements()[name]
     bound: dict[str, Any] = {}
+    lengths: list[tuple[str, int]] = []
     for key, value in params.items():
         if isinstance(value, (list, tuple)):
             names = [f"{key}_{i}" for i in range(len(value))] or [f"{key}_none"]
-            text = re.sub(rf"(?<![:\w]):{key}\b", ", ".join(":" + n for n in names), text)
+            lengths.append((key, len(value)))
             if not value:
                 bound[f"{key}_none"] = None  # "IN (NULL)": matches nothing
             bound.update({n: db.dialect.value(v) for n, v in zip(names, value)})
         else:
             bound[key] = db.dialect.value(value)
-    return db.dialect.placeholders(text), bound
+    return _text(db.dialect, name, tuple(lengths)), bound
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(dialect: Dialect, name: str, lengths: tuple[tuple[str, int], ...]) -> str:
+    """Statement ``name`` in ``dialect``'s style with each list parameter spread over its length: made once
+    per shape, not per call (a nearest request runs several)."""
+    text = _statements()[name]
+    for key, n in lengths:
+        names = [f"{key}_{i}" for i in range(n)] or [f"{key}_none"]
+        text = re.sub(rf"(?<![:\w]):{key}\b", ", ".join(":" + m for m in names), text)
+    return dialect.placeholders(text)
 
 
 def run(db: Database, ex: Executor, query: str, /, **params: Any) -> Any:

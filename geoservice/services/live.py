@@ -106,8 +106,8 @@ class LiveService:
         """What the public answers say about each of these sites at ``at`` (sites with nothing are left out)."""
         if not site_ids:
             return {}
-        statuses = self.in_force(site_ids, at)
-        marks = self.reports.closed_marks(site_ids, at, MAY_BE_CLOSED_WINDOW, MAY_BE_CLOSED_REPORTS)
+        stored, marks = self.statuses.views_for(site_ids, at, MAY_BE_CLOSED_WINDOW, MAY_BE_CLOSED_REPORTS)
+        statuses = {sid: s for sid, s in stored.items() if s.active_at(at)}
         return {sid: LiveView(statuses.get(sid), marks.get(sid)) for sid in set(statuses) | set(marks)}
 
     def view(self, site_id: str, at: dt.datetime) -> LiveView:

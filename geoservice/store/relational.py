@@ -533,18 +533,6 @@ class Reports(Repository):
                 run(self.db, ex, "forget_client_hashes", before=received - keep_hashes)
         return self._report(row)
 
-    def closed_marks(self, site_ids: Sequence[str], at: dt.datetime, window: dt.timedelta,
-                     min_reports: int) -> dict[str, MayBeClosed]:
-        """Sites with at least ``min_reports`` unresolved "closed when I arrived" reports from different clients
-        received in the ``window`` before ``at``, none of them before the operator's last live-status post."""
-        out: dict[str, MayBeClosed] = {}
-        with self.db.reading() as ex:
-            for chunk in chunks(site_ids):
-                for sid, n, first in run(self.db, ex, "closed_marks", ids=chunk, since=utc(at - window), at=utc(at),
-                                         min_reports=min_reports).fetchall():
-                    out[sid] = MayBeClosed(int(n), self.db.dialect.time(first) or at)
-        return out
-
     def secret(self, name: str, make: Callable[[], str]) -> str:
         """A secret the service keeps for itself, made by ``make`` on first use (the same in every process)."""
         row = self._one("get_secret", name=name)
@@ -618,6 +606,24 @@ class LiveStatuses(Repository):
                 out.update({r[0]: self._status(r) for r in run(self.db, ex, "live_statuses_for",
                                                                 ids=chunk).fetchall()})
         return out
+
+
+    def views_for(self, site_ids: Sequence[str], at: dt.datetime, window: dt.timedelta, min_reports: int
+                  ) -> tuple[dict[str, LiveStatus], dict[str, MayBeClosed]]:
+        """In one trip per chunk: the stored status of each of these sites that has one (in force or not), and
+        the sites with at least ``min_reports`` unresolved "closed when I arrived" reports from different
+        clients received in the ``window`` before ``at``, none of them before the operator's last post."""
+        statuses: dict[str, LiveStatus] = {}
+        marks: dict[str, MayBeClosed] = {}
+        with self.db.reading() as ex:
+            for chunk in chunks(site_ids):
+                for row in run(self.db, ex, "live_views_for", ids=chunk, since=utc(at - window), at=utc(at),
+                               min_reports=min_reports).fetchall():
+                    if row[1] is not None:
+                        statuses[row[0]] = self._status(row)
+                    else:
+                        marks[row[0]] = MayBeClosed(int(row[7]), self.db.dialect.time(row[8]) or at)
+        return statuses, marks
 
 
 class Feed(Repository):

@@ -3,9 +3,9 @@ session (after), interleaved in one database so both see the same machine.
 
 "Before" is the nearest statement as shipped at commit fc7ae1b (read from git: the migration-014 query with a
 variant per kind / radius / arrival, planned by PostgreSQL with each query's values); "after" is the store's
-statement now, whose candidates come from ``nearest_open_candidates``. Both are sent the way the store's pool
-sends them (psycopg prepares a statement from its fifth run), over loopback, for several query shapes at 10:00
-and 03:00 tomorrow; the answers are compared site by site.
+statement now, whose candidates come from a ``nearest_open_*`` function of migration 015. Both are sent the
+way the store's pool sends them (psycopg prepares a statement from its fifth run), over loopback, for several
+query shapes at 10:00 and 03:00 tomorrow; the answers are compared site by site.
 
 Run: ``.venv/bin/python bench/bench_nearest_plan.py`` (starts its own PostGIS and loads the 200k national
 layer, ~10 min), or ``--url postgresql://…`` for a database that already holds it. Writes
@@ -174,8 +174,9 @@ def main() -> None:
         f"{day} at 10:00 and 03:00; {args.rounds} rounds, before and after interleaved (ranges over rounds). "
         f"Before: the statement of commit {BEFORE_COMMIT}, planned per query by PostgreSQL (its planning + "
         "execution are medians of EXPLAIN ANALYZE over 100 points); after: the store's statement, whose "
-        "candidates come from `nearest_open_candidates` (its execution includes the function's own work, "
-        "planned once per session). Same answers = the same sites in the same order for every point.\n\n"
+        "candidates come from a `nearest_open_*` function of migration 015 (its execution includes the "
+        "function's own work, planned once per session). Same answers = the same sites in the same order for "
+        "every point.\n\n"
         "| time | query | p50 before | p50 after | p99 before | p99 after | before: plan + execute | "
         "after: execute | same answers |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n" + "\n".join(rows) + "\n")
     args.o.write_text(text, encoding="utf-8")

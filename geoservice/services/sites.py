@@ -307,7 +307,8 @@ class SiteService:
             closures = self.spatial.closures_for(missing_closures) if missing_closures else {}
             missing_reports = [s.id for s, _, _, n in found if n is None]
             reports = self.reports.unresolved_counts(missing_reports) if missing_reports else {}
-        alerts = self.alerts_around(q.at)
+        # Alerts change only the state of sites with alert hours: most answers need not ask for them.
+        alerts = self.alerts_around(q.at) if any(s.alert_hours for s, _, _, _ in found) else []
         return [NearestHit(s, d, self.site_state(s, q.at, c if c is not None else closures.get(s.id, []), alerts),
                            n if n is not None else reports.get(s.id, 0))
                 for s, d, c, n in found]

@@ -607,7 +607,6 @@ class LiveStatuses(Repository):
                                                                 ids=chunk).fetchall()})
         return out
 
-
     def views_for(self, site_ids: Sequence[str], at: dt.datetime, window: dt.timedelta, min_reports: int
                   ) -> tuple[dict[str, LiveStatus], dict[str, MayBeClosed]]:
         """In one trip per chunk: the stored status of each of these sites that has one (in force or not), and

@@ -244,7 +244,6 @@ RETURNING {report_columns}
 -- A client hash is kept only while it can count towards "may be closed".
 UPDATE site_reports SET client_hash = NULL WHERE client_hash IS NOT NULL AND received_at < :before
 
-
 -- name: get_report
 SELECT {report_columns} FROM site_reports WHERE id = :id
 

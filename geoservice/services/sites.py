@@ -208,11 +208,16 @@ class SiteService:
         """The weather alerts that can change an open state asked at ``at`` (in force in the engine's look-ahead)."""
         return self.alerts.overlapping(at - dt.timedelta(days=1), at + dt.timedelta(days=8))
 
+    def alerts_for(self, sites: Sequence[Site], at: dt.datetime) -> list[Alert]:
+        """:meth:`alerts_around`, asked only when one of ``sites`` has alert hours: alerts change no other
+        site's state (most answers need not ask)."""
+        return self.alerts_around(at) if any(s.alert_hours for s in sites) else []
+
     def site_state(self, site: Site, at: dt.datetime, closures: Sequence[Closure],
                    alerts: Sequence[Alert] | None = None) -> OpenState:
         """Open state of ``site`` at ``at`` with its closures, status and alert hours applied, and why it is open."""
         if alerts is None:
-            alerts = self.alerts_around(at) if site.alert_hours else []
+            alerts = self.alerts_for([site], at)
         return site_state(self.engine, site, at, effective_closures(site, list(closures)), alerts)
 
     def list_sites(self, flt: SiteFilter) -> tuple[list[Site], int]:
@@ -223,7 +228,7 @@ class SiteService:
         assert flt.open_at is not None
         everything, _ = self.spatial.list_sites(dataclasses.replace(flt, open_at=None, limit=ALL, offset=0))
         closures = self.spatial.closures_for([s.id for s in everything])
-        alerts = self.alerts_around(flt.open_at)
+        alerts = self.alerts_for(everything, flt.open_at)
         closed_now = self._closed_now([s.id for s in everything], flt.open_at)
         open_sites = [s for s in everything if s.id not in closed_now
                       and self.site_state(s, flt.open_at, closures.get(s.id, []), alerts).is_open]
@@ -307,8 +312,7 @@ class SiteService:
             closures = self.spatial.closures_for(missing_closures) if missing_closures else {}
             missing_reports = [s.id for s, _, _, n in found if n is None]
             reports = self.reports.unresolved_counts(missing_reports) if missing_reports else {}
-        # Alerts change only the state of sites with alert hours: most answers need not ask for them.
-        alerts = self.alerts_around(q.at) if any(s.alert_hours for s, _, _, _ in found) else []
+        alerts = self.alerts_for([s for s, _, _, _ in found], q.at)
         return [NearestHit(s, d, self.site_state(s, q.at, c if c is not None else closures.get(s.id, []), alerts),
                            n if n is not None else reports.get(s.id, 0))
                 for s, d, c, n in found]

@@ -63,7 +63,7 @@ def _executed_plans(store: Services, sql: str, params: dict[str, Any], runs: int
 
 
 def _knn_plan(store: Services, q: NearestQuery, runs: int = 1, costs: tuple[str, ...] = ()) -> str:
-    """The executed plan of the statement inside nearest_open_candidates that reads the open intervals."""
+    """The executed plan of the statement inside the nearest_open_* function that reads the open intervals."""
     plans = _executed_plans(store, nearest_open_statement(q), nearest_open_params(q, 10), runs, costs)
     found = [p for p in plans if "site_open_intervals" in p]
     assert len(found) == 1, plans

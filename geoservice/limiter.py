@@ -31,8 +31,9 @@ The file (``ratelimits.bin`` in ``GEOSERVICE_RATE_LIMIT_DIR``) is an open-addres
 
 The state survives restarts of the service (a day's allowance of reports is not reset by a deploy). It needs a
 local filesystem (``flock`` over NFS is not reliable). Scopes keep limits apart in one file: ``reports``,
-``public`` — and later e.g. ``login-account``/``login-address`` for a login throttle (``hit`` on each failed
-attempt, ``reset`` on success, ``peek`` to refuse before checking a password).
+``public``, ``login-account``/``login-address`` for a login throttle (``hit`` on each failed attempt, ``reset``
+on success, ``peek`` to refuse before checking a password); read replicas keep each account's last write
+position in the same table (scope ``write-position``, :mod:`geoservice.store.postgis.replicas`).
 """
 from __future__ import annotations
 
@@ -153,6 +154,21 @@ class SharedTable:
             self._warned_at = now
             LOGGER.warning("rate-limit table %s is full around one slot window: an active key was reset "
                            "(more than %d keys active at once?)", self.path, self.slots)
+
+    def read(self, digest: bytes) -> tuple[list[float], float, float] | None:
+        """The tokens, ``full_at`` and ``at`` stored for ``digest``, or None; takes no slot and changes nothing."""
+        self._check_fork()
+        home = HEADER_SIZE + int.from_bytes(digest[:8], "little") % (self.slots - WINDOW + 1) * SLOT_SIZE
+        with self.lock:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            try:
+                offset = self._find(home, home + WINDOW * SLOT_SIZE, digest)
+                if offset is None:
+                    return None
+                _, full_at, at, *tokens = _SLOT.unpack_from(self.map, offset)
+            finally:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        return list(tokens), full_at, at
 
     def _find(self, home: int, end: int, digest: bytes) -> int | None:
         """The offset of the slot holding ``digest`` in the window ``[home, end)``, if any."""

@@ -81,8 +81,8 @@ class Settings:
     public_rate_per_minute: int = dataclasses.field(default=1200, metadata=_range(0, 10_000_000))
     # Reverse proxies in front: trust that many X-Forwarded-For/-Proto/-Host entries.
     proxy_hops: int = dataclasses.field(default=0, metadata=_range(0, 10))
-    # Folder of the rate-limit state shared by every worker and process on the host (a local filesystem);
-    # None = the folder of embedded_path (the instance folder, instance/ by default).
+    # Folder of the state shared by every worker and process on the host (a local filesystem): rate limits and,
+    # with read replicas, each account's last write position; None = the folder of embedded_path (instance/).
     rate_limit_dir: Path | None = None
     # Folder of the planners' built analysis grids, shared by every worker and restart (geoservice.analysis.gridfile);
     # None = grids/ in the folder of embedded_path.
@@ -186,6 +186,11 @@ class Settings:
         except ValidationFailed as exc:  # name the variable, not the field
             raise ValidationFailed([dataclasses.replace(p, field=PREFIX + p.field.upper()) for p in exc.items],
                                    "environment") from None
+
+    def shared_state_dir(self) -> Path:
+        """Where the state every process on the host shares lives: ``rate_limit_dir``, else the embedded store's
+        folder."""
+        return self.rate_limit_dir if self.rate_limit_dir is not None else self.embedded_path.parent
 
     def read_url_list(self) -> list[str]:
         """The standbys' URLs (``read_urls`` split on commas, blanks dropped)."""

@@ -13,7 +13,6 @@ their own file: the limit is per host (docs/scaling.md).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from flask import Flask, current_app, request
 
@@ -26,11 +25,6 @@ TABLE = "geoservice.rate_limit_table"
 # document's 429s and the limiter cannot disagree. The operators' API has accounts, /metrics and /healthz are
 # for whoever runs the service, and static files are cheap.
 PUBLIC_ENDPOINTS = "geoservice.public_endpoints"
-
-
-def state_dir(settings: Settings) -> Path:
-    """Where the shared rate-limit state lives: ``rate_limit_dir``, else the embedded store's folder."""
-    return settings.rate_limit_dir if settings.rate_limit_dir is not None else settings.embedded_path.parent
 
 
 def shared_limiter(app: Flask, scope: str, limits: Sequence[tuple[int, float]]) -> SharedLimiter:
@@ -50,7 +44,7 @@ def init_rate_limits(app: Flask, settings: Settings, public_endpoints: set[str])
     Generous on purpose: couriers on mobile networks share carrier-grade NAT addresses, so one address can be
     many phones; and a GIS client paging through /ogc items asks quickly.
     """
-    app.extensions[TABLE] = open_table(state_dir(settings))
+    app.extensions[TABLE] = open_table(settings.shared_state_dir())
     app.extensions[PUBLIC_ENDPOINTS] = frozenset(public_endpoints)
     per_minute = settings.public_rate_per_minute
     if per_minute <= 0:

@@ -15,7 +15,7 @@ def open_spatial(settings: Settings) -> SpatialStore:
                             max_size=settings.pool_max_size, timeout=settings.pool_timeout_s,
                             statement_timeout_ms=settings.statement_timeout_ms,
                             read_urls=settings.read_url_list(), replica_max_lag_s=settings.replica_max_lag_s,
-                            pgbouncer=settings.pgbouncer)
+                            pgbouncer=settings.pgbouncer, shared_state_dir=settings.shared_state_dir())
     from geoservice.store.embedded import EmbeddedStore
 
     return EmbeddedStore(settings.embedded_path)

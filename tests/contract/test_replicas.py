@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,6 +93,43 @@ def test_writer_reads_its_write_at_once_while_replay_is_paused(store: PostgisSto
         servers["standby"].resume_replay()
     time.sleep(1.5)
     assert _recovery(store) is True
+
+
+def test_a_token_client_reads_its_write_through_another_worker_process(servers: dict[str, Any],
+                                                                      tmp_path: Path) -> None:
+    """A client that keeps no cookie (a script with a bearer token) writes through one worker process and reads
+    through another: every worker of the host shares the account's last write position, so the read goes to
+    the primary while the standby has not replayed the write. A worker that does not share it (each process on
+    its own, as before) reads the standby's stale copy."""
+    def worker(shared: Path | None) -> PostgisStore:
+        return PostgisStore(servers["url"], max_size=2, read_urls=[servers["read_url"]], replica_max_lag_s=30.0,
+                            shared_state_dir=shared)
+
+    a, b, alone = worker(tmp_path), worker(tmp_path), worker(tmp_path / "elsewhere")
+    try:
+        with a.connection() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS rr_token_probe (x int)")
+        time.sleep(1.2)
+        servers["standby"].pause_replay()
+        try:
+            rp.set_account("token:partner-script")
+            with a.connection() as conn:
+                conn.execute("INSERT INTO rr_token_probe VALUES (1)")
+            for store, sees_it in ((b, True), (alone, False)):
+                with store.connection(read_only=True) as conn:
+                    row = conn.execute("SELECT count(*), pg_is_in_recovery() FROM rr_token_probe").fetchone()
+                assert row is not None
+                assert (row[1] is False) is sees_it
+                with a.connection(read_only=True) as conn:
+                    primary_count = conn.execute("SELECT count(*) FROM rr_token_probe").fetchone()
+                assert primary_count is not None
+                assert (row[0] == primary_count[0]) is sees_it
+        finally:
+            servers["standby"].resume_replay()
+    finally:
+        for store in (a, b, alone):
+            store.close()
+        rp.set_account(None)
 
 
 def test_a_stopped_standby_is_skipped_without_an_error(store: PostgisStore, servers: dict[str, Any]) -> None:

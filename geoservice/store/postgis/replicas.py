@@ -4,10 +4,13 @@ A standby is used only while it is reachable, in recovery and its replay lags by
 state is checked lazily, at most once every ``CHECK_INTERVAL_S`` per standby, so a request never waits on a
 dead standby for more than one short check. Read-your-writes: after a write by a named account (the one hook,
 :func:`geoservice.store.caller.set_account`, names it), the primary's WAL insert position is remembered for
-that account for ``PIN_S`` seconds in this process, and handed back to the caller (the web app signs it into a
-cookie, so the caller's next requests, signed in or not, carry it to whichever worker process serves them); the
+that account for ``PIN_S`` seconds by every worker process on the host (:class:`SharedPositions`, in the file of
+:mod:`geoservice.limiter`'s table), and handed back to the caller (the web app signs it into a cookie, so the
+caller's next requests, signed in or not, carry it to whichever worker process serves them, on any host); the
 caller's reads go to a standby only once that standby's ``pg_last_wal_replay_lsn()`` has reached the later of
-the two, else to the primary.
+the two, else to the primary. A client that keeps no cookies (a script with a bearer token) thus reads its own
+writes through any worker of the host that took the write; behind a balancer spreading one account over several
+hosts it needs the cookie (or sticky sessions).
 """
 from __future__ import annotations
 
@@ -16,11 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from geoservice.limiter import SharedTable
 from geoservice.store.caller import current_account, note_write, reported_write, set_account
 
 __all__ = ["ReplicaRouter", "current_account", "safe_name", "set_account"]
@@ -29,7 +33,7 @@ LOGGER = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0  # a standby's state is at most this old when a read is routed
 CHECK_TIMEOUT_S = 1  # connect_timeout of the state check
 PIN_S = 60.0  # how long an account's last write LSN is remembered
-
+POSITION_SCOPE = "write-position"
 
 
 def lsn_value(text: str | None) -> int | None:
@@ -42,6 +46,62 @@ def lsn_value(text: str | None) -> int | None:
     except ValueError:
         return None
     return value if sep and len(hi) <= 8 and len(lo) <= 8 else None
+
+
+class WritePositions(Protocol):
+    """Where the router remembers each account's last write position (an LSN as an integer)."""
+
+    def get(self, account: str, now: float) -> int | None:
+        """The account's position, while it counts (``PIN_S`` seconds after its last write)."""
+
+    def put(self, account: str, lsn: int, now: float) -> None:
+        """Count ``lsn`` for the account from ``now``; a later position still counting is kept."""
+
+
+class LocalPositions:
+    """Each account's last write position, counted for ``PIN_S`` seconds, in this process only."""
+
+    def __init__(self) -> None:
+        self._pins: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account: str, now: float) -> int | None:
+        """The account's position, while it counts."""
+        with self._lock:
+            pin = self._pins.get(account)
+        return pin[0] if pin is not None and pin[1] >= now else None
+
+    def put(self, account: str, lsn: int, now: float) -> None:
+        """Count ``lsn`` for the account from ``now`` (a later position already counting is kept)."""
+        with self._lock:
+            old = self._pins.get(account)
+            kept = max(lsn, old[0]) if old is not None and old[1] >= now else lsn
+            self._pins[account] = (kept, now + PIN_S)
+            if len(self._pins) > 10_000:  # expired entries of many accounts
+                self._pins = {k: v for k, v in self._pins.items() if v[1] >= now}
+
+
+class SharedPositions:
+    """:class:`LocalPositions` in a :class:`~geoservice.limiter.SharedTable`, so every worker process of the host
+    sees a write any of them took. A slot holds the position as two exact 32-bit halves; its ``full_at`` is when
+    the position stops counting, after which the slot is free for reuse."""
+
+    def __init__(self, table: SharedTable):
+        self.table = table
+
+    def get(self, account: str, now: float) -> int | None:
+        found = self.table.read(self.table.digest(POSITION_SCOPE, account))
+        if found is None or found[1] < now:
+            return None
+        return (int(found[0][0]) << 32) | int(found[0][1])
+
+    def put(self, account: str, lsn: int, now: float) -> None:
+        def write(old: list[float] | None, at: float) -> tuple[list[float], float]:
+            counting = old is not None and at + PIN_S >= now
+            kept = max(lsn, (int(old[0]) << 32) | int(old[1])) if old is not None and counting else lsn
+            return [float(kept >> 32), float(kept & 0xFFFFFFFF)], now + PIN_S
+
+        self.table.update(self.table.digest(POSITION_SCOPE, account), now, write)
 
 
 class Standby:
@@ -100,12 +160,12 @@ class ReplicaRouter:
     """Chooses a standby for a read, or None (the primary)."""
 
     def __init__(self, urls: list[str], max_lag_s: float, make_pool: Callable[[str], ConnectionPool],
-                 check_kwargs: dict[str, Any] | None = None):
+                 check_kwargs: dict[str, Any] | None = None,
+                 positions: WritePositions | None = None):
         self.max_lag_s = max_lag_s
         self.standbys = [Standby(u, make_pool(u)) for u in urls]
         self._next = itertools.count()
-        self._pins: dict[str, tuple[int, float]] = {}
-        self._pins_lock = threading.Lock()
+        self.positions: WritePositions = positions if positions is not None else LocalPositions()
         self._check_kwargs = check_kwargs or {}
         self.last_used: Standby | None = None
 
@@ -142,14 +202,8 @@ class ReplicaRouter:
         """The position the caller's reads must see: the account's last write here or the one the caller
         reports, whichever is later."""
         reported = lsn_value(reported_write())
-        pin = None
-        if account is not None:
-            with self._pins_lock:
-                pin = self._pins.get(account)
-                if pin is not None and pin[1] < time.monotonic():
-                    del self._pins[account]
-                    pin = None
-        known = [v for v in (pin[0] if pin is not None else None, reported) if v is not None]
+        pin = self.positions.get(account, time.time()) if account is not None else None
+        known = [v for v in (pin, reported) if v is not None]
         return max(known) if known else None
 
     def wants_lsn(self) -> bool:
@@ -162,12 +216,7 @@ class ReplicaRouter:
         if account is None or lsn is None:
             return
         note_write(lsn_text)
-        with self._pins_lock:
-            old = self._pins.get(account)
-            self._pins[account] = (max(lsn, old[0]) if old else lsn, time.monotonic() + PIN_S)
-            if len(self._pins) > 10_000:  # expired entries of many accounts
-                now = time.monotonic()
-                self._pins = {k: v for k, v in self._pins.items() if v[1] >= now}
+        self.positions.put(account, lsn, time.time())
 
     def status(self) -> list[dict[str, Any]]:
         """Each standby's state for /healthz."""

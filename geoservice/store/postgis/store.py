@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,12 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
+from geoservice.limiter import open_table
 from geoservice.model import KINDS, Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
 from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.postgis.breaker import Breaker
-from geoservice.store.postgis.replicas import ReplicaRouter, safe_name
+from geoservice.store.postgis.replicas import ReplicaRouter, SharedPositions, safe_name
 from geoservice.store.relational import Database, PostgresDialect
 from geoservice.store.spatial import IntervalRow, NearestRow, SiteWriter, SpatialStore, Window
 
@@ -153,13 +155,15 @@ class PostgisStore(SpatialStore):
 
     def __init__(self, url: str, min_size: int = 1, max_size: int = 8, timeout: float = 1.0,
                  statement_timeout_ms: int = 5000, read_urls: Sequence[str] = (), replica_max_lag_s: float = 10.0,
-                 pgbouncer: bool = False):
+                 pgbouncer: bool = False, shared_state_dir: Path | None = None):
         """``timeout``: how long a request waits for a pooled connection. A pool with at least as many
         connections as the worker has threads hands one out at once, so a wait means the database cannot be
         reached: keep it short (it bounds the first requests of an outage; the breaker answers the rest).
 
         ``read_urls``: hot standbys for public reads (:mod:`.replicas`); ``pgbouncer`` (or ``pgbouncer=1`` in a
-        URL): no server-side prepared statements, as PgBouncer in transaction mode cannot keep them."""
+        URL): no server-side prepared statements, as PgBouncer in transaction mode cannot keep them.
+        ``shared_state_dir``: where every process of the host shares each account's last write position (else
+        this process alone remembers it)."""
         url, pgbouncer = _bouncer_flag(url, pgbouncer)
         self.url = url
         self.timeout = timeout
@@ -210,8 +214,9 @@ class PostgisStore(SpatialStore):
         self.breaker = Breaker(self._probe)
         self.replicas: ReplicaRouter | None = None
         if read_urls:
+            positions = SharedPositions(open_table(shared_state_dir)) if shared_state_dir is not None else None
             self.replicas = ReplicaRouter([_bouncer_flag(u, pgbouncer)[0] for u in read_urls], replica_max_lag_s,
-                                          make_pool, {"prepare_threshold": None} if pgbouncer else {})
+                                          make_pool, {"prepare_threshold": None} if pgbouncer else {}, positions)
         self._local = threading.local()
 
     def _probe(self) -> None:

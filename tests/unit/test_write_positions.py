@@ -1,0 +1,39 @@
+"""Each account's last write position, as the read-replica router remembers it: in one process, or shared by
+every process of the host through the limiter's memory-mapped table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geoservice.limiter import SharedTable
+from geoservice.store.postgis.replicas import PIN_S, LocalPositions, SharedPositions, WritePositions
+
+HIGH = (0xFFFF_FFFE << 32) | 0xFFFF_FFF0  # a position past 2**53: a float alone would round it
+
+
+def _both(tmp_path: Path) -> list[tuple[WritePositions, WritePositions]]:
+    """(writer, reader) pairs: one process's memory, and two tables mapping one file (as two workers do)."""
+    local = LocalPositions()
+    path = tmp_path / "state.bin"
+    return [(local, local), (SharedPositions(SharedTable(path)), SharedPositions(SharedTable(path)))]
+
+
+@pytest.mark.parametrize("pair", [0, 1], ids=["one process", "shared by the host"])
+def test_a_position_counts_for_its_account_until_it_expires(tmp_path: Path, pair: int) -> None:
+    writer, reader = _both(tmp_path)[pair]
+    writer.put("operator:alice", HIGH, 1000.0)
+    assert reader.get("operator:alice", 1000.0 + PIN_S - 1) == HIGH
+    assert reader.get("operator:bob", 1000.0) is None
+    assert reader.get("operator:alice", 1000.0 + PIN_S + 1) is None
+
+
+@pytest.mark.parametrize("pair", [0, 1], ids=["one process", "shared by the host"])
+def test_an_earlier_position_never_replaces_a_later_one_still_counting(tmp_path: Path, pair: int) -> None:
+    writer, reader = _both(tmp_path)[pair]
+    writer.put("token:script", 5_000, 1000.0)
+    writer.put("token:script", 4_000, 1010.0)  # another worker's older write
+    assert reader.get("token:script", 1010.0) == 5_000
+    assert reader.get("token:script", 1000.0 + PIN_S + 5) == 5_000  # renewed
+    writer.put("token:script", 3_000, 1000.0 + 3 * PIN_S)  # after it expired
+    assert reader.get("token:script", 1000.0 + 3 * PIN_S) == 3_000

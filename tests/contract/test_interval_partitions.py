@@ -15,7 +15,7 @@ from geoservice.model import NearestQuery
 from geoservice.services import Services
 from geoservice.store.postgis.store import nearest_open_params, nearest_open_statement
 from tests.support import TIANANMEN
-from tests.support.sites import make_sites
+from tests.support.sites import make_sites, sid
 
 pytestmark = pytest.mark.postgis
 
@@ -38,6 +38,11 @@ def _slots_expected(lower: dt.datetime, upper: dt.datetime) -> set[int]:
 def _rows(store: Services, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     with store.spatial.connection() as conn:  # type: ignore[attr-defined]
         return conn.execute(sql, params or {}).fetchall()
+
+
+def _rows_changed(store: Services, sql: str) -> None:
+    with store.spatial.connection() as conn:  # type: ignore[attr-defined]
+        conn.execute(sql)
 
 
 def _executed_plans(store: Services, sql: str, params: dict[str, Any], runs: int = 1,
@@ -85,6 +90,41 @@ def test_every_interval_is_in_the_partition_of_each_day_it_overlaps(postgis_stor
         assert tables == [f"site_open_intervals_{s:02d}" for s in slots]  # stored where its slot says
         spans[name] = max(spans[name], len(slots))
     assert spans["night"] == 2 and spans["day"] == 1 and spans["always"] >= 14  # 22:00-02:00 lies in two days
+
+
+STORED = ("SELECT s.source_id, lower(i.during), upper(i.during), i.day_slot, i.xmin::text, i.ctid::text "
+          "FROM site_open_intervals i JOIN sites s ON s.id = i.site_id")
+
+
+def _stored(store: Services) -> dict[tuple[Any, ...], tuple[str, str]]:
+    """Each stored interval row (site, lower, upper, slot) with the transaction that wrote it and its place."""
+    return {tuple(r[:4]): (r[4], r[5]) for r in _rows(store, STORED)}
+
+
+def test_a_refresh_writes_only_the_intervals_that_changed(postgis_store: Services) -> None:
+    """Refreshing an unchanged window rewrites no row (deleting and re-inserting every interval doubled the
+    partitions and their indexes at each nightly refresh); a refresh after an edit and a day later writes the
+    difference, and what is stored is exactly what a refresh into an empty table stores."""
+    svc = postgis_store.sites
+    svc.upsert_sites(make_sites(postgis_store, SPECS))
+    svc.refresh_intervals(WINDOW)
+    first = _stored(postgis_store)
+    svc.refresh_intervals(WINDOW)
+    svc.refresh_intervals(WINDOW)
+    assert _stored(postgis_store) == first  # same rows, same writers, same places
+
+    svc.update_site(sid("day"), {"opening_hours": "Mo-Fr 10:00-18:00"}, actor="system")
+    later = (WINDOW[0] + dt.timedelta(days=1), WINDOW[1] + dt.timedelta(days=1))
+    svc.refresh_intervals(later)
+    after = _stored(postgis_store)
+    kept = {k for k in after if k in first and after[k] == first[k]}
+    assert kept and all(k[0] != "day" for k in kept)  # the edited site's intervals are all new
+    assert {k[0] for k in after} == {"always", "night", "day"}
+    assert min(k[1] for k in after) >= later[0] - dt.timedelta(hours=4)  # days before the window are gone
+
+    _rows_changed(postgis_store, "DELETE FROM site_open_intervals")
+    svc.refresh_intervals(later)
+    assert set(_stored(postgis_store)) == set(after)
 
 
 @pytest.mark.parametrize("at", ["2026-12-08T01:00", "2026-12-08T23:30", "2026-12-09T10:00"])

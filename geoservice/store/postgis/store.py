@@ -136,16 +136,25 @@ def _site_params(site: Site) -> dict[str, Any]:
     }
 
 
-def _copy_intervals(cur: psycopg.Cursor[Any], rows: list[IntervalRow]) -> None:
-    """Write open intervals: COPY into the session's staging table, then one INSERT puts each into the
-    partition of every day it overlaps (migration 014 holds the one definition of those days)."""
-    if not rows:
+def _write_intervals(cur: psycopg.Cursor[Any], rows: list[IntervalRow], site_ids: Sequence[str] | None) -> None:
+    """Make the stored open intervals of ``site_ids`` (None: of every site) exactly ``rows``, writing only the
+    difference (queries.sql, "writing open intervals"): an interval kept is neither deleted nor inserted again,
+    so refreshing an unchanged window leaves the partitions and their indexes as they were."""
+    if site_ids is not None and not site_ids and not rows:
         return
     cur.execute(_q("create_interval_staging"))
+    cur.execute(_q("create_interval_staging_days"))
     with cur.copy(_q("copy_intervals")) as copy:
         for sid, a, b in rows:
             copy.write_row((sid, Range(a, b, "[)")))
+    cur.execute(_q("stage_interval_days"))
+    cur.execute(_q("analyze_interval_staging_days"))
+    if site_ids is None:
+        cur.execute(_q("delete_unstaged_intervals"))
+    elif site_ids:
+        cur.execute(_q("delete_unstaged_intervals_for"), {"ids": list(site_ids)})
     cur.execute(_q("insert_staged_intervals"))
+    cur.execute(_q("empty_interval_staging_days"))
 
 
 class PostgisStore(SpatialStore):
@@ -550,13 +559,10 @@ class _PgWriter(SiteWriter):
         self._exec("delete_closure", {"site_id": site_id, "id": int(closure_id)})
 
     def replace_intervals(self, site_ids: Sequence[str], rows: list[IntervalRow]) -> None:
-        if site_ids:
-            self._exec("delete_intervals_for", {"ids": list(site_ids)})
-        _copy_intervals(self.cur, rows)
+        _write_intervals(self.cur, rows, site_ids)
 
     def replace_all_intervals(self, rows: list[IntervalRow], window: Window) -> None:
-        self._exec("delete_all_intervals")
-        _copy_intervals(self.cur, rows)
+        _write_intervals(self.cur, rows, None)
         self._exec("set_meta", {"key": "window_start", "value": window[0].isoformat()})
         self._exec("set_meta", {"key": "window_end", "value": window[1].isoformat()})
 

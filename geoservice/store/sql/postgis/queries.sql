@@ -173,25 +173,62 @@ SELECT version FROM schema_migrations
 -- name: record_migration
 INSERT INTO schema_migrations (version, name) VALUES (%(version)s, %(name)s)
 
--- name: delete_all_intervals
-DELETE FROM site_open_intervals
+-- ---- writing open intervals: only what changed ----------------------------------------------------------
+-- Writers copy the intervals a set of sites should have into interval_staging, spread them over the days they
+-- overlap (stage_interval_days), then delete the stored intervals of those sites that are not staged and insert
+-- the staged ones not stored. The result is what deleting everything and inserting the staged rows would leave,
+-- but a refresh of an unchanged week writes nothing: deleting and re-inserting every row doubled the partitions
+-- and their KNN indexes on each refresh and made nearest queries about a quarter slower (bench/results.md).
+-- The copies of kind, amenities and location need no comparison: triggers (migration 003) keep them equal to
+-- `sites`.
 
 -- name: create_interval_staging
--- Writers copy (site_id, during) here, then insert_staged_intervals moves each interval into the partition of
--- every day it overlaps (migration 014). One table per session, emptied by each move.
+-- One pair of tables per session, emptied as each write moves its rows on.
 CREATE TEMP TABLE IF NOT EXISTS interval_staging (site_id text NOT NULL, during tstzrange NOT NULL)
     ON COMMIT DELETE ROWS
+
+-- name: create_interval_staging_days
+CREATE TEMP TABLE IF NOT EXISTS interval_staging_days (
+    site_id text NOT NULL, during tstzrange NOT NULL, day_slot smallint NOT NULL) ON COMMIT DELETE ROWS
 
 -- name: copy_intervals
 COPY interval_staging (site_id, during) FROM STDIN
 
--- name: insert_staged_intervals
--- In geohash order: intervals of nearby sites land on nearby pages, so a KNN query reads fewer pages.
+-- name: stage_interval_days
+-- Each staged interval once per day it overlaps (migration 014 holds the one definition of those days).
 WITH moved AS (DELETE FROM interval_staging RETURNING site_id, during)
+INSERT INTO interval_staging_days (site_id, during, day_slot)
+SELECT m.site_id, m.during, slot FROM moved m, open_day_slots(m.during) AS slot
+
+-- name: analyze_interval_staging_days
+-- Temporary tables have no statistics until asked: without them a refresh's anti-joins are planned blind.
+ANALYZE interval_staging_days
+
+-- name: delete_unstaged_intervals
+-- A refresh: every stored interval not staged.
+DELETE FROM site_open_intervals i
+WHERE NOT EXISTS (SELECT 1 FROM interval_staging_days d
+                  WHERE d.site_id = i.site_id AND d.during = i.during AND d.day_slot = i.day_slot)
+
+-- name: delete_unstaged_intervals_for
+-- An edit or a load: the stored intervals of these sites that are not staged.
+DELETE FROM site_open_intervals i
+WHERE i.site_id = ANY (%(ids)s::text[])
+  AND NOT EXISTS (SELECT 1 FROM interval_staging_days d
+                  WHERE d.site_id = i.site_id AND d.during = i.during AND d.day_slot = i.day_slot)
+
+-- name: insert_staged_intervals
+-- The staged intervals not stored yet, in geohash order: intervals of nearby sites land on nearby pages, so a
+-- KNN query reads fewer pages. Then the staging is emptied for the next write in this transaction.
 INSERT INTO site_open_intervals (site_id, during, day_slot)
-SELECT m.site_id, m.during, slot
-FROM moved m JOIN sites s ON s.id = m.site_id, open_day_slots(m.during) AS slot
+SELECT d.site_id, d.during, d.day_slot
+FROM interval_staging_days d JOIN sites s ON s.id = d.site_id
+WHERE NOT EXISTS (SELECT 1 FROM site_open_intervals i
+                  WHERE i.site_id = d.site_id AND i.during = d.during AND i.day_slot = d.day_slot)
 ORDER BY ST_GeoHash(s.geog::geometry, 7)
+
+-- name: empty_interval_staging_days
+TRUNCATE interval_staging_days
 
 -- name: statement_timeout_off
 SET LOCAL statement_timeout = 0
@@ -267,9 +304,6 @@ ORDER BY start_date
 
 -- name: temporarily_closed_ids
 SELECT id FROM sites WHERE status = 'temporarily_closed' AND id = ANY (%(ids)s::text[])
-
--- name: delete_intervals_for
-DELETE FROM site_open_intervals WHERE site_id = ANY (%(ids)s::text[])
 
 -- name: set_meta
 INSERT INTO meta (key, value) VALUES (%(key)s, %(value)s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import psycopg
 import shapely
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg.types.range import Range
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
@@ -190,6 +191,9 @@ class PostgisStore(SpatialStore):
             # cost: a zoom-7 tile of Beijing took 490 ms, 430 ms of them JIT (EXPLAIN ANALYZE), 60 ms without.
             conn.execute("SET jit = off")
             conn.commit()
+            # jsonb columns (edits, alert hours, closures: two or three per site answered) read with orjson:
+            # under 1 µs per small document instead of ~5.7 µs with the standard library's json (timeit here).
+            set_json_loads(orjson.loads, conn)
 
         returned: dict[int, float] = {}  # id(connection) -> when it last went back to the pool
 

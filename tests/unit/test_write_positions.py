@@ -37,3 +37,21 @@ def test_an_earlier_position_never_replaces_a_later_one_still_counting(tmp_path:
     assert reader.get("token:script", 1000.0 + PIN_S + 5) == 5_000  # renewed
     writer.put("token:script", 3_000, 1000.0 + 3 * PIN_S)  # after it expired
     assert reader.get("token:script", 1000.0 + 3 * PIN_S) == 3_000
+
+
+def test_a_folder_that_cannot_hold_the_state_leaves_positions_to_the_process(tmp_path: Path,
+                                                                              caplog: pytest.LogCaptureFixture
+                                                                              ) -> None:
+    """A CLI run with read replicas configured where the state file cannot be made still runs (the web app
+    stops at start then: its rate limits need the same file); it says read-your-writes is per process."""
+    from geoservice.store.postgis import PostgisStore
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    store = PostgisStore("postgresql://127.0.0.1:9/none", min_size=0, read_urls=["postgresql://127.0.0.1:9/ro"],
+                         shared_state_dir=blocker / "state")
+    try:
+        assert store.replicas is not None and isinstance(store.replicas.positions, LocalPositions)
+        assert "read-your-writes across processes is off" in caplog.text
+    finally:
+        store.close()

@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
-from geoservice.limiter import open_table
+from geoservice.limiter import LimiterStateError, open_table
 from geoservice.model import KINDS, Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
 from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
@@ -158,6 +158,16 @@ def _write_intervals(cur: psycopg.Cursor[Any], rows: list[IntervalRow], site_ids
     cur.execute(_q("empty_interval_staging_days"))
 
 
+def _shared_positions(directory: Path) -> SharedPositions | None:
+    """Write positions shared by the host's processes, or None (this process only) when the folder cannot hold
+    the state file: the web app fails at start then (its rate limits need the same file), a CLI run goes on."""
+    try:
+        return SharedPositions(open_table(directory))
+    except LimiterStateError as exc:
+        LOGGER.warning("read-your-writes across processes is off: %s", exc)
+        return None
+
+
 class PostgisStore(SpatialStore):
     """Store over a PostGIS database named by a libpq URL."""
 
@@ -227,7 +237,7 @@ class PostgisStore(SpatialStore):
         self.breaker = Breaker(self._probe)
         self.replicas: ReplicaRouter | None = None
         if read_urls:
-            positions = SharedPositions(open_table(shared_state_dir)) if shared_state_dir is not None else None
+            positions = _shared_positions(shared_state_dir) if shared_state_dir is not None else None
             self.replicas = ReplicaRouter([_bouncer_flag(u, pgbouncer)[0] for u in read_urls], replica_max_lag_s,
                                           make_pool, {"prepare_threshold": None} if pgbouncer else {}, positions)
         self._local = threading.local()

@@ -173,14 +173,14 @@ SELECT version FROM schema_migrations
 -- name: record_migration
 INSERT INTO schema_migrations (version, name) VALUES (%(version)s, %(name)s)
 
--- ---- writing open intervals: only what changed ----------------------------------------------------------
+-- ---- writing open intervals: only what changed -----------------------------------------------------------
 -- Writers copy the intervals a set of sites should have into interval_staging, spread them over the days they
--- overlap (stage_interval_days), then delete the stored intervals of those sites that are not staged and insert
--- the staged ones not stored. The result is what deleting everything and inserting the staged rows would leave,
--- but a refresh of an unchanged week writes nothing: deleting and re-inserting every row doubled the partitions
--- and their KNN indexes on each refresh and made nearest queries about a quarter slower (bench/results.md).
--- The copies of kind, amenities and location need no comparison: triggers (migration 003) keep them equal to
--- `sites`.
+-- overlap (stage_interval_days), then delete the stored intervals of those sites that are not staged and
+-- insert the staged ones not stored. The result is what deleting everything and inserting the staged rows
+-- would leave, but a refresh of an unchanged week writes nothing: deleting and re-inserting every row grew the
+-- partitions and their KNN indexes by half at each refresh, and nearest queries then took half as long again
+-- (bench/results_refresh.md). The copies of kind, amenities and location need no comparison: triggers
+-- (migration 003) keep them equal to `sites`.
 
 -- name: create_interval_staging
 -- One pair of tables per session, emptied as each write moves its rows on.

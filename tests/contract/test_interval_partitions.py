@@ -28,11 +28,17 @@ SPECS = [
 ]
 
 
-def _slots_expected(lower: dt.datetime, upper: dt.datetime) -> set[int]:
-    """The oracle: Beijing calendar days from the first to the last instant of [lower, upper), mod 32."""
+def _copies_expected(site_id: str, lower: dt.datetime, upper: dt.datetime) -> set[tuple[Any, ...]]:
+    """The oracle: one copy of [lower, upper) per Beijing calendar day it overlaps, from its first to its last
+    instant, in that day's slot (day number mod 32), clipped to that day and the next (migration 016)."""
     first, last = lower.astimezone(TZ).date(), (upper - dt.timedelta(microseconds=1)).astimezone(TZ).date()
     epoch = dt.date(1970, 1, 1)
-    return {((first - epoch).days + i) % SLOTS for i in range((last - first).days + 1)}
+    out = set()
+    for i in range((last - first).days + 1):
+        day = first + dt.timedelta(days=i)
+        start = dt.datetime.combine(day, dt.time(), tzinfo=TZ)
+        out.add((site_id, max(lower, start), min(upper, start + dt.timedelta(days=2)), (day - epoch).days % SLOTS))
+    return out
 
 
 def _rows(store: Services, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
@@ -76,20 +82,21 @@ def _knn_plan(store: Services, q: NearestQuery, runs: int = 1, costs: tuple[str,
 
 
 def test_every_interval_is_in_the_partition_of_each_day_it_overlaps(postgis_store: Services) -> None:
-    postgis_store.sites.upsert_sites(make_sites(postgis_store, SPECS))
+    sites = make_sites(postgis_store, SPECS)
+    postgis_store.sites.upsert_sites(sites)
     postgis_store.sites.refresh_intervals(WINDOW)
-    rows = _rows(postgis_store, "SELECT s.source_id, lower(i.during), upper(i.during), "
-                                "array_agg(i.day_slot ORDER BY i.day_slot), "
-                                "array_agg(i.tableoid::regclass::text ORDER BY i.day_slot) "
-                                "FROM site_open_intervals i JOIN sites s ON s.id = i.site_id "
-                                "GROUP BY 1, 2, 3 ORDER BY 1, 2")
-    assert {r[0] for r in rows} == {"always", "night", "day"}
-    spans = dict.fromkeys(("always", "night", "day"), 0)
-    for name, lower, upper, slots, tables in rows:
-        assert set(slots) == _slots_expected(lower, upper) and len(slots) == len(set(slots)), (name, lower)
-        assert tables == [f"site_open_intervals_{s:02d}" for s in slots]  # stored where its slot says
-        spans[name] = max(spans[name], len(slots))
-    assert spans["night"] == 2 and spans["day"] == 1 and spans["always"] >= 14  # 22:00-02:00 lies in two days
+    intervals = postgis_store.sites.materialise(sites, {}, WINDOW).rows
+    expected = set().union(*(_copies_expected(*row) for row in intervals))
+    rows = _rows(postgis_store, "SELECT site_id, lower(during), upper(during), day_slot, tableoid::regclass::text "
+                                "FROM site_open_intervals")
+    assert {r[:4] for r in rows} == expected and len(rows) == len(expected)
+    assert all(table == f"site_open_intervals_{slot:02d}" for *_, slot, table in rows)  # where its slot says
+    days = {name: {r[3] for r in rows if r[0] == sid(name)} for name in ("always", "night", "day")}
+    assert len(days["always"]) >= 14 and len(days["day"]) == 10  # 24/7 each day; weekdays of two weeks
+    night = {(r[1].day, r[1].hour, r[2].day, r[2].hour) for r in rows if r[0] == sid("night")}
+    assert {(8, 22, 9, 2), (9, 0, 9, 2)} <= night  # 22:00-02:00: whole in its evening's copy, 00:00-02:00 next
+    # a 24/7 site's copies are clipped to two days, not the whole window
+    assert all(r[2] - r[1] <= dt.timedelta(days=2) for r in rows if r[0] == sid("always"))
 
 
 STORED = ("SELECT s.source_id, lower(i.during), upper(i.during), i.day_slot, i.xmin::text, i.ctid::text "
@@ -102,9 +109,10 @@ def _stored(store: Services) -> dict[tuple[Any, ...], tuple[str, str]]:
 
 
 def test_a_refresh_writes_only_the_intervals_that_changed(postgis_store: Services) -> None:
-    """Refreshing an unchanged window rewrites no row (deleting and re-inserting every interval doubled the
-    partitions and their indexes at each nightly refresh); a refresh after an edit and a day later writes the
-    difference, and what is stored is exactly what a refresh into an empty table stores."""
+    """Refreshing an unchanged window rewrites no row (deleting and re-inserting every interval grew the
+    partitions and their indexes by half at each nightly refresh); a refresh after an edit and a day later
+    writes the difference — a day's copy changes only with its own days' hours (migration 016) — and what is
+    stored is exactly what a refresh into an empty table stores."""
     svc = postgis_store.sites
     svc.upsert_sites(make_sites(postgis_store, SPECS))
     svc.refresh_intervals(WINDOW)
@@ -119,12 +127,28 @@ def test_a_refresh_writes_only_the_intervals_that_changed(postgis_store: Service
     after = _stored(postgis_store)
     kept = {k for k in after if k in first and after[k] == first[k]}
     assert kept and all(k[0] != "day" for k in kept)  # the edited site's intervals are all new
+    # The 24/7 site has one interval over each window, but its copies of the 13 days both windows hold are
+    # kept, except the old last day's (it was clipped at that window's end): 12 of them.
+    assert len([k for k in kept if k[0] == "always"]) == 12
     assert {k[0] for k in after} == {"always", "night", "day"}
     assert min(k[1] for k in after) >= later[0] - dt.timedelta(hours=4)  # days before the window are gone
 
     _rows_changed(postgis_store, "DELETE FROM site_open_intervals")
     svc.refresh_intervals(later)
     assert set(_stored(postgis_store)) == set(after)
+
+
+def test_a_walk_longer_than_a_day_is_still_checked_on_arrival(postgis_store: Services) -> None:
+    """A day's copy of an interval holds that day and the next only, so a walk from 23:00 that arrives after
+    midnight of the day after next cannot be checked on it: such a query goes to the hours engine, and a site
+    open all the time is still found open on arrival (the API allows 3 hours; Python callers may ask more)."""
+    walk = NearestQuery(lon=0, lat=0, at=WINDOW[0]).walk
+    metres = 26 * 3600 * walk.speed_m_per_s / walk.detour_factor  # 26 hours on foot, due north
+    postgis_store.sites.upsert_sites(make_sites(postgis_store, [("far", 0, metres, "24/7", "warm_station", [])]))
+    postgis_store.sites.refresh_intervals(WINDOW)
+    at = dt.datetime(2026, 12, 8, 23, 0, tzinfo=TZ)
+    q = NearestQuery(lon=TIANANMEN[0], lat=TIANANMEN[1], at=at, kinds=("warm_station",), arrive_within_s=27 * 3600)
+    assert [h.site.source_id for h in postgis_store.sites.nearest(q)] == ["far"]
 
 
 @pytest.mark.parametrize("at", ["2026-12-08T01:00", "2026-12-08T23:30", "2026-12-09T10:00"])

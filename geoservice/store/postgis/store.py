@@ -61,6 +61,11 @@ def _bouncer_flag(url: str, flag: bool) -> tuple[str, bool]:
     return rest.rstrip("?&"), True
 
 
+# A day's copy of an interval holds that day and the next (migration 016): it answers "still open on arrival"
+# exactly for walks up to a day; a longer one (the API allows 3 hours) is left to the hours engine.
+LONGEST_STORED_WALK_S = 86_400
+
+
 def _q(name: str, **choices: str) -> str:
     return sqlfiles.statement(BACKEND, name, **choices)
 
@@ -472,7 +477,7 @@ class PostgisStore(SpatialStore):
         while True:
             with self.connection(read_only=True) as conn:
                 window, rows = run_nearest_open(conn, statement, nearest_open_params(q, cand))
-            if not q.answered_by(window):
+            if not q.answered_by(window) or (q.arrive_within_s or 0) > LONGEST_STORED_WALK_S:
                 return None
             if nearest_rows_proven(rows, q.limit, cand):
                 return [NearestRow(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]),

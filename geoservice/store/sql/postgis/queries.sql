@@ -195,10 +195,12 @@ CREATE TEMP TABLE IF NOT EXISTS interval_staging_days (
 COPY interval_staging (site_id, during) FROM STDIN
 
 -- name: stage_interval_days
--- Each staged interval once per day it overlaps (migration 014 holds the one definition of those days).
+-- Each staged interval once per day it overlaps, in that day's partition, clipped to what a query on that day
+-- looks at (migrations 014 and 016 hold the one definition of those days and copies).
 WITH moved AS (DELETE FROM interval_staging RETURNING site_id, during)
 INSERT INTO interval_staging_days (site_id, during, day_slot)
-SELECT m.site_id, m.during, slot FROM moved m, open_day_slots(m.during) AS slot
+SELECT m.site_id, open_day_copy(m.during, d), open_day_slot(open_day_start(d))
+FROM moved m, open_days(m.during) AS d
 
 -- name: analyze_interval_staging_days
 -- Temporary tables have no statistics until asked: without them a refresh's anti-joins are planned blind.

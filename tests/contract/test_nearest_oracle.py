@@ -105,6 +105,7 @@ def same_up_to_ties(got: list[tuple[str, float]], want: list[tuple[str, float]])
 
 def test_nearest_equals_brute_force_scan(oracle_store: Services, all_sites: list[Site]) -> None:
     mismatches = []
+    empty_inside = 0
     queries = random_queries(seed=20261001)
     closures = oracle_store.sites.closures_for([s.id for s in all_sites])
     for q in queries:
@@ -112,10 +113,12 @@ def test_nearest_equals_brute_force_scan(oracle_store: Services, all_sites: list
         want = brute_force(oracle_store, all_sites, closures, q)
         if not same_up_to_ties(got, want):
             mismatches.append((q, got, want))
+        empty_inside += not want and WINDOW[0] <= q.at < WINDOW[1]
     assert not mismatches, f"{len(mismatches)} of {len(queries)} differ; first: {mismatches[0]}"
     # The sample exercised both paths, and found open sites at night too.
     assert sum(WINDOW[0] <= q.at < WINDOW[1] for q in queries) > 50
     assert sum(not (WINDOW[0] <= q.at < WINDOW[1]) for q in queries) > 30
+    assert empty_inside > 0  # and asked where nothing answers (PostGIS: the row of nulls carrying the window)
 
 
 def test_states_returned_match_the_engine(oracle_store: Services) -> None:

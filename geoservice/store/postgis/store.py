@@ -87,11 +87,14 @@ def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
 
 def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
                      ) -> tuple[Window | None, list[Any]]:
-    """The materialised window and the rows of a :func:`nearest_open_statement`, in one round trip."""
-    with conn.pipeline():
-        window = conn.execute(_q("get_window"))
-        cur = conn.execute(statement, params)  # a statement of queries.sql
-    return _window(window.fetchall()), cur.fetchall()
+    """The materialised window and the rows of a :func:`nearest_open_statement`, from its one statement: the
+    window is on every row (its last two columns, dropped here), and alone on a row of nulls when no site is a
+    candidate."""
+    rows = conn.execute(statement, params).fetchall()  # at least one: the window's aggregate always has a row
+    start, end = rows[0][-2:]
+    window = _window([("window_start", start), ("window_end", end)] if start is not None and end is not None
+                     else [])
+    return window, [] if rows[0][0] is None else [r[:-2] for r in rows]
 
 
 def nearest_rows_proven(rows: Sequence[Sequence[Any]], limit: int, cand: int) -> bool:

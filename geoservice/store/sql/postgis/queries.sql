@@ -12,14 +12,22 @@ s.alert_hours
 -- over the open intervals themselves (migration 003), of the query time's day only (migration 014), on a plan
 -- made once per session that cannot leave the index walk. Only the `limit` answers are joined to `sites` and
 -- sent, with their closures and report counts; `farthest_knn_m` and `n_candidates` let the caller prove no
--- unexamined site can be nearer.
-SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
-FROM {candidates}(
-    %(lon)s::float8, %(lat)s::float8, %(at)s::timestamptz, %(kinds)s::text[], %(amenities)s::text[],
-    %(radius)s::float8, %(arrival)s::boolean, %(detour)s::float8, %(speed)s::float8, %(cand)s::integer,
-    %(limit)s::integer) r
-JOIN sites s ON s.id = r.id
-ORDER BY r.distance_m, s.id
+-- unexamined site can be nearer. The materialised window comes last on every row, read in the same snapshot
+-- (one statement instead of a second one in a pipeline: ~80 us less client CPU per query); with no candidate
+-- at all, one row of nulls carries it.
+SELECT x.*, w.window_start, w.window_end
+FROM (SELECT max(value) FILTER (WHERE key = 'window_start') AS window_start,
+             max(value) FILTER (WHERE key = 'window_end') AS window_end
+      FROM meta WHERE key IN ('window_start', 'window_end')) w
+LEFT JOIN LATERAL (
+    SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
+    FROM {candidates}(
+        %(lon)s::float8, %(lat)s::float8, %(at)s::timestamptz, %(kinds)s::text[], %(amenities)s::text[],
+        %(radius)s::float8, %(arrival)s::boolean, %(detour)s::float8, %(speed)s::float8, %(cand)s::integer,
+        %(limit)s::integer) r
+    JOIN sites s ON s.id = r.id
+) x ON true
+ORDER BY x.distance_m, x.id
 
 -- name: one_kind_within
 nearest_open_one_kind_within

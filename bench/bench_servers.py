@@ -11,8 +11,9 @@ then two slow-client checks with the attack connections kept open throughout:
 - *stalled bodies*: 3 connections that send a POST head announcing 100 bytes of body, then one byte every 2 s;
 and meanwhile 5 normal nearest requests, one after the other, each given 5 s: how many got their 200.
 
-Run: ``.venv/bin/python bench/bench_servers.py [--only NAME ...]`` (needs Debian wrk and nginx; starts its own
-PostGIS). Writes ``bench/results_servers.md``. Not a test: nothing here asserts anything.
+Run: ``.venv/bin/python bench/bench_servers.py [--only NAME ...] [--before COMMIT]`` (needs Debian wrk and
+nginx; starts its own PostGIS; ``--before`` runs granian 3×1 of that commit next to today's). Writes
+``bench/results_servers.md``. Not a test: nothing here asserts anything.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +65,22 @@ def external(cmd: list[str], env: dict[str, str]) -> Iterator[int]:
 
 
 @contextmanager
-def granian(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
-    """``geoservice serve`` (granian)."""
-    with ServeProcess(["--workers", str(workers), "--threads", str(threads)], env=env) as server:
+def granian(env: dict[str, str], workers: int, threads: int, root: Path = ROOT) -> Iterator[int]:
+    """``geoservice serve`` (granian) from the checkout ``root``."""
+    with ServeProcess(["--workers", str(workers), "--threads", str(threads)], env=env, root=root) as server:
         yield server.port
+
+
+@contextmanager
+def worktree(commit: str) -> Iterator[Path]:
+    """A temporary git worktree of ``commit`` (the same database serves both: its schema must be the same)."""
+    path = Path(tempfile.mkdtemp(prefix="geoservice-before-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), commit], check=True,
+                   capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
 
 
 def no_upstream_keepalive(site: str) -> str:
@@ -173,9 +186,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="wrk duration per candidate")
     parser.add_argument("--only", nargs="*", help="candidate names to run (default: all)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole list (slow-client checks in round 1)")
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also run granian 3×1 from this commit (a git worktree), interleaved with today's")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_servers.md")
     args = parser.parse_args()
     stop_on_sigterm()
+    with ExitStack() as stack:
+        before = stack.enter_context(worktree(args.before)) if args.before else None
+        run(args, before)
+
+
+def run(args: argparse.Namespace, before: Path | None) -> None:
+    """The candidates over one PostGIS demo database; the table written to ``args.o``."""
     cluster = ThrowawayCluster(fast=False).start()
     rows = []
     try:
@@ -192,8 +214,11 @@ def main() -> None:
             script = f.name
         env = {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0", "GEOSERVICE_POOL_MAX_SIZE": "4"}
         for rnd in range(1, args.rounds + 1):  # rounds alternate the candidates: the machine's speed drifts
-            for name, start in candidates(env).items():
-                if args.only and name not in args.only:
+            named = candidates(env)
+            if before is not None:
+                named[f"granian 3×1 at {args.before}"] = lambda: granian(env, 3, 1, before)
+            for name, start in named.items():
+                if args.only and name not in args.only and name.split(" at ")[0] not in args.only:
                     continue
                 with start() as port:
                     wrk(port, script, 3)  # warm every worker

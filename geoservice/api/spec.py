@@ -499,17 +499,18 @@ class Operation:
 
     def parse(self, req: Request) -> dict[str, Any]:
         """Every declared query and header parameter of ``req``, checked and converted; 400 for unknown ones."""
+        args, headers = req.args, req.headers  # once: ``req`` is usually Flask's proxy of the request
         declared = {p.name for p in self.params if p.where == "query"}
-        for key in req.args:
+        for key in args:
             if key not in declared:
                 allowed = ", ".join(sorted(declared)) or "none"
                 raise bad(key[:40], f"unknown parameter; allowed here: {allowed}")
         out: dict[str, Any] = {}
         for p in self.params:
             if p.where == "query":
-                out[p.name] = p.parse(req.args.getlist(p.name), self.out_of_range)
+                out[p.name] = p.parse(args.getlist(p.name), self.out_of_range)
             elif p.where == "header":
-                raw = req.headers.get(p.name)
+                raw = headers.get(p.name)
                 out[p.name] = p.parse([] if raw is None else [raw], self.out_of_range)
         return out
 

@@ -224,9 +224,10 @@ async def run_phase(port: int, paths: list[tuple[str, str]], rate: float, second
 
 
 def metrics_total(port: int) -> float:
-    """Sum of geoservice_http_requests_total over every label set, from /metrics."""
+    """Sum of geoservice_http_requests_total over every label set, from /metrics (route labels hold braces:
+    ``/ogc/collections/{collection_id}/items``)."""
     _, _, body = get(port, "/metrics")
-    return sum(float(m.group(1)) for m in re.finditer(r"^geoservice_http_requests_total\{[^}]*\} ([0-9.e+]+)$",
+    return sum(float(m.group(1)) for m in re.finditer(r"^geoservice_http_requests_total\{.*\} ([0-9.e+]+)$",
                                                          body.decode(), re.M))
 
 

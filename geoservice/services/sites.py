@@ -422,8 +422,8 @@ class SiteService:
         intervals of every site ``alert`` triggers (as it was before the write) and append their ``alert_hours``
         feed entries; the sites' ids."""
         window = self.spatial.window() or self.default_window()
-        affected = [s for s in w.sites_by_id([s.id for s in self.spatial.all_sites()
-                                              if s.district_adcode in alert.districts and s.alert_hours])
+        affected = [s for s in w.lock_sites([s.id for s in self.spatial.all_sites()
+                                             if s.district_adcode in alert.districts and s.alert_hours])
                     if alert.triggers(s)]
         if not affected:
             return []

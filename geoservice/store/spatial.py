@@ -48,6 +48,11 @@ class SiteWriter(abc.ABC):
         """The stored sites with these source ids, by source id, locked (in id order) until the end."""
 
     @abc.abstractmethod
+    def lock_sites(self, site_ids: Sequence[str]) -> list[Site]:
+        """The stored sites with these ids, locked (in id order) against other writers until the end: what a
+        workflow reads before writing intervals computed from them (an edit of one of them waits, then sees it)."""
+
+    @abc.abstractmethod
     def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
         """The stored sites with these ids, as seen inside the transaction."""
 

@@ -8,6 +8,7 @@ at orange or above; "far" is open 24/7 anyway. One west of it in Xicheng (110102
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 
@@ -106,6 +107,50 @@ def test_a_district_admin_cannot_declare_or_delete_outside_its_districts(net: Se
     assert first_open(net) == sid("near")
     own = alerts.declare(xicheng, "cold_wave", "red", [XICHENG], NIGHT, NIGHT + dt.timedelta(hours=4))
     assert own.districts == (XICHENG,)
+
+
+def test_an_alert_declared_during_an_operators_edit_keeps_both(net: Services) -> None:
+    """The edit of "near"'s hours is paused inside its transaction (after computing its intervals) while a cold
+    wave is declared over its district: the alert waits for the edit, then recomputes from the new hours. Before,
+    the alert read the old hours beside the uncommitted edit, then the two deadlocked over the site's interval
+    rows and PostgreSQL rolled one back: the operator's save failed (PostGIS; the embedded store has one writer
+    at a time and passed either way)."""
+    alerts = AlertService(net.sites)
+    original = net.sites.materialise
+    computed, resume = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def paused(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out = original(*args, **kwargs)
+        if not computed.is_set():
+            computed.set()
+            assert resume.wait(60), "the test never resumed the edit"
+        return out
+
+    def run(action) -> threading.Thread:  # type: ignore[no-untyped-def]
+        def target() -> None:
+            try:
+                action()
+            except BaseException as exc:
+                errors.append(exc)
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    net.sites.materialise = paused  # type: ignore[method-assign]
+    edit = run(lambda: net.sites.update_site(sid("near"), {"opening_hours": "Mo-Su 08:00-22:00"}, actor="alice"))
+    try:
+        assert computed.wait(60)
+        declare = run(lambda: alerts.declare(admin(net), "cold_wave", "red", [DONGCHENG],
+                                             NIGHT - dt.timedelta(hours=1), NIGHT + dt.timedelta(hours=9)))
+        declare.join(3)  # without the lock it finishes here, ahead of the edit
+    finally:
+        resume.set()
+        edit.join(60)
+        declare.join(60)
+    assert not errors
+    assert first_open(net, NIGHT - dt.timedelta(days=1, hours=2)) == sid("near")  # 21:00, the edited hours
+    assert first_open(net) == sid("near"), "the edit undid the alert's hours"
 
 
 def test_alert_changes_go_into_the_change_feed(net: Services) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from geoservice.errors import StoreUnavailable
 from geoservice.hours import TZ, now_local
 from geoservice.layers import ServiceArea
 from geoservice.model import Closure, NearestQuery, Site, SiteEdit, SiteFilter, site_id_for
@@ -134,6 +135,36 @@ def test_a_save_made_while_the_refresh_runs_is_not_undone(store: Services, chang
     assert (sid("target") in open_ids(store, at)) is expect_open, "the refresh undid the operator's save"
     assert (interval_count(store, sid("target")) > 0) is expect_open
     assert sid("other") in open_ids(store, at)
+
+
+@pytest.mark.postgis
+def test_two_saves_that_deadlock_are_told_to_try_again_and_the_other_is_kept(postgis_store: Services) -> None:
+    """Two writers locking two sites in opposite orders: PostgreSQL rolls one back. Its caller hears that
+    nothing was written and to try again (it used to hear that the database was not reachable)."""
+    store = postgis_store
+    store.sites.upsert_sites(make(store, [("a", 100, "24/7"), ("b", 200, "24/7")]))
+    locked = {"a": threading.Event(), "b": threading.Event()}
+    outcomes: list[str] = []
+
+    def save(first: str, second: str) -> None:
+        try:
+            with store.spatial.writer() as w:
+                w.lock_site(sid(first))
+                locked[first].set()
+                assert locked[second].wait(30)
+                w.lock_site(sid(second))
+            outcomes.append("committed")
+        except StoreUnavailable as exc:
+            outcomes.append(exc.detail)
+
+    threads = [threading.Thread(target=save, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == sorted(["committed", "another change to the same sites was being saved at the same "
+                                                    "moment; nothing was written, try again"])
+    assert store.sites.update_site(sid("a"), {"notes": "after"}, actor="alice").after.notes == "after"
 
 
 # ---- item 4: reloading a file keeps operators' edits -------------------------------------------------------

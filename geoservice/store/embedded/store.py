@@ -365,6 +365,9 @@ class _SqliteWriter(SiteWriter):
         rows = self.cur.execute(_q("sites_by_source"), {"source_ids": _ids(source_ids)}).fetchall()
         return {site.source_id or "": site for site in map(_row_to_site, rows)}
 
+    def lock_sites(self, site_ids: Sequence[str]) -> list[Site]:
+        return self.sites_by_id(site_ids)  # the transaction already holds SQLite's one write lock
+
     def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
         return [_row_to_site(r) for r in self.cur.execute(_q("sites_by_id"), {"ids": _ids(site_ids)}).fetchall()]
 

@@ -52,6 +52,11 @@ N_SITE_COLUMNS = 22  # columns of {site_columns}; a query's extra columns follow
 NEAREST_MARGIN = 5
 
 
+# SQLSTATE class 40: PostgreSQL rolled the transaction back (psycopg does not derive these from one class).
+ROLLED_BACK = (psycopg.errors.TransactionRollback, psycopg.errors.DeadlockDetected,
+               psycopg.errors.SerializationFailure)
+
+
 def _bouncer_flag(url: str, flag: bool) -> tuple[str, bool]:
     """``url`` without a ``pgbouncer=1`` query parameter (libpq does not know it), and whether PgBouncer is meant."""
     found = re.search(r"([?&])pgbouncer=(1|true|yes|on)(&|$)", url)
@@ -324,6 +329,10 @@ class PostgisStore(SpatialStore):
                 raise StoreUnavailable("the service is busy; try again shortly") from exc
             self.breaker.trip(f"no connection within {self.timeout:g} s")
             raise StoreUnavailable("the database is not reachable; try again shortly") from exc
+        except ROLLED_BACK as exc:
+            LOGGER.warning("PostGIS rolled a transaction back (%s): %s", exc.sqlstate, exc)
+            raise StoreUnavailable("another change to the same sites was being saved at the same moment; nothing "
+                                   "was written, try again") from exc
         except (PoolClosed, psycopg.OperationalError) as exc:
             # A connection that broke under this request (server gone or restarted): this request fails, the pool
             # drops the connection, and the next request gets another one, or times out and trips the breaker.
@@ -530,6 +539,9 @@ class _PgWriter(SiteWriter):
     def lock_sites_by_source(self, source_ids: Sequence[str]) -> dict[str, Site]:
         rows = self._exec("lock_sites_by_source", {"source_ids": list(source_ids)}).fetchall()
         return {site.source_id or "": site for site in map(_row_to_site, rows)}
+
+    def lock_sites(self, site_ids: Sequence[str]) -> list[Site]:
+        return [_row_to_site(r) for r in self._exec("lock_sites", {"ids": list(site_ids)}).fetchall()]
 
     def sites_by_id(self, site_ids: Sequence[str]) -> list[Site]:
         return [_row_to_site(r) for r in self._exec("sites_by_id", {"ids": list(site_ids)}).fetchall()]

@@ -53,7 +53,8 @@ nearest_open_kinds_anywhere
 
 -- name: nearest_any
 -- The like-for-like baseline for bench/bench_scale.py (kept next to nearest_open so the two cannot drift): the
--- same shape and answer columns, with no filter at all (plain KNN over every site).
+-- same shape and answer columns, with no filter at all (plain KNN over every site) and without the window that
+-- nearest_open also returns (one primary-key read of `meta`).
 WITH knn AS (
     SELECT s.id, s.geog, s.geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography AS knn_m
     FROM sites s
@@ -267,6 +268,11 @@ SELECT {site_columns} FROM sites s WHERE s.source_id = ANY (%(source_ids)s::text
 
 -- name: sites_by_id
 SELECT {site_columns} FROM sites s WHERE s.id = ANY (%(ids)s::text[]) ORDER BY s.id
+
+-- name: lock_sites
+-- An alert's re-materialisation reads the sites it recomputes locked, in a fixed order: an operator's edit of
+-- one of them commits first or waits, so neither writes intervals computed from the other's stale view.
+SELECT {site_columns} FROM sites s WHERE s.id = ANY (%(ids)s::text[]) ORDER BY s.id FOR UPDATE
 
 -- name: site_versions
 SELECT id, version FROM sites

@@ -100,7 +100,7 @@ def bench_postgis_sql(store: Store, pts: list[tuple[float, float]], day: dt.date
             queries = nearest_queries(pts, dt.datetime.combine(day, dt.time(hour), tzinfo=TZ))
             sql = nearest_open_statement(queries[0])
             params = [nearest_open_params(q, q.limit + NEAREST_MARGIN) for q in queries]
-            # The statement alone, like the baseline below (the store sends the window with it in one trip).
+            # The store's one statement (the window comes on its rows); the baseline below reads no window.
             out[f"{hour:02d}:00 filtered (warm_station + toilet, open)"] = time_sql(conn, sql, params)
             # A distinct statement text, so a plan psycopg/PostgreSQL cached for the indexed run is not reused.
             out[f"{hour:02d}:00 same, sequential scan"] = time_sql(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from geoservice.limiter import SharedTable
-from geoservice.store.postgis.replicas import PIN_S, LocalPositions, SharedPositions, WritePositions
+from geoservice.limiter import LimiterStateError, SharedTable
+from geoservice.store.postgis.replicas import EVERYTHING, PIN_S, LocalPositions, SharedPositions, WritePositions
 
 HIGH = (0xFFFF_FFFE << 32) | 0xFFFF_FFF0  # a position past 2**53: a float alone would round it
 
@@ -55,3 +55,18 @@ def test_a_folder_that_cannot_hold_the_state_leaves_positions_to_the_process(tmp
         assert "read-your-writes across processes is off" in caplog.text
     finally:
         store.close()
+
+
+def test_a_state_file_gone_bad_fails_no_write_and_sends_reads_to_the_primary(tmp_path: Path) -> None:
+    """After the write committed, an unusable state file must not turn it into an error; and a read that cannot
+    learn the account's last write must not go to a standby that may be behind it."""
+    table = SharedTable(tmp_path / "state.bin")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise LimiterStateError("rate-limit state: No such file or directory")
+
+    table.update = broken  # type: ignore[method-assign]
+    table.read = broken  # type: ignore[method-assign]
+    positions = SharedPositions(table)
+    positions.put("operator:alice", HIGH, 1000.0)  # no exception
+    assert positions.get("operator:alice", 1000.0) == EVERYTHING > HIGH

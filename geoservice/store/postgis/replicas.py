@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from geoservice.limiter import SharedTable
+from geoservice.limiter import LimiterStateError, SharedTable
 from geoservice.store.caller import current_account, note_write, reported_write, set_account
 
 __all__ = ["ReplicaRouter", "current_account", "safe_name", "set_account"]
@@ -34,6 +34,8 @@ CHECK_INTERVAL_S = 1.0  # a standby's state is at most this old when a read is r
 CHECK_TIMEOUT_S = 1  # connect_timeout of the state check
 PIN_S = 60.0  # how long an account's last write LSN is remembered
 POSITION_SCOPE = "write-position"
+# Where the shared state cannot be read, an account's reads must see everything: no standby is that far.
+EVERYTHING = 1 << 64
 
 
 def lsn_value(text: str | None) -> int | None:
@@ -90,7 +92,11 @@ class SharedPositions:
         self.table = table
 
     def get(self, account: str, now: float) -> int | None:
-        found = self.table.read(self.table.digest(POSITION_SCOPE, account))
+        try:
+            found = self.table.read(self.table.digest(POSITION_SCOPE, account))
+        except LimiterStateError as exc:  # e.g. the state folder went away after a fork: read from the primary
+            LOGGER.warning("write positions unreadable (%s): this read goes to the primary", exc)
+            return EVERYTHING
         if found is None or found[1] < now:
             return None
         return (int(found[0][0]) << 32) | int(found[0][1])
@@ -101,7 +107,10 @@ class SharedPositions:
             kept = max(lsn, (int(old[0]) << 32) | int(old[1])) if old is not None and counting else lsn
             return [float(kept >> 32), float(kept & 0xFFFFFFFF)], now + PIN_S
 
-        self.table.update(self.table.digest(POSITION_SCOPE, account), now, write)
+        try:
+            self.table.update(self.table.digest(POSITION_SCOPE, account), now, write)
+        except LimiterStateError as exc:  # the write is committed: never fail it here (the cookie still pins)
+            LOGGER.warning("write position of %s not shared (%s)", account, exc)
 
 
 class Standby:

@@ -21,7 +21,6 @@ import datetime as dt
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_nearest import percentiles
 from bench.bench_nearest_plan import query_points, timed
+from bench.worktree import worktree
 from geoservice.hours import TZ, now_local
 from geoservice.model import NearestQuery
 from geoservice.store.postgis.store import NEAREST_MARGIN, nearest_open_params, nearest_open_statement
@@ -106,22 +106,16 @@ def main() -> None:
     rows: list[tuple[str, str, str, tuple[int, int, int, int], tuple[float, float]]] = []
     last = state(args.url)
     rows.append(("as loaded", "", "", last, nearest_figures(args.url, points, at)))
-    with tempfile.TemporaryDirectory() as tmp:
-        before = Path(tmp) / "before"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), BEFORE_COMMIT],
-                       check=True, capture_output=True)
-        try:
-            plan = [("today: same window", ROOT, start), ("today: a day later", ROOT, start + dt.timedelta(days=1)),
-                    (f"{BEFORE_COMMIT}: a day later again", before, start + dt.timedelta(days=2))]
-            for label, code, first in plan:
-                seconds, intervals = refresh(args.url, code, first, days)
-                now = state(args.url)
-                delta = (now[0] - last[0], now[1] - last[1], now[2], now[3])
-                rows.append((label, f"{seconds:.0f}", f"{intervals:,}", delta, nearest_figures(args.url, points, at)))
-                last = now
-                print(label, seconds, delta, rows[-1][4], flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)], check=True)
+    with worktree(BEFORE_COMMIT) as before:
+        plan = [("today: same window", ROOT, start), ("today: a day later", ROOT, start + dt.timedelta(days=1)),
+                (f"{BEFORE_COMMIT}: a day later again", before, start + dt.timedelta(days=2))]
+        for label, code, first in plan:
+            seconds, intervals = refresh(args.url, code, first, days)
+            now = state(args.url)
+            delta = (now[0] - last[0], now[1] - last[1], now[2], now[3])
+            rows.append((label, f"{seconds:.0f}", f"{intervals:,}", delta, nearest_figures(args.url, points, at)))
+            last = now
+            print(label, seconds, delta, rows[-1][4], flush=True)
     with psycopg.connect(args.url) as conn:
         version = conn.execute("SELECT version()").fetchone()[0]  # type: ignore[index]
     mib = 1024 * 1024

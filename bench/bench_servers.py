@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg
 
 from bench.bench_scale import WRK_SCRIPT, query_points
+from bench.worktree import worktree
 from geoservice.bootstrap import ensure_ready
 from geoservice.hours import TZ
 from geoservice.model import SiteFilter
@@ -69,18 +70,6 @@ def granian(env: dict[str, str], workers: int, threads: int, root: Path = ROOT) 
     """``geoservice serve`` (granian) from the checkout ``root``."""
     with ServeProcess(["--workers", str(workers), "--threads", str(threads)], env=env, root=root) as server:
         yield server.port
-
-
-@contextmanager
-def worktree(commit: str) -> Iterator[Path]:
-    """A temporary git worktree of ``commit`` (the same database serves both: its schema must be the same)."""
-    path = Path(tempfile.mkdtemp(prefix="geoservice-before-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), commit], check=True,
-                   capture_output=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False)
 
 
 def no_upstream_keepalive(site: str) -> str:
@@ -191,7 +180,7 @@ def main() -> None:
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_servers.md")
     args = parser.parse_args()
     stop_on_sigterm()
-    with ExitStack() as stack:
+    with ExitStack() as stack:  # the database serves both checkouts: their schema must be the same
         before = stack.enter_context(worktree(args.before)) if args.before else None
         run(args, before)
 

@@ -18,6 +18,7 @@ from geoservice.model import NearestQuery, SiteFilter
 from geoservice.services import Services
 from geoservice.services.alerts import AlertService
 from tests.support import TIANANMEN
+from tests.support.pause import pause_first_materialise
 from tests.support.sites import Spec, make_sites, sid
 
 WINDOW = (dt.datetime(2026, 12, 1, tzinfo=TZ), dt.datetime(2026, 12, 20, tzinfo=TZ))
@@ -116,16 +117,7 @@ def test_an_alert_declared_during_an_operators_edit_keeps_both(net: Services) ->
     rows and PostgreSQL rolled one back: the operator's save failed (PostGIS; the embedded store has one writer
     at a time and passed either way)."""
     alerts = AlertService(net.sites)
-    original = net.sites.materialise
-    computed, resume = threading.Event(), threading.Event()
     errors: list[BaseException] = []
-
-    def paused(*args, **kwargs):  # type: ignore[no-untyped-def]
-        out = original(*args, **kwargs)
-        if not computed.is_set():
-            computed.set()
-            assert resume.wait(60), "the test never resumed the edit"
-        return out
 
     def run(action) -> threading.Thread:  # type: ignore[no-untyped-def]
         def target() -> None:
@@ -137,7 +129,7 @@ def test_an_alert_declared_during_an_operators_edit_keeps_both(net: Services) ->
         thread.start()
         return thread
 
-    net.sites.materialise = paused  # type: ignore[method-assign]
+    computed, resume = pause_first_materialise(net)
     edit = run(lambda: net.sites.update_site(sid("near"), {"opening_hours": "Mo-Su 08:00-22:00"}, actor="alice"))
     try:
         assert computed.wait(60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from geoservice.hours import TZ, now_local
 from geoservice.layers import ServiceArea
 from geoservice.model import Closure, NearestQuery, Site, SiteEdit, SiteFilter, site_id_for
 from geoservice.services import Services
+from tests.support.pause import pause_first_materialise
 
 TIANANMEN = (116.3975, 39.9087)
 # An expression that parses but cannot be evaluated on public holidays: data written before validation refused
@@ -86,24 +86,6 @@ def test_fixing_the_hours_clears_the_flag(store: Services) -> None:
 
 
 # ---- item 3: a refresh racing an operator's save -----------------------------------------------------------
-def _pause_first_materialise(store: Services) -> tuple[threading.Event, threading.Event]:
-    """Make the next refresh stop after evaluating every site and before writing: its worst point."""
-    evaluated, resume = threading.Event(), threading.Event()
-    original: Callable[..., Any] = store.sites.materialise
-    calls = {"n": 0}
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        out = original(*args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            evaluated.set()
-            assert resume.wait(60), "the test never resumed the refresh"
-        return out
-
-    store.sites.materialise = paused  # type: ignore[method-assign]
-    return evaluated, resume
-
-
 @pytest.mark.parametrize("change, expect_open", [({"status": "temporarily_closed"}, False),
                                                  ({"opening_hours": "24/7"}, True)])
 def test_a_save_made_while_the_refresh_runs_is_not_undone(store: Services, change: dict[str, str],
@@ -113,7 +95,7 @@ def test_a_save_made_while_the_refresh_runs_is_not_undone(store: Services, chang
     store.sites.refresh_intervals()
     at = dt.datetime.combine(now_local().date() + dt.timedelta(days=1), dt.time(15), tzinfo=TZ)
     assert (sid("target") in open_ids(store, at)) is not expect_open
-    evaluated, resume = _pause_first_materialise(store)
+    evaluated, resume = pause_first_materialise(store)
     errors: list[BaseException] = []
 
     def refresh() -> None:

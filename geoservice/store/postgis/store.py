@@ -96,10 +96,7 @@ def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str,
     window is on every row (its last two columns, dropped here), and alone on a row of nulls when no site is a
     candidate."""
     rows = conn.execute(statement, params).fetchall()  # at least one: the window's aggregate always has a row
-    start, end = rows[0][-2:]
-    window = _window([("window_start", start), ("window_end", end)] if start is not None and end is not None
-                     else [])
-    return window, [] if rows[0][0] is None else [r[:-2] for r in rows]
+    return _window_of(*rows[0][-2:]), [] if rows[0][0] is None else [r[:-2] for r in rows]
 
 
 def nearest_rows_proven(rows: Sequence[Sequence[Any]], limit: int, cand: int) -> bool:
@@ -113,11 +110,15 @@ def nearest_rows_proven(rows: Sequence[Sequence[Any]], limit: int, cand: int) ->
 
 
 def _window(rows: Sequence[Sequence[Any]]) -> Window | None:
-    values: dict[str, str] = {str(k): str(v) for k, v in rows}
-    if "window_start" not in values or "window_end" not in values:
+    values = {str(k): v for k, v in rows}
+    return _window_of(values.get("window_start"), values.get("window_end"))
+
+
+def _window_of(start: str | None, end: str | None) -> Window | None:
+    """The window from the ISO texts ``meta`` holds (None unless both are recorded)."""
+    if start is None or end is None:
         return None
-    return (dt.datetime.fromisoformat(values["window_start"]).astimezone(TZ),
-            dt.datetime.fromisoformat(values["window_end"]).astimezone(TZ))
+    return dt.datetime.fromisoformat(str(start)).astimezone(TZ), dt.datetime.fromisoformat(str(end)).astimezone(TZ)
 
 
 def _row_to_site(row: Sequence[Any]) -> Site:

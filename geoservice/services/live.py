@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from geoservice.model import (
@@ -107,16 +107,28 @@ class LiveService:
         if not site_ids:
             return {}
         stored, marks = self.statuses.views_for(site_ids, at, MAY_BE_CLOSED_WINDOW, MAY_BE_CLOSED_REPORTS)
-        statuses = {sid: s for sid, s in stored.items() if s.active_at(at)}
-        return {sid: LiveView(statuses.get(sid), marks.get(sid)) for sid in set(statuses) | set(marks)}
+        read = {sid: LiveView(stored.get(sid), marks.get(sid)) for sid in set(stored) | set(marks)}
+        return {sid: view for sid, view in ((sid, self.at(v, at)) for sid, v in read.items())
+                if view.status is not None or view.may_be_closed is not None}
+
+    @staticmethod
+    def at(stored: LiveView, at: dt.datetime) -> LiveView:
+        """A view as stored (its status in force or not) as the public answers give it at ``at``."""
+        if stored.status is None or stored.status.active_at(at):
+            return stored
+        return LiveView(None, stored.may_be_closed)
 
     def view(self, site_id: str, at: dt.datetime) -> LiveView:
         """:meth:`views` of one site."""
         return self.views([site_id], at).get(site_id, LiveView())
 
-    def annotate(self, hits: Sequence[NearestHit], at: dt.datetime) -> list[NearestHit]:
-        """The hits with their live view at ``at``."""
-        views = self.views([h.site.id for h in hits], at)
+    def annotate(self, hits: Sequence[NearestHit], at: dt.datetime,
+                 read: Mapping[str, LiveView] | None = None) -> list[NearestHit]:
+        """The hits with their live view at ``at``: the stored views already ``read`` with them (by site id,
+        in the same statement) as they are, the others read now."""
+        read = read or {}
+        views = self.views([h.site.id for h in hits if h.site.id not in read], at)
+        views.update((sid, self.at(v, at)) for sid, v in read.items())
         return [dataclasses.replace(h, live=views[h.site.id]) if h.site.id in views else h for h in hits]
 
     @staticmethod

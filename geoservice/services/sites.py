@@ -255,7 +255,7 @@ class SiteService:
         if q.walk.routes_by_network:
             return self._nearest_by_network(q)
         with self.spatial.database.reading():  # one pooled connection for the answer and its live views
-            hits = self.live.annotate(self._nearest(q), q.at)
+            hits = self._nearest(q)
             fetch = q.limit
             while True:
                 ranked = self.live.rank(hits)[:q.limit]
@@ -267,7 +267,7 @@ class SiteService:
                 if ranking_m(ranked[-1]) <= max(h.distance_m for h in hits):
                     return ranked
                 fetch = min(2 * fetch + 8, q.limit + FULL_LOOKAHEAD_MAX)
-                hits = self.live.annotate(self._nearest(dataclasses.replace(q, limit=fetch)), q.at)
+                hits = self._nearest(dataclasses.replace(q, limit=fetch))
 
     def _nearest_by_network(self, q: NearestQuery) -> list[NearestHit]:
         """:meth:`nearest` with a walking network: the :data:`NETWORK_CANDIDATES` × limit nearest candidates by
@@ -277,8 +277,7 @@ class SiteService:
         walk = q.walk
         wide = dataclasses.replace(q, limit=min(q.limit * NETWORK_CANDIDATES, NETWORK_CANDIDATES_MAX),
                                    walk=walk.lower_bound())
-        with self.spatial.database.reading():
-            hits = self.live.annotate(self._nearest(wide), q.at)
+        hits = self._nearest(wide)
         routes = walk.route_m(q.lon, q.lat, [(h.site.lon, h.site.lat) for h in hits])
         kept: list[NearestHit] = []
         for hit, metres, reason in zip(hits, routes.metres, routes.reasons, strict=True):
@@ -299,23 +298,27 @@ class SiteService:
         return self.live.rank(kept)[:q.limit]
 
     def _nearest(self, q: NearestQuery, engine_budget: int | None = None) -> list[NearestHit]:
-        """:meth:`nearest`; outside the window the engine examines at most ``engine_budget`` candidates."""
+        """:meth:`nearest` before ranking, each hit with its live view; outside the window the engine examines at
+        most ``engine_budget`` candidates."""
         with self.spatial.database.reading():  # one pooled connection for the whole answer
             rows = self.spatial.nearest_open(q) if q.open_only else None
             if rows is not None:
                 found = [(r.site, r.distance_m, r.closures, r.unresolved_reports) for r in rows]
+                live = {r.site.id: r.live for r in rows if r.live is not None}
             else:
                 pairs = (self.spatial.candidates(q, 0, q.limit) if not q.open_only
                          else self._open_by_engine(q, engine_budget))
                 found = [(s, d, None, None) for s, d in pairs]
+                live = {}
             missing_closures = [s.id for s, _, c, _ in found if c is None]
             closures = self.spatial.closures_for(missing_closures) if missing_closures else {}
             missing_reports = [s.id for s, _, _, n in found if n is None]
             reports = self.reports.unresolved_counts(missing_reports) if missing_reports else {}
-        alerts = self.alerts_for([s for s, _, _, _ in found], q.at)
-        return [NearestHit(s, d, self.site_state(s, q.at, c if c is not None else closures.get(s.id, []), alerts),
-                           n if n is not None else reports.get(s.id, 0))
-                for s, d, c, n in found]
+            alerts = self.alerts_for([s for s, _, _, _ in found], q.at)
+            hits = [NearestHit(s, d, self.site_state(s, q.at, c if c is not None else closures.get(s.id, []),
+                                                     alerts), n if n is not None else reports.get(s.id, 0))
+                    for s, d, c, n in found]
+            return self.live.annotate(hits, q.at, live)
 
     def _open_for_walker(self, state: OpenState, q: NearestQuery, distance_m: float) -> bool:
         if not state.is_open:
@@ -354,10 +357,7 @@ class SiteService:
         hits = self.nearest(q)
         if hits:
             return hits, None
-        alt = self.alternatives(q)
-        soonest, any_open = (self.live.annotate([h], q.at)[0] if h is not None else None
-                             for h in (alt.opens_soonest, alt.nearest_open_any))
-        return hits, Alternatives(soonest, any_open)
+        return hits, self.alternatives(q)
 
     def alternatives(self, q: NearestQuery) -> Alternatives:
         """What a courier can do when ``q`` finds nothing (the API asks only then).
@@ -367,8 +367,8 @@ class SiteService:
         than :data:`ALTERNATIVE_RADIUS_M`, the one closed at ``q.at`` whose ``next_open`` is earliest (ties: the
         nearer). ``nearest_open_any``: the nearest site open at ``q.at`` of any kind and amenities at any
         distance (the backend's open-only search without filters; outside the materialised window the engine
-        examines at most :data:`ALTERNATIVE_ENGINE_BUDGET` candidates). The same on both stores: it is built
-        on the primitives every store has.
+        examines at most :data:`ALTERNATIVE_ENGINE_BUDGET` candidates). Both carry their live views. The same on
+        both stores: it is built on the primitives every store has.
         """
         radius = q.radius_m()
         near = dataclasses.replace(q, max_distance_m=min(radius if radius is not None else ALTERNATIVE_RADIUS_M,
@@ -390,7 +390,7 @@ class SiteService:
             if soonest is not None:
                 _, site, dist, state = soonest
                 reports = self.reports.unresolved_counts([site.id]).get(site.id, 0)
-                opens_soonest = NearestHit(site, dist, state, reports)
+                opens_soonest = self.live.annotate([NearestHit(site, dist, state, reports)], q.at)[0]
             open_any = self._nearest(anywhere, engine_budget=ALTERNATIVE_ENGINE_BUDGET)
         return Alternatives(opens_soonest, open_any[0] if open_any else None)
 

@@ -34,8 +34,6 @@ from geoservice.model import (
 from geoservice.store import sql as sqlfiles
 
 CHUNK = 500  # ids per "IN (...)" list: well under SQLite's variable limit
-_PARAM = re.compile(r"(?<![:\w]):(\w+)")
-_FRAGMENT = re.compile(r"\{(\w+)\}")
 
 
 class Cursor(Protocol):
@@ -91,16 +89,6 @@ class Database:
     writing: Callable[[], AbstractContextManager[Executor]]
 
 
-@functools.cache
-def _statements() -> dict[str, str]:
-    raw = sqlfiles.queries("common")
-
-    def expand(text: str) -> str:
-        return _FRAGMENT.sub(lambda m: expand(raw[m.group(1)]) if m.group(1) in raw else m.group(0), text)
-
-    return {name: expand(text) for name, text in raw.items()}
-
-
 def statement(db: Database, name: str, params: Mapping[str, Any], /) -> tuple[str, dict[str, Any]]:
     """Named statement ``name`` for ``db``'s dialect with ``params`` bound; list values expand to one parameter
     each (``:ids`` -> ``:ids_0, :ids_1``)."""
@@ -122,7 +110,7 @@ def statement(db: Database, name: str, params: Mapping[str, Any], /) -> tuple[st
 def _text(dialect: Dialect, name: str, lengths: tuple[tuple[str, int], ...]) -> str:
     """Statement ``name`` in ``dialect``'s style with each list parameter spread over its length: made once
     per shape, not per call (a nearest request runs several)."""
-    text = _statements()[name]
+    text = sqlfiles.common()[name]
     for key, n in lengths:
         names = [f"{key}_{i}" for i in range(n)] or [f"{key}_none"]
         text = re.sub(rf"(?<![:\w]):{key}\b", ", ".join(":" + m for m in names), text)
@@ -578,15 +566,20 @@ class Reports(Repository):
         return out
 
 
+def live_status_of(row: Sequence[Any], dialect: Dialect) -> LiveStatus:
+    """A stored live status from its ``live_status_columns`` (the first seven of ``row``)."""
+    sid, state, seats, capacity, posted_at, expires_at, posted_by = row[:7]
+    t = dialect.time
+    return LiveStatus(sid, state, t(posted_at) or _now(), t(expires_at) or _now(),
+                      None if seats is None else int(seats), None if capacity is None else int(capacity),
+                      posted_by or "")
+
+
 class LiveStatuses(Repository):
     """Sites' live status (one row per site) and the audit entry of each post, in one transaction."""
 
     def _status(self, row: Sequence[Any]) -> LiveStatus:
-        sid, state, seats, capacity, posted_at, expires_at, posted_by = row[:7]
-        t = self.db.dialect.time
-        return LiveStatus(sid, state, t(posted_at) or _now(), t(expires_at) or _now(),
-                          None if seats is None else int(seats), None if capacity is None else int(capacity),
-                          posted_by or "")
+        return live_status_of(row, self.db.dialect)
 
     def put(self, status: LiveStatus, action: str, changes: dict[str, Any]) -> int:
         """Write a site's status (replacing any) and append ``changes`` to its audit trail; the entry's id."""
@@ -847,7 +840,7 @@ class PostgresDialect(Dialect):
     name = "postgresql"
 
     def placeholders(self, sql: str) -> str:
-        return _PARAM.sub(r"%(\1)s", sql)
+        return sqlfiles.pyformat(sql)
 
     def value(self, v: Any) -> Any:
         if isinstance(v, (dict, list)):

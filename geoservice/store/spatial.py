@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from geoservice.model import Closure, District, NearestQuery, Site, SiteChange, SiteFilter
+from geoservice.model import Closure, District, LiveView, NearestQuery, Site, SiteChange, SiteFilter
 from geoservice.network import Network
 from geoservice.store.relational import Database
 from geoservice.tiles import TileQuery
@@ -28,12 +28,14 @@ IntervalRow = tuple[str, dt.datetime, dt.datetime]
 @dataclasses.dataclass(frozen=True)
 class NearestRow:
     """One answer of :meth:`SpatialStore.nearest_open`: the site, its exact (ellipsoidal) distance, and — when the
-    backend got them in the same round trip — its closures and its unresolved report count."""
+    backend got them in the same round trip — its closures, its unresolved report count and its live view (the
+    stored status, in force or not, and the couriers' mark at the query time)."""
 
     site: Site
     distance_m: float
     closures: list[Closure] | None = None
     unresolved_reports: int | None = None
+    live: LiveView | None = None
 
 
 class SiteWriter(abc.ABC):

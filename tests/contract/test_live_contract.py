@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from geoservice.hours import TZ
-from geoservice.model import FULL_TOLERANCE_M, NearestQuery, Report, SiteFilter
+from geoservice.model import FULL_TOLERANCE_M, LiveView, NearestQuery, Report, SiteFilter
 from geoservice.services import Services
 from tests.support import TIANANMEN
 from tests.support.sites import Spec, make_sites, sid
@@ -127,20 +127,32 @@ def closed_report(site_id: str) -> Report:
     return Report(site_id=site_id, type="closed_on_arrival", observed_at=AT - HOUR)
 
 
+def answered(row: Services, site_id: str, at: dt.datetime = AT) -> LiveView:
+    """The live view a nearest answer gives ``site_id`` at ``at`` (PostGIS reads it in the nearest statement
+    itself), checked to be the one the site's own view gives."""
+    hit = next(h for h in row.sites.nearest(query(limit=5, at=at)) if h.site.id == site_id)
+    assert hit.live == row.live.view(site_id, at)
+    return hit.live
+
+
 def test_three_reports_from_different_clients_mark_a_site_two_do_not(row: Services) -> None:
     w = sid("w100")
     for n, address in enumerate(("10.0.0.1", "10.0.0.2")):
         row.live.add_report(closed_report(w), address, now=AT - dt.timedelta(minutes=50 - n))
     row.live.add_report(closed_report(w), "10.0.0.2", now=AT - dt.timedelta(minutes=40))  # the same client again
     assert row.live.view(w, AT).may_be_closed is None
+    assert answered(row, w).may_be_closed is None
     row.live.add_report(closed_report(w), "10.0.0.3", now=AT - dt.timedelta(minutes=30))
     mark = row.live.view(w, AT).may_be_closed
     assert mark is not None and mark.reports == 3
     assert mark.since == AT - dt.timedelta(minutes=50)
     hit = row.sites.nearest(query(limit=1))[0]
     assert hit.site.id == w and hit.live.may_be_closed == mark  # marked, still listed
-    # The marks expire two hours after the first of the three: one left then is not enough.
+    # Before the third report arrived, and after the marks expire (two hours after the first of the three:
+    # one left then is not enough), the site is not marked.
+    assert answered(row, w, AT - dt.timedelta(minutes=35)).may_be_closed is None
     assert row.live.view(w, AT + dt.timedelta(minutes=75)).may_be_closed is None
+    assert answered(row, w, AT + dt.timedelta(minutes=75)).may_be_closed is None
 
 
 def test_the_operator_confirms_a_marked_site_by_posting_a_status(row: Services) -> None:
@@ -148,14 +160,17 @@ def test_the_operator_confirms_a_marked_site_by_posting_a_status(row: Services) 
     for n, address in enumerate(("10.0.0.1", "10.0.0.2", "10.0.0.3")):
         row.live.add_report(closed_report(w), address, now=AT - dt.timedelta(minutes=40 - n))
     assert row.live.view(w, AT).may_be_closed is not None
+    assert answered(row, w).may_be_closed is not None
     row.live.post(w, "open", "op", AT - dt.timedelta(minutes=10))
     view = row.live.view(w, AT)
     assert view.may_be_closed is None and view.status is not None and view.status.state == "open"
+    assert answered(row, w) == view
     # Reports after the confirmation count again.
     for n, address in enumerate(("10.0.0.4", "10.0.0.5", "10.0.0.6")):
         row.live.add_report(closed_report(w), address, now=AT - dt.timedelta(minutes=5 - n))
     again = row.live.view(w, AT).may_be_closed
     assert again is not None and again.reports == 3
+    assert answered(row, w).may_be_closed == again
 
 
 def test_no_client_address_is_stored(row: Services) -> None:

@@ -31,12 +31,25 @@ from geoservice import tiles
 from geoservice.errors import StoreUnavailable, VersionConflict
 from geoservice.hours import TZ
 from geoservice.limiter import LimiterStateError, open_table
-from geoservice.model import KINDS, Closure, District, NearestQuery, Site, SiteChange, SiteFilter, status_closure
+from geoservice.model import (
+    KINDS,
+    MAY_BE_CLOSED_REPORTS,
+    MAY_BE_CLOSED_WINDOW,
+    Closure,
+    District,
+    LiveView,
+    MayBeClosed,
+    NearestQuery,
+    Site,
+    SiteChange,
+    SiteFilter,
+    status_closure,
+)
 from geoservice.network import Network
 from geoservice.store import sql as sqlfiles
 from geoservice.store.postgis.breaker import Breaker
 from geoservice.store.postgis.replicas import ReplicaRouter, SharedPositions, safe_name
-from geoservice.store.relational import Database, PostgresDialect
+from geoservice.store.relational import Database, PostgresDialect, live_status_of
 from geoservice.store.spatial import IntervalRow, NearestRow, SiteWriter, SpatialStore, Window
 
 LOGGER = logging.getLogger(__name__)
@@ -71,6 +84,9 @@ def _bouncer_flag(url: str, flag: bool) -> tuple[str, bool]:
 LONGEST_STORED_WALK_S = 86_400
 
 
+_DIALECT = PostgresDialect()
+
+
 def _q(name: str, **choices: str) -> str:
     return sqlfiles.statement(BACKEND, name, **choices)
 
@@ -87,7 +103,8 @@ def nearest_open_params(q: NearestQuery, cand: int) -> dict[str, Any]:
     asked means every kind."""
     return {"lon": q.lon, "lat": q.lat, "at": q.at, "amenities": sorted(q.amenities), "radius": q.radius_m(),
             "kinds": sorted(q.kinds or KINDS), "arrival": q.arrive_within_s is not None,
-            "detour": q.walk.detour_factor, "speed": q.walk.speed_m_per_s, "cand": cand, "limit": q.limit}
+            "detour": q.walk.detour_factor, "speed": q.walk.speed_m_per_s, "cand": cand, "limit": q.limit,
+            "since": q.at - MAY_BE_CLOSED_WINDOW, "min_reports": MAY_BE_CLOSED_REPORTS}
 
 
 def run_nearest_open(conn: psycopg.Connection, statement: str, params: dict[str, Any]
@@ -119,6 +136,14 @@ def _window_of(start: str | None, end: str | None) -> Window | None:
     if start is None or end is None:
         return None
     return dt.datetime.fromisoformat(str(start)).astimezone(TZ), dt.datetime.fromisoformat(str(end)).astimezone(TZ)
+
+
+def _live_view(site_id: str, columns: Sequence[Any]) -> LiveView:
+    """A nearest row's ``live_view_columns``: the stored status (state first; null when none) and the mark."""
+    state, seats, capacity, posted_at, expires_at, posted_by, reports, first_report = columns[:8]
+    status = None if state is None else live_status_of(
+        (site_id, state, seats, capacity, posted_at, expires_at, posted_by), _DIALECT)
+    return LiveView(status, None if reports is None else MayBeClosed(int(reports), first_report))
 
 
 def _row_to_site(row: Sequence[Any]) -> Site:
@@ -202,8 +227,8 @@ class PostgisStore(SpatialStore):
         self.url = url
         self.timeout = timeout
         # The dialect-neutral repositories share the pool: reads on a read-only transaction, writes on one each.
-        self.database = Database(PostgresDialect(), lambda: self.connection(read_only=True), self.connection)
-        self.primary_database = Database(PostgresDialect(), lambda: self.connection(read_only=True, primary=True),
+        self.database = Database(_DIALECT, lambda: self.connection(read_only=True), self.connection)
+        self.primary_database = Database(_DIALECT, lambda: self.connection(read_only=True, primary=True),
                                          self.connection)
         self._in_use = 0  # connections handed out by connection() (pool exhaustion is not an outage)
         self._in_use_lock = threading.Lock()
@@ -494,7 +519,7 @@ class PostgisStore(SpatialStore):
                 return None
             if nearest_rows_proven(rows, q.limit, cand):
                 return [NearestRow(_row_to_site(r), float(r[N_SITE_COLUMNS]), _closures(r[0], r[N_SITE_COLUMNS + 3]),
-                                   int(r[N_SITE_COLUMNS + 4])) for r in rows]
+                                   int(r[N_SITE_COLUMNS + 4]), _live_view(r[0], r[N_SITE_COLUMNS + 5:])) for r in rows]
             cand *= 4
 
     def candidates(self, q: NearestQuery, offset: int, count: int) -> list[tuple[Site, float]]:

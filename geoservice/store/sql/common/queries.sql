@@ -284,20 +284,28 @@ ON CONFLICT (site_id) DO UPDATE SET state = excluded.state, seats_free = exclude
 -- name: live_statuses_for
 SELECT {live_status_columns} FROM site_live_status WHERE site_id IN (:ids)
 
+-- name: may_be_closed_reports
+-- The one statement of the "may be closed" rule (live_views_for and PostGIS's nearest statement include it):
+-- the reports r that count are unresolved "closed when I arrived" reports with a client hash, received after
+-- `since` and by `at`, each after the operator last posted or cleared a live status (that confirms the site);
+-- the site is marked when may_be_closed_enough holds over them (reports from enough distinct clients).
+r.type = 'closed_on_arrival' AND r.resolved_at IS NULL
+  AND r.client_hash IS NOT NULL AND r.received_at > :since AND r.received_at <= :at
+  AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = r.site_id AND l.posted_at >= r.received_at)
+
+-- name: may_be_closed_enough
+count(DISTINCT r.client_hash) >= :min_reports
+
 -- name: live_views_for
--- What the public answers say about these sites, in one trip (a nearest answer asks it every time): each
--- site's stored live status (rows with a state), and its "may be closed" mark (rows with a report count):
--- unresolved "closed when I arrived" reports from distinct clients received in (:since, :at], each after the
--- operator last posted or cleared a live status (that confirms the site), at least :min_reports of them.
+-- What the public answers say about these sites, in one trip: each site's stored live status (rows with a
+-- state), and its "may be closed" mark (rows with a report count; the rule is may_be_closed_reports).
 SELECT {live_status_columns}, NULL AS reports, NULL AS first_report FROM site_live_status WHERE site_id IN (:ids)
 UNION ALL
 SELECT r.site_id, NULL, NULL, NULL, NULL, NULL, NULL, count(DISTINCT r.client_hash), min(r.received_at)
 FROM site_reports r
-WHERE r.site_id IN (:ids) AND r.type = 'closed_on_arrival' AND r.resolved_at IS NULL
-  AND r.client_hash IS NOT NULL AND r.received_at > :since AND r.received_at <= :at
-  AND NOT EXISTS (SELECT 1 FROM site_live_status l WHERE l.site_id = r.site_id AND l.posted_at >= r.received_at)
+WHERE r.site_id IN (:ids) AND {may_be_closed_reports}
 GROUP BY r.site_id
-HAVING count(DISTINCT r.client_hash) >= :min_reports
+HAVING {may_be_closed_enough}
 
 -- name: insert_change_at
 -- The audit entry of a live-status post (no new site version: the status is not part of the edited record).

@@ -11,21 +11,23 @@ s.alert_hours
 -- The candidates come from a nearest_open_* function of migration 015 ({candidates}, chosen per query): a KNN
 -- over the open intervals themselves (migration 003), of the query time's day only (migration 014), on a plan
 -- made once per session that cannot leave the index walk. Only the `limit` answers are joined to `sites` and
--- sent, with their closures and report counts; `farthest_knn_m` and `n_candidates` let the caller prove no
--- unexamined site can be nearer. The materialised window comes last on every row, read in the same snapshot
--- (one statement instead of a second one in a pipeline: ~80 us less client CPU per query); with no candidate
--- at all, one row of nulls carries it.
+-- sent, with their closures, report counts and live views; `farthest_knn_m` and `n_candidates` let the caller
+-- prove no unexamined site can be nearer. The materialised window comes last on every row, read in the same
+-- snapshot (one statement instead of a second one in a pipeline: ~80 us less client CPU per query); with no
+-- candidate at all, one row of nulls carries it.
 SELECT x.*, w.window_start, w.window_end
 FROM (SELECT max(value) FILTER (WHERE key = 'window_start') AS window_start,
              max(value) FILTER (WHERE key = 'window_end') AS window_end
       FROM meta WHERE key IN ('window_start', 'window_end')) w
 LEFT JOIN LATERAL (
-    SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
+    SELECT {site_columns}, k.distance_m, k.farthest_knn_m, k.n_candidates, {closures_column}, {unresolved_column},
+           {live_view_columns}
     FROM {candidates}(
         %(lon)s::float8, %(lat)s::float8, %(at)s::timestamptz, %(kinds)s::text[], %(amenities)s::text[],
         %(radius)s::float8, %(arrival)s::boolean, %(detour)s::float8, %(speed)s::float8, %(cand)s::integer,
-        %(limit)s::integer) r
-    JOIN sites s ON s.id = r.id
+        %(limit)s::integer) k
+    JOIN sites s ON s.id = k.id
+    {live_view_joins}
 ) x ON true
 ORDER BY x.distance_m, x.id
 
@@ -51,6 +53,22 @@ nearest_open_kinds_anywhere
 -- Couriers' problem reports about the site not yet resolved (the API shows the count on each result).
 (SELECT count(*) FROM site_reports rp WHERE rp.site_id = s.id AND rp.resolved_at IS NULL) AS unresolved_reports
 
+-- name: live_view_columns
+-- The site's stored live status (in force or not: the caller keeps it only while in force) and its couriers'
+-- "may be closed" mark: the same answer as common live_views_for, in the nearest statement (one trip less).
+l.state AS live_state, l.seats_free AS live_seats_free, l.capacity AS live_capacity,
+l.posted_at AS live_posted_at, l.expires_at AS live_expires_at, l.posted_by AS live_posted_by,
+m.reports AS mark_reports, m.first_report AS mark_first_report
+
+-- name: live_view_joins
+LEFT JOIN site_live_status l ON l.site_id = s.id
+LEFT JOIN LATERAL (
+    SELECT count(DISTINCT r.client_hash) AS reports, min(r.received_at) AS first_report
+    FROM site_reports r
+    WHERE r.site_id = s.id AND {may_be_closed_reports}
+    HAVING {may_be_closed_enough}
+) m ON true
+
 -- name: nearest_any
 -- The like-for-like baseline for bench/bench_scale.py (kept next to nearest_open so the two cannot drift): the
 -- same shape and answer columns, with no filter at all (plain KNN over every site) and without the window that
@@ -68,9 +86,11 @@ WITH knn AS (
     ORDER BY distance_m, knn.id
     LIMIT %(limit)s
 )
-SELECT {site_columns}, r.distance_m, r.farthest_knn_m, r.n_candidates, {closures_column}, {unresolved_column}
-FROM ranked r JOIN sites s ON s.id = r.id
-ORDER BY r.distance_m, s.id
+SELECT {site_columns}, k.distance_m, k.farthest_knn_m, k.n_candidates, {closures_column}, {unresolved_column},
+       {live_view_columns}
+FROM ranked k JOIN sites s ON s.id = k.id
+{live_view_joins}
+ORDER BY k.distance_m, s.id
 
 -- name: candidates
 -- Engine fallback (times outside the materialised window): exact distance order, hours checked in Python.

@@ -14,6 +14,7 @@ Who may scrape (the counters describe traffic per route and status, which is the
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -36,6 +37,7 @@ LOGGER = logging.getLogger(__name__)
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
+@functools.cache
 def _label(rule: str) -> str:
     """A route as its OpenAPI path (``/api/v1/sites/{site_id}``): one label per route, never a value."""
     return _CONVERTER.sub(r"{\1}", rule)

@@ -93,10 +93,11 @@ def geojson(body: dict[str, Any], status: int = 200) -> Response:
 def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
     """A site as its public feature in ``datum`` (see :func:`geoservice.serialize.site_feature`)."""
     lon, lat = from_wgs84(site.lon, site.lat, datum)
-    district = services().sites.district_index().get(site.district_adcode or "")
+    svc = services()
+    district = svc.sites.district_index().get(site.district_adcode or "")
     route_m = parts.pop("route_m", None)
     if "distance_m" in parts and parts["distance_m"] is not None:
-        walk = services().walk
+        walk = svc.walk
         parts["walk_minutes"] = (walk.whole_minutes(parts["distance_m"]) if route_m is None
                                  else math.ceil(route_m / walk.speed_m_per_min))
     parts["stale"] = verification_stale(site.verified_at, utc_now(), settings().stale_after_days)

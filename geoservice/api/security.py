@@ -37,12 +37,13 @@ def page_policies(basemap: BaseMap | None) -> dict[str, csp.Policy]:
 
 def init_app(app: Flask, basemap: BaseMap | None) -> None:
     """Add the headers to every response of ``app``, errors included."""
-    pages = page_policies(basemap)
+    pages = {endpoint: policy.header() for endpoint, policy in page_policies(basemap).items()}
+    api = csp.API.header()  # the header texts are made once, not per response
 
     def add_headers(resp: Response) -> Response:
         if CSP not in resp.headers:
             page = pages.get(request.endpoint or "") if resp.status_code < 400 else None
-            resp.headers[CSP] = (page or csp.API).header()
+            resp.headers[CSP] = page or api
         for name, value in STATIC_HEADERS.items():
             resp.headers.setdefault(name, value)
         return resp

@@ -40,6 +40,7 @@ from geoservice.serialize import live_status as live_status_json
 from geoservice.store.relational import LiveStatuses, Reports
 
 CLIENT_KEY = "report_client_key"
+NOTHING = LiveView()  # a site with no status in force and no mark
 
 
 def is_full(hit: NearestHit) -> bool:
@@ -108,8 +109,7 @@ class LiveService:
             return {}
         stored, marks = self.statuses.views_for(site_ids, at, MAY_BE_CLOSED_WINDOW, MAY_BE_CLOSED_REPORTS)
         read = {sid: LiveView(stored.get(sid), marks.get(sid)) for sid in set(stored) | set(marks)}
-        return {sid: view for sid, view in ((sid, self.at(v, at)) for sid, v in read.items())
-                if view.status is not None or view.may_be_closed is not None}
+        return {sid: view for sid, view in ((sid, self.at(v, at)) for sid, v in read.items()) if view != NOTHING}
 
     @staticmethod
     def at(stored: LiveView, at: dt.datetime) -> LiveView:
@@ -128,7 +128,8 @@ class LiveService:
         in the same statement) as they are, the others read now."""
         read = read or {}
         views = self.views([h.site.id for h in hits if h.site.id not in read], at)
-        views.update((sid, self.at(v, at)) for sid, v in read.items())
+        views.update((sid, view) for sid, view in ((sid, self.at(v, at)) for sid, v in read.items())
+                     if view != NOTHING)
         return [dataclasses.replace(h, live=views[h.site.id]) if h.site.id in views else h for h in hits]
 
     @staticmethod

@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--nearest-rates", default="800,1000,1200")
     parser.add_argument("--mix-rates", default="400,500,600")
     parser.add_argument("--coverage-every", type=float, default=10.0)
+    parser.add_argument("--only", choices=("nearest", "mix"), help="run one of the two loads only")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_rate.md")
     args = parser.parse_args()
     stop_on_sigterm()
@@ -193,7 +194,8 @@ def main() -> None:
     coverage: list[float] = []
     cluster = ThrowawayCluster(fast=False).start()
     try:
-        databases = [("demo", None)] + ([("national", args.national)] if args.national else [])
+        national = args.national and args.only != "mix"
+        databases = [("demo", None)] + ([("national", args.national)] if national else [])
         for label, size in databases:
             url = cluster.create_database(f"bench_rate_{label}")
             settings = Settings(database_url=url, autoload_layers=size is None)
@@ -211,12 +213,13 @@ def main() -> None:
             env = {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
             near = nearest_paths(query_points(sites, 500))
             name = f"nearest, {label} ({len(sites):,} sites)"
-            with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app:
-                wrk_at_rate(app.port, near, nearest_rates[0], WARM_UP_S)
-                for rate in nearest_rates:
-                    rows.append(row(name, wrk_at_rate(app.port, near, rate, args.seconds)))
-                    print(rows[-1], flush=True)
-            if size is None:  # the mix, as bench_soak sends it, on the demo database
+            if args.only != "mix":
+                with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app:
+                    wrk_at_rate(app.port, near, nearest_rates[0], WARM_UP_S)
+                    for rate in nearest_rates:
+                        rows.append(row(name, wrk_at_rate(app.port, near, rate, args.seconds)))
+                        print(rows[-1], flush=True)
+            if size is None and args.only != "nearest":  # the mix, as bench_soak sends it, on the demo database
                 mix = [p for _, p in make_paths(query_points(sites, 2000))[:3000]]
                 env |= {"GEOSERVICE_PROXY_HOPS": "1", "GEOSERVICE_POOL_MAX_SIZE": "2"}
                 with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app, \

@@ -152,12 +152,14 @@ def coverage_stream(port: int, every: float) -> Iterator[list[float]]:
             i += 1
 
     thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    if every > 0:
+        thread.start()
     try:
         yield seconds
     finally:
         stop.set()
-        thread.join(60)
+        if every > 0:
+            thread.join(60)
 
 
 def row(label: str, r: dict[str, float]) -> str:
@@ -183,7 +185,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="duration of each rate")
     parser.add_argument("--nearest-rates", default="800,1000,1200")
     parser.add_argument("--mix-rates", default="400,500,600")
-    parser.add_argument("--coverage-every", type=float, default=10.0)
+    parser.add_argument("--coverage-every", type=float, default=10.0, help="seconds between coverage runs (0: none)")
     parser.add_argument("--only", choices=("nearest", "mix"), help="run one of the two loads only")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_rate.md")
     args = parser.parse_args()

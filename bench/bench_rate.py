@@ -33,8 +33,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,6 +162,19 @@ def coverage_stream(port: int, every: float) -> Iterator[list[float]]:
             thread.join(60)
 
 
+PLANNERS = r"^/(api/v1/coverage|maps/)"  # the location docs/nginx/geoservice.conf suggests for a second instance
+
+
+def planners_apart(port: int) -> Callable[[str], str]:
+    """The shipped nginx config with the planners' routes sent to the instance on ``port``, as its comment says."""
+    def edit(site: str) -> str:
+        site = site.replace("server {", f"upstream geoservice_planners {{ server 127.0.0.1:{port}; keepalive 4; }}"
+                                        "\n\nserver {", 1)
+        planners = f"    location ~ {PLANNERS} {{ proxy_pass http://geoservice_planners; }}\n\n"
+        return site.replace("    location / {", planners + "    location / {", 1)
+    return edit
+
+
 def row(label: str, r: dict[str, float]) -> str:
     held = r["late"] <= LATE_SHARE * max(r["requests"], 1)
     errors = r["non2xx"] + r["socket_errors"]
@@ -187,12 +200,15 @@ def main() -> None:
     parser.add_argument("--mix-rates", default="400,500,600")
     parser.add_argument("--coverage-every", type=float, default=10.0, help="seconds between coverage runs (0: none)")
     parser.add_argument("--only", choices=("nearest", "mix"), help="run one of the two loads only")
+    parser.add_argument("--planners-apart", action="store_true",
+                        help="the mix with coverage and maps on a second instance (1 × 2), as nginx's config suggests")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_rate.md")
     args = parser.parse_args()
     stop_on_sigterm()
     nearest_rates = [float(r) for r in args.nearest_rates.split(",")]
     mix_rates = [float(r) for r in args.mix_rates.split(",")]
     rows: list[str] = []
+    mix_label = ", planners on their own instance" if args.planners_apart else ""
     coverage: list[float] = []
     cluster = ThrowawayCluster(fast=False).start()
     try:
@@ -224,14 +240,20 @@ def main() -> None:
             if size is None and args.only != "nearest":  # the mix, as bench_soak sends it, on the demo database
                 mix = [p for _, p in make_paths(query_points(sites, 2000))[:3000]]
                 env |= {"GEOSERVICE_PROXY_HOPS": "1", "GEOSERVICE_POOL_MAX_SIZE": "2"}
-                with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app, \
-                        NginxProcess(f"127.0.0.1:{app.port}") as proxy:
+                with ExitStack() as stack:
+                    app = stack.enter_context(ServeProcess(["--workers", "3", "--threads", "1"], env=env))
+                    edit = None
+                    if args.planners_apart:
+                        planners = stack.enter_context(ServeProcess(["--workers", "1", "--threads", "2"], env=env))
+                        edit = planners_apart(planners.port)
+                    proxy = stack.enter_context(NginxProcess(f"127.0.0.1:{app.port}", edit=edit))
                     for i in range(6):  # every worker builds (maps) its coverage grid once
                         get(proxy.port, coverage_path(i), timeout=60.0)
                     wrk_at_rate(proxy.port, mix, mix_rates[0], WARM_UP_S)
                     for rate in mix_rates:
                         with coverage_stream(proxy.port, args.coverage_every) as seconds:
-                            rows.append(row("mix via nginx, demo", wrk_at_rate(proxy.port, mix, rate, args.seconds)))
+                            load = wrk_at_rate(proxy.port, mix, rate, args.seconds)
+                        rows.append(row(f"mix via nginx{mix_label}, demo", load))
                         coverage += seconds
                         print(rows[-1], flush=True)
     finally:

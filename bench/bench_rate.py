@@ -145,10 +145,12 @@ def coverage_stream(port: int, every: float) -> Iterator[list[float]]:
         while not stop.wait(every):
             t0 = time.monotonic()
             try:
-                status, _, _ = get(port, coverage_path(1000 + i), timeout=30.0)
-            except OSError:
-                status = 0
+                status, _, body = get(port, coverage_path(1000 + i), timeout=30.0)
+            except OSError as exc:
+                status, body = 0, repr(exc).encode()
             seconds.append(time.monotonic() - t0 if status == 200 else float("inf"))  # a failure: inf
+            if status != 200:
+                print(f"coverage {status}: {body[:300]!r}", flush=True)
             i += 1
 
     thread = threading.Thread(target=loop, daemon=True)

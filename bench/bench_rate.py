@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--mix-rates", default="400,500,600")
     parser.add_argument("--coverage-every", type=float, default=10.0, help="seconds between coverage runs (0: none)")
     parser.add_argument("--only", choices=("nearest", "mix"), help="run one of the two loads only")
+    parser.add_argument("--workers", type=int, default=3, help="granian worker processes of the app (1 thread each)")
     parser.add_argument("--planners-apart", action="store_true",
                         help="the mix with coverage and maps on a second instance (1 × 2), as nginx's config suggests")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_rate.md")
@@ -232,9 +233,10 @@ def main() -> None:
                 admin.execute("VACUUM (ANALYZE)")
             env = {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
             near = nearest_paths(query_points(sites, 500))
-            name = f"nearest, {label} ({len(sites):,} sites)"
+            shape = "" if args.workers == 3 else f", granian {args.workers} × 1"
+            name = f"nearest, {label} ({len(sites):,} sites){shape}"
             if args.only != "mix":
-                with ServeProcess(["--workers", "3", "--threads", "1"], env=env) as app:
+                with ServeProcess(["--workers", str(args.workers), "--threads", "1"], env=env) as app:
                     wrk_at_rate(app.port, near, nearest_rates[0], WARM_UP_S)
                     for rate in nearest_rates:
                         rows.append(row(name, wrk_at_rate(app.port, near, rate, args.seconds)))
@@ -243,7 +245,7 @@ def main() -> None:
                 mix = [p for _, p in make_paths(query_points(sites, 2000))[:3000]]
                 env |= {"GEOSERVICE_PROXY_HOPS": "1", "GEOSERVICE_POOL_MAX_SIZE": "2"}
                 with ExitStack() as stack:
-                    app = stack.enter_context(ServeProcess(["--workers", "3", "--threads", "1"], env=env))
+                    app = stack.enter_context(ServeProcess(["--workers", str(args.workers), "--threads", "1"], env=env))
                     edit = None
                     if args.planners_apart:
                         planners = stack.enter_context(ServeProcess(["--workers", "1", "--threads", "2"], env=env))

@@ -309,10 +309,10 @@ class Text(Param):
     format: str | None = None
 
     def schema(self) -> dict[str, Any]:
-        # Blank text is refused like an empty value (``parse``); a given pattern or format must imply as much.
-        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length}
-        if self.pattern or not self.format:
-            out["pattern"] = self.pattern or r"\S"
+        # Blank text is refused like an empty value (``parse``), and so are control characters (PostgreSQL
+        # cannot even compare a NUL); a given pattern must imply as much.
+        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length,
+                               "pattern": self.pattern or text_pattern(False, True)}
         if self.format:
             out["format"] = self.format
         return out
@@ -320,6 +320,8 @@ class Text(Param):
     def convert(self, raw: str, out_of_range: int) -> str:
         if len(raw) > self.max_length:
             raise bad(self.name, f"longer than {self.max_length} characters", out_of_range)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+            raise bad(self.name, "contains control characters", out_of_range)
         if self.pattern and not re.search(self.pattern, raw):
             raise bad(self.name, f"{raw[:40]!r} does not match {self.pattern}", out_of_range)
         return raw

@@ -3,6 +3,8 @@ stale sites and verify requests reach the operator, disabling an account stops i
 and shows before → after."""
 from __future__ import annotations
 
+import pytest
+
 from geoservice.hours import now_local
 from tests.support.districts import DONGCHENG, XICHENG, Districts
 
@@ -87,3 +89,13 @@ def test_the_change_log_filters_and_shows_before_and_after(districts: Districts)
     assert xc and {c["site_id"] for c in xc} == {d.site[XICHENG]}
     by_site = d.client.get(f"/api/v1/admin/changes?site_id={site}", headers=d.auth("dcadmin")).get_json()
     assert by_site["total"] >= 1 and {c["site_id"] for c in by_site["items"]} == {site}
+
+
+@pytest.mark.parametrize("value", ["alice%00", "%01", "al%7Fice"])
+def test_a_control_character_in_a_text_filter_is_refused_naming_the_field(districts: Districts,
+                                                                          value: str) -> None:
+    """A NUL in ``actor`` reached PostgreSQL (which cannot compare it) and came back as a 500."""
+    got = districts.client.get(f"/api/v1/admin/changes?actor={value}", headers=districts.auth("carol"))
+    assert got.status_code == 422 and got.mimetype == "application/problem+json"
+    body = got.get_json()
+    assert body["errors"][0]["field"] == "actor" and "control characters" in body["errors"][0]["reason"]

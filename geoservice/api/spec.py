@@ -310,9 +310,10 @@ class Text(Param):
 
     def schema(self) -> dict[str, Any]:
         # Blank text is refused like an empty value (``parse``), and so are control characters (PostgreSQL
-        # cannot even compare a NUL); a given pattern must imply as much.
-        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length,
-                               "pattern": self.pattern or text_pattern(False, True)}
+        # cannot even compare a NUL); a given pattern or format must imply as much.
+        out: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        if self.pattern or not self.format:
+            out["pattern"] = self.pattern or text_pattern(False, True)
         if self.format:
             out["format"] = self.format
         return out

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, json
+from flask import Blueprint, Response
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.operators import JSON_TYPES, TOKEN, me
 from geoservice.hours import now_local
 from geoservice.model import ALERT_LEVELS, ALERT_MAX_DISTRICTS, ALERT_MAX_LENGTH, ALERT_TYPES
@@ -52,7 +53,7 @@ def alert_service() -> AlertService:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return json_response(body, status=status)
 
 
 def check_span(start: dt.datetime, end: dt.datetime) -> None:

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, json, request
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.public import CRS, GEOJSON, KIND
 from geoservice.api.tiles import KIND_TILESETS
 from geoservice.extras import PLANNERS, require
@@ -144,7 +145,7 @@ def _clean(value: Any) -> Any:
 
 
 def _json(body: dict[str, Any], mimetype: str = "application/json") -> Response:
-    return Response(json.dumps(_clean(body), ensure_ascii=False), mimetype=mimetype)
+    return json_response(_clean(body), mimetype=mimetype)
 
 
 def _query_echo(q: CoverageQuery, result: CoverageResult) -> dict[str, Any]:

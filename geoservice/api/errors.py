@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from geoservice.api.jsonprovider import json_response
 from geoservice.errors import GeoserviceError
 
 LOGGER = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def problem(status: int, title: str, detail: str, errors: list[dict[str, Any]] |
     }
     if errors:
         body["errors"] = errors
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    resp = json_response(body, status=status, mimetype="application/problem+json")
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp

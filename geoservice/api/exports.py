@@ -26,6 +26,7 @@ from geoservice import exports as X
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.public import LIST_FILTERS, wgs84_bbox
 from geoservice.model import CURSOR_PATTERN, decode_cursor, encode_cursor
 from geoservice.services.feed import MAX_LIMIT
@@ -151,4 +152,4 @@ def changes(args: dict[str, Any]) -> Response:
         raise P.bad("since", str(exc), 422) from None
     body = {"entries": [S.feed_entry(e, encode_cursor(e.seq)) for e in page.entries], "next": page.next,
             "has_more": page.has_more, "license": S.DATA_LICENSE}
-    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    return json_response(body)

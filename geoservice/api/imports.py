@@ -12,10 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, request
 
 from geoservice.api import spec as P
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.session import CREDENTIALS, current_operator
 from geoservice.auth import require_admin
 from geoservice.bootstrap import import_site_file
@@ -108,4 +109,4 @@ def import_sites(args: dict[str, Any]) -> Response:
         path.write_bytes(raw)
         done = import_site_file(services(), path, args["kind"], args["crs"], dry_run=args["dry_run"],
                                 skip_invalid=args["skip_invalid"], name=name)
-    return Response(json.dumps(_body(done, name, args["dry_run"]), ensure_ascii=False), mimetype="application/json")
+    return json_response(_body(done, name, args["dry_run"]))

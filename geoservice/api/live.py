@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, json
+from flask import Blueprint, Response
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.operators import JSON_TYPES, SITE_ID, TAGS, TOKEN, me, my_site
 from geoservice.hours import now_local
 from geoservice.model import (
@@ -72,7 +73,7 @@ def live_response(site_id: str, view: LiveView) -> Response:
     """The site's live view as the public answers show it."""
     body = {"site_id": site_id, "live_status": S.live_status(view.status),
             "may_be_closed": S.may_be_closed(view.may_be_closed)}
-    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    return json_response(body)
 
 
 @API.route(bp, P.Operation(

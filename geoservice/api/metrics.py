@@ -48,6 +48,16 @@ LATENCY = Histogram("geoservice_http_request_seconds", "HTTP request latency", [
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.cache
+def _counted(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    """The request counter and latency histogram of one label set, looked up once per worker (bounded: routes
+    × methods × statuses)."""
+    return REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint)
+
+
 def _registry() -> CollectorRegistry:
     from prometheus_client import REGISTRY
 
@@ -104,8 +114,11 @@ def init_app(app: Flask) -> None:
     def _finish(resp: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = _label(request.url_rule.rule) if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(resp.status_code)).inc()
-        LATENCY.labels(endpoint).observe(elapsed)
+        # Any token is a method to HTTP: one label for the rest, so a client cannot mint label values.
+        method = request.method if request.method in METHODS else "OTHER"
+        count, latency = _counted(endpoint, method, resp.status_code)
+        count.inc()
+        latency.observe(elapsed)
         if ACCESS_LOG.isEnabledFor(logging.INFO):
             # Path only: query strings carry locations, and Authorization is never logged.
             ACCESS_LOG.info(json.dumps({

@@ -23,12 +23,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from flask import Blueprint, Response, current_app, json, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from shapely.geometry import box, mapping
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
+from geoservice.api.jsonprovider import json_response
 from geoservice.errors import NotFound
 from geoservice.geo import geodesic_distance_m
 from geoservice.hours import now_local
@@ -165,7 +166,7 @@ def _item_op(coll: Collection) -> P.Operation:
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _respond(body: dict[str, Any], mimetype: str = JSON, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=mimetype)
+    return json_response(body, status=status, mimetype=mimetype)
 
 
 def _url(endpoint: str, **values: Any) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json
+from flask import Blueprint, Response, current_app
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.walk import WalkModel
 
 bp = Blueprint("openapi", __name__)
@@ -66,5 +67,4 @@ def document(apis: list[P.Api], walk: WalkModel) -> dict[str, Any]:
 def openapi(args: dict[str, Any]) -> Response:
     """The OpenAPI document."""
     apis: list[P.Api] = current_app.extensions["geoservice.apis"]
-    return Response(json.dumps(document(apis, services().walk), ensure_ascii=False),
-                    mimetype="application/vnd.oai.openapi+json;version=3.1")
+    return json_response(document(apis, services().walk), mimetype="application/vnd.oai.openapi+json;version=3.1")

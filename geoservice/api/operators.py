@@ -23,6 +23,7 @@ from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.public import GEOJSON, SITE_LINKS, calendar_warnings, feature
 from geoservice.api.session import CREDENTIALS, current_operator
 from geoservice.errors import (
@@ -194,14 +195,14 @@ def site_response(result: EditResult, status: int = 200, extra: dict[str, Any] |
     """The site after a write, with its new ETag."""
     body = operator_feature(result.after, now_local(), result.closures)
     body.update(extra or {})
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=GEOJSON)
+    resp = json_response(body, status=status, mimetype=GEOJSON)
     resp.headers["ETag"] = etag(result.after.version)
     return resp
 
 
 def as_json(body: Any, status: int = 200) -> Response:
     """A JSON response (Chinese kept readable)."""
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return json_response(body, status=status)
 
 
 def page_links(limit: int, offset: int, returned: int, total: int) -> list[dict[str, str]]:

@@ -16,6 +16,7 @@ from shapely.geometry import mapping
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.context import services, settings
+from geoservice.api.jsonprovider import json_response
 from geoservice.errors import NotFound
 from geoservice.geo import DATUMS, from_wgs84, point_to_wgs84, to_wgs84, transform_geometry
 from geoservice.hours import Interval, now_local, utc_now
@@ -87,7 +88,7 @@ SITE_LINKS = {op_id: {"operationId": op_id, "description": what,
 
 def geojson(body: dict[str, Any], status: int = 200) -> Response:
     """A GeoJSON response (UTF-8, Chinese kept readable)."""
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=GEOJSON)
+    return json_response(body, status=status, mimetype=GEOJSON)
 
 
 def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
@@ -316,7 +317,7 @@ def vocabulary(args: dict[str, Any]) -> Response:
     ok={200: P.Response("Base map", {"application/json": S.BASEMAP_SCHEMA})}))
 def basemap(args: dict[str, Any]) -> Response:
     """The configured base map, so the couriers' page draws on the server's tiles in their datum."""
-    resp = Response(json.dumps(S.basemap(settings().basemap()), ensure_ascii=False), mimetype="application/json")
+    resp = json_response(S.basemap(settings().basemap()))
     resp.cache_control.public = True
     resp.cache_control.max_age = 600
     return resp

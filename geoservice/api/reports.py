@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.ratelimit import shared_limiter
 from geoservice.errors import NotFound, TooManyRequests
 from geoservice.hours import now_local
@@ -110,4 +111,4 @@ def post_report(args: dict[str, Any], site_id: str) -> Response:
     if wait is not None:
         raise TooManyRequests(wait, "reports")
     saved = svc.live.add_report(report, request.remote_addr)
-    return Response(json.dumps(S.report(saved), ensure_ascii=False), status=201, mimetype="application/json")
+    return json_response(S.report(saved), status=201)

@@ -23,12 +23,13 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, json, request
+from flask import Blueprint, Response, current_app, g, request
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services, settings
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.ratelimit import shared_limiter
 from geoservice.auth import (
     authenticate,
@@ -150,7 +151,7 @@ def _authenticated_operator() -> Operator:
 
 # ---- answers ------------------------------------------------------------------------------------------------
 def _json(body: Any, status: int = 200) -> Response:
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    resp = json_response(body, status=status)
     resp.headers["Cache-Control"] = "no-store"  # carries the CSRF token
     return resp
 

@@ -16,11 +16,12 @@ import dataclasses
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, request
 
 from geoservice import tiles
 from geoservice.api import spec as P
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.ogc import COLLECTIONS
 from geoservice.errors import NotFound
 from geoservice.model import KINDS
@@ -160,4 +161,4 @@ def tilejson(args: dict[str, Any], tileset: str) -> Response:
            "center": [round((lon0 + lon1) / 2, 6), round((lat0 + lat1) / 2, 6), 9],
            "vector_layers": [{"id": ts.id, "description": ts.title, "minzoom": tiles.MIN_ZOOM,
                               "maxzoom": tiles.MAX_ZOOM, "fields": fields}]}
-    return _public(Response(json.dumps(doc, ensure_ascii=False), mimetype="application/json"))
+    return _public(json_response(doc))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, json
+from flask import Blueprint, Response
 
 from geoservice import serialize as S
 from geoservice.api import spec as P
 from geoservice.api.body import json_object
 from geoservice.api.context import services
+from geoservice.api.jsonprovider import json_response
 from geoservice.api.session import CREDENTIALS, current_operator
 from geoservice.auth import require_admin
 from geoservice.model import CURSOR_PATTERN, decode_cursor
@@ -47,7 +48,7 @@ DELIVERIES = (f"Each delivery is a POST of JSON `{{webhook_id, idempotency_key, 
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    return json_response(body, status=status)
 
 
 def _admin() -> str:

@@ -38,6 +38,23 @@ def test_metrics_count_requests_by_route(demo_embedded, tmp_path: Path) -> None:
     assert "geoservice_http_request_seconds_bucket" in after
 
 
+def test_unknown_methods_share_one_label(demo_embedded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Any token is a method to HTTP: a client sending made-up ones must not mint a label value each."""
+    client = _client(demo_embedded, tmp_path, metrics_public=True)
+
+    def other(text: str) -> float:
+        m = re.search(r'geoservice_http_requests_total\{endpoint="unmatched",method="OTHER",status="405"\} '
+                      r'([0-9.e+]+)', text)
+        return float(m.group(1)) if m else 0.0
+
+    before = client.get("/metrics").get_data(as_text=True)
+    for i in range(3):
+        assert client.open("/api/v1/sites", method=f"BREW{i}").status_code == 405
+    after = client.get("/metrics").get_data(as_text=True)
+    assert "BREW" not in after
+    assert other(after) - other(before) == 3
+
+
 def test_metrics_are_not_served_by_default(demo_embedded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     client = _client(demo_embedded, tmp_path)
     resp = client.get("/metrics")

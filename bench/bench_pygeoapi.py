@@ -42,6 +42,8 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import wrkout
+
 BENCH = ROOT / "bench"
 PYGEOAPI_DIR = BENCH / "pygeoapi"
 PYGEOAPI_VENV = BENCH / ".venv-pygeoapi"
@@ -296,32 +298,16 @@ def compare(ours_port: int, py_port: int, limit: int, exact: dict) -> list[dict]
     return rows
 
 
-def parse_wrk(text: str) -> dict[str, Any]:
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-        if not m:
-            return float("nan")
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    def num(pattern: str) -> float:
-        m = re.search(pattern, text)
-        return float(m.group(1)) if m else float("nan")
-
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    return {"req_per_s": num(r"Requests/sec:\s+([\d.]+)"), "requests": int(num(r"(\d+) requests in") or 0),
-            "p50": ms("50"), "p75": ms("75"), "p90": ms("90"), "p99": ms("99"),
-            "non_2xx": int(num(r"Non-2xx or 3xx responses: (\d+)")) if "Non-2xx" in text else 0,
-            "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0, "raw": text}
-
-
 def run_wrk(port: int, paths: list[str], seconds: int, connections: int, workdir: Path) -> dict[str, Any]:
     script = workdir / f"wrk-{port}-{len(paths)}.lua"
     script.write_text(WRK_SCRIPT % ",".join(json.dumps(p) for p in paths), encoding="utf-8")
     proc = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
                            "-s", str(script), f"http://127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=seconds + 60, check=True)
-    return parse_wrk(proc.stdout)
+    r = wrkout.parse(proc.stdout)
+    return {"req_per_s": r["req_per_s"], "requests": r["requests"], "p50": r["p50"], "p75": r["p75"],
+            "p90": r["p90"], "p99": r["p99"], "non_2xx": r["non_2xx"], "socket_errors": r["socket_errors"],
+            "raw": r["raw"]}
 
 
 def busy_cores(seconds: float = 2.0) -> float:

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg
 
+from bench import wrkout
 from bench.bench_scale import load_national, query_points
 from bench.bench_soak import coverage_path, make_paths
+from bench.worktree import worktree
 from geoservice.bootstrap import ensure_ready, load_bundled_calendar
 from geoservice.hours import TZ
 from geoservice.model import SiteFilter
@@ -111,30 +113,13 @@ def wrk_at_rate(port: int, paths: Sequence[str], rate: float, seconds: int) -> d
                               capture_output=True, text=True, timeout=seconds + 60)
     finally:
         os.unlink(script)
-    text = proc.stdout
-
-    def ms(pattern: str) -> float:
-        m = re.search(pattern + r"\s+([\d.]+)(us|ms|s)\b", text)
-        if not m:
-            return float("nan")
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    def count(pattern: str) -> float:
-        m = re.search(pattern, text)
-        return float(sum(int(g) for g in m.groups())) if m else 0.0
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    total = re.search(r"(\d+) requests in", text)
-    return {"rate": rate, "achieved": float(rps.group(1)) if rps else float("nan"),
-            "requests": float(total.group(1)) if total else 0.0,
-            "p50": ms(r" 50%"), "p90": ms(r" 90%"), "p99": ms(r" 99%"), "max": ms(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+"),
-            "non2xx": count(r"Non-2xx or 3xx responses: (\d+)"),
-            "socket_errors": count(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
-            "late": count(r"late sends: (\d+)")}
+    r = wrkout.parse(proc.stdout)
+    late = re.search(r"late sends: (\d+)", proc.stdout)
+    return {"rate": rate, "achieved": r["req_per_s"], "requests": float(r["requests"]), "p50": r["p50"],
+            "p90": r["p90"], "p99": r["p99"], "max": r["max"], "non2xx": float(r["non_2xx"]),
+            "socket_errors": float(r["socket_errors"]), "late": float(late.group(1)) if late else 0.0}
 
 
-@contextmanager
 def coverage_stream(port: int, every: float) -> Iterator[list[float]]:
     """One planners' coverage request every ``every`` seconds beside the load; yields their latencies."""
     stop = threading.Event()
@@ -207,6 +192,9 @@ def main() -> None:
                              "with each in turn, interleaved")
     parser.add_argument("--planners-apart", action="store_true",
                         help="the mix with coverage and maps on a second instance (1 × 2), as nginx's config suggests")
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also run nearest with the app of this commit (a git worktree), interleaved with "
+                             "today's: before/after on the same minutes of the machine")
     parser.add_argument("-o", type=Path, default=ROOT / "bench" / "results_rate.md")
     args = parser.parse_args()
     stop_on_sigterm()
@@ -216,6 +204,10 @@ def main() -> None:
     rows: list[str] = []
     mix_label = ", planners on their own instance" if args.planners_apart else ""
     coverage: list[float] = []
+    checkouts = ExitStack()
+    trees = [("", ROOT)]
+    if args.before:
+        trees.append((f", app of {args.before}", checkouts.enter_context(worktree(args.before))))
     cluster = ThrowawayCluster(fast=False).start()
     try:
         national = args.national and args.only != "mix"
@@ -236,9 +228,9 @@ def main() -> None:
                 admin.execute("VACUUM (ANALYZE)")
             env = {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
             near = nearest_paths(query_points(sites, 500))
-            for w in (workers if args.only != "mix" else []):
-                name = f"nearest, {label} ({len(sites):,} sites), granian {w} × 1"
-                with ServeProcess(["--workers", str(w), "--threads", "1"], env=env) as app:
+            for w, (tree, root) in ((w, t) for w in (workers if args.only != "mix" else []) for t in trees):
+                name = f"nearest, {label} ({len(sites):,} sites), granian {w} × 1{tree}"
+                with ServeProcess(["--workers", str(w), "--threads", "1"], env=env, root=root) as app:
                     wrk_at_rate(app.port, near, nearest_rates[0], WARM_UP_S)
                     for rate in nearest_rates:
                         rows.append(row(name, wrk_at_rate(app.port, near, rate, args.seconds)))
@@ -264,6 +256,7 @@ def main() -> None:
                         print(rows[-1], flush=True)
     finally:
         cluster.stop()
+        checkouts.close()
     cov = sorted(coverage)
     lines = [
         "## Latency at a fixed offered rate (wrk, C, one thread)",

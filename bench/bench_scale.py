@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import wrkout
 from bench.bench_nearest import percentiles
 from geoservice.bootstrap import ensure_ready, load_bundled_calendar
 from geoservice.hours import TZ, now_local
@@ -171,17 +171,9 @@ def bench_http(env: dict[str, str], pts: list[tuple[float, float]], workers: int
         server.terminate()
         server.wait(30)
 
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", text)
-        if not m:
-            return float("nan")
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return {"req_per_s": float(rps.group(1)) if rps else float("nan"), "p50": ms("50"), "p90": ms("90"),
-            "p99": ms("99"), "non_2xx": int(errors.group(1)) if errors else 0, "raw": text}
+    r = wrkout.parse(text)
+    return {"req_per_s": r["req_per_s"], "p50": r["p50"], "p90": r["p90"], "p99": r["p99"], "non_2xx": r["non_2xx"],
+            "raw": text}
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:

@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg
 
+from bench import wrkout
 from bench.bench_scale import WRK_SCRIPT, query_points
 from bench.worktree import worktree
 from geoservice.bootstrap import ensure_ready
@@ -110,19 +110,8 @@ def candidates(env: dict[str, str]) -> dict[str, Callable[[], contextmanager]]: 
 def wrk(port: int, script: str, seconds: int, connections: int = 8) -> dict[str, float]:
     proc = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script,
                            f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=seconds + 60)
-    text = proc.stdout
-
-    def ms(label: str) -> float:
-        m = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", text)
-        if not m:
-            return float("nan")
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return {"rps": float(rps.group(1)) if rps else float("nan"), "p50": ms("50"), "p99": ms("99"),
-            "non2xx": float(non2xx.group(1)) if non2xx else 0.0}
+    r = wrkout.parse(proc.stdout)
+    return {"rps": r["req_per_s"], "p50": r["p50"], "p99": r["p99"], "non2xx": float(r["non_2xx"])}
 
 
 def _slow_head(port: int, stop: threading.Event) -> None:

@@ -16,7 +16,6 @@ without ``--url`` it starts its own PostGIS with the demo layers; ~1 min per cou
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -37,26 +36,24 @@ WARM_UP = 200
 
 def child(url: str, paths: Sequence[str], n: int) -> None:
     """Build the app on ``url`` and answer ``WARM_UP + n`` of the requests ``paths`` (run under valgrind)."""
+    from werkzeug.test import EnvironBuilder
+
     from geoservice.serving import build_worker_app
     from geoservice.settings import Settings
 
     os.environ |= {"DATABASE_URL": url, "GEOSERVICE_PUBLIC_RATE_PER_MINUTE": "0"}
     app = build_worker_app("bench", Settings.from_env())
 
-    def call(path: str) -> None:
-        route, query = path.split("?")
+    environs = [EnvironBuilder(path=p, headers={"Accept": "*/*"}).get_environ() for p in paths]
+
+    def call(environ: dict[str, Any]) -> None:
         status: list[str] = []
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": route, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-                   "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-                   "HTTP_HOST": "127.0.0.1:8000", "HTTP_ACCEPT": "*/*", "wsgi.url_scheme": "http",
-                   "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
-                   "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False}
-        b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        b"".join(app(dict(environ), lambda s, h, e=None: status.append(s)))  # a copy: the app writes into it
         if not status[0].startswith("200"):
-            raise SystemExit(f"{path}: {status[0]}")
+            raise SystemExit(f"{environ['PATH_INFO']}?{environ['QUERY_STRING']}: {status[0]}")
 
     for i in range(WARM_UP + n):
-        call(paths[i % len(paths)])
+        call(environs[i % len(environs)])
 
 
 def count(root: Path, spec: Path, n: int) -> int:

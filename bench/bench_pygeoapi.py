@@ -304,10 +304,7 @@ def run_wrk(port: int, paths: list[str], seconds: int, connections: int, workdir
     proc = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency",
                            "-s", str(script), f"http://127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=seconds + 60, check=True)
-    r = wrkout.parse(proc.stdout)
-    return {"req_per_s": r["req_per_s"], "requests": r["requests"], "p50": r["p50"], "p75": r["p75"],
-            "p90": r["p90"], "p99": r["p99"], "non_2xx": r["non_2xx"], "socket_errors": r["socket_errors"],
-            "raw": r["raw"]}
+    return dict(wrkout.parse(proc.stdout))
 
 
 def busy_cores(seconds: float = 2.0) -> float:

@@ -171,9 +171,7 @@ def bench_http(env: dict[str, str], pts: list[tuple[float, float]], workers: int
         server.terminate()
         server.wait(30)
 
-    r = wrkout.parse(text)
-    return {"req_per_s": r["req_per_s"], "p50": r["p50"], "p90": r["p90"], "p99": r["p99"], "non_2xx": r["non_2xx"],
-            "raw": text}
+    return dict(wrkout.parse(text))
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:

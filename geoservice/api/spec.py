@@ -321,7 +321,7 @@ class Text(Param):
     def convert(self, raw: str, out_of_range: int) -> str:
         if len(raw) > self.max_length:
             raise bad(self.name, f"longer than {self.max_length} characters", out_of_range)
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+        if has_control_characters(raw):
             raise bad(self.name, "contains control characters", out_of_range)
         if self.pattern and not re.search(self.pattern, raw):
             raise bad(self.name, f"{raw[:40]!r} does not match {self.pattern}", out_of_range)
@@ -639,13 +639,18 @@ _CONTROL = r"\x00-\x1f\x7f"
 _CONTROL_MULTILINE = r"\x00-\x08\x0b-\x1f\x7f"
 
 
+def has_control_characters(text: str, multiline: bool = False) -> bool:
+    """Whether ``text`` holds a character of :data:`_CONTROL` (of :data:`_CONTROL_MULTILINE` when multiline)."""
+    allowed = "\n\t" if multiline else ""
+    return any((ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 for ch in text)
+
+
 def _clean_text(value: Any, max_length: int, min_length: int, multiline: bool) -> str:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     if len(value) > max_length:
         raise ValueError(f"at most {max_length} characters")
-    allowed = "\n\t" if multiline else ""
-    if any((ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 for ch in value):
+    if has_control_characters(value, multiline):
         raise ValueError("contains control characters")
     text = value.strip()
     if len(text) < min_length:

@@ -41,11 +41,14 @@ def init_app(app: Flask, basemap: BaseMap | None) -> None:
     api = csp.API.header()  # the header texts are made once, not per response
 
     def add_headers(resp: Response) -> Response:
-        if CSP not in resp.headers:
+        # One pass over the names: werkzeug's ``in`` raises and catches an HTTP exception for each absent name.
+        present = {name.lower() for name, _ in resp.headers}
+        if CSP.lower() not in present:
             page = pages.get(request.endpoint or "") if resp.status_code < 400 else None
             resp.headers[CSP] = page or api
         for name, value in STATIC_HEADERS.items():
-            resp.headers.setdefault(name, value)
+            if name.lower() not in present:
+                resp.headers[name] = value
         return resp
 
     app.after_request(add_headers)

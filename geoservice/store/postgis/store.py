@@ -207,6 +207,23 @@ def _shared_positions(directory: Path) -> SharedPositions | None:
         return None
 
 
+class _NotingPool(ConnectionPool):
+    """A connection pool that notes, in ``returned``, when each connection last came back (for the idle check).
+
+    Noted in the returning thread, not by the pool's ``reset`` callback: with any ``reset`` set, every return
+    becomes a task for the pool's worker threads (a queue put, a thread woken, the GIL handed over and back) on
+    every request.
+    """
+
+    def __init__(self, returned: dict[int, float], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.returned = returned
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        self.returned[id(conn)] = time.monotonic()
+        super().putconn(conn)
+
+
 class PostgisStore(SpatialStore):
     """Store over a PostGIS database named by a libpq URL."""
 
@@ -246,9 +263,6 @@ class PostgisStore(SpatialStore):
 
         returned: dict[int, float] = {}  # id(connection) -> when it last went back to the pool
 
-        def reset(conn: psycopg.Connection) -> None:
-            returned[id(conn)] = time.monotonic()
-
         def check(conn: psycopg.Connection) -> None:
             # A connection that was idle may have been cut (server restart, network): ping it before a request
             # gets it. One in steady use was just proven alive; pinging it too would add a round trip to every
@@ -266,9 +280,8 @@ class PostgisStore(SpatialStore):
             # reconnect_timeout: the pool's own background retries give up after a few seconds; while the
             # database is down the breaker's probe asks the pool for a connection, which starts a fresh attempt at
             # once, so recovery is not left waiting for the pool's next (exponentially delayed) retry.
-            pool = ConnectionPool(pool_url, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-                                  kwargs=libpq, configure=configure, reset=reset, check=check,
-                                  reconnect_timeout=5)
+            pool = _NotingPool(returned, pool_url, min_size=min_size, max_size=max_size, timeout=timeout,
+                               open=False, kwargs=libpq, configure=configure, check=check, reconnect_timeout=5)
             pool.open(wait=False)
             return pool
 

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +120,7 @@ def wrk_at_rate(port: int, paths: Sequence[str], rate: float, seconds: int) -> d
             "socket_errors": float(r["socket_errors"]), "late": float(late.group(1)) if late else 0.0}
 
 
+@contextmanager
 def coverage_stream(port: int, every: float) -> Iterator[list[float]]:
     """One planners' coverage request every ``every`` seconds beside the load; yields their latencies."""
     stop = threading.Event()

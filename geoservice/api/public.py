@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +32,7 @@ from geoservice.model import (
     KINDS,
     OPEN_REASON_LABELS,
     WEEKDAY_LABELS,
+    District,
     NearestHit,
     NearestQuery,
     Site,
@@ -37,6 +40,7 @@ from geoservice.model import (
     verification_stale,
 )
 from geoservice.services.sites import SiteService
+from geoservice.walk import WalkModel
 
 bp = Blueprint("public", __name__)
 API = P.Api()
@@ -91,27 +95,45 @@ def geojson(body: dict[str, Any], status: int = 200) -> Response:
     return json_response(body, status=status, mimetype=GEOJSON)
 
 
+@dataclass(frozen=True)
+class Features:
+    """What every site feature of one answer shares (districts, walk model, the staleness clock), looked up once
+    per answer rather than once per site."""
+
+    datum: str
+    districts: Mapping[str, District]
+    walk: WalkModel
+    now: dt.datetime
+    stale_after_days: int
+
+    @classmethod
+    def of(cls, datum: str) -> Features:
+        """The shared parts for an answer in ``datum``, now."""
+        svc = services()
+        return cls(datum, svc.sites.district_index(), svc.walk, utc_now(), settings().stale_after_days)
+
+    def feature(self, site: Site, **parts: Any) -> dict[str, Any]:
+        """A site as its public feature (see :func:`geoservice.serialize.site_feature`)."""
+        lon, lat = from_wgs84(site.lon, site.lat, self.datum)
+        district = self.districts.get(site.district_adcode or "")
+        route_m = parts.pop("route_m", None)
+        if "distance_m" in parts and parts["distance_m"] is not None:
+            parts["walk_minutes"] = (self.walk.whole_minutes(parts["distance_m"]) if route_m is None
+                                     else math.ceil(route_m / self.walk.speed_m_per_min))
+        parts["stale"] = verification_stale(site.verified_at, self.now, self.stale_after_days)
+        return S.site_feature(site, district, (float(lon), float(lat)), **parts)
+
+    def hit(self, hit: NearestHit, at: dt.datetime, open_intervals: list[Interval] | None = None) -> dict[str, Any]:
+        """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``
+        and, when asked for, its open intervals ahead."""
+        return self.feature(hit.site, state=hit.state, at=at, distance_m=hit.distance_m, route_m=hit.route_m,
+                            walk_model=hit.walk_model, walk_reason=hit.walk_reason,
+                            unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals, live=hit.live)
+
+
 def feature(site: Site, datum: str, **parts: Any) -> dict[str, Any]:
-    """A site as its public feature in ``datum`` (see :func:`geoservice.serialize.site_feature`)."""
-    lon, lat = from_wgs84(site.lon, site.lat, datum)
-    svc = services()
-    district = svc.sites.district_index().get(site.district_adcode or "")
-    route_m = parts.pop("route_m", None)
-    if "distance_m" in parts and parts["distance_m"] is not None:
-        walk = svc.walk
-        parts["walk_minutes"] = (walk.whole_minutes(parts["distance_m"]) if route_m is None
-                                 else math.ceil(route_m / walk.speed_m_per_min))
-    parts["stale"] = verification_stale(site.verified_at, utc_now(), settings().stale_after_days)
-    return S.site_feature(site, district, (float(lon), float(lat)), **parts)
-
-
-def hit_feature(hit: NearestHit, datum: str, at: dt.datetime,
-                open_intervals: list[Interval] | None = None) -> dict[str, Any]:
-    """A nearest answer (a result or an alternative) as its feature: distance, walk minutes, state at ``at``
-    and, when asked for, its open intervals ahead."""
-    return feature(hit.site, datum, state=hit.state, at=at, distance_m=hit.distance_m, route_m=hit.route_m,
-                   walk_model=hit.walk_model, walk_reason=hit.walk_reason,
-                   unresolved_reports=hit.unresolved_reports, open_intervals=open_intervals, live=hit.live)
+    """One site as its public feature in ``datum`` (an answer of many sites uses one :class:`Features`)."""
+    return Features.of(datum).feature(site, **parts)
 
 
 def calendar_warnings(sites: SiteService, at: dt.datetime, until: dt.datetime) -> list[dict[str, str]]:
@@ -174,8 +196,10 @@ def nearest(args: dict[str, Any]) -> Response:
     ahead = (svc.sites.upcoming_intervals([h.site for h in (*hits, *extra) if h], at, args["intervals_hours"])
              if args["intervals_hours"] else {})
 
+    features_of = Features.of(datum)
+
     def one(hit: NearestHit | None) -> dict[str, Any] | None:
-        return None if hit is None else hit_feature(hit, datum, at, ahead.get(hit.site.id) if ahead else None)
+        return None if hit is None else features_of.hit(hit, at, ahead.get(hit.site.id) if ahead else None)
 
     features = [one(h) for h in hits]
     alt = None if alternatives is None else {"opens_soonest": one(alternatives.opens_soonest),
@@ -241,7 +265,8 @@ def list_sites(args: dict[str, Any]) -> Response:
     ids = [s.id for s in sites]
     reports = svc.reports.unresolved_counts(ids)
     live = svc.live.views(ids, args["open_at"] or now_local())  # live status at the time asked about, or now
-    features = [feature(s, args["crs"], unresolved_reports=reports.get(s.id, 0), live=live.get(s.id))
+    features_of = Features.of(args["crs"])
+    features = [features_of.feature(s, unresolved_reports=reports.get(s.id, 0), live=live.get(s.id))
                 for s in sites]
     return geojson({"type": "FeatureCollection", "features": features, "numberMatched": total,
                     "numberReturned": len(features),

@@ -7,10 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
 from geoservice import create_app
 from geoservice.bootstrap import load_bundled_calendar, load_districts
@@ -18,29 +21,53 @@ from geoservice.services import Services
 from geoservice.settings import Settings
 from tests.support import LAYERS, demo
 from tests.support.stores import fresh_embedded
+from tools.pgcluster import ThrowawayCluster
 
 NEAREST = "/api/v1/sites/nearest?lat=39.9289&lon=116.4160&include_closed=true"
 
 
-@pytest.mark.postgis
-def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
+@contextmanager
+def served_over_postgis(tmp_path: Path) -> Iterator[tuple[ThrowawayCluster, Services, FlaskClient]]:
+    """A throwaway PostGIS with the basic sites, a store over it (pool of 2) and the app's test client."""
     from geoservice.store.postgis import PostgisStore
-    from tools.pgcluster import ThrowawayCluster
+    from tests.support.sites import BASIC, make_sites
 
     cluster = ThrowawayCluster().start()
     try:
-        url = cluster.create_database("outage")
+        url = cluster.create_database("faults")
         store = Services.over(PostgisStore(url, max_size=2, timeout=2.0))
         store.migrate()
         load_districts(store, LAYERS)
         load_bundled_calendar(store)
-        from tests.support.sites import BASIC, make_sites
-
         store.sites.upsert_sites(make_sites(store, BASIC))
         settings = Settings(database_url=url, rate_limit_dir=tmp_path)
         client = create_app(settings, services=store, prepare=False).test_client()
         assert client.get(NEAREST).status_code == 200
+        yield cluster, store, client
+        store.close()
+    finally:
+        cluster.stop()
 
+
+@pytest.mark.postgis
+def test_restart_while_idle_fails_no_request(tmp_path: Path) -> None:
+    """The database restarts while the service sits idle (a nightly upgrade, a failover): the pooled connections
+    it held are dead, and the first courier to ask afterwards still gets an answer, not a 503: a connection idle
+    for over IDLE_CHECK_S is pinged before use and replaced when the ping fails."""
+    from geoservice.store.postgis.store import IDLE_CHECK_S
+
+    with served_over_postgis(tmp_path) as (cluster, _, client):
+        cluster.pause()
+        cluster.resume()
+        time.sleep(IDLE_CHECK_S + 0.5)
+        resp = client.get(NEAREST)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        assert len(resp.get_json()["features"]) == 5
+
+
+@pytest.mark.postgis
+def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path) -> None:
+    with served_over_postgis(tmp_path) as (cluster, store, client):
         cluster.pause()
         statuses = []
         for _ in range(3):
@@ -65,9 +92,6 @@ def test_postgis_outage_gives_503_with_retry_after_then_recovers(tmp_path: Path)
             time.sleep(0.5)
         assert len(resp.get_json()["features"]) == 5
         assert client.get("/healthz").get_json()["store"] == {"state": "up"}
-        store.close()
-    finally:
-        cluster.stop()
 
 
 OUTAGE_PATHS = [NEAREST, "/api/v1/sites?limit=3", "/api/v1/sites/nearest?lat=39.91&lon=116.40&kind=warm_station",

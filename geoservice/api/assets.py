@@ -147,11 +147,17 @@ def accepts_gzip() -> bool:
 
 def compress_response(resp: Response) -> Response:
     """Gzip an API answer of 1 KiB or more when the client accepts it (see the module docstring for which)."""
-    if (resp.status_code != 200 or resp.direct_passthrough or resp.is_streamed
-            or "Content-Encoding" in resp.headers or "ETag" in resp.headers
-            or not (resp.mimetype or "").startswith(COMPRESSIBLE) or request.method == "HEAD"):
+    if resp.status_code != 200 or resp.direct_passthrough or resp.is_streamed or request.method == "HEAD":
         return resp
-    resp.vary.add("Accept-Encoding")
+    # One pass over the names: werkzeug's ``in`` raises and catches an HTTP exception for each absent name.
+    present = {name.lower() for name, _ in resp.headers}
+    if ("content-encoding" in present or "etag" in present
+            or not (resp.mimetype or "").startswith(COMPRESSIBLE)):
+        return resp
+    if "vary" in present:
+        resp.vary.add("Accept-Encoding")
+    else:
+        resp.headers["Vary"] = "Accept-Encoding"
     data = resp.get_data()
     if len(data) < MIN_COMPRESS or not accepts_gzip():
         return resp

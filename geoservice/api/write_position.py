@@ -58,7 +58,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _reported() -> None:
-        value = request.cookies.get(WAL_COOKIE)
+        # Most callers send no cookie at all: then no parsing, and no KeyError raised and caught inside ``get``.
+        value = request.cookies.get(WAL_COOKIE) if "HTTP_COOKIE" in request.environ else None
         begin_request(verified(value, time.time()) if value else None)
 
     @app.after_request

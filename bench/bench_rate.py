@@ -221,13 +221,13 @@ def main() -> None:
             url = given or cluster.create_database(f"bench_rate_{label}")
             settings = Settings(database_url=url, autoload_layers=size is None)
             store = open_services(settings)
+            if size is None:
+                ensure_ready(store, settings)
             if size is not None and given is None:
                 store.migrate()
                 load_bundled_calendar(store)
                 sites = load_national(store, size)
             else:
-                if size is None:
-                    ensure_ready(store, settings)
                 sites, _ = store.sites.list_sites(SiteFilter(limit=1_000_000))
             store.close()
             if given is None:

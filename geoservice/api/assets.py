@@ -26,6 +26,8 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, request
 
+from geoservice.api.headers import header_names
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 TEXT_SUFFIXES = {".html", ".css", ".js", ".json", ".webmanifest", ".svg", ".txt", ".geojson"}
@@ -149,8 +151,7 @@ def compress_response(resp: Response) -> Response:
     """Gzip an API answer of 1 KiB or more when the client accepts it (see the module docstring for which)."""
     if resp.status_code != 200 or resp.direct_passthrough or resp.is_streamed or request.method == "HEAD":
         return resp
-    # One pass over the names: werkzeug's ``in`` raises and catches an HTTP exception for each absent name.
-    present = {name.lower() for name, _ in resp.headers}
+    present = header_names(resp)
     if ("content-encoding" in present or "etag" in present
             or not (resp.mimetype or "").startswith(COMPRESSIBLE)):
         return resp

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 
 from geoservice import csp
+from geoservice.api.headers import header_names
 from geoservice.basemap import BaseMap
 
 CSP = "Content-Security-Policy"
@@ -41,8 +42,7 @@ def init_app(app: Flask, basemap: BaseMap | None) -> None:
     api = csp.API.header()  # the header texts are made once, not per response
 
     def add_headers(resp: Response) -> Response:
-        # One pass over the names: werkzeug's ``in`` raises and catches an HTTP exception for each absent name.
-        present = {name.lower() for name, _ in resp.headers}
+        present = header_names(resp)
         if CSP.lower() not in present:
             page = pages.get(request.endpoint or "") if resp.status_code < 400 else None
             resp.headers[CSP] = page or api
